@@ -1,0 +1,53 @@
+//! The command line (`Cli`): clap types and one `exec` per subcommand; the library never sees clap.
+
+mod demo;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tenantprobe::exit::ExitStatus;
+
+/// Proves that a multi-tenant SaaS keeps its tenants apart.
+///
+/// tenantprobe reads a target's PostgreSQL catalog for isolation mistakes, attacks the database and
+/// the API across tenants with property-based tests, checks Redis key namespacing, and runs as a
+/// production probe with a synthetic tenant. Start with `tenantprobe demo`.
+///
+/// Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage or configuration error,
+/// 3 target unreachable.
+#[derive(Debug, Parser)]
+#[command(name = "tenantprobe", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "TENANTPROBE_LOG_FORMAT")]
+    pub log_format: LogFormat,
+
+    /// Log filter (tracing env-filter syntax), e.g. `info` or `tenantprobe=debug`.
+    #[arg(long, global = true, default_value = "warn", env = "TENANTPROBE_LOG")]
+    pub log: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run everything against the bundled reference app on throwaway servers.
+    ///
+    /// Starts a private PostgreSQL and Redis from local binaries (or uses DATABASE_URL, an
+    /// administrative URL, and REDIS_URL), applies the reference migrations, provisions two
+    /// synthetic tenants, runs every check and prints what it verified.
+    Demo(demo::DemoArgs),
+}
+
+impl Cli {
+    pub async fn exec(self) -> anyhow::Result<ExitStatus> {
+        match self.command {
+            Command::Demo(args) => args.exec().await,
+        }
+    }
+}

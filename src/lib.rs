@@ -1,0 +1,13 @@
+//! tenantprobe proves that a multi-tenant SaaS keeps its tenants apart: a catalog audit,
+//! property-based cross-tenant attacks on the database and the API, Redis key checks, and a
+//! production probe. The binary (`src/main.rs`, `src/cli/`) is a thin layer over this library.
+
+pub mod demo;
+pub mod exit;
+pub mod finding;
+pub mod provision;
+pub mod servers;
+pub mod sql;
+pub mod synthetic;
+pub mod tenancy;
+pub mod visibility;

@@ -1,0 +1,205 @@
+//! A private PostgreSQL cluster from local binaries: `ThrowawayPostgres`, initialised in a temporary
+//! directory, listening on a free port, stopped and removed on drop.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection};
+
+use super::ServerError;
+use super::binaries::find_postgres;
+use super::process::{
+    RunAs, Supervised, command, free_port, log_tail, reap_stale_dirs, server_dir,
+};
+
+/// Settings for a disposable cluster: durability off (nothing here must survive a crash), enough
+/// connections for parallel tests.
+const SERVER_SETTINGS: &[&str] = &[
+    "listen_addresses=127.0.0.1",
+    "fsync=off",
+    "synchronous_commit=off",
+    "full_page_writes=off",
+    "max_connections=300",
+    "shared_buffers=64MB",
+    "log_min_messages=warning",
+    "log_min_error_statement=panic",
+];
+
+/// A running throwaway cluster. Superuser `postgres`, trust authentication on 127.0.0.1.
+pub struct ThrowawayPostgres {
+    port: u16,
+    startup: Duration,
+    // Field order matters: the server stops before its directory is removed.
+    _server: Supervised,
+    dir: tempfile::TempDir,
+}
+
+impl ThrowawayPostgres {
+    /// Runs `initdb` and starts `postgres`, as an unprivileged OS user when we are root.
+    #[tracing::instrument(name = "throwaway_postgres")]
+    pub async fn start() -> Result<Self, ServerError> {
+        let begun = Instant::now();
+        reap_stale_dirs();
+        let binaries = find_postgres()?;
+        let run_as = RunAs::for_current_user()?;
+        let dir = server_dir("pg")?;
+        if let Some(user) = &run_as {
+            user.chown(dir.path())?;
+        }
+        let data = dir.path().join("data");
+        let mut initdb = command(&binaries.initdb, run_as.as_ref(), None)?;
+        initdb.arg("-D").arg(&data).args([
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+            "--no-instructions",
+        ]);
+        let initdb = run_to_completion(initdb).await.map_err(|e| {
+            ServerError::io(format!("cannot run `{}`", binaries.initdb.display()), e)
+        })?;
+        if !initdb.status.success() {
+            return Err(ServerError::StartFailed {
+                server: "PostgreSQL (initdb)",
+                log: String::from_utf8_lossy(&initdb.stderr).trim().to_owned(),
+            });
+        }
+
+        let mut last_error = None;
+        for _attempt in 0..5 {
+            let port = free_port()?;
+            let log = dir.path().join("postgres.log");
+            let mut cmd = command(&binaries.postgres, run_as.as_ref(), Some("SIGQUIT"))?;
+            cmd.arg("-D")
+                .arg(&data)
+                .arg("-p")
+                .arg(port.to_string())
+                .arg("-k")
+                .arg(dir.path());
+            for setting in SERVER_SETTINGS {
+                cmd.arg("-c").arg(setting);
+            }
+            // SIGQUIT is PostgreSQL's immediate shutdown: fast, and it still releases shared memory.
+            let server = Supervised::spawn(cmd, &log, Signal::SIGQUIT)?;
+            match wait_ready(port, &server, &log).await {
+                Ok(()) => {
+                    let startup = begun.elapsed();
+                    tracing::info!(port, ?startup, dir = %dir.path().display(), "throwaway PostgreSQL ready");
+                    return Ok(Self {
+                        port,
+                        startup,
+                        _server: server,
+                        dir,
+                    });
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or(ServerError::StartFailed {
+            server: "PostgreSQL",
+            log: String::new(),
+        }))
+    }
+
+    /// Superuser connection URL (database `postgres`).
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// From `initdb` to accepting connections.
+    pub fn startup_time(&self) -> Duration {
+        self.startup
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// Runs a short-lived program without blocking the runtime. If the caller gives up (Ctrl-C drops
+/// the future), the program is killed and reaped before its directory is removed.
+async fn run_to_completion(
+    mut cmd: std::process::Command,
+) -> std::io::Result<std::process::Output> {
+    struct Reaped(std::process::Child);
+    impl Drop for Reaped {
+        fn drop(&mut self) {
+            if matches!(self.0.try_wait(), Ok(None)) {
+                // initdb runs postgres in bootstrap mode as its own child: kill the whole group.
+                if let Ok(pid) = i32::try_from(self.0.id()) {
+                    let _ =
+                        nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+                }
+                let _ = self.0.wait();
+            }
+        }
+    }
+    use std::os::unix::process::CommandExt;
+    let child = cmd
+        .process_group(0)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let mut child = Reaped(child);
+    let status = loop {
+        if let Some(status) = child.0.try_wait()? {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    use std::io::Read;
+    if let Some(out) = child.0.stdout.as_mut() {
+        out.read_to_end(&mut stdout)?;
+    }
+    if let Some(err) = child.0.stderr.as_mut() {
+        err.read_to_end(&mut stderr)?;
+    }
+    Ok(std::process::Output {
+        status,
+        stdout,
+        stderr,
+    })
+}
+
+async fn wait_ready(port: u16, server: &Supervised, log: &Path) -> Result<(), ServerError> {
+    let options =
+        PgConnectOptions::from_str(&format!("postgres://postgres@127.0.0.1:{port}/postgres"))
+            .map_err(|e| {
+                ServerError::io("bad connection options".into(), std::io::Error::other(e))
+            })?
+            .disable_statement_logging();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if server.exit_status().is_some() {
+            return Err(ServerError::StartFailed {
+                server: "PostgreSQL",
+                log: log_tail(log),
+            });
+        }
+        if let Ok(conn) = sqlx::PgConnection::connect_with(&options).await {
+            let _ = conn.close().await;
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(ServerError::StartFailed {
+                server: "PostgreSQL (not ready after 30 s)",
+                log: log_tail(log),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

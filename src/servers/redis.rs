@@ -1,0 +1,102 @@
+//! A private Redis from the local `redis-server`: `ThrowawayRedis`, on a free port, nothing persisted,
+//! stopped and removed on drop.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+
+use super::ServerError;
+use super::binaries::find_redis;
+use super::process::{Supervised, command, free_port, log_tail, server_dir};
+
+pub struct ThrowawayRedis {
+    port: u16,
+    startup: Duration,
+    _server: Supervised,
+    _dir: tempfile::TempDir,
+}
+
+impl ThrowawayRedis {
+    #[tracing::instrument(name = "throwaway_redis")]
+    pub async fn start() -> Result<Self, ServerError> {
+        let begun = Instant::now();
+        let binary = find_redis()?;
+        let dir = server_dir("redis")?;
+        let mut last_error = None;
+        for _attempt in 0..5 {
+            let port = free_port()?;
+            let log = dir.path().join("redis.log");
+            let mut cmd = command(&binary, None, Some("SIGTERM"))?;
+            cmd.args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .args([
+                "--daemonize",
+                "no",
+                "--protected-mode",
+                "yes",
+                "--loglevel",
+                "warning",
+            ])
+            .arg("--dir")
+            .arg(dir.path());
+            let server = Supervised::spawn(cmd, &log, Signal::SIGTERM)?;
+            match wait_ready(port, &server, &log).await {
+                Ok(()) => {
+                    let startup = begun.elapsed();
+                    tracing::info!(port, ?startup, "throwaway Redis ready");
+                    return Ok(Self {
+                        port,
+                        startup,
+                        _server: server,
+                        _dir: dir,
+                    });
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or(ServerError::StartFailed {
+            server: "Redis",
+            log: String::new(),
+        }))
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn startup_time(&self) -> Duration {
+        self.startup
+    }
+}
+
+async fn wait_ready(port: u16, server: &Supervised, log: &Path) -> Result<(), ServerError> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let url = format!("redis://127.0.0.1:{port}");
+    loop {
+        if server.exit_status().is_some() {
+            return Err(ServerError::StartFailed {
+                server: "Redis",
+                log: log_tail(log),
+            });
+        }
+        if super::ping_redis(&url).await.is_ok() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(ServerError::StartFailed {
+                server: "Redis (not ready after 10 s)",
+                log: log_tail(log),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

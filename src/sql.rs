@@ -1,0 +1,67 @@
+//! Safe pieces of dynamic SQL: identifier and literal quoting, and `QualifiedName`.
+//!
+//! Catalog-driven checks must name relations that are only known at run time; bind parameters
+//! cannot stand for identifiers, so every name is quoted here and nowhere else.
+
+use std::fmt;
+
+/// `"name"`, with embedded quotes doubled.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `'text'`, with embedded quotes doubled (for reproducer scripts, never for executed queries
+/// with user data, which use bind parameters).
+pub fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// A schema-qualified relation or function name as the catalog spells it.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct QualifiedName {
+    pub schema: String,
+    pub name: String,
+}
+
+impl QualifiedName {
+    pub fn new(schema: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            schema: schema.into(),
+            name: name.into(),
+        }
+    }
+
+    /// Parses `schema.name` or `name` (schema `public`); no quoting rules, catalog names only.
+    pub fn parse(text: &str) -> Self {
+        match text.split_once('.') {
+            Some((schema, name)) => Self::new(schema, name),
+            None => Self::new("public", text),
+        }
+    }
+
+    /// `"schema"."name"`, ready to splice into SQL.
+    pub fn quoted(&self) -> String {
+        format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.name))
+    }
+}
+
+impl fmt::Display for QualifiedName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.schema, self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_doubles_embedded_quotes() {
+        assert_eq!(quote_ident(r#"we"ird"#), r#""we""ird""#);
+        assert_eq!(quote_literal("it's"), "'it''s'");
+        assert_eq!(QualifiedName::parse("app.t").quoted(), r#""app"."t""#);
+        assert_eq!(QualifiedName::parse("t").to_string(), "public.t");
+    }
+}

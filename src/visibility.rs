@@ -1,0 +1,222 @@
+//! The cross-tenant visibility sweep (`sweep`): as the app role with one tenant's context, is any
+//! other tenant's row visible in any tenant relation? And with no tenant set, is anything visible?
+//!
+//! Each relation costs two index range probes (`key < me`, `key > me`, `LIMIT 1` each) instead of
+//! a scan, so the sweep stays cheap on production-sized tables and can run every minute.
+
+use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
+
+use crate::sql::{QualifiedName, quote_ident};
+use crate::tenancy::Tenancy;
+
+/// A relation that holds tenant data, with the column that names the tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantRelation {
+    pub name: QualifiedName,
+    /// `r` table, `p` partitioned table, `v` view, `m` materialized view, `f` foreign table.
+    pub kind: char,
+    pub key_column: String,
+    /// SQL type of the key column, for casting the bound tenant id.
+    pub key_type: String,
+    pub key_nullable: bool,
+    /// Whether the app role has SELECT on it.
+    pub readable_by_app: bool,
+}
+
+/// What one tenant saw in one relation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    pub relation: QualifiedName,
+    /// A row of another tenant (or of no tenant) was visible.
+    pub foreign_visible: bool,
+    /// A row of this tenant was visible.
+    pub own_visible: bool,
+    /// The probe itself failed (e.g. permission denied): neither visible nor proven safe.
+    pub error: Option<String>,
+}
+
+/// Every relation in the tenancy's schemas that has the tenant column, plus the tenants table
+/// (keyed by its primary key), with what the app role may read.
+pub async fn tenant_relations(
+    conn: &mut PgConnection,
+    tenancy: &Tenancy,
+) -> Result<Vec<TenantRelation>, sqlx::Error> {
+    let (tenants_schema, tenants_name) = tenancy
+        .tenants_table
+        .as_ref()
+        .map_or((String::new(), String::new()), |t| {
+            (t.schema.clone(), t.name.clone())
+        });
+    let rows = sqlx::query(
+        r"SELECT n.nspname, c.relname, c.relkind::text AS kind, a.attname,
+                 format_type(a.atttypid, a.atttypmod) AS key_type, NOT a.attnotnull AS nullable,
+                 COALESCE(has_table_privilege($3, c.oid, 'SELECT'), false) AS readable
+          FROM pg_class c
+          JOIN pg_namespace n ON n.oid = c.relnamespace
+          JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+          WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+            AND (a.attname = $2
+                 OR (n.nspname = $4 AND c.relname = $5 AND a.attnum = (
+                        SELECT con.conkey[1] FROM pg_constraint con
+                        WHERE con.conrelid = c.oid AND con.contype = 'p')))
+          ORDER BY n.nspname, c.relname",
+    )
+    .bind(&tenancy.schemas)
+    .bind(&tenancy.tenant_column)
+    .bind(&tenancy.app_role)
+    .bind(tenants_schema)
+    .bind(tenants_name)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(TenantRelation {
+                name: QualifiedName::new(r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?),
+                kind: r.try_get::<String, _>(2)?.chars().next().unwrap_or('r'),
+                key_column: r.try_get(3)?,
+                key_type: r.try_get(4)?,
+                key_nullable: r.try_get(5)?,
+                readable_by_app: r.try_get(6)?,
+            })
+        })
+        .collect()
+}
+
+/// With `tenant` set (transaction-local) and, when `set_role` is given, as that role: what is
+/// visible in each readable relation. Runs in one transaction that is rolled back; a savepoint per
+/// relation keeps one failure from hiding the rest.
+pub async fn sweep(
+    conn: &mut PgConnection,
+    tenancy: &Tenancy,
+    relations: &[TenantRelation],
+    set_role: Option<&str>,
+    tenant: &str,
+) -> Result<Vec<Observation>, sqlx::Error> {
+    let mut tx = conn.begin().await?;
+    if let Some(role) = set_role {
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "SET LOCAL ROLE {}",
+            quote_ident(role)
+        )))
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query("SELECT set_config($1, $2, true)")
+        .bind(&tenancy.tenant_setting)
+        .bind(tenant)
+        .execute(&mut *tx)
+        .await?;
+    let mut observations = Vec::new();
+    for rel in relations.iter().filter(|r| r.readable_by_app) {
+        let key = quote_ident(&rel.key_column);
+        let table = rel.name.quoted();
+        let ty = &rel.key_type;
+        let null_probe = if rel.key_nullable {
+            format!(" OR EXISTS (SELECT 1 FROM {table} WHERE {key} IS NULL)")
+        } else {
+            String::new()
+        };
+        let probe = format!(
+            "SELECT EXISTS (SELECT 1 FROM {table} WHERE {key} < $1::{ty} LIMIT 1) \
+                 OR EXISTS (SELECT 1 FROM {table} WHERE {key} > $1::{ty} LIMIT 1){null_probe}, \
+                    EXISTS (SELECT 1 FROM {table} WHERE {key} = $1::{ty} LIMIT 1)"
+        );
+        let mut sp = tx.begin().await?;
+        let outcome = sqlx::query_as::<_, (bool, bool)>(AssertSqlSafe(probe))
+            .bind(tenant)
+            .fetch_one(&mut *sp)
+            .await;
+        let observation = match outcome {
+            Ok((foreign_visible, own_visible)) => {
+                sp.commit().await?;
+                Observation {
+                    relation: rel.name.clone(),
+                    foreign_visible,
+                    own_visible,
+                    error: None,
+                }
+            }
+            Err(e) => {
+                sp.rollback().await?;
+                Observation {
+                    relation: rel.name.clone(),
+                    foreign_visible: false,
+                    own_visible: false,
+                    error: Some(e.to_string()),
+                }
+            }
+        };
+        observations.push(observation);
+    }
+    tx.rollback().await?;
+    Ok(observations)
+}
+
+/// How "no tenant" can look to a policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoTenant {
+    /// Never set on this connection: `current_setting(name, true)` is NULL.
+    Unset,
+    /// Set to '' — what a pooled connection holds after an earlier transaction set it.
+    Empty,
+}
+
+/// With no tenant (as `how` describes), which readable relations show any row at all.
+pub async fn sweep_without_tenant(
+    conn: &mut PgConnection,
+    tenancy: &Tenancy,
+    relations: &[TenantRelation],
+    set_role: Option<&str>,
+    how: NoTenant,
+) -> Result<Vec<Observation>, sqlx::Error> {
+    let mut tx = conn.begin().await?;
+    if let Some(role) = set_role {
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "SET LOCAL ROLE {}",
+            quote_ident(role)
+        )))
+        .execute(&mut *tx)
+        .await?;
+    }
+    if how == NoTenant::Empty {
+        sqlx::query("SELECT set_config($1, '', true)")
+            .bind(&tenancy.tenant_setting)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let mut observations = Vec::new();
+    for rel in relations.iter().filter(|r| r.readable_by_app) {
+        let probe = format!(
+            "SELECT EXISTS (SELECT 1 FROM {} LIMIT 1)",
+            rel.name.quoted()
+        );
+        let mut sp = tx.begin().await?;
+        let outcome = sqlx::query_scalar::<_, bool>(AssertSqlSafe(probe))
+            .fetch_one(&mut *sp)
+            .await;
+        let observation = match outcome {
+            Ok(visible) => {
+                sp.commit().await?;
+                Observation {
+                    relation: rel.name.clone(),
+                    foreign_visible: visible,
+                    own_visible: false,
+                    error: None,
+                }
+            }
+            // An error here fails closed (e.g. a policy that casts '' to uuid): nothing leaked.
+            Err(e) => {
+                sp.rollback().await?;
+                Observation {
+                    relation: rel.name.clone(),
+                    foreign_visible: false,
+                    own_visible: false,
+                    error: Some(e.to_string()),
+                }
+            }
+        };
+        observations.push(observation);
+    }
+    tx.rollback().await?;
+    Ok(observations)
+}
