@@ -20,15 +20,15 @@ pub enum DemoError {
     Server(#[from] ServerError),
     #[error(transparent)]
     Provision(#[from] ProvisionError),
-    #[error("{context}: {source}")]
+    #[error("{context}: {cause}")]
     Database {
         context: &'static str,
-        source: sqlx::Error,
+        cause: sqlx::Error,
     },
 }
 
 fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> DemoError {
-    move |source| DemoError::Database { context, source }
+    move |cause| DemoError::Database { context, cause }
 }
 
 /// One thing the demo verified.

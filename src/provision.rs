@@ -14,21 +14,18 @@ use crate::sql::quote_ident;
 pub enum ProvisionError {
     #[error("invalid administrative database URL: {0}")]
     Url(sqlx::Error),
-    #[error("{context}: {source}")]
-    Database {
-        context: String,
-        source: sqlx::Error,
-    },
-    #[error("migrations failed on `{database}`: {source}")]
+    #[error("{context}: {cause}")]
+    Database { context: String, cause: sqlx::Error },
+    #[error("migrations failed on `{database}`: {cause}")]
     Migrate {
         database: String,
-        source: sqlx::migrate::MigrateError,
+        cause: sqlx::Error,
     },
 }
 
 fn db_err(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> ProvisionError {
     let context = context.into();
-    move |source| ProvisionError::Database { context, source }
+    move |cause| ProvisionError::Database { context, cause }
 }
 
 /// A database created for one demo run or one test, with the reference schema migrated.
@@ -48,7 +45,7 @@ impl ReferenceDatabase {
             .await
             .map_err(|e| ProvisionError::Migrate {
                 database: db.name.clone(),
-                source: e.into(),
+                cause: e,
             })?;
         let _ = conn.close().await;
         Ok(db)

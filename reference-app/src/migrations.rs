@@ -38,7 +38,15 @@ pub struct DryRunStep {
 /// Applies pending migrations (serialised with other migrators by sqlx's advisory lock) and
 /// returns the whole log.
 pub async fn run(conn: &mut PgConnection) -> Result<Vec<LoggedMigration>, sqlx::Error> {
-    MIGRATOR.run(&mut *conn).await?;
+    // `run_direct` is `run` without the `Acquire` indirection, whose higher-ranked bound makes the
+    // future unusable in `tokio::spawn` (sqlx's own comment on it says as much).
+    MIGRATOR
+        .run_direct(None, &mut *conn, false)
+        .await
+        .map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(e) => e,
+            other => sqlx::Error::Migrate(Box::new(other)),
+        })?;
     log(conn).await
 }
 

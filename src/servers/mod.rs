@@ -30,10 +30,10 @@ pub enum ServerError {
          `nobody`) to run it as; create one, run as another user, or set DATABASE_URL"
     )]
     NoUnprivilegedUser,
-    #[error("{context}: {source}")]
+    #[error("{context}: {cause}")]
     Io {
         context: String,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("throwaway {server} did not start; its log ends with:\n{log}")]
     StartFailed { server: &'static str, log: String },
@@ -47,8 +47,8 @@ pub enum ServerError {
 }
 
 impl ServerError {
-    pub(crate) fn io(context: String, source: std::io::Error) -> Self {
-        Self::Io { context, source }
+    pub(crate) fn io(context: String, cause: std::io::Error) -> Self {
+        Self::Io { context, cause }
     }
 
     /// True when the problem is a server we were told to use and could not reach (exit code 3).

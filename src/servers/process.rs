@@ -98,6 +98,7 @@ impl Supervised {
     /// Spawns `cmd` (stdout and stderr to `log`); on drop the server gets `stop_signal`, then
     /// SIGKILL if it has not exited after ten seconds.
     pub fn spawn(mut cmd: Command, log: &Path, stop_signal: Signal) -> Result<Self, ServerError> {
+        let janitor = log.parent().and_then(janitor_command);
         let log_file = std::fs::File::create(log).map_err(|e| {
             ServerError::io(format!("cannot create log file `{}`", log.display()), e)
         })?;
@@ -113,7 +114,7 @@ impl Supervised {
         let exit_seen = Arc::clone(&exit);
         let keeper = std::thread::Builder::new()
             .name("tenantprobe-server-keeper".into())
-            .spawn(move || keep(cmd, &started_tx, &stop_rx, &exit_seen, stop_signal))
+            .spawn(move || keep(cmd, janitor, &started_tx, &stop_rx, &exit_seen, stop_signal))
             .map_err(|e| ServerError::io("cannot start server keeper thread".into(), e))?;
         match started_rx.recv() {
             Ok(Ok(_pid)) => Ok(Self {
@@ -140,6 +141,7 @@ impl Supervised {
 
 fn keep(
     mut cmd: Command,
+    janitor: Option<Command>,
     started: &mpsc::Sender<std::io::Result<u32>>,
     stop: &mpsc::Receiver<()>,
     exit: &Mutex<Option<ExitStatus>>,
@@ -153,6 +155,28 @@ fn keep(
         }
     };
     let _ = started.send(Ok(child.id()));
+    // The janitor's stdin stays open as long as this thread runs (or the process lives).
+    let mut janitor = janitor.and_then(|mut j| {
+        j.stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()
+    });
+    run_until_stopped(&mut child, stop, exit, stop_signal);
+    // Stopped in good order: the owner removes the directory itself, the janitor is not needed.
+    if let Some(janitor) = janitor.as_mut() {
+        let _ = janitor.kill();
+        let _ = janitor.wait();
+    }
+}
+
+fn run_until_stopped(
+    child: &mut Child,
+    stop: &mpsc::Receiver<()>,
+    exit: &Mutex<Option<ExitStatus>>,
+    stop_signal: Signal,
+) {
     let record = |status| {
         *exit
             .lock()
@@ -195,12 +219,49 @@ impl Drop for Supervised {
     }
 }
 
+/// A shell that removes `dir` once its stdin reaches end of file, which happens when every copy
+/// of the pipe's write end is closed: at the latest when our process exits, however it exits.
+/// Servers that are never dropped (a test binary's shared servers live in a static until process
+/// exit) are cleaned up this way. The short sleep lets the dying server release its files first.
+fn janitor_command(dir: &Path) -> Option<Command> {
+    let mut cmd = Command::new(find_program("sh")?);
+    cmd.arg("-c")
+        .arg(r#"read _ignored; sleep 0.5; rm -rf -- "$0""#)
+        .arg(dir);
+    Some(cmd)
+}
+
+/// Where throwaway servers live: `TENANTPROBE_TMPDIR`, else `/dev/shm` (memory: creating and
+/// deleting a cluster's thousand files there is an order of magnitude faster than on a disk
+/// mounted with `discard`), else the system temporary directory.
+pub fn scratch_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("TENANTPROBE_TMPDIR") {
+        return PathBuf::from(dir);
+    }
+    let shm = Path::new("/dev/shm");
+    let writable = std::fs::metadata(shm).is_ok_and(|m| m.is_dir())
+        && tempfile::Builder::new()
+            .prefix(".tenantprobe-probe-")
+            .tempfile_in(shm)
+            .is_ok();
+    if writable {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
+/// Marks `dir` as no longer owned by anyone (so the reaper leaves it alone).
+pub fn disown(dir: &Path) {
+    let _ = std::fs::remove_file(dir.join(OWNER_FILE));
+}
+
 /// A fresh temporary directory for one server, marked with our pid so that a later run can tell
 /// it was abandoned.
 pub fn server_dir(kind: &str) -> Result<tempfile::TempDir, ServerError> {
     let dir = tempfile::Builder::new()
         .prefix(&format!("{DIR_PREFIX}{kind}-"))
-        .tempdir()
+        .tempdir_in(scratch_root())
         .map_err(|e| ServerError::io("cannot create a temporary directory".into(), e))?;
     std::fs::write(dir.path().join(OWNER_FILE), std::process::id().to_string())
         .map_err(|e| ServerError::io(format!("cannot write `{}`", dir.path().display()), e))?;
@@ -210,10 +271,16 @@ pub fn server_dir(kind: &str) -> Result<tempfile::TempDir, ServerError> {
 /// Removes server directories whose owning process is gone (killed with SIGKILL, say: its servers
 /// died with it through the parent-death signal, but the files stayed).
 pub fn reap_stale_dirs() {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
-        return;
-    };
-    for entry in entries.filter_map(Result::ok) {
+    let mut entries: Vec<std::fs::DirEntry> = Vec::new();
+    for root in [scratch_root(), std::env::temp_dir()] {
+        entries.extend(
+            std::fs::read_dir(root)
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok),
+        );
+    }
+    for entry in entries {
         let name = entry.file_name();
         if !name.to_string_lossy().starts_with(DIR_PREFIX) {
             continue;

@@ -1,0 +1,22 @@
+//! `tenantprobe demo` end to end, as a user runs it: the real binary, exit code and report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+
+#[test]
+fn demo_runs_end_to_end_and_reports_every_check_passed() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tenantprobe"))
+        .arg("demo")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("PASS database isolation sweep"), "{stdout}");
+    assert!(stdout.contains("tenants are isolated"), "{stdout}");
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+}
