@@ -112,3 +112,146 @@ pub fn unique_name(prefix: &str) -> String {
         N.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// A Redis logical database (1–15) claimed for one test and emptied, so that tests running in
+/// parallel never see each other's keys. Claims are keys in database 0 with an expiry, so a
+/// crashed test frees its database within minutes.
+pub struct RedisDb {
+    pub url: String,
+    server: String,
+    index: u8,
+}
+
+impl RedisDb {
+    pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+}
+
+pub async fn redis_db() -> RedisDb {
+    let server = servers().await.redis.url().trim_end_matches('/').to_owned();
+    let mut admin = redis::Client::open(server.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let owner = format!("{}:{}", std::process::id(), unique_name("db"));
+    loop {
+        for index in 1u8..=15 {
+            let claimed: Option<String> = redis::cmd("SET")
+                .arg(format!("tenantprobe:test-claim:{index}"))
+                .arg(&owner)
+                .arg("NX")
+                .arg("EX")
+                .arg(900)
+                .query_async(&mut admin)
+                .await
+                .unwrap();
+            if claimed.is_some() {
+                let url = format!("{server}/{index}");
+                let mut conn = redis::Client::open(url.as_str())
+                    .unwrap()
+                    .get_multiplexed_async_connection()
+                    .await
+                    .unwrap();
+                let () = redis::cmd("FLUSHDB").query_async(&mut conn).await.unwrap();
+                return RedisDb { url, server, index };
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+impl Drop for RedisDb {
+    fn drop(&mut self) {
+        let (server, index) = (self.server.clone(), self.index);
+        let _ = std::thread::spawn(move || {
+            let client = redis::Client::open(server.as_str()).ok()?;
+            let mut conn = client.get_connection().ok()?;
+            redis::cmd("SELECT")
+                .arg(index)
+                .query::<()>(&mut conn)
+                .ok()?;
+            redis::cmd("FLUSHDB").query::<()>(&mut conn).ok()?;
+            redis::cmd("SELECT").arg(0).query::<()>(&mut conn).ok()?;
+            redis::cmd("DEL")
+                .arg(format!("tenantprobe:test-claim:{index}"))
+                .query::<()>(&mut conn)
+                .ok()
+        })
+        .join();
+    }
+}
+
+/// The reference app on a fresh database and its own Redis database, with two synthetic tenants.
+pub struct AppWorld {
+    pub app: tenantprobe::reference::ReferenceApp,
+    pub a: tenantprobe::synthetic::SyntheticTenant,
+    pub b: tenantprobe::synthetic::SyntheticTenant,
+    pub http: reqwest::Client,
+    pub redis: Option<RedisDb>,
+    pub db: TestDb,
+}
+
+pub async fn app_world(mut options: tenantprobe::reference::Options) -> AppWorld {
+    let db = reference_db().await;
+    let mut owner = db.connect_as_owner().await.unwrap();
+    let a = tenantprobe::synthetic::provision_reference(&mut owner, "acme")
+        .await
+        .unwrap();
+    let b = tenantprobe::synthetic::provision_reference(&mut owner, "globex")
+        .await
+        .unwrap();
+    let redis = match options.redis_url {
+        Some(_) => None,
+        None => Some(redis_db().await),
+    };
+    if let Some(r) = &redis {
+        options.redis_url = Some(r.url.clone());
+    }
+    let app = tenantprobe::reference::ReferenceApp::start(&db, options)
+        .await
+        .unwrap();
+    AppWorld {
+        app,
+        a,
+        b,
+        http: reqwest::Client::new(),
+        redis,
+        db,
+    }
+}
+
+impl AppWorld {
+    /// A request as `tenant` (its own valid token, no subdomain).
+    pub fn as_tenant(
+        &self,
+        tenant: &tenantprobe::synthetic::SyntheticTenant,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.app.url()))
+            .bearer_auth(self.app.token_for(tenant))
+    }
+
+    pub fn anonymous(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.app.url()))
+    }
+}
+
+/// Status and JSON body (Null when the body is empty or not JSON).
+pub async fn send(request: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}

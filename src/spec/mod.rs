@@ -1,0 +1,549 @@
+//! Target specs (`Spec`, loaded from `probes/<name>.toml`): where a system's database, API and
+//! Redis are (URLs come from environment variables the spec names, never from the spec), its
+//! tenancy conventions, how to act as a tenant, its API resources, legal cache keys, the
+//! monitor's schedule, and waivers. Documented field by field in `probes/README.md`.
+//!
+//! Values are checked while they are read, so every error names the file, line, column and field.
+
+mod template;
+
+use std::path::Path;
+
+use serde::{Deserialize, Deserializer};
+
+pub use template::{Template, Values, check_json, render_json};
+
+use crate::sql::QualifiedName;
+use crate::tenancy::Tenancy;
+
+/// A spec that could not be read or is not valid.
+#[derive(Debug, thiserror::Error)]
+#[error("{origin}:{line}:{column}: {message}")]
+pub struct SpecError {
+    pub origin: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// The whole target spec.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    pub name: String,
+    pub database: Option<DatabaseSpec>,
+    pub tenants: Option<TenantsSpec>,
+    pub api: Option<ApiSpec>,
+    pub redis: Option<RedisSpec>,
+    pub monitor: Option<MonitorSpec>,
+    #[serde(default)]
+    pub waivers: Vec<Waiver>,
+}
+
+/// `[database]`: the tenancy conventions and the observer connection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSpec {
+    /// Variable holding the observer's URL: a role that can `SET ROLE` to the app role.
+    #[serde(default = "default_database_env")]
+    pub url_env: String,
+    pub app_role: String,
+    #[serde(default = "default_tenant_column")]
+    pub tenant_column: String,
+    #[serde(default = "default_tenant_setting")]
+    pub tenant_setting: String,
+    pub tenants_table: Option<String>,
+    #[serde(default = "default_schemas")]
+    pub schemas: Vec<String>,
+}
+
+impl DatabaseSpec {
+    pub fn tenancy(&self) -> Tenancy {
+        Tenancy {
+            tenant_column: self.tenant_column.clone(),
+            tenant_setting: self.tenant_setting.clone(),
+            app_role: self.app_role.clone(),
+            tenants_table: self.tenants_table.as_deref().map(QualifiedName::parse),
+            schemas: self.schemas.clone(),
+        }
+    }
+}
+
+fn default_database_env() -> String {
+    "DATABASE_URL".into()
+}
+fn default_tenant_column() -> String {
+    "tenant_id".into()
+}
+fn default_tenant_setting() -> String {
+    "app.current_tenant".into()
+}
+fn default_schemas() -> Vec<String> {
+    vec!["public".into()]
+}
+
+/// `[tenants]`: how tenantprobe gets test tenants of its own.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, tag = "provision", rename_all = "kebab-case")]
+pub enum TenantsSpec {
+    /// Runs `statement` once per tenant over the privileged connection in `url_env`; it must
+    /// return `tenant_id` and `user_id` (and may return `token`). Must be idempotent.
+    Sql {
+        url_env: String,
+        statement: SqlTemplate,
+    },
+    /// Calls the API (a signup endpoint); `tenant_id`, `user_id`, `token` are JSON pointers into
+    /// the response.
+    Api {
+        request: Endpoint,
+        tenant_id: String,
+        #[serde(default)]
+        user_id: Option<String>,
+        #[serde(default)]
+        token: Option<String>,
+    },
+    /// Tenants that already exist, with their credentials in environment variables.
+    Existing { tenants: Vec<ExistingTenant> },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExistingTenant {
+    pub slug: String,
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// Variable holding this tenant's static bearer token.
+    #[serde(default)]
+    pub token_env: Option<String>,
+}
+
+/// `[api]`: the HTTP surface.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSpec {
+    pub base_url_env: String,
+    /// Host header that selects a tenant by subdomain, e.g. `{slug}.app.example.com`.
+    #[serde(default)]
+    pub host: Option<HostTemplate>,
+    /// Statuses another tenant's id may answer; it must also answer exactly like a missing id.
+    #[serde(default = "default_foreign_status")]
+    pub foreign_status: Vec<u16>,
+    pub auth: AuthSpec,
+    #[serde(default)]
+    pub resources: Vec<ResourceSpec>,
+}
+
+fn default_foreign_status() -> Vec<u16> {
+    vec![404]
+}
+
+/// `[api.auth]`: how to act as a tenant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, tag = "scheme", rename_all = "kebab-case")]
+pub enum AuthSpec {
+    /// Mint HS256 tokens with the secret in `secret_env`; `claims` values are templates over
+    /// `{tenant_id}`, `{user_id}`, `{slug}`; `exp` is added.
+    JwtHs256 {
+        secret_env: String,
+        claims: std::collections::BTreeMap<String, ClaimTemplate>,
+        #[serde(default = "default_ttl")]
+        ttl_seconds: u64,
+    },
+    /// Each tenant's own static token (from `[tenants]`).
+    Static,
+}
+
+fn default_ttl() -> u64 {
+    3600
+}
+
+/// `[[api.resources]]`: one kind of tenant-owned object.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceSpec {
+    pub name: String,
+    /// Another resource this one lives under (`{parent_id}` in its paths).
+    #[serde(default)]
+    pub parent: Option<toml::Spanned<String>>,
+    /// JSON pointer to the id in a created or fetched object.
+    #[serde(default = "default_id_pointer")]
+    pub id: String,
+    /// JSON pointer to the array in a list response ("" for a bare array).
+    #[serde(default = "default_items_pointer")]
+    pub items: String,
+    pub list: Option<Endpoint>,
+    pub create: Option<Endpoint>,
+    pub get: Option<Endpoint>,
+    pub update: Option<Endpoint>,
+    pub delete: Option<Endpoint>,
+}
+
+fn default_id_pointer() -> String {
+    "/id".into()
+}
+fn default_items_pointer() -> String {
+    "/items".into()
+}
+
+impl ResourceSpec {
+    /// Its endpoints with the operation each performs.
+    pub fn endpoints(&self) -> impl Iterator<Item = (Operation, &Endpoint)> {
+        [
+            (Operation::List, &self.list),
+            (Operation::Create, &self.create),
+            (Operation::Get, &self.get),
+            (Operation::Update, &self.update),
+            (Operation::Delete, &self.delete),
+        ]
+        .into_iter()
+        .filter_map(|(op, e)| e.as_ref().map(|e| (op, e)))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Operation {
+    List,
+    Create,
+    Get,
+    Update,
+    Delete,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::List => "list",
+            Self::Create => "create",
+            Self::Get => "get",
+            Self::Update => "update",
+            Self::Delete => "delete",
+        }
+    }
+
+    fn default_method(self) -> &'static str {
+        match self {
+            Self::List | Self::Get => "GET",
+            Self::Create => "POST",
+            Self::Update => "PATCH",
+            Self::Delete => "DELETE",
+        }
+    }
+}
+
+/// One HTTP request template.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoint {
+    #[serde(default)]
+    pub method: Option<String>,
+    pub path: PathTemplate,
+    #[serde(default)]
+    pub body: Option<BodyTemplate>,
+}
+
+impl Endpoint {
+    pub fn method_for(&self, op: Operation) -> String {
+        self.method
+            .clone()
+            .unwrap_or_else(|| op.default_method().to_owned())
+            .to_ascii_uppercase()
+    }
+}
+
+/// `[redis]`: where the cache is and which keys are legal.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSpec {
+    #[serde(default = "default_redis_env")]
+    pub url_env: String,
+    /// Patterns every tenant key must match, e.g. `tenant:{tenant_id:uuid}:*`.
+    pub key_patterns: Vec<String>,
+    /// Glob patterns of keys that are legitimately global (no tenant).
+    #[serde(default)]
+    pub global_keys: Vec<String>,
+}
+
+fn default_redis_env() -> String {
+    "REDIS_URL".into()
+}
+
+/// `[monitor]`: the production probe.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorSpec {
+    /// Cron line: 5 fields (as Kubernetes CronJob) or 6 with seconds.
+    pub schedule: String,
+    /// Slugs of the synthetic tenants (at least two); they must not be real tenants.
+    pub synthetic_tenants: Vec<String>,
+    /// Timeout of each check, e.g. `10s`.
+    #[serde(default = "default_check_timeout", with = "humantime_serde_compat")]
+    pub check_timeout: std::time::Duration,
+    /// Random delay before each cycle, e.g. `5s`.
+    #[serde(default, with = "humantime_serde_compat")]
+    pub jitter: std::time::Duration,
+}
+
+fn default_check_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(10)
+}
+
+/// Durations as humantime strings (`10s`, `1m 30s`).
+mod humantime_serde_compat {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text)
+            .map_err(|e| serde::de::Error::custom(format!("`{text}` is not a duration: {e}")))
+    }
+}
+
+/// `[[waivers]]`: a finding accepted on purpose. Matched by fingerprint, or by rule and object.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Waiver {
+    #[serde(default)]
+    pub fingerprint: Option<String>,
+    #[serde(default)]
+    pub rule: Option<String>,
+    #[serde(default)]
+    pub object: Option<String>,
+    /// Mandatory: why this is acceptable.
+    pub reason: Reason,
+}
+
+impl Waiver {
+    pub fn matches(&self, finding: &crate::finding::Finding) -> bool {
+        if let Some(fp) = &self.fingerprint {
+            return *fp == finding.fingerprint;
+        }
+        self.rule.as_deref() == Some(finding.rule.as_str())
+            && self.object.as_deref() == Some(finding.object.as_str())
+    }
+}
+
+macro_rules! checked_string {
+    ($(#[$doc:meta])* $name:ident, $check:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct $name(pub Template, pub String);
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                let template = Template::parse(&text).map_err(serde::de::Error::custom)?;
+                let check: fn(&Template) -> Result<(), String> = $check;
+                check(&template).map_err(serde::de::Error::custom)?;
+                Ok(Self(template, text))
+            }
+        }
+
+        impl $name {
+            pub fn render(&self, values: &Values) -> Result<String, String> {
+                self.0.render(values)
+            }
+        }
+    };
+}
+
+/// Placeholders a request path may use.
+pub const PATH_VARS: &[&str] = &["id", "parent_id", "slug", "tenant_id"];
+/// Placeholders a request body may use.
+pub const BODY_VARS: &[&str] = &[
+    "marker",
+    "slug",
+    "tenant_id",
+    "user_id",
+    "name",
+    "email",
+    "parent_id",
+];
+
+checked_string!(
+    /// A request path: `{id}`, `{parent_id}`, `{slug}`, `{tenant_id}`.
+    PathTemplate,
+    |t| t.check(PATH_VARS)
+);
+checked_string!(
+    /// A Host header: `{slug}`, `{tenant_id}`.
+    HostTemplate,
+    |t| t.check(&["slug", "tenant_id"])
+);
+checked_string!(
+    /// A claim value: `{tenant_id}`, `{user_id}`, `{slug}`.
+    ClaimTemplate,
+    |t| t.check(&["tenant_id", "user_id", "slug"])
+);
+checked_string!(
+    /// Provisioning SQL: `{slug}`, `{name}`, `{email}`, `{marker}`, each bound as a parameter.
+    SqlTemplate,
+    |t| t.check(&["slug", "name", "email", "marker"])
+);
+
+/// A JSON body template (a TOML table); strings may use the body placeholders.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BodyTemplate(pub serde_json::Value);
+
+impl<'de> Deserialize<'de> for BodyTemplate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        check_json(&value, BODY_VARS).map_err(serde::de::Error::custom)?;
+        Ok(Self(value))
+    }
+}
+
+/// A non-empty, non-blank reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason(pub String);
+
+impl<'de> Deserialize<'de> for Reason {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.trim().is_empty() {
+            return Err(serde::de::Error::custom(
+                "a waiver needs a reason: say why this finding is acceptable",
+            ));
+        }
+        Ok(Self(text.trim().to_owned()))
+    }
+}
+
+impl Spec {
+    /// Reads and validates a spec file.
+    pub fn load(path: &Path) -> Result<Self, SpecError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| SpecError {
+            origin: origin.clone(),
+            line: 0,
+            column: 0,
+            message: format!("cannot read: {e}"),
+        })?;
+        Self::parse(&text, &origin)
+    }
+
+    /// Parses and validates spec text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, SpecError> {
+        let at = |span: Option<std::ops::Range<usize>>, message: String| {
+            let (line, column) = span.map_or((0, 0), |s| line_column(text, s.start));
+            SpecError {
+                origin: origin.to_owned(),
+                line,
+                column,
+                message,
+            }
+        };
+        let spec: Spec =
+            toml::from_str(text).map_err(|e| at(e.span(), e.message().trim().to_owned()))?;
+        if let Some(api) = &spec.api {
+            for resource in &api.resources {
+                if let Some(parent) = &resource.parent
+                    && !api.resources.iter().any(|r| r.name == *parent.get_ref())
+                {
+                    return Err(at(
+                        Some(parent.span()),
+                        format!(
+                            "api.resources `{}`: unknown parent `{}`",
+                            resource.name,
+                            parent.get_ref()
+                        ),
+                    ));
+                }
+            }
+        }
+        for (i, waiver) in spec.waivers.iter().enumerate() {
+            if waiver.fingerprint.is_none() && (waiver.rule.is_none() || waiver.object.is_none()) {
+                return Err(at(
+                    None,
+                    format!("waivers[{i}]: give a `fingerprint`, or a `rule` and an `object`"),
+                ));
+            }
+        }
+        if let Some(monitor) = &spec.monitor
+            && monitor.synthetic_tenants.len() < 2
+        {
+            return Err(at(None, "monitor.synthetic_tenants: at least two are needed (each must be unable to see the other)".into()));
+        }
+        Ok(spec)
+    }
+
+    /// The `[database]` tenancy, or an error naming what is missing.
+    pub fn tenancy(&self) -> Option<Tenancy> {
+        self.database.as_ref().map(DatabaseSpec::tenancy)
+    }
+}
+
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bundled_reference_spec_is_valid() {
+        let spec = Spec::load(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/probes/reference-app.toml"
+        )))
+        .unwrap();
+        let api = spec.api.as_ref().unwrap();
+        assert_eq!(api.resources.len(), 3);
+        assert_eq!(spec.tenancy().unwrap(), Tenancy::reference());
+        assert!(!spec.waivers.is_empty());
+    }
+
+    fn error(text: &str) -> String {
+        Spec::parse(text, "probes/x.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn errors_name_the_file_line_and_field() {
+        let e = error("name = \"x\"\n[database]\napp_role = \"app\"\ntenant_colum = \"t\"\n");
+        assert!(
+            e.starts_with("probes/x.toml:4:1: unknown field `tenant_colum`"),
+            "{e}"
+        );
+        let e = error("name = \"x\"\n[[waivers]]\nrule = \"r\"\nobject = \"o\"\nreason = \"  \"\n");
+        assert!(
+            e.starts_with("probes/x.toml:5:10: a waiver needs a reason"),
+            "{e}"
+        );
+        let e = error("name = \"x\"\n[[waivers]]\nrule = \"r\"\nobject = \"o\"\n");
+        assert!(e.contains("missing field `reason`"), "{e}");
+        let e = error(
+            "name = \"x\"\n[api]\nbase_url_env = \"U\"\n[api.auth]\nscheme = \"static\"\n[[api.resources]]\nname = \"p\"\nget = { path = \"/p/{idd}\" }\n",
+        );
+        assert!(
+            e.starts_with("probes/x.toml:8:16: unknown placeholder `{idd}`"),
+            "{e}"
+        );
+        let e = error(
+            "name = \"x\"\n[api]\nbase_url_env = \"U\"\n[api.auth]\nscheme = \"static\"\n[[api.resources]]\nname = \"t\"\nparent = \"nope\"\n",
+        );
+        assert!(
+            e.starts_with("probes/x.toml:8:10: api.resources `t`: unknown parent `nope`"),
+            "{e}"
+        );
+        let e = error(
+            "name = \"x\"\n[monitor]\nschedule = \"* * * * *\"\nsynthetic_tenants = [\"a\"]\n",
+        );
+        assert!(e.contains("at least two"), "{e}");
+        let e = error(
+            "name = \"x\"\n[monitor]\nschedule = \"* * * * *\"\nsynthetic_tenants = [\"a\", \"b\"]\ncheck_timeout = \"soon\"\n",
+        );
+        assert!(e.contains("`soon` is not a duration"), "{e}");
+        assert!(
+            error("name = ").starts_with("probes/x.toml:1:"),
+            "syntax errors carry a position"
+        );
+    }
+}
