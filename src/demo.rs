@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 use reference_app::migrations::APP_ROLE;
 use sqlx::{Connection, PgConnection};
 
-use crate::finding::{Category, Finding, Severity};
+use crate::finding::Finding;
 use crate::provision::{ProvisionError, ReferenceDatabase};
 use crate::servers::{Postgres, Redis, ServerError};
 use crate::synthetic::{self, SyntheticTenant};
 use crate::tenancy::Tenancy;
-use crate::visibility::{self, NoTenant, Observation};
+use crate::visibility::{self, NoTenant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -20,6 +20,8 @@ pub enum DemoError {
     Server(#[from] ServerError),
     #[error(transparent)]
     Provision(#[from] ProvisionError),
+    #[error("audit failed")]
+    Audit(#[source] crate::audit::CatalogError),
     #[error("{context}: {cause}")]
     Database {
         context: &'static str,
@@ -95,7 +97,44 @@ async fn run_checks(
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    database_sweep(database, &tenants, report).await
+    database_sweep(database, &tenants, report).await?;
+    catalog_audit(database, report).await
+}
+
+/// The catalog audit of the reference schema, with the reference spec's waivers.
+async fn catalog_audit(
+    database: &ReferenceDatabase,
+    report: &mut DemoReport,
+) -> Result<(), DemoError> {
+    let begun = Instant::now();
+    let spec = crate::reference::spec();
+    let tenancy = spec.tenancy().unwrap_or_else(Tenancy::reference);
+    let outcome = crate::audit::audit_parallel(&database.admin_options(), &tenancy)
+        .await
+        .map_err(DemoError::Audit)?;
+    let mut findings = outcome.findings;
+    crate::report::apply_waivers(&mut findings, &spec.waivers);
+    let waived: Vec<String> = findings
+        .iter()
+        .filter(|f| f.waived.is_some())
+        .map(|f| format!("{} on {}", f.rule, f.object))
+        .collect();
+    let active: Vec<Finding> = findings.into_iter().filter(Finding::is_active).collect();
+    report.steps.push(Step {
+        name: "catalog audit".into(),
+        summary: format!(
+            "{} rules over {} relations and {} policies: {} active finding(s); waived with a reason in the spec: {}",
+            crate::audit::rules::RULES.len(),
+            outcome.relations,
+            outcome.policies,
+            active.len(),
+            if waived.is_empty() { "none".to_owned() } else { waived.join(", ") }
+        ),
+        passed: active.is_empty(),
+        duration: begun.elapsed(),
+    });
+    report.findings.extend(active);
+    Ok(())
 }
 
 /// As `app_user`, each tenant sees its own rows and none of the other's, in every tenant table,
@@ -119,7 +158,7 @@ async fn database_sweep(
         visibility::sweep_without_tenant(&mut conn, &tenancy, &relations, None, NoTenant::Unset)
             .await
             .map_err(db("sweep failed"))?;
-    let mut findings = no_tenant_findings(&unset, "unset");
+    let mut findings = visibility::no_tenant_findings(&unset, "unset");
     for tenant in tenants {
         let seen = visibility::sweep(
             &mut conn,
@@ -130,13 +169,13 @@ async fn database_sweep(
         )
         .await
         .map_err(db("sweep failed"))?;
-        findings.extend(tenant_findings(&seen, &tenant.slug));
+        findings.extend(visibility::tenant_findings(&seen, &tenant.slug));
     }
     let empty =
         visibility::sweep_without_tenant(&mut conn, &tenancy, &relations, None, NoTenant::Empty)
             .await
             .map_err(db("sweep failed"))?;
-    findings.extend(no_tenant_findings(&empty, "empty"));
+    findings.extend(visibility::no_tenant_findings(&empty, "empty"));
     let _ = conn.close().await;
 
     let readable = relations.iter().filter(|r| r.readable_by_app).count();
@@ -153,68 +192,4 @@ async fn database_sweep(
     });
     report.findings.extend(findings);
     Ok(())
-}
-
-/// Findings of one tenant's sweep: foreign rows visible, own rows invisible, probes that failed.
-pub fn tenant_findings(observations: &[Observation], tenant: &str) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    for o in observations {
-        let object = o.relation.to_string();
-        if o.foreign_visible {
-            findings.push(Finding::new(
-                "foreign-rows-visible",
-                Severity::Critical,
-                Category::Monitor,
-                &object,
-                tenant,
-                format!("tenant `{tenant}` sees other tenants' rows in `{object}`"),
-                "With this tenant's context set, a row whose tenant is another tenant (or none) was visible to the app role.",
-                "Enable and force RLS on the relation and give it a policy that pins the tenant column to the tenant setting.",
-            ));
-        }
-        if let Some(error) = &o.error {
-            findings.push(Finding::new(
-                "sweep-probe-failed",
-                Severity::High,
-                Category::Monitor,
-                &object,
-                tenant,
-                format!("the visibility probe of `{object}` failed for tenant `{tenant}`"),
-                format!("The app role may read this relation, but the probe failed: {error}"),
-                "Check the relation's policies and grants; a relation the app may read but cannot query is broken for the app too.",
-            ));
-        } else if !o.own_visible {
-            findings.push(Finding::new(
-                "own-rows-invisible",
-                Severity::High,
-                Category::Monitor,
-                &object,
-                tenant,
-                format!("tenant `{tenant}` cannot see its own rows in `{object}`"),
-                "The tenant has rows here, but none was visible with its context set: a deny-all policy is broken, not secure.",
-                "Check that the policy compares the tenant column with the same setting the application sets.",
-            ));
-        }
-    }
-    findings
-}
-
-fn no_tenant_findings(observations: &[Observation], how: &str) -> Vec<Finding> {
-    observations
-        .iter()
-        .filter(|o| o.foreign_visible)
-        .map(|o| {
-            let object = o.relation.to_string();
-            Finding::new(
-                "rows-visible-without-tenant",
-                Severity::Critical,
-                Category::Monitor,
-                &object,
-                how,
-                format!("rows of `{object}` are visible with the tenant setting {how}"),
-                format!("With no tenant set ({how}), the app role could see rows: the policy fails open."),
-                "Read the setting as NULLIF(current_setting(name, true), '') and compare with `=`; never fall back with COALESCE or `IS NULL OR`.",
-            )
-        })
-        .collect()
 }

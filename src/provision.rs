@@ -1,12 +1,11 @@
 //! Sets up the reference database on a server (`ReferenceDatabase`): cluster roles, a fresh
 //! database owned by `tenant_owner`, and the reference migrations, applied as that owner.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use reference_app::migrations::{self, OWNER_ROLE};
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgConnection};
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 use crate::sql::quote_ident;
 
@@ -53,9 +52,7 @@ impl ReferenceDatabase {
 
     /// Roles and an empty database, without migrations (for migration tests).
     pub async fn create_empty(admin_url: &str, prefix: &str) -> Result<Self, ProvisionError> {
-        let server = PgConnectOptions::from_str(admin_url)
-            .map_err(ProvisionError::Url)?
-            .disable_statement_logging();
+        let server = crate::sql::connect_options(admin_url).map_err(ProvisionError::Url)?;
         let mut admin = PgConnection::connect_with(&server)
             .await
             .map_err(db_err("cannot connect as administrator"))?;
@@ -96,7 +93,19 @@ impl ReferenceDatabase {
     pub fn url_as(&self, role: &str) -> String {
         let host = self.server.get_host();
         let port = self.server.get_port();
-        format!("postgres://{role}@{host}:{port}/{}", self.name)
+        format!(
+            "postgres://{role}@{host}:{port}/{}{}",
+            self.name,
+            self.ssl_query()
+        )
+    }
+
+    /// Carries a decided `sslmode` into URLs built from these options.
+    fn ssl_query(&self) -> &'static str {
+        match self.server.get_ssl_mode() {
+            sqlx::postgres::PgSslMode::Disable => "?sslmode=disable",
+            _ => "",
+        }
     }
 
     /// The administrator's URL on this database.
@@ -104,7 +113,11 @@ impl ReferenceDatabase {
         let host = self.server.get_host();
         let port = self.server.get_port();
         let user = self.server.get_username();
-        format!("postgres://{user}@{host}:{port}/{}", self.name)
+        format!(
+            "postgres://{user}@{host}:{port}/{}{}",
+            self.name,
+            self.ssl_query()
+        )
     }
 
     /// The administrator, switched to `tenant_owner` so that everything created belongs to it

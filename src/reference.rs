@@ -14,6 +14,15 @@ use tokio::task::JoinHandle;
 use crate::provision::ReferenceDatabase;
 use crate::synthetic::SyntheticTenant;
 
+/// The target spec of the reference app (`probes/reference-app.toml`), built in.
+pub const SPEC: &str = include_str!("../probes/reference-app.toml");
+
+/// The parsed reference spec.
+pub fn spec() -> crate::spec::Spec {
+    // The file is tested to parse (spec::tests), so this cannot fail in a released build.
+    crate::spec::Spec::parse(SPEC, "probes/reference-app.toml").unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// Tenants are served at `{slug}.app.localhost`.
 pub const BASE_DOMAIN: &str = "app.localhost";
 

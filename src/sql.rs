@@ -4,6 +4,34 @@
 //! cannot stand for identifiers, so every name is quoted here and nowhere else.
 
 use std::fmt;
+use std::str::FromStr;
+
+use sqlx::ConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
+
+/// Parses a PostgreSQL URL for tenantprobe's own connections: statements are not logged (they
+/// are many, and some carry tenant values), and the connection names itself `tenantprobe`.
+///
+/// When the URL does not choose an `sslmode` and the server is on this machine (loopback or a
+/// Unix socket), TLS is not attempted: the default `prefer` costs ≈ 90 ms per connection here
+/// (building the TLS client) and protects nothing on loopback. An explicit `sslmode` is obeyed.
+pub fn connect_options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
+    let options = PgConnectOptions::from_str(url)?
+        .disable_statement_logging()
+        .application_name("tenantprobe");
+    let chose_ssl = url.contains("sslmode=") || std::env::var_os("PGSSLMODE").is_some();
+    let host = options.get_host();
+    let local = host.starts_with('/')
+        || host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    Ok(if !chose_ssl && local {
+        options.ssl_mode(PgSslMode::Disable)
+    } else {
+        options
+    })
+}
 
 /// `"name"`, with embedded quotes doubled.
 pub fn quote_ident(name: &str) -> String {

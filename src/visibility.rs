@@ -6,6 +6,8 @@
 
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 
+use crate::finding::{Category, Finding, Severity};
+use crate::rules::RuleInfo;
 use crate::sql::{QualifiedName, quote_ident};
 use crate::tenancy::Tenancy;
 
@@ -219,4 +221,95 @@ pub async fn sweep_without_tenant(
     }
     tx.rollback().await?;
     Ok(observations)
+}
+
+pub static FOREIGN_ROWS_VISIBLE: RuleInfo = RuleInfo {
+    id: "foreign-rows-visible",
+    category: Category::Monitor,
+    severity: Severity::Critical,
+    title: "a tenant sees other tenants' rows",
+    explanation: "With one tenant's context set, the app role could see a row whose tenant column names another tenant (or none). Whatever the policies say, this is a live cross-tenant read.",
+    remediation: "Enable and force RLS on the relation and give it a policy that pins the tenant column to the tenant setting; for views, set security_invoker.",
+};
+
+pub static ROWS_VISIBLE_WITHOUT_TENANT: RuleInfo = RuleInfo {
+    id: "rows-visible-without-tenant",
+    category: Category::Monitor,
+    severity: Severity::Critical,
+    title: "rows are visible with no tenant set",
+    explanation: "With the tenant setting unset (a fresh connection) or empty (a pooled connection after an earlier transaction), the app role could see rows. Any code path that forgets to set the tenant reads somebody's data.",
+    remediation: "Read the setting as NULLIF(current_setting(name, true), '') and compare with `=`; never fall back with COALESCE or `IS NULL OR`.",
+};
+
+pub static OWN_ROWS_INVISIBLE: RuleInfo = RuleInfo {
+    id: "own-rows-invisible",
+    category: Category::Monitor,
+    severity: Severity::High,
+    title: "a tenant cannot see its own rows",
+    explanation: "The tenant has rows in the relation but none was visible with its context set. A deny-everything policy is broken, not secure: the product fails for that tenant, and the usual 'fix' is to disable RLS.",
+    remediation: "Check that the policy compares the tenant column with the same setting, and the same type, that the application sets.",
+};
+
+pub static PROBE_FAILED: RuleInfo = RuleInfo {
+    id: "sweep-probe-failed",
+    category: Category::Monitor,
+    severity: Severity::High,
+    title: "the visibility probe of a relation failed",
+    explanation: "The app role may read the relation, but reading it failed, so isolation could not be checked there. A relation the app may read but cannot query is broken for the app too.",
+    remediation: "Read the error in the finding's detail; check the relation's policies, grants and the setting's type.",
+};
+
+/// The visibility rules, for the catalogue.
+pub static RULES: &[&RuleInfo] = &[
+    &FOREIGN_ROWS_VISIBLE,
+    &ROWS_VISIBLE_WITHOUT_TENANT,
+    &OWN_ROWS_INVISIBLE,
+    &PROBE_FAILED,
+];
+
+/// Findings of one tenant's sweep: foreign rows visible, own rows invisible, probes that failed.
+pub fn tenant_findings(observations: &[Observation], tenant: &str) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for o in observations {
+        let object = o.relation.to_string();
+        if o.foreign_visible {
+            findings.push(FOREIGN_ROWS_VISIBLE.finding(
+                &object,
+                tenant,
+                format!("Tenant `{tenant}` sees rows of other tenants in `{object}`."),
+            ));
+        }
+        match &o.error {
+            Some(error) => findings.push(PROBE_FAILED.finding(
+                &object,
+                tenant,
+                format!("Probing `{object}` as tenant `{tenant}` failed: {error}"),
+            )),
+            None if !o.own_visible => {
+                findings.push(OWN_ROWS_INVISIBLE.finding(
+                    &object,
+                    tenant,
+                    format!("Tenant `{tenant}` has rows in `{object}` but sees none of them."),
+                ));
+            }
+            None => {}
+        }
+    }
+    findings
+}
+
+/// Findings of a no-tenant sweep (`how`: "unset" or "empty").
+pub fn no_tenant_findings(observations: &[Observation], how: &str) -> Vec<Finding> {
+    observations
+        .iter()
+        .filter(|o| o.foreign_visible)
+        .map(|o| {
+            let object = o.relation.to_string();
+            ROWS_VISIBLE_WITHOUT_TENANT.finding(
+                &object,
+                how,
+                format!("Rows of `{object}` are visible with the tenant setting {how}."),
+            )
+        })
+        .collect()
 }

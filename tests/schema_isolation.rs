@@ -446,7 +446,7 @@ async fn the_sweep_reports_a_table_without_rls_and_a_policy_that_fails_open() {
             "public.tasks"
         ]
     );
-    let findings = tenantprobe::demo::tenant_findings(&seen, "acme");
+    let findings = visibility::tenant_findings(&seen, "acme");
     assert!(findings.iter().all(|f| f.rule == "foreign-rows-visible"
         && f.severity == tenantprobe::finding::Severity::Critical));
     assert_eq!(findings.len(), 2);

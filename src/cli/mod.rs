@@ -1,6 +1,9 @@
 //! The command line (`Cli`): clap types and one `exec` per subcommand; the library never sees clap.
 
+mod audit;
+mod common;
 mod demo;
+mod rules;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use tenantprobe::exit::ExitStatus;
@@ -42,12 +45,22 @@ pub enum Command {
     /// administrative URL, and REDIS_URL), applies the reference migrations, provisions two
     /// synthetic tenants, runs every check and prints what it verified.
     Demo(demo::DemoArgs),
+    /// Read a live database's catalog and report every isolation mistake.
+    ///
+    /// One snapshot of the catalog (a fixed number of queries), then every rule in memory. Needs a
+    /// connection that can read the catalog; changes nothing. Without a spec, flags describe the
+    /// target: `tenantprobe audit --database-url URL --app-role app_user`.
+    Audit(audit::AuditArgs),
+    /// List every rule and property tenantprobe checks, with why it matters and how to fix it.
+    Rules(rules::RulesArgs),
 }
 
 impl Cli {
     pub async fn exec(self) -> anyhow::Result<ExitStatus> {
         match self.command {
             Command::Demo(args) => args.exec().await,
+            Command::Audit(args) => args.exec().await,
+            Command::Rules(args) => args.exec(),
         }
     }
 }

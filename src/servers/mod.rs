@@ -179,6 +179,18 @@ pub(crate) async fn ping_redis(url: &str) -> Result<(), String> {
     }
 }
 
+/// The URL without user or password: `scheme://host:port/path`, for report headers.
+pub fn without_credentials(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        Err(_) => "<unparseable URL>".into(),
+    }
+}
+
 /// The URL with any password replaced, safe for messages and logs.
 pub fn redact(url: &str) -> String {
     match reqwest::Url::parse(url) {

@@ -2,12 +2,10 @@
 //! directory, listening on a free port, stopped and removed on drop.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection};
+use sqlx::Connection;
 
 use super::ServerError;
 use super::binaries::find_postgres;
@@ -257,11 +255,10 @@ async fn run_to_completion(
 
 async fn wait_ready(port: u16, server: &Supervised, log: &Path) -> Result<(), ServerError> {
     let options =
-        PgConnectOptions::from_str(&format!("postgres://postgres@127.0.0.1:{port}/postgres"))
+        crate::sql::connect_options(&format!("postgres://postgres@127.0.0.1:{port}/postgres"))
             .map_err(|e| {
                 ServerError::io("bad connection options".into(), std::io::Error::other(e))
-            })?
-            .disable_statement_logging();
+            })?;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if server.exit_status().is_some() {

@@ -255,3 +255,45 @@ pub async fn send(request: reqwest::RequestBuilder) -> (u16, serde_json::Value) 
         serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
     )
 }
+
+/// Runs the tenantprobe binary; returns exit code, stdout, stderr.
+pub fn tenantprobe(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tenantprobe"));
+    cmd.args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("GITHUB_ACTIONS");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Validates `instance` against the JSON Schema at `path` (relative to the repository), listing
+/// every violation on failure.
+pub fn assert_valid_json(schema_path: &str, instance: &serde_json::Value) {
+    let text =
+        std::fs::read_to_string(format!("{}/{schema_path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    // SARIF 2.1.0-rtm.5 erratum: `run.language`'s pattern has a stray `]`, which strict regex
+    // engines reject; the corrected pattern is the one later published in the OASIS errata.
+    let text = text.replace(
+        r#""^[a-zA-Z]{2}|^[a-zA-Z]{2}-[a-zA-Z]{2}]?$""#,
+        r#""^[a-zA-Z]{2}(-[a-zA-Z]{2})?$""#,
+    );
+    let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{schema_path}: {errors:#?}");
+}
+
+/// The repository path of a file.
+pub fn repo_path(relative: &str) -> String {
+    format!("{}/{relative}", env!("CARGO_MANIFEST_DIR"))
+}

@@ -1,0 +1,42 @@
+//! `foreign-table-readable`: the app role can read a foreign table of tenant data (no RLS possible).
+
+use super::AuditRule;
+use crate::audit::context::Context;
+use crate::finding::{Category, Finding, Severity};
+use crate::rules::RuleInfo;
+
+pub static RULE: AuditRule = AuditRule {
+    info: RuleInfo {
+        id: "foreign-table-readable",
+        category: Category::Audit,
+        severity: Severity::High,
+        title: "the app role can read a foreign table of tenant data",
+        explanation: "Row-level security cannot be enabled on foreign tables. A foreign table with tenant data that the app role can read exposes every tenant's rows of the remote source.",
+        remediation: "Revoke the app role's privileges on the foreign table; expose it through a security_invoker view over a local table with RLS, or filter on the remote side per tenant.",
+    },
+    check,
+};
+
+fn check(cx: &Context<'_>) -> Vec<Finding> {
+    cx.catalog
+        .relations
+        .iter()
+        .filter(|r| r.kind == 'f' && (r.app.select || r.app.insert || r.app.update || r.app.delete) && cx.is_tenant_data(r))
+        .map(|r| RULE.info.finding(r.name.to_string(), "", format!("`{}` is a foreign table with tenant data and the app role may use it; RLS cannot apply.", r.name)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::audit::rules::testing::{BASE, both_ways};
+
+    #[tokio::test]
+    async fn flags_a_readable_foreign_table() {
+        // A wrapper without handler is enough to declare foreign tables (they cannot be queried).
+        let ft = "CREATE FOREIGN DATA WRAPPER {app}_fdw; CREATE SERVER {app}_srv FOREIGN DATA WRAPPER {app}_fdw;
+                  CREATE FOREIGN TABLE remote_items (tenant_id uuid, secret text) SERVER {app}_srv;";
+        let bad = format!("{BASE} {ft} GRANT SELECT ON remote_items TO {{app}};");
+        let fixed = format!("{BASE} {ft}");
+        both_ways("foreign-table-readable", &bad, &fixed).await;
+    }
+}

@@ -1,0 +1,56 @@
+//! `permissive-policies-widen`: a correct tenant policy is OR-ed with another permissive policy
+//! that admits rows of other tenants.
+
+use super::AuditRule;
+use crate::audit::context::{Context, Side};
+use crate::audit::policy::Verdict;
+use crate::finding::{Category, Finding, Severity};
+use crate::rules::RuleInfo;
+
+pub static RULE: AuditRule = AuditRule {
+    info: RuleInfo {
+        id: "permissive-policies-widen",
+        category: Category::Audit,
+        severity: Severity::Critical,
+        title: "another permissive policy widens the tenant policy",
+        explanation: "PostgreSQL ORs permissive policies together. The tenant policy is right, but this other policy applies to the app role too and admits rows without pinning the tenant, so together they admit other tenants' rows.",
+        remediation: "Make the extra policy RESTRICTIVE (AND-ed), add the tenant predicate to it, or restrict it TO the role it is meant for.",
+    },
+    check,
+};
+
+fn check(cx: &Context<'_>) -> Vec<Finding> {
+    cx.offences(|j, o| {
+        j.side == Side::Using
+            && j.some_permissive_pins
+            && !o.always_true
+            && matches!(o.verdict, Verdict::Leaks(_))
+    })
+    .into_iter()
+    .map(|o| {
+        RULE.info
+            .finding(o.relation.name.to_string(), &o.policy, o.describe())
+    })
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::audit::rules::testing::{BASE, both_ways};
+
+    #[tokio::test]
+    async fn flags_a_second_permissive_policy_and_not_a_restrictive_one() {
+        let bad = format!(
+            "{BASE} CREATE POLICY public_items ON items FOR SELECT USING (name LIKE 'public%');"
+        );
+        let fixed = format!(
+            "{BASE} CREATE POLICY public_items ON items AS RESTRICTIVE FOR SELECT USING (name LIKE 'public%');"
+        );
+        let found = both_ways("permissive-policies-widen", &bad, &fixed).await;
+        assert!(
+            found[0].detail.contains("`public_items`"),
+            "{}",
+            found[0].detail
+        );
+    }
+}

@@ -1,0 +1,56 @@
+//! `tenant-setting-per-row`: a policy reads the tenant setting outside `(SELECT …)`.
+
+use super::AuditRule;
+use crate::audit::context::Context;
+use crate::finding::{Category, Finding, Severity};
+use crate::rules::RuleInfo;
+
+pub static RULE: AuditRule = AuditRule {
+    info: RuleInfo {
+        id: "tenant-setting-per-row",
+        category: Category::Audit,
+        severity: Severity::Low,
+        title: "a policy evaluates the tenant setting once per row",
+        explanation: "`tenant_id = current_setting(…)::uuid` calls the function for every row examined and can keep the planner from using the tenant index; wrapped as `(SELECT current_setting(…))` it becomes an InitPlan evaluated once per statement.",
+        remediation: "Write the comparison as `tenant_id = (SELECT NULLIF(current_setting('<setting>', true), '')::<type>)`.",
+    },
+    check,
+};
+
+fn check(cx: &Context<'_>) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for p in &cx.catalog.policies {
+        let Some((using, check)) = cx.analyses.get(&(p.relid, p.name.clone())) else {
+            continue;
+        };
+        let per_row = [using, check]
+            .into_iter()
+            .flatten()
+            .any(|a| a.per_row_setting);
+        if let (true, Some(rel)) = (per_row, cx.catalog.relation(p.relid)) {
+            findings.push(RULE.info.finding(
+                rel.name.to_string(),
+                &p.name,
+                format!(
+                    "Policy `{}` on `{}` calls current_setting() outside a scalar subquery.",
+                    p.name, rel.name
+                ),
+            ));
+        }
+    }
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::audit::rules::testing::{BASE, both_ways};
+
+    #[tokio::test]
+    async fn flags_a_setting_read_per_row() {
+        let bad = format!(
+            "{BASE} DROP POLICY iso ON items;
+             CREATE POLICY iso ON items USING (tenant_id = NULLIF(current_setting('app.current_tenant', true), '')::uuid);"
+        );
+        both_ways("tenant-setting-per-row", &bad, BASE).await;
+    }
+}
