@@ -2,11 +2,13 @@
 //! property-based cross-tenant attacks on the database and the API, Redis key checks, and a
 //! production probe. The binary (`src/main.rs`, `src/cli/`) is a thin layer over this library.
 
+pub mod attack;
 pub mod audit;
 pub mod demo;
 pub mod exit;
 pub mod finding;
 pub mod large_schema;
+pub mod oracle;
 pub mod provision;
 pub mod reference;
 pub mod report;

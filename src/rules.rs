@@ -42,6 +42,7 @@ impl RuleInfo {
 pub fn catalogue() -> Vec<&'static RuleInfo> {
     let mut all: Vec<&'static RuleInfo> =
         crate::audit::rules::RULES.iter().map(|r| &r.info).collect();
+    all.extend(crate::attack::db::rules::RULES);
     all.extend(crate::visibility::RULES);
     all
 }

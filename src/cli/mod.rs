@@ -1,5 +1,6 @@
 //! The command line (`Cli`): clap types and one `exec` per subcommand; the library never sees clap.
 
+mod attack;
 mod audit;
 mod common;
 mod demo;
@@ -51,6 +52,8 @@ pub enum Command {
     /// connection that can read the catalog; changes nothing. Without a spec, flags describe the
     /// target: `tenantprobe audit --database-url URL --app-role app_user`.
     Audit(audit::AuditArgs),
+    /// Property-based cross-tenant attacks, shrunk to a minimal reproducer.
+    Attack(attack::AttackArgs),
     /// List every rule and property tenantprobe checks, with why it matters and how to fix it.
     Rules(rules::RulesArgs),
 }
@@ -61,6 +64,7 @@ impl Cli {
             Command::Demo(args) => args.exec().await,
             Command::Audit(args) => args.exec().await,
             Command::Rules(args) => args.exec(),
+            Command::Attack(args) => args.exec().await,
         }
     }
 }

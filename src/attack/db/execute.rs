@@ -1,0 +1,514 @@
+//! Running attempts (`run`) as the app role inside a savepoint that is always rolled back, and
+//! judging what came out (`judge`) by ownership.
+
+use std::collections::HashMap;
+
+use sqlx::postgres::PgDatabaseError;
+use sqlx::{AssertSqlSafe, Column, PgConnection, Row};
+
+use super::ops::{Attempt, Context, Property, Statement};
+use super::rules;
+use super::schema::AttackSchema;
+use super::world::{World, set_tenant_sql};
+use crate::oracle::{Sighting, TenantIdx};
+use crate::rules::RuleInfo;
+use crate::sql::{quote_ident, quote_literal};
+
+/// How a statement ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// Rows returned (as JSON text), rows affected.
+    Ok { rows: Vec<String>, affected: u64 },
+    /// SQLSTATE and the full text (message, detail, hint).
+    Failed { code: String, text: String },
+}
+
+impl Ending {
+    fn class(&self) -> String {
+        match self {
+            Self::Ok { .. } => "success".into(),
+            Self::Failed { code, .. } => format!("SQLSTATE {code}"),
+        }
+    }
+
+    fn succeeded(&self) -> bool {
+        matches!(self, Self::Ok { .. })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub ending: Ending,
+    /// The watched rows changed (observer fingerprint before ≠ after).
+    pub changed: bool,
+    pub control: Option<Ending>,
+}
+
+/// A leak found by one attempt.
+#[derive(Debug, Clone)]
+pub struct Leak {
+    pub rule: &'static RuleInfo,
+    pub object: String,
+    pub detail: String,
+    pub attempt: Attempt,
+    pub outcome: Outcome,
+}
+
+impl Leak {
+    /// What makes two leaks the same finding.
+    pub fn signature(&self) -> (&'static str, String) {
+        (self.rule.id, self.object.clone())
+    }
+}
+
+/// Observer fingerprints of watched rows, per (table, tenant), valid for one world.
+pub type Fingerprints = HashMap<(usize, TenantIdx), String>;
+
+fn context_sql(schema: &AttackSchema, world: &World, context: &Context) -> String {
+    match context {
+        Context::Tenant(t) => set_tenant_sql(&schema.tenancy.tenant_setting, &world.tenant_ids[*t]),
+        Context::Unset => "SELECT 1".into(),
+        Context::Value(v) => set_tenant_sql(&schema.tenancy.tenant_setting, v),
+    }
+}
+
+/// The setup every attempt starts with: a savepoint, the app role, the tenant context.
+pub fn setup_sql(schema: &AttackSchema, world: &World, context: &Context) -> String {
+    format!(
+        "SAVEPOINT tp_attempt; SET LOCAL ROLE {}; {}",
+        quote_ident(&schema.tenancy.app_role),
+        context_sql(schema, world, context)
+    )
+}
+
+const UNDO: &str = "ROLLBACK TO SAVEPOINT tp_attempt; RELEASE SAVEPOINT tp_attempt";
+
+/// Runs `prefix` and then `statement` (with literals) as one simple-query batch: one round trip.
+/// Rows are those the statement returned (aliased `tp_result`); the affected count is its own.
+async fn execute(
+    conn: &mut PgConnection,
+    prefix: &str,
+    statement: &Statement,
+) -> Result<Ending, sqlx::Error> {
+    use futures::TryStreamExt;
+    let batch = format!("{prefix}; {}", aliased(&statement.literal()));
+    let mut stream = sqlx::raw_sql(AssertSqlSafe(batch)).fetch_many(&mut *conn);
+    let mut rows = Vec::new();
+    let mut affected = 0;
+    let outcome = loop {
+        match stream.try_next().await {
+            Ok(Some(sqlx::Either::Left(done))) => affected = done.rows_affected(),
+            Ok(Some(sqlx::Either::Right(row))) => {
+                if row
+                    .columns()
+                    .first()
+                    .is_some_and(|c| c.name() == "tp_result")
+                    && let Ok(Some(text)) = row.try_get::<Option<String>, _>(0)
+                {
+                    rows.push(text);
+                }
+            }
+            Ok(None) => break Ok(Ending::Ok { rows, affected }),
+            Err(e) => break Err(e),
+        }
+    };
+    drop(stream);
+    match outcome {
+        Ok(ending) => Ok(ending),
+        Err(sqlx::Error::Database(e)) => {
+            let (code, text) = match e.try_downcast_ref::<PgDatabaseError>() {
+                Some(pg) => (
+                    pg.code().to_owned(),
+                    [Some(pg.message()), pg.detail(), pg.hint()]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
+                None => (
+                    e.code().map(|c| c.to_string()).unwrap_or_default(),
+                    e.message().to_owned(),
+                ),
+            };
+            Ok(Ending::Failed { code, text })
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// Result rows of attack statements are JSON text in a column named `tp_result`.
+fn aliased(sql: &str) -> String {
+    sql.replacen(
+        "SELECT row_to_json(tp_r)::text FROM",
+        "SELECT row_to_json(tp_r)::text AS tp_result FROM",
+        1,
+    )
+    .replace(
+        "RETURNING row_to_json(tp_row.*)::text",
+        "RETURNING row_to_json(tp_row.*)::text AS tp_result",
+    )
+}
+
+/// The observer's fingerprint of `tenant`'s rows in a table (count and digest), read with the
+/// observer's own rights and, for an observer subject to RLS, that tenant's context. `isolated`:
+/// under its own savepoint (before an attempt); otherwise inside the attempt's.
+async fn fingerprint(
+    conn: &mut PgConnection,
+    schema: &AttackSchema,
+    world: &World,
+    table: usize,
+    tenant: TenantIdx,
+    isolated: bool,
+) -> Result<String, sqlx::Error> {
+    let t = &schema.tables[table];
+    let filter = match &t.key {
+        Some(key) => format!(
+            "WHERE {}::text = {}",
+            quote_ident(key),
+            quote_literal(&world.tenant_ids[tenant])
+        ),
+        None => String::new(),
+    };
+    let (open, close) = if isolated {
+        (
+            "SAVEPOINT tp_print; ",
+            "; ROLLBACK TO SAVEPOINT tp_print; RELEASE SAVEPOINT tp_print",
+        )
+    } else {
+        ("", "")
+    };
+    let sql = format!(
+        "{open}{}; SELECT count(*)::text || ':' || coalesce(md5(string_agg(row_to_json(tp_t)::text, '|' ORDER BY row_to_json(tp_t)::text)), '') AS tp_print FROM {} tp_t {filter}{close}",
+        set_tenant_sql(&schema.tenancy.tenant_setting, &world.tenant_ids[tenant]),
+        t.name.quoted()
+    );
+    let rows = sqlx::raw_sql(AssertSqlSafe(sql))
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows
+        .iter()
+        .find(|r| r.columns().first().is_some_and(|c| c.name() == "tp_print"))
+        .and_then(|r| r.try_get::<String, _>(0).ok())
+        .unwrap_or_default())
+}
+
+/// Runs `attempt` (and its control) and rolls everything back: two round trips for a read, more
+/// for writes the observer fingerprints and for oracles with a control.
+pub async fn run(
+    conn: &mut PgConnection,
+    schema: &AttackSchema,
+    world: &World,
+    attempt: &Attempt,
+    prints: &mut Fingerprints,
+) -> Result<Outcome, sqlx::Error> {
+    let before = match attempt.watch {
+        Some(key) if !prints.contains_key(&key) => {
+            let print = fingerprint(conn, schema, world, key.0, key.1, true).await?;
+            prints.insert(key, print.clone());
+            Some(print)
+        }
+        Some(key) => prints.get(&key).cloned(),
+        None => None,
+    };
+    let setup = setup_sql(schema, world, &attempt.context);
+    let ending = execute(conn, &setup, &attempt.statement).await?;
+    let mut changed = false;
+    if let (Some((table, tenant)), Some(before), true) =
+        (attempt.watch, &before, ending.succeeded())
+    {
+        sqlx::raw_sql("RESET ROLE").execute(&mut *conn).await?;
+        changed = fingerprint(conn, schema, world, table, tenant, false).await? != *before;
+    }
+    sqlx::raw_sql(UNDO).execute(&mut *conn).await?;
+    let control = match &attempt.control {
+        Some(statement) => {
+            let ending = execute(conn, &setup, statement).await?;
+            sqlx::raw_sql(UNDO).execute(&mut *conn).await?;
+            Some(ending)
+        }
+        None => None,
+    };
+    Ok(Outcome {
+        ending,
+        changed,
+        control,
+    })
+}
+
+/// The leaks one outcome shows.
+pub fn judge(world: &mut World, attempt: &Attempt, outcome: &Outcome) -> Vec<Leak> {
+    let mut leaks = Vec::new();
+    let mut leak = |rule: &'static RuleInfo, detail: String| {
+        leaks.push(Leak {
+            rule,
+            object: attempt.object.clone(),
+            detail,
+            attempt: attempt.clone(),
+            outcome: outcome.clone(),
+        });
+    };
+    let viewer = match attempt.context {
+        Context::Tenant(t) => Some(t),
+        _ => None,
+    };
+    let no_tenant = matches!(
+        attempt.property,
+        Property::Unset | Property::Empty | Property::Malformed | Property::Unknown
+    );
+    let mut sightings: Vec<Sighting> = Vec::new();
+    match &outcome.ending {
+        Ending::Ok { rows, .. } => {
+            for row in rows {
+                let json: serde_json::Value =
+                    serde_json::from_str(row).unwrap_or(serde_json::Value::Null);
+                for s in world
+                    .ownership
+                    .foreign_in_json(&json, viewer, &attempt.supplied)
+                {
+                    if !sightings.contains(&s) {
+                        sightings.push(s);
+                    }
+                }
+            }
+        }
+        Ending::Failed { text, .. } => {
+            sightings = world
+                .ownership
+                .foreign_in_text(text, viewer, &attempt.supplied)
+        }
+    }
+    if !sightings.is_empty() {
+        let owners: Vec<String> = sightings
+            .iter()
+            .take(3)
+            .map(|s| format!("`{}` (tenant {})", s.value, s.owner))
+            .collect();
+        let how = match &outcome.ending {
+            Ending::Ok { .. } => "in the result",
+            Ending::Failed { .. } => "in the error message",
+        };
+        if no_tenant {
+            leak(
+                &rules::NO_TENANT_READ,
+                format!(
+                    "With the tenant setting {}, `{}` showed {} seeded value(s) {how}: {}.",
+                    describe_context(attempt),
+                    attempt.object,
+                    sightings.len(),
+                    owners.join(", ")
+                ),
+            );
+        } else {
+            leak(
+                &rules::CROSS_TENANT_READ,
+                format!(
+                    "Tenant {} ({}) saw {} value(s) of other tenants {how}: {}.",
+                    attempt.actor,
+                    attempt.property.as_str(),
+                    sightings.len(),
+                    owners.join(", ")
+                ),
+            );
+        }
+    }
+    if let Some(table) = attempt.liveness {
+        let sees_own = match &outcome.ending {
+            Ending::Ok { rows, .. } => rows
+                .iter()
+                .any(|r| world.ownership.mentions(r, attempt.actor)),
+            Ending::Failed { .. } => false,
+        };
+        let _ = table;
+        if !sees_own {
+            let why = match &outcome.ending {
+                Ending::Failed { text, .. } => format!("reading failed: {text}"),
+                Ending::Ok { .. } => "none of its rows was visible".into(),
+            };
+            leak(
+                &rules::TENANT_LOCKED_OUT,
+                format!(
+                    "Tenant {} has rows in `{}` but {why}.",
+                    attempt.actor, attempt.object
+                ),
+            );
+        }
+    }
+    let ok = outcome.ending.succeeded();
+    let affected = matches!(outcome.ending, Ending::Ok { affected, .. } if affected > 0);
+    match attempt.property {
+        Property::Update | Property::Delete if outcome.changed || (ok && affected) => leak(
+            &rules::CROSS_TENANT_WRITE,
+            format!(
+                "Tenant {}'s {} of tenant {}'s row succeeded and the observer saw tenant {}'s rows change.",
+                attempt.actor,
+                attempt.property.as_str(),
+                victim(attempt),
+                victim(attempt)
+            ),
+        ),
+        Property::Insert if ok => leak(
+            &rules::CROSS_TENANT_INSERT,
+            format!(
+                "Tenant {} inserted a row carrying tenant {}.",
+                attempt.actor,
+                victim(attempt)
+            ),
+        ),
+        Property::Move if ok && affected => leak(
+            &rules::ROW_MOVED,
+            format!(
+                "Tenant {} moved its own row into tenant {}.",
+                attempt.actor,
+                victim(attempt)
+            ),
+        ),
+        Property::Truncate if ok => leak(
+            &rules::TRUNCATE_ALLOWED,
+            format!(
+                "Tenant {} truncated `{}`{}.",
+                attempt.actor,
+                attempt.object,
+                if outcome.changed {
+                    ", deleting other tenants' rows"
+                } else {
+                    ""
+                }
+            ),
+        ),
+        Property::ForeignKey | Property::Unique => {
+            if let Some(control) = &outcome.control
+                && control.class() != outcome.ending.class()
+            {
+                let rule = if attempt.property == Property::ForeignKey {
+                    &rules::FK_ORACLE
+                } else {
+                    &rules::UNIQUE_ORACLE
+                };
+                let also = if attempt.property == Property::ForeignKey && ok {
+                    format!(
+                        " Tenant {}'s new row now references tenant {}'s row.",
+                        attempt.actor,
+                        victim(attempt)
+                    )
+                } else {
+                    String::new()
+                };
+                leak(
+                    rule,
+                    format!(
+                        "Inserting tenant {}'s value(s) ended in {}; a fresh value ended in {}: tenant {} can tell which of tenant {}'s values exist.{also}",
+                        victim(attempt),
+                        outcome.ending.class(),
+                        control.class(),
+                        attempt.actor,
+                        victim(attempt)
+                    ),
+                );
+            }
+        }
+        _ => {}
+    }
+    leaks
+}
+
+/// The attacked table and its foreign-key ancestors (`None`: not a table, keep the whole world —
+/// a view or function may read anything).
+fn tables_needed(schema: &AttackSchema, object: &str) -> Option<Vec<usize>> {
+    let start = schema
+        .tables
+        .iter()
+        .position(|t| t.name.to_string() == object)?;
+    let mut needed = vec![start];
+    let mut i = 0;
+    while i < needed.len() {
+        for fk in &schema.tables[needed[i]].foreign_keys {
+            if let Some(t) = fk.target
+                && !needed.contains(&t)
+            {
+                needed.push(t);
+            }
+        }
+        i += 1;
+    }
+    Some(needed)
+}
+
+fn victim(attempt: &Attempt) -> String {
+    attempt.victim.map_or_else(|| "?".into(), |v| v.to_string())
+}
+
+fn describe_context(attempt: &Attempt) -> String {
+    match (&attempt.context, attempt.property) {
+        (_, Property::Unset) => "unset (a fresh connection)".into(),
+        (_, Property::Empty) => "empty (a pooled connection after an earlier transaction)".into(),
+        (Context::Value(v), Property::Malformed) => format!("malformed (`{v}`)"),
+        (Context::Value(v), _) => format!("naming an unknown tenant (`{v}`)"),
+        _ => "set".into(),
+    }
+}
+
+/// A runnable SQL script that shows the leak: the world, then the attempt as the app role.
+pub fn reproducer(schema: &AttackSchema, world: &World, leak: &Leak, seed: u64) -> String {
+    let a = &leak.attempt;
+    let mut lines = vec![
+        format!(
+            "-- tenantprobe attack db: {} on {}",
+            leak.rule.id, leak.object
+        ),
+        format!(
+            "-- seed {seed}; tenants: {}",
+            world
+                .tenant_ids
+                .iter()
+                .enumerate()
+                .map(|(i, t)| format!("{i} = {t}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        "BEGIN;".into(),
+        "-- the world, as the observer".into(),
+    ];
+    let needed = tables_needed(schema, &a.object);
+    lines.extend(
+        world
+            .setup
+            .iter()
+            .filter(|(t, _)| t.is_none_or(|t| needed.as_ref().is_none_or(|n| n.contains(&t))))
+            .map(|(_, sql)| sql.clone()),
+    );
+    lines.push(format!(
+        "-- the attempt, as the app role ({})",
+        match a.context {
+            Context::Tenant(t) => format!("tenant {t}"),
+            _ => describe_context(a),
+        }
+    ));
+    lines.push(format!(
+        "SET LOCAL ROLE {};",
+        quote_ident(&schema.tenancy.app_role)
+    ));
+    if !matches!(a.context, Context::Unset) {
+        lines.push(format!("{};", context_sql(schema, world, &a.context)));
+    }
+    if a.control.is_some() {
+        lines.push("SAVEPOINT attempt;".into());
+    }
+    lines.push(format!(
+        "{}; -- {}",
+        a.statement.literal(),
+        leak.outcome.ending.class()
+    ));
+    if let Some(control) = &a.control {
+        lines.push("ROLLBACK TO SAVEPOINT attempt;".into());
+        lines.push(format!(
+            "{}; -- control with fresh values: {}",
+            control.literal(),
+            leak.outcome
+                .control
+                .as_ref()
+                .map_or_else(String::new, Ending::class)
+        ));
+    }
+    lines.push("ROLLBACK;".into());
+    lines.join("\n")
+}

@@ -1,0 +1,588 @@
+//! `tenantprobe attack db`: property-based cross-tenant attempts as the app role, judged by
+//! ownership, shrunk to a minimal reproducer (`attack`).
+//!
+//! Each worker holds one connection and one transaction that is rolled back at the end. Every
+//! case seeds a world under a savepoint, runs its steps (each under its own savepoint, as the app
+//! role) and rolls the world back; nothing is ever committed. A failing case is shrunk by proptest;
+//! the minimal case's leak becomes a finding with a runnable SQL reproducer, and the search goes on
+//! for leaks of other kinds.
+
+mod execute;
+mod ops;
+pub mod rules;
+mod schema;
+mod values;
+mod world;
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use proptest::test_runner::{
+    Config, FileFailurePersistence, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
+};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+
+pub use ops::Property;
+pub use schema::AttackSchema;
+
+use self::execute::{Fingerprints, Leak};
+use self::ops::{Attempt, Case, Context, Planner};
+use self::values::ValueGen;
+use self::world::{World, WorldParams};
+use crate::audit::CatalogError;
+use crate::finding::Finding;
+use crate::sql::quote_ident;
+use crate::tenancy::Tenancy;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AttackError {
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error("database error during the attack")]
+    Database(#[from] sqlx::Error),
+    #[error(
+        "the app role `{role}` cannot be assumed: the connecting role must be a superuser or a member of it ({cause})"
+    )]
+    CannotSetRole { role: String, cause: String },
+    #[error("attack worker failed: {0}")]
+    Worker(String),
+}
+
+/// How hard to attack.
+#[derive(Debug, Clone)]
+pub struct AttackConfig {
+    /// Test cases in all (split between workers).
+    pub cases: u32,
+    pub seed: u64,
+    pub max_tenants: usize,
+    pub max_steps: usize,
+    pub jobs: usize,
+    pub time_budget: Option<Duration>,
+    /// No writes at all (for production replicas): a sampled world of existing rows, reads only.
+    pub read_only: bool,
+    /// Where proptest keeps the seeds of failing cases, replayed first on later runs.
+    pub regressions: Option<PathBuf>,
+    /// Called after every case (progress bars).
+    pub on_case: Option<ProgressHook>,
+}
+
+/// A callback after every test case.
+#[derive(Clone)]
+pub struct ProgressHook(pub Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for ProgressHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressHook")
+    }
+}
+
+impl Default for AttackConfig {
+    fn default() -> Self {
+        Self {
+            cases: 128,
+            seed: 0,
+            max_tenants: 3,
+            max_steps: 24,
+            jobs: 1,
+            time_budget: None,
+            read_only: false,
+            regressions: None,
+            on_case: None,
+        }
+    }
+}
+
+/// How many attempts of each property ran against each object, and how many were refused.
+#[derive(Debug, Clone, Default)]
+pub struct Coverage {
+    /// (object, property) → (attempts, refused with an error).
+    pub cells: BTreeMap<(String, Property), (u64, u64)>,
+    /// Objects that could not be attacked, with the reason.
+    pub gaps: Vec<(String, String)>,
+}
+
+impl Coverage {
+    fn add(&mut self, object: &str, property: Property, refused: bool) {
+        let cell = self.cells.entry((object.to_owned(), property)).or_default();
+        cell.0 += 1;
+        cell.1 += u64::from(refused);
+    }
+
+    fn merge(&mut self, other: Coverage) {
+        for (key, (n, r)) in other.cells {
+            let cell = self.cells.entry(key).or_default();
+            cell.0 += n;
+            cell.1 += r;
+        }
+        for gap in other.gaps {
+            if !self.gaps.contains(&gap) {
+                self.gaps.push(gap);
+            }
+        }
+    }
+
+    /// Rows per object: the properties attempted there (attempts, refused).
+    pub fn table(&self) -> Vec<String> {
+        let mut by_object: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for ((object, property), (n, refused)) in &self.cells {
+            by_object.entry(object).or_default().push(format!(
+                "{} {n}{}",
+                property.as_str(),
+                if *refused == *n { " (all refused)" } else { "" }
+            ));
+        }
+        by_object
+            .into_iter()
+            .map(|(object, cells)| format!("{object}: {}", cells.join(", ")))
+            .collect()
+    }
+}
+
+/// What an attack found and did.
+#[derive(Debug, Default)]
+pub struct AttackOutcome {
+    pub findings: Vec<Finding>,
+    pub cases: u64,
+    pub attempts: u64,
+    pub elapsed: Duration,
+    pub coverage: Coverage,
+    /// Per finding (rule, object): test cases run before it was first seen.
+    pub first_seen: BTreeMap<(String, String), u64>,
+    pub tables: usize,
+    pub relations: usize,
+    pub functions: usize,
+}
+
+impl AttackOutcome {
+    pub fn attempts_per_second(&self) -> f64 {
+        self.attempts as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Attacks the database at `options` (the observer) as `tenancy.app_role`.
+pub async fn attack(
+    options: &PgConnectOptions,
+    tenancy: &Tenancy,
+    config: &AttackConfig,
+) -> Result<AttackOutcome, AttackError> {
+    let begun = Instant::now();
+    let mut conn = PgConnection::connect_with(options).await?;
+    let schema = Arc::new(AttackSchema::load(&mut conn, tenancy).await?);
+    check_set_role(&mut conn, &tenancy.app_role).await?;
+    conn.close().await?;
+
+    let deadline = config.time_budget.map(|b| begun + b);
+    let jobs = config.jobs.max(1);
+    let mut handles = Vec::new();
+    for worker in 0..jobs {
+        let cases =
+            config.cases / jobs as u32 + u32::from((worker as u32) < config.cases % jobs as u32);
+        let (schema, options, config) = (Arc::clone(&schema), options.clone(), config.clone());
+        let handle = tokio::runtime::Handle::current();
+        handles.push(tokio::task::spawn_blocking(move || {
+            Worker::new(handle, schema, config, worker, cases, deadline).run(&options)
+        }));
+    }
+    let mut outcome = AttackOutcome {
+        tables: schema.tables.len(),
+        relations: schema.readable.len(),
+        functions: schema.functions.len(),
+        ..AttackOutcome::default()
+    };
+    let mut seen: HashSet<(String, String)> = HashSet::new();
+    for handle in handles {
+        let result = handle
+            .await
+            .map_err(|e| AttackError::Worker(e.to_string()))??;
+        outcome.cases += result.cases;
+        outcome.attempts += result.attempts;
+        outcome.coverage.merge(result.coverage);
+        for (key, n) in result.first_seen {
+            outcome
+                .first_seen
+                .entry(key)
+                .and_modify(|m| *m = (*m).min(n))
+                .or_insert(n);
+        }
+        for f in result.findings {
+            if seen.insert((f.rule.clone(), f.object.clone())) {
+                outcome.findings.push(f);
+            }
+        }
+    }
+    for (table, reason) in schema
+        .unseedable
+        .iter()
+        .map(|(t, r)| (t.to_string(), r.clone()))
+        .chain(outcome.coverage.gaps.clone())
+    {
+        if seen.insert((rules::NOT_SEEDABLE.id.to_owned(), table.clone())) {
+            outcome.findings.push(rules::NOT_SEEDABLE.finding(
+                &table,
+                "",
+                format!("`{table}` was not attacked: {reason}"),
+            ));
+        }
+    }
+    outcome.findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.object.cmp(&b.object))
+            .then_with(|| a.rule.cmp(&b.rule))
+    });
+    outcome.elapsed = begun.elapsed();
+    Ok(outcome)
+}
+
+async fn check_set_role(conn: &mut PgConnection, role: &str) -> Result<(), AttackError> {
+    let sql = format!("BEGIN; SET LOCAL ROLE {}; ROLLBACK", quote_ident(role));
+    sqlx::raw_sql(AssertSqlSafe(sql))
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+        .map_err(|e| AttackError::CannotSetRole {
+            role: role.to_owned(),
+            cause: e
+                .as_database_error()
+                .map_or_else(|| e.to_string(), |d| d.message().to_owned()),
+        })
+}
+
+/// One worker's results.
+#[derive(Default)]
+struct WorkerResult {
+    findings: Vec<Finding>,
+    cases: u64,
+    attempts: u64,
+    coverage: Coverage,
+    first_seen: BTreeMap<(String, String), u64>,
+}
+
+struct Worker {
+    handle: tokio::runtime::Handle,
+    schema: Arc<AttackSchema>,
+    config: AttackConfig,
+    seed: u64,
+    cases: u32,
+    deadline: Option<Instant>,
+}
+
+/// State the proptest closure (an `Fn`) mutates.
+struct Shared {
+    conn: RefCell<PgConnection>,
+    fatal: RefCell<Option<sqlx::Error>>,
+    known: RefCell<HashSet<(&'static str, String)>>,
+    result: RefCell<WorkerResult>,
+    cases_this_round: Cell<u64>,
+    failed_at: Cell<Option<u64>>,
+}
+
+impl Worker {
+    fn new(
+        handle: tokio::runtime::Handle,
+        schema: Arc<AttackSchema>,
+        config: AttackConfig,
+        index: usize,
+        cases: u32,
+        deadline: Option<Instant>,
+    ) -> Self {
+        let seed = config
+            .seed
+            .wrapping_add((index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        Self {
+            handle,
+            schema,
+            config,
+            seed,
+            cases,
+            deadline,
+        }
+    }
+
+    fn run(self, options: &PgConnectOptions) -> Result<WorkerResult, AttackError> {
+        let mut conn = self.handle.block_on(PgConnection::connect_with(options))?;
+        self.handle
+            .block_on(sqlx::raw_sql("BEGIN").execute(&mut conn))?;
+        let shared = Shared {
+            conn: RefCell::new(conn),
+            fatal: RefCell::new(None),
+            known: RefCell::new(HashSet::new()),
+            result: RefCell::new(WorkerResult::default()),
+            cases_this_round: Cell::new(0),
+            failed_at: Cell::new(None),
+        };
+        // A fresh session has never defined the setting, so `current_setting(name, true)` is NULL
+        // only now: probe every relation "unset" before anything else touches it.
+        self.handle
+            .block_on(self.probe_unset(&mut shared.conn.borrow_mut(), &shared))?;
+
+        let strategy = ops::arb_case(
+            self.config.max_tenants,
+            self.config.max_steps,
+            self.config.read_only,
+        );
+        let mut remaining = u64::from(self.cases);
+        let mut round: u64 = 0;
+        while remaining > 0 && !self.out_of_time() {
+            shared.cases_this_round.set(0);
+            shared.failed_at.set(None);
+            let mut runner = self.runner(remaining, round);
+            let result = runner.run(&strategy, |case| self.property(&shared, &case));
+            if let Some(e) = shared.fatal.borrow_mut().take() {
+                return Err(e.into());
+            }
+            let consumed = shared
+                .failed_at
+                .get()
+                .unwrap_or_else(|| shared.cases_this_round.get());
+            remaining = remaining.saturating_sub(consumed.max(1));
+            match result {
+                Ok(()) => break,
+                Err(TestError::Fail(_, minimal)) => {
+                    let total_before = shared.result.borrow().cases;
+                    let leaks = self.handle.block_on(self.execute_case(
+                        &mut shared.conn.borrow_mut(),
+                        &shared,
+                        &minimal,
+                        true,
+                    ))?;
+                    let known = shared.known.borrow().clone();
+                    for (leak, world) in leaks
+                        .into_iter()
+                        .filter(|(l, _)| !known.contains(&l.signature()))
+                    {
+                        shared.known.borrow_mut().insert(leak.signature());
+                        let key = (leak.rule.id.to_owned(), leak.object.clone());
+                        let mut result = shared.result.borrow_mut();
+                        result.first_seen.entry(key).or_insert(total_before);
+                        result.findings.push(self.finding(&leak, &world));
+                    }
+                }
+                Err(TestError::Abort(reason)) => {
+                    return Err(AttackError::Worker(reason.to_string()));
+                }
+            }
+            round += 1;
+        }
+        let mut conn = shared.conn.into_inner();
+        self.handle
+            .block_on(sqlx::raw_sql("ROLLBACK").execute(&mut conn))?;
+        self.handle.block_on(conn.close())?;
+        Ok(shared.result.into_inner())
+    }
+
+    fn runner(&self, cases: u64, round: u64) -> TestRunner {
+        let config = Config {
+            cases: u32::try_from(cases).unwrap_or(u32::MAX),
+            max_shrink_iters: 256,
+            max_shrink_time: 20_000,
+            failure_persistence: self.config.regressions.as_ref().map(|p| {
+                let path: &'static str = Box::leak(p.display().to_string().into_boxed_str());
+                Box::new(FileFailurePersistence::Direct(path))
+                    as Box<dyn proptest::test_runner::FailurePersistence>
+            }),
+            ..Config::default()
+        };
+        let mut seed = [0u8; 32];
+        seed[..8].copy_from_slice(&self.seed.to_le_bytes());
+        seed[8..16].copy_from_slice(&round.to_le_bytes());
+        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed))
+    }
+
+    fn out_of_time(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// The property: no leak of a kind not yet reported.
+    fn property(&self, shared: &Shared, case: &Case) -> Result<(), TestCaseError> {
+        let shrinking = shared.failed_at.get().is_some();
+        if shared.fatal.borrow().is_some() || (!shrinking && self.out_of_time()) {
+            return Ok(());
+        }
+        if !shrinking {
+            shared
+                .cases_this_round
+                .set(shared.cases_this_round.get() + 1);
+            shared.result.borrow_mut().cases += 1;
+            if let Some(hook) = &self.config.on_case {
+                (hook.0)();
+            }
+        }
+        match self.handle.block_on(self.execute_case(
+            &mut shared.conn.borrow_mut(),
+            shared,
+            case,
+            !shrinking,
+        )) {
+            Ok(leaks) => {
+                let known = shared.known.borrow();
+                match leaks.iter().find(|(l, _)| !known.contains(&l.signature())) {
+                    Some((leak, _)) => {
+                        if !shrinking {
+                            shared.failed_at.set(Some(shared.cases_this_round.get()));
+                        }
+                        Err(TestCaseError::fail(format!(
+                            "{} on {}",
+                            leak.rule.id, leak.object
+                        )))
+                    }
+                    None => Ok(()),
+                }
+            }
+            Err(e) => {
+                *shared.fatal.borrow_mut() = Some(e);
+                Ok(())
+            }
+        }
+    }
+
+    /// Seeds the case's world, runs its steps, rolls the world back; returns the leaks.
+    async fn execute_case(
+        &self,
+        conn: &mut PgConnection,
+        shared: &Shared,
+        case: &Case,
+        count: bool,
+    ) -> Result<Vec<(Leak, World)>, sqlx::Error> {
+        sqlx::raw_sql("SAVEPOINT tp_case")
+            .execute(&mut *conn)
+            .await?;
+        let seeding = Instant::now();
+        let mut world = if self.config.read_only {
+            world::sample(conn, &self.schema, case.world.tenants).await?
+        } else {
+            world::seed(
+                conn,
+                &self.schema,
+                &case.world,
+                !self.schema.observer_bypasses,
+            )
+            .await?
+        };
+        tracing::debug!(elapsed = ?seeding.elapsed(), rows = world.rows.len(), "world seeded");
+        let mut planner = Planner {
+            schema: &self.schema,
+            world: &world.clone(),
+            fresh: ValueGen::new(case.world.salt ^ 0x5EED),
+        };
+        let attempts: Vec<Attempt> = case
+            .steps
+            .iter()
+            .flat_map(|s| planner.plan_all(s))
+            .collect();
+        let mut prints = Fingerprints::new();
+        let mut leaks = Vec::new();
+        for attempt in attempts {
+            let outcome = execute::run(conn, &self.schema, &world, &attempt, &mut prints).await?;
+            if count {
+                let refused = matches!(outcome.ending, execute::Ending::Failed { .. });
+                let mut result = shared.result.borrow_mut();
+                result.attempts += 1 + u64::from(attempt.control.is_some());
+                result
+                    .coverage
+                    .add(&attempt.object, attempt.property, refused);
+            }
+            for leak in execute::judge(&mut world, &attempt, &outcome) {
+                leaks.push((leak, world.clone()));
+            }
+        }
+        tracing::debug!(elapsed = ?seeding.elapsed(), "case done");
+        if count {
+            let mut result = shared.result.borrow_mut();
+            for (table, reason) in &world.unseedable {
+                let gap = (table.to_string(), reason.clone());
+                if !result.coverage.gaps.contains(&gap) {
+                    result.coverage.gaps.push(gap);
+                }
+            }
+        }
+        sqlx::raw_sql("ROLLBACK TO SAVEPOINT tp_case; RELEASE SAVEPOINT tp_case")
+            .execute(&mut *conn)
+            .await?;
+        Ok(leaks)
+    }
+
+    /// Every readable relation with the setting never defined on this session.
+    async fn probe_unset(
+        &self,
+        conn: &mut PgConnection,
+        shared: &Shared,
+    ) -> Result<(), sqlx::Error> {
+        if self.config.read_only || !self.schema.observer_bypasses {
+            // An observer subject to RLS must set the tenant to seed; then "unset" is impossible
+            // on this session, and `empty` covers the pooled-connection case.
+            return Ok(());
+        }
+        sqlx::raw_sql("SAVEPOINT tp_case")
+            .execute(&mut *conn)
+            .await?;
+        let params = WorldParams {
+            tenants: 2,
+            rows: 1,
+            salt: self.seed,
+            sparse: 0,
+        };
+        let mut world = world::seed(conn, &self.schema, &params, false).await?;
+        let mut prints = Fingerprints::new();
+        let mut found = Vec::new();
+        for r in &self.schema.readable {
+            let attempt = Attempt {
+                property: Property::Unset,
+                object: r.name.to_string(),
+                actor: 0,
+                victim: None,
+                context: Context::Unset,
+                statement: ops::Statement {
+                    sql: format!(
+                        "SELECT row_to_json(tp_r)::text FROM (SELECT * FROM {} LIMIT 1000) tp_r",
+                        r.name.quoted()
+                    ),
+                    binds: vec![],
+                },
+                returns_rows: true,
+                supplied: HashSet::new(),
+                watch: None,
+                control: None,
+                liveness: None,
+            };
+            let outcome = execute::run(conn, &self.schema, &world, &attempt, &mut prints).await?;
+            let mut result = shared.result.borrow_mut();
+            result.attempts += 1;
+            result.coverage.add(
+                &attempt.object,
+                Property::Unset,
+                matches!(outcome.ending, execute::Ending::Failed { .. }),
+            );
+            found.extend(execute::judge(&mut world, &attempt, &outcome));
+        }
+        sqlx::raw_sql("ROLLBACK TO SAVEPOINT tp_case; RELEASE SAVEPOINT tp_case")
+            .execute(&mut *conn)
+            .await?;
+        for leak in found {
+            if shared.known.borrow_mut().insert(leak.signature()) {
+                let finding = self.finding(&leak, &world);
+                let mut result = shared.result.borrow_mut();
+                result
+                    .first_seen
+                    .insert((leak.rule.id.to_owned(), leak.object.clone()), 0);
+                result.findings.push(finding);
+            }
+        }
+        Ok(())
+    }
+
+    fn finding(&self, leak: &Leak, world: &World) -> Finding {
+        leak.rule
+            .finding(&leak.object, "", leak.detail.clone())
+            .with_evidence(execute::reproducer(
+                &self.schema,
+                world,
+                leak,
+                self.config.seed,
+            ))
+    }
+}

@@ -1,0 +1,519 @@
+//! What `attack db` can seed and attack (`AttackSchema`): tenant-data tables in foreign-key order
+//! with their columns' types, defaults, identity and generated columns, CHECK literals and enum
+//! labels; every relation and function the app role can reach.
+
+use std::collections::{HashMap, HashSet};
+
+use sqlx::PgConnection;
+
+use crate::audit::catalog::{Catalog, CatalogError, Privileges};
+use crate::audit::context::Context;
+use crate::sql::QualifiedName;
+use crate::tenancy::Tenancy;
+
+/// How tenantprobe generates values of a column's type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValueKind {
+    Uuid,
+    /// `max`: a varchar/char length limit.
+    Text {
+        max: Option<usize>,
+    },
+    Int {
+        bits: u8,
+    },
+    Numeric,
+    Float,
+    Bool,
+    Date,
+    Timestamp,
+    Json,
+    Enum(Vec<String>),
+    Bytea,
+    /// An array of the element kind; `element_type` is the element's SQL type for casts.
+    Array(Box<ValueKind>, String),
+    /// Anything else: only NULL or the column default can be used.
+    Other,
+}
+
+impl ValueKind {
+    fn from_catalog(
+        base_type: &str,
+        typtype: &str,
+        labels: Vec<String>,
+        format: &str,
+        element: Option<&str>,
+    ) -> Self {
+        if typtype == "e" {
+            return Self::Enum(labels);
+        }
+        match base_type {
+            "uuid" => Self::Uuid,
+            "text" | "citext" | "name" => Self::Text { max: None },
+            "varchar" | "bpchar" => Self::Text {
+                max: length_limit(format),
+            },
+            "int2" => Self::Int { bits: 16 },
+            "int4" => Self::Int { bits: 32 },
+            "int8" => Self::Int { bits: 64 },
+            "numeric" | "money" => Self::Numeric,
+            "float4" | "float8" => Self::Float,
+            "bool" => Self::Bool,
+            "date" => Self::Date,
+            "timestamp" | "timestamptz" => Self::Timestamp,
+            "json" | "jsonb" => Self::Json,
+            "bytea" => Self::Bytea,
+            _ => match element {
+                Some(e) => {
+                    let inner = Self::from_catalog(e, "b", Vec::new(), e, None);
+                    let element_type = format.trim_end_matches("[]").to_owned();
+                    if matches!(inner, Self::Other | Self::Array(..)) {
+                        Self::Other
+                    } else {
+                        Self::Array(Box::new(inner), element_type)
+                    }
+                }
+                None => Self::Other,
+            },
+        }
+    }
+}
+
+/// `character varying(40)` → 40.
+fn length_limit(format: &str) -> Option<usize> {
+    let open = format.find('(')?;
+    format[open + 1..].trim_end_matches(')').parse().ok()
+}
+
+#[derive(Debug, Clone)]
+pub struct SeedColumn {
+    pub name: String,
+    /// `format_type`, used for casts.
+    pub sql_type: String,
+    pub kind: ValueKind,
+    pub not_null: bool,
+    pub has_default: bool,
+    /// `GENERATED ALWAYS AS IDENTITY` or a generated column: never written.
+    pub not_writable: bool,
+    /// String literals of CHECK constraints on this column (an IN list's values, say).
+    pub check_literals: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ForeignKey {
+    pub columns: Vec<String>,
+    /// Index into `AttackSchema::tables`, or `None` for a table that is not tenant data.
+    pub target: Option<usize>,
+    pub target_name: QualifiedName,
+    pub target_columns: Vec<String>,
+}
+
+/// A tenant-data table that can be seeded and attacked.
+#[derive(Debug, Clone)]
+pub struct SeedTable {
+    pub name: QualifiedName,
+    pub columns: Vec<SeedColumn>,
+    /// The column that names the tenant (tenant column, or the tenants table's key), if any.
+    pub key: Option<String>,
+    pub is_tenants_table: bool,
+    pub primary_key: Vec<String>,
+    /// Unique keys other than the primary key.
+    pub unique_keys: Vec<Vec<String>>,
+    pub foreign_keys: Vec<ForeignKey>,
+    pub app: Privileges,
+}
+
+impl SeedTable {
+    pub fn column(&self, name: &str) -> Option<&SeedColumn> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// Columns that identify a row: the primary key, else the first unique key, else all key-ish
+    /// columns tenantprobe generated (uuids).
+    pub fn row_key(&self) -> Vec<String> {
+        if !self.primary_key.is_empty() {
+            return self.primary_key.clone();
+        }
+        if let Some(k) = self.unique_keys.first() {
+            return k.clone();
+        }
+        self.columns
+            .iter()
+            .filter(|c| c.kind == ValueKind::Uuid)
+            .map(|c| c.name.clone())
+            .collect()
+    }
+}
+
+/// A relation the app role may read.
+#[derive(Debug, Clone)]
+pub struct Readable {
+    pub name: QualifiedName,
+    pub kind: char,
+    /// Index into `tables` when it is a seeded table (for liveness: own rows must show).
+    pub table: Option<usize>,
+    /// The tenant key, when the relation has one (read-only mode compares it).
+    pub key: Option<String>,
+}
+
+/// A function the app role may execute, with arguments tenantprobe can generate.
+#[derive(Debug, Clone)]
+pub struct Callable {
+    pub signature: String,
+    pub name: QualifiedName,
+    pub args: Vec<(String, ValueKind)>,
+}
+
+/// Everything `attack db` knows about the target.
+#[derive(Debug, Clone)]
+pub struct AttackSchema {
+    pub tenancy: Tenancy,
+    /// Seedable tenant-data tables, parents before children.
+    pub tables: Vec<SeedTable>,
+    pub readable: Vec<Readable>,
+    pub functions: Vec<Callable>,
+    /// Tables that hold tenant data but cannot be seeded, with the reason.
+    pub unseedable: Vec<(QualifiedName, String)>,
+    /// The connecting (observer) role bypasses RLS, so it can seed without setting a tenant.
+    pub observer_bypasses: bool,
+    /// SQL type of the tenant key (for tenant ids when there is no tenants table).
+    pub tenant_type: (String, ValueKind),
+}
+
+#[derive(sqlx::FromRow)]
+struct ColumnRow {
+    relid: i64,
+    name: String,
+    sql_type: String,
+    not_null: bool,
+    has_default: bool,
+    not_writable: bool,
+    base_type: String,
+    typtype: String,
+    labels: Vec<String>,
+    element: Option<String>,
+}
+
+impl AttackSchema {
+    /// Reads the catalog (the audit's snapshot plus column details) on `conn`.
+    pub async fn load(conn: &mut PgConnection, tenancy: &Tenancy) -> Result<Self, CatalogError> {
+        let catalog = Catalog::snapshot(conn, tenancy).await?;
+        let columns: Vec<ColumnRow> = sqlx::query_as(
+            "SELECT a.attrelid::int8 AS relid, a.attname::text AS name, format_type(a.atttypid, a.atttypmod) AS sql_type,
+                    a.attnotnull AS not_null, a.atthasdef AS has_default,
+                    a.attidentity = 'a' OR a.attgenerated <> '' AS not_writable,
+                    COALESCE(bt.typname, t.typname)::text AS base_type, t.typtype::text AS typtype,
+                    ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) AS labels,
+                    (SELECT et.typname::text FROM pg_type et WHERE et.oid = t.typelem AND t.typcategory = 'A') AS element
+             FROM pg_attribute a
+             JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+             JOIN pg_type t ON t.oid = a.atttypid
+             LEFT JOIN pg_type bt ON t.typtype = 'd' AND bt.oid = t.typbasetype
+             WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+             ORDER BY a.attrelid, a.attnum",
+        )
+        .bind(&tenancy.schemas)
+        .fetch_all(&mut *conn)
+        .await?;
+        let checks: Vec<(i64, Vec<String>, String)> = sqlx::query_as(
+            "SELECT con.conrelid::int8,
+                    ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = con.conrelid AND a.attnum = ANY(con.conkey)),
+                    pg_get_constraintdef(con.oid)
+             FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE con.contype = 'c' AND n.nspname = ANY($1)",
+        )
+        .bind(&tenancy.schemas)
+        .fetch_all(&mut *conn)
+        .await?;
+        let observer_bypasses: bool = sqlx::query_scalar(
+            "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user",
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok(Self::build(
+            &catalog,
+            tenancy,
+            &columns,
+            &checks,
+            observer_bypasses,
+        ))
+    }
+
+    fn build(
+        catalog: &Catalog,
+        tenancy: &Tenancy,
+        columns: &[ColumnRow],
+        checks: &[(i64, Vec<String>, String)],
+        observer_bypasses: bool,
+    ) -> Self {
+        let cx = Context::new(catalog, tenancy);
+        let mut by_rel: HashMap<i64, Vec<SeedColumn>> = HashMap::new();
+        for c in columns {
+            let literals: Vec<String> = checks
+                .iter()
+                .filter(|(rel, cols, _)| *rel == c.relid && cols.contains(&c.name))
+                .flat_map(|(_, _, def)| string_literals(def))
+                .collect();
+            by_rel.entry(c.relid).or_default().push(SeedColumn {
+                name: c.name.clone(),
+                sql_type: c.sql_type.clone(),
+                kind: ValueKind::from_catalog(
+                    &c.base_type,
+                    &c.typtype,
+                    c.labels.clone(),
+                    &c.sql_type,
+                    c.element.as_deref(),
+                ),
+                not_null: c.not_null,
+                has_default: c.has_default,
+                not_writable: c.not_writable,
+                check_literals: literals,
+            });
+        }
+        // Seedable: tenant-data tables and partitioned parents (their partitions fill through them).
+        let candidates: Vec<&crate::audit::catalog::Relation> = catalog
+            .relations
+            .iter()
+            .filter(|r| {
+                r.is_table()
+                    && !r.is_partition
+                    && cx.is_tenant_data(r)
+                    && !is_inheritance_child(catalog, r.oid)
+            })
+            .collect();
+        let order = fk_order(catalog, &candidates);
+        let index_of: HashMap<i64, usize> =
+            order.iter().enumerate().map(|(i, oid)| (*oid, i)).collect();
+        let mut tables = Vec::new();
+        for oid in &order {
+            let Some(rel) = catalog.relation(*oid) else {
+                continue;
+            };
+            let keys_of = |kind: char| {
+                catalog
+                    .constraints
+                    .iter()
+                    .filter(move |c| c.relid == *oid && c.kind == kind)
+            };
+            tables.push(SeedTable {
+                name: rel.name.clone(),
+                columns: by_rel.remove(oid).unwrap_or_default(),
+                key: cx.tenant_key.get(oid).cloned(),
+                is_tenants_table: Some(&rel.name) == tenancy.tenants_table.as_ref(),
+                primary_key: keys_of('p')
+                    .next()
+                    .map(|c| c.columns.clone())
+                    .unwrap_or_default(),
+                unique_keys: unique_keys(catalog, *oid),
+                foreign_keys: keys_of('f')
+                    .filter_map(|c| {
+                        let target = c.ref_relid?;
+                        Some(ForeignKey {
+                            columns: c.columns.clone(),
+                            target: index_of.get(&target).copied(),
+                            target_name: catalog.relation(target)?.name.clone(),
+                            target_columns: c.ref_columns.clone(),
+                        })
+                    })
+                    .collect(),
+                app: rel.app,
+            });
+        }
+        let readable = catalog
+            .relations
+            .iter()
+            .filter(|r| r.app.select && cx.is_tenant_data(r))
+            .map(|r| Readable {
+                name: r.name.clone(),
+                kind: r.kind,
+                table: tables.iter().position(|t| t.name == r.name),
+                key: cx.tenant_key.get(&r.oid).cloned(),
+            })
+            .collect();
+        let functions = catalog
+            .functions
+            .iter()
+            .filter(|f| {
+                f.in_scope
+                    && f.app_can_execute
+                    && !["trigger", "event_trigger", "void"].contains(&f.return_type.as_str())
+            })
+            .filter_map(|f| {
+                let args: Vec<(String, ValueKind)> = f
+                    .arg_types
+                    .iter()
+                    .map(|t| {
+                        let base = t.split('(').next().unwrap_or(t);
+                        let base = match base {
+                            "character varying" => "varchar",
+                            "integer" => "int4",
+                            "bigint" => "int8",
+                            "smallint" => "int2",
+                            "boolean" => "bool",
+                            other => other,
+                        };
+                        (
+                            t.clone(),
+                            ValueKind::from_catalog(base, "b", Vec::new(), t, None),
+                        )
+                    })
+                    .collect();
+                args.iter()
+                    .all(|(_, k)| *k != ValueKind::Other)
+                    .then(|| Callable {
+                        signature: f.signature.clone(),
+                        name: f.name.clone(),
+                        args,
+                    })
+            })
+            .collect();
+        let unseedable = catalog
+            .relations
+            .iter()
+            .filter(|r| r.kind == 'f' && cx.is_tenant_data(r))
+            .map(|r| {
+                (
+                    r.name.clone(),
+                    "a foreign table: rows cannot be inserted from here".to_owned(),
+                )
+            })
+            .collect();
+        let tenant_type = tables
+            .iter()
+            .find_map(|t| {
+                t.key
+                    .as_ref()
+                    .and_then(|k| t.column(k))
+                    .map(|c| (c.sql_type.clone(), c.kind.clone()))
+            })
+            .unwrap_or_else(|| ("uuid".into(), ValueKind::Uuid));
+        Self {
+            tenancy: tenancy.clone(),
+            tables,
+            readable,
+            functions,
+            unseedable,
+            observer_bypasses,
+            tenant_type,
+        }
+    }
+}
+
+/// Unique constraints and unique indexes (a unique index is a unique key without the name),
+/// except the primary key and partial or expression indexes.
+fn unique_keys(catalog: &Catalog, oid: i64) -> Vec<Vec<String>> {
+    let primary: Option<&Vec<String>> = catalog
+        .constraints
+        .iter()
+        .find(|c| c.relid == oid && c.kind == 'p')
+        .map(|c| &c.columns);
+    let mut keys: Vec<Vec<String>> = Vec::new();
+    let candidates = catalog
+        .constraints
+        .iter()
+        .filter(|c| c.relid == oid && c.kind == 'u')
+        .map(|c| c.columns.clone())
+        .chain(
+            catalog
+                .indexes
+                .iter()
+                .filter(|i| {
+                    i.relid == oid
+                        && i.unique
+                        && !i.partial
+                        && !i.columns.iter().any(String::is_empty)
+                })
+                .map(|i| i.columns.clone()),
+        );
+    for key in candidates {
+        if Some(&key) != primary && !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys
+}
+
+fn is_inheritance_child(catalog: &Catalog, oid: i64) -> bool {
+    catalog.inherits.iter().any(|(child, _)| *child == oid)
+}
+
+/// Parents before children along foreign keys; cycles are broken arbitrarily (the child's key
+/// column is then left NULL where allowed).
+fn fk_order(catalog: &Catalog, candidates: &[&crate::audit::catalog::Relation]) -> Vec<i64> {
+    let set: HashSet<i64> = candidates.iter().map(|r| r.oid).collect();
+    let mut done: Vec<i64> = Vec::new();
+    let mut remaining: Vec<i64> = candidates.iter().map(|r| r.oid).collect();
+    while !remaining.is_empty() {
+        let ready: Vec<i64> = remaining
+            .iter()
+            .copied()
+            .filter(|oid| {
+                catalog
+                    .constraints
+                    .iter()
+                    .filter(|c| c.kind == 'f' && c.relid == *oid)
+                    .filter_map(|c| c.ref_relid)
+                    .all(|p| p == *oid || !set.contains(&p) || done.contains(&p))
+            })
+            .collect();
+        let next = if ready.is_empty() {
+            vec![remaining[0]]
+        } else {
+            ready
+        };
+        remaining.retain(|r| !next.contains(r));
+        done.extend(next);
+    }
+    done
+}
+
+/// The string literals in a CHECK definition: `(status = ANY (ARRAY['a'::text, 'b'::text]))`
+/// gives `a`, `b` — values the column is likely to accept.
+fn string_literals(def: &str) -> Vec<String> {
+    let upper = def.to_ascii_uppercase();
+    // In a pattern check the literal is the pattern, not a value.
+    if def.contains('~') || upper.contains(" LIKE ") || upper.contains("SIMILAR") {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut chars = def.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\'' {
+            continue;
+        }
+        let mut lit = String::new();
+        while let Some(c) = chars.next() {
+            if c == '\'' {
+                if chars.peek() == Some(&'\'') {
+                    chars.next();
+                    lit.push('\'');
+                } else {
+                    break;
+                }
+            } else {
+                lit.push(c);
+            }
+        }
+        out.push(lit);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_literals_and_length_limits_are_read() {
+        assert_eq!(
+            string_literals("CHECK ((status = ANY (ARRAY['active'::text, 'it''s'::text])))"),
+            ["active", "it's"]
+        );
+        assert!(string_literals("CHECK ((slug ~ '^[a-z0-9-]+$'::text))").is_empty());
+        assert_eq!(length_limit("character varying(40)"), Some(40));
+        assert_eq!(
+            ValueKind::from_catalog("varchar", "b", vec![], "character varying(12)", None),
+            ValueKind::Text { max: Some(12) }
+        );
+    }
+}

@@ -1,0 +1,589 @@
+//! A seeded world (`World`): tenants and rows created as the observer inside the attack's
+//! transaction, every distinctive value registered to its tenant, and the SQL that recreates it
+//! for reproducers. In read-only mode the world is a sample of existing rows instead.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+use sqlx::{AssertSqlSafe, Column, PgConnection, Row};
+
+use super::schema::{AttackSchema, SeedTable, ValueKind};
+use super::values::{SqlValue, ValueGen};
+use crate::oracle::{Ownership, TenantIdx};
+use crate::sql::{QualifiedName, quote_ident, quote_literal};
+
+/// What proptest chooses about a world.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorldParams {
+    pub tenants: usize,
+    pub rows: usize,
+    pub salt: u64,
+    /// Bit `t` set: tenant `t` gets no rows in child tables (those referencing another seeded
+    /// table), so its parent rows have no dependents (a bare `UPDATE … SET tenant = …` is then
+    /// not blocked by foreign keys, and "a tenant with no rows here" is exercised).
+    pub sparse: u8,
+}
+
+#[derive(Debug, Clone)]
+pub struct SeededRow {
+    /// Index into `AttackSchema::tables`.
+    pub table: usize,
+    pub tenant: TenantIdx,
+    /// The row as the database stored it (defaults included).
+    pub values: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct World {
+    pub tenant_ids: Vec<String>,
+    pub rows: Vec<SeededRow>,
+    pub ownership: Ownership,
+    /// Statements that recreate the world, for reproducer scripts, with the table each inserts
+    /// into (`None`: a context switch).
+    pub setup: Vec<(Option<usize>, String)>,
+    /// Tables that could not be seeded, with the reason.
+    pub unseedable: Vec<(QualifiedName, String)>,
+}
+
+impl World {
+    pub fn rows_of(&self, table: usize, tenant: TenantIdx) -> impl Iterator<Item = &SeededRow> {
+        self.rows
+            .iter()
+            .filter(move |r| r.table == table && r.tenant == tenant)
+    }
+
+    pub fn has_rows(&self, table: usize, tenant: TenantIdx) -> bool {
+        self.rows_of(table, tenant).next().is_some()
+    }
+}
+
+/// `SELECT set_config(setting, value, true)` as literal SQL (the value is ours, quoted).
+pub fn set_tenant_sql(setting: &str, value: &str) -> String {
+    format!(
+        "SELECT set_config({}, {}, true)",
+        quote_literal(setting),
+        quote_literal(value)
+    )
+}
+
+/// Seeds a world. Runs inside the caller's transaction; every insert has its own savepoint so a
+/// refused row is retried with fewer columns, and a table that cannot be seeded is reported with
+/// the reason. `set_context`: set the tenant before each tenant's rows (an observer subject to RLS
+/// needs it; a bypassing one does not, which keeps the setting undefined on this session).
+pub async fn seed(
+    conn: &mut PgConnection,
+    schema: &AttackSchema,
+    params: &WorldParams,
+    set_context: bool,
+) -> Result<World, sqlx::Error> {
+    let mut values_gen = ValueGen::new(params.salt);
+    let mut world = World::default();
+    let tenant_kind = schema.tenant_type.1.clone();
+    for idx in 0..params.tenants {
+        let first = world.tenant_ids.first().cloned();
+        let id = values_gen.tenant_id(&tenant_kind, idx, first.as_deref());
+        if matches!(tenant_kind, ValueKind::Int { .. }) {
+            world.ownership.register_number(&id, idx);
+        } else {
+            world.ownership.register(&id, idx);
+        }
+        world.tenant_ids.push(id);
+    }
+    let mut foreign_cache: HashMap<QualifiedName, Option<Map<String, Value>>> = HashMap::new();
+    let mut dead: Vec<usize> = Vec::new();
+    for (ti, table) in schema.tables.iter().enumerate() {
+        if let Some(reason) = table.foreign_keys.iter().find_map(|fk| {
+            fk.target
+                .filter(|t| dead.contains(t))
+                .map(|_| format!("its parent `{}` could not be seeded", fk.target_name))
+        }) {
+            world.unseedable.push((table.name.clone(), reason));
+            dead.push(ti);
+            continue;
+        }
+        let rows = if table.is_tenants_table {
+            1
+        } else {
+            params.rows
+        };
+        let is_child = table.foreign_keys.iter().any(|fk| {
+            fk.target
+                .is_some_and(|t| t != ti && !schema.tables[t].is_tenants_table)
+        });
+        let tenants: Vec<TenantIdx> = (0..params.tenants)
+            .filter(|t| !(is_child && *t < 8 && params.sparse & (1 << t) != 0))
+            .collect();
+        // Fast path: every row of every tenant in one round trip.
+        if seed_table_at_once(
+            conn,
+            schema,
+            ti,
+            &tenants,
+            rows,
+            set_context,
+            &mut values_gen,
+            &mut world,
+            &mut foreign_cache,
+        )
+        .await?
+        {
+            continue;
+        }
+        'tenants: for tenant in tenants {
+            if set_context {
+                let sql = set_tenant_sql(&schema.tenancy.tenant_setting, &world.tenant_ids[tenant]);
+                sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+                    .execute(&mut *conn)
+                    .await?;
+                world.setup.push((None, format!("{sql};")));
+            }
+            for _ in 0..rows {
+                if let Err(reason) = insert_row(
+                    conn,
+                    schema,
+                    ti,
+                    tenant,
+                    &mut values_gen,
+                    &mut world,
+                    &mut foreign_cache,
+                )
+                .await?
+                {
+                    world.unseedable.push((table.name.clone(), reason));
+                    world.rows.retain(|r| r.table != ti);
+                    world.setup.retain(|(t, _)| *t != Some(ti));
+                    dead.push(ti);
+                    break 'tenants;
+                }
+            }
+        }
+    }
+    Ok(world)
+}
+
+/// Inserts all rows of one table (every tenant) in one simple-query batch under a savepoint.
+/// `false` when the batch was refused: nothing was kept, and the caller retries row by row.
+#[allow(clippy::too_many_arguments)]
+async fn seed_table_at_once(
+    conn: &mut PgConnection,
+    schema: &AttackSchema,
+    ti: usize,
+    tenants: &[TenantIdx],
+    rows: usize,
+    set_context: bool,
+    values_gen: &mut ValueGen,
+    world: &mut World,
+    foreign_cache: &mut HashMap<QualifiedName, Option<Map<String, Value>>>,
+) -> Result<bool, sqlx::Error> {
+    let table = &schema.tables[ti];
+    let mut batch = vec!["SAVEPOINT tp_seed".to_owned()];
+    let mut planned: Vec<TenantIdx> = Vec::new();
+    for &tenant in tenants {
+        if set_context {
+            batch.push(set_tenant_sql(
+                &schema.tenancy.tenant_setting,
+                &world.tenant_ids[tenant],
+            ));
+        }
+        for _ in 0..rows {
+            match row_values(
+                conn,
+                schema,
+                table,
+                ti,
+                tenant,
+                Level::Full,
+                values_gen,
+                world,
+                foreign_cache,
+            )
+            .await?
+            {
+                Ok(values) => {
+                    batch.push(insert_literal(table, &values));
+                    planned.push(tenant);
+                }
+                Err(_) => return Ok(false),
+            }
+        }
+    }
+    batch.push("RELEASE SAVEPOINT tp_seed".to_owned());
+    match sqlx::raw_sql(AssertSqlSafe(batch.join(";\n")))
+        .fetch_all(&mut *conn)
+        .await
+    {
+        Ok(returned) => {
+            let seeded: Vec<String> = returned
+                .iter()
+                .filter(|r| r.columns().first().is_some_and(|c| c.name() == "tp_seeded"))
+                .filter_map(|r| r.try_get::<String, _>(0).ok())
+                .collect();
+            let mut tenant_now = None;
+            for (json, tenant) in seeded.iter().zip(planned) {
+                if set_context && tenant_now != Some(tenant) {
+                    world.setup.push((
+                        None,
+                        format!(
+                            "{};",
+                            set_tenant_sql(
+                                &schema.tenancy.tenant_setting,
+                                &world.tenant_ids[tenant]
+                            )
+                        ),
+                    ));
+                    tenant_now = Some(tenant);
+                }
+                keep_row(world, table, ti, tenant, json);
+            }
+            Ok(true)
+        }
+        Err(sqlx::Error::Database(_)) => {
+            sqlx::raw_sql("ROLLBACK TO SAVEPOINT tp_seed; RELEASE SAVEPOINT tp_seed")
+                .execute(&mut *conn)
+                .await?;
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn keep_row(world: &mut World, table: &SeedTable, ti: usize, tenant: TenantIdx, json: &str) {
+    let row: Map<String, Value> = serde_json::from_str(json).unwrap_or_default();
+    register_row(&mut world.ownership, &row, tenant);
+    world.setup.push((Some(ti), replay_sql(table, &row)));
+    world.rows.push(SeededRow {
+        table: ti,
+        tenant,
+        values: row,
+    });
+}
+
+fn insert_literal(table: &SeedTable, values: &[(String, SqlValue)]) -> String {
+    if values.is_empty() {
+        return format!(
+            "INSERT INTO {} AS tp_row DEFAULT VALUES RETURNING row_to_json(tp_row.*)::text AS tp_seeded",
+            table.name.quoted()
+        );
+    }
+    let columns: Vec<String> = values.iter().map(|(c, _)| quote_ident(c)).collect();
+    let literals: Vec<String> = values.iter().map(|(_, v)| v.literal()).collect();
+    format!(
+        "INSERT INTO {} AS tp_row ({}) VALUES ({}) RETURNING row_to_json(tp_row.*)::text AS tp_seeded",
+        table.name.quoted(),
+        columns.join(", "),
+        literals.join(", ")
+    )
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Level {
+    /// Every writable column gets a value, text dressed for edge cases.
+    Full,
+    /// The same with bare markers (lowercase letters and digits pass most CHECKs on text).
+    Plain,
+    /// Only what must be given: NOT NULL columns without default, keys, the tenant.
+    Minimal,
+}
+
+/// Inserts one row; `Ok(Err(reason))` when the table cannot be seeded.
+async fn insert_row(
+    conn: &mut PgConnection,
+    schema: &AttackSchema,
+    ti: usize,
+    tenant: TenantIdx,
+    values_gen: &mut ValueGen,
+    world: &mut World,
+    foreign_cache: &mut HashMap<QualifiedName, Option<Map<String, Value>>>,
+) -> Result<Result<(), String>, sqlx::Error> {
+    let table = &schema.tables[ti];
+    let mut last_error = String::new();
+    for level in [Level::Full, Level::Plain, Level::Minimal] {
+        values_gen.plain = level != Level::Full;
+        let values = match row_values(
+            conn,
+            schema,
+            table,
+            ti,
+            tenant,
+            level,
+            values_gen,
+            world,
+            foreign_cache,
+        )
+        .await?
+        {
+            Ok(v) => v,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        let (sql, binds) = insert_sql(table, &values);
+        sqlx::raw_sql("SAVEPOINT tp_seed")
+            .execute(&mut *conn)
+            .await?;
+        let mut query = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
+        for v in &binds {
+            query = query.bind(v.text.clone());
+        }
+        match query.fetch_one(&mut *conn).await {
+            Ok(json) => {
+                sqlx::raw_sql("RELEASE SAVEPOINT tp_seed")
+                    .execute(&mut *conn)
+                    .await?;
+                keep_row(world, table, ti, tenant, &json);
+                return Ok(Ok(()));
+            }
+            Err(e) => {
+                sqlx::raw_sql("ROLLBACK TO SAVEPOINT tp_seed; RELEASE SAVEPOINT tp_seed")
+                    .execute(&mut *conn)
+                    .await?;
+                last_error = e
+                    .as_database_error()
+                    .map_or_else(|| e.to_string(), |d| d.message().to_owned());
+            }
+        }
+    }
+    values_gen.plain = false;
+    Ok(Err(format!(
+        "every row the observer tried to insert was refused: {last_error}"
+    )))
+}
+
+/// The values of one new row, by column.
+#[allow(clippy::too_many_arguments)]
+async fn row_values(
+    conn: &mut PgConnection,
+    schema: &AttackSchema,
+    table: &SeedTable,
+    ti: usize,
+    tenant: TenantIdx,
+    level: Level,
+    values_gen: &mut ValueGen,
+    world: &mut World,
+    foreign_cache: &mut HashMap<QualifiedName, Option<Map<String, Value>>>,
+) -> Result<Result<Vec<(String, SqlValue)>, String>, sqlx::Error> {
+    let mut values: Vec<(String, SqlValue)> = Vec::new();
+    // Foreign keys first: all columns of one key come from one parent row of the same tenant.
+    for fk in &table.foreign_keys {
+        let parent: Option<Map<String, Value>> = match fk.target {
+            Some(t) if t == ti => None,
+            Some(t) => world.rows_of(t, tenant).last().map(|r| r.values.clone()),
+            None => match foreign_cache.get(&fk.target_name) {
+                Some(cached) => cached.clone(),
+                None => {
+                    let sql = format!(
+                        "SELECT row_to_json(r)::text FROM (SELECT * FROM {} LIMIT 1) r",
+                        fk.target_name.quoted()
+                    );
+                    let found: Option<String> = sqlx::query_scalar(AssertSqlSafe(sql))
+                        .fetch_optional(&mut *conn)
+                        .await
+                        .ok()
+                        .flatten();
+                    let parsed = found.and_then(|j| serde_json::from_str(&j).ok());
+                    foreign_cache.insert(fk.target_name.clone(), parsed.clone());
+                    parsed
+                }
+            },
+        };
+        for (col, target_col) in fk.columns.iter().zip(&fk.target_columns) {
+            if values.iter().any(|(c, _)| c == col) || Some(col) == table.key.as_ref() {
+                continue;
+            }
+            let Some(column) = table.column(col) else {
+                continue;
+            };
+            match parent
+                .as_ref()
+                .and_then(|p| p.get(target_col))
+                .and_then(json_text)
+            {
+                Some(text) => values.push((col.clone(), SqlValue::new(text, &column.sql_type))),
+                None if !column.not_null => values.push((
+                    col.clone(),
+                    SqlValue {
+                        text: None,
+                        sql_type: column.sql_type.clone(),
+                    },
+                )),
+                None => {
+                    return Ok(Err(format!(
+                        "column `{col}` must reference `{}`, which has no row to reference",
+                        fk.target_name
+                    )));
+                }
+            }
+        }
+    }
+    for column in &table.columns {
+        if column.not_writable || values.iter().any(|(c, _)| *c == column.name) {
+            continue;
+        }
+        if Some(&column.name) == table.key.as_ref() {
+            values.push((
+                column.name.clone(),
+                SqlValue::new(world.tenant_ids[tenant].clone(), &column.sql_type),
+            ));
+            continue;
+        }
+        let is_key = table.primary_key.contains(&column.name)
+            || table.unique_keys.iter().any(|k| k.contains(&column.name));
+        let optional = column.has_default || !column.not_null;
+        if level == Level::Minimal && optional {
+            continue;
+        }
+        if !column.not_null && !is_key && values_gen.null_now() {
+            continue;
+        }
+        match values_gen.value(
+            &column.kind,
+            tenant,
+            &column.check_literals,
+            &mut world.ownership,
+        ) {
+            Some(text) => values.push((column.name.clone(), SqlValue::new(text, &column.sql_type))),
+            None if optional => {}
+            None => {
+                return Ok(Err(format!(
+                    "cannot generate a value of type `{}` for the NOT NULL column `{}`",
+                    column.sql_type, column.name
+                )));
+            }
+        }
+    }
+    let _ = schema;
+    Ok(Ok(values))
+}
+
+fn insert_sql(table: &SeedTable, values: &[(String, SqlValue)]) -> (String, Vec<SqlValue>) {
+    if values.is_empty() {
+        return (
+            format!(
+                "INSERT INTO {} AS tp_row DEFAULT VALUES RETURNING row_to_json(tp_row.*)::text",
+                table.name.quoted()
+            ),
+            Vec::new(),
+        );
+    }
+    let columns: Vec<String> = values.iter().map(|(c, _)| quote_ident(c)).collect();
+    let params: Vec<String> = values
+        .iter()
+        .enumerate()
+        .map(|(i, (_, v))| format!("${}::{}", i + 1, v.sql_type))
+        .collect();
+    (
+        format!(
+            "INSERT INTO {} AS tp_row ({}) VALUES ({}) RETURNING row_to_json(tp_row.*)::text",
+            table.name.quoted(),
+            columns.join(", "),
+            params.join(", ")
+        ),
+        values.iter().map(|(_, v)| v.clone()).collect(),
+    )
+}
+
+/// The statement that recreates a stored row exactly (defaults included), for reproducers.
+fn replay_sql(table: &SeedTable, row: &Map<String, Value>) -> String {
+    let columns: Vec<String> = table
+        .columns
+        .iter()
+        .filter(|c| !c.not_writable)
+        .map(|c| quote_ident(&c.name))
+        .collect();
+    let list = columns.join(", ");
+    format!(
+        "INSERT INTO {table} ({list}) SELECT {list} FROM json_populate_record(NULL::{table}, {});",
+        quote_literal(&Value::Object(row.clone()).to_string()),
+        table = table.name.quoted()
+    )
+}
+
+/// Registers what a stored row holds that the generator did not choose (defaults: ids above all).
+fn register_row(ownership: &mut Ownership, row: &Map<String, Value>, tenant: TenantIdx) {
+    for value in row.values() {
+        if let Value::String(s) = value
+            && uuid::Uuid::parse_str(s).is_ok()
+            && ownership.owner_of(s).is_none()
+        {
+            ownership.register(s.clone(), tenant);
+        }
+    }
+}
+
+/// A JSON value as the text PostgreSQL accepts for a cast.
+pub fn json_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// Read-only mode: a world of existing rows (no writes at all). Up to `tenants` tenants, a few rows
+/// of each per table, read as the observer; their distinctive values registered to their tenant.
+pub async fn sample(
+    conn: &mut PgConnection,
+    schema: &AttackSchema,
+    tenants: usize,
+) -> Result<World, sqlx::Error> {
+    let mut world = World::default();
+    let source = schema
+        .tables
+        .iter()
+        .find(|t| t.is_tenants_table)
+        .or_else(|| schema.tables.iter().find(|t| t.key.is_some()));
+    let Some(source) = source else {
+        return Ok(world);
+    };
+    let Some(key) = &source.key else {
+        return Ok(world);
+    };
+    let sql = format!(
+        "SELECT DISTINCT {key}::text FROM {} WHERE {key} IS NOT NULL LIMIT {}",
+        source.name.quoted(),
+        tenants.max(2),
+        key = quote_ident(key)
+    );
+    world.tenant_ids = sqlx::query_scalar(AssertSqlSafe(sql))
+        .fetch_all(&mut *conn)
+        .await?;
+    for (idx, id) in world.tenant_ids.iter().enumerate() {
+        world.ownership.register(id.clone(), idx);
+    }
+    for (ti, table) in schema.tables.iter().enumerate() {
+        let Some(key) = &table.key else { continue };
+        for (tenant, id) in world.tenant_ids.clone().iter().enumerate() {
+            let sql = format!(
+                "SELECT row_to_json(r)::text FROM (SELECT * FROM {} WHERE {}::text = $1 LIMIT 2) r",
+                table.name.quoted(),
+                quote_ident(key)
+            );
+            let rows: Vec<String> = sqlx::query_scalar(AssertSqlSafe(sql))
+                .bind(id)
+                .fetch_all(&mut *conn)
+                .await?;
+            for json in rows {
+                let values: Map<String, Value> = serde_json::from_str(&json).unwrap_or_default();
+                // Only primary-key values are known to be this row's own: other columns may hold
+                // values every tenant shares (a country id, a status), which would read as leaks.
+                for column in table
+                    .primary_key
+                    .iter()
+                    .filter(|c| Some(*c) != table.key.as_ref())
+                {
+                    if let Some(Value::String(s)) = values.get(column)
+                        && s.chars().count() >= 12
+                    {
+                        world.ownership.register(s.clone(), tenant);
+                    }
+                }
+                world.rows.push(SeededRow {
+                    table: ti,
+                    tenant,
+                    values,
+                });
+            }
+        }
+    }
+    Ok(world)
+}
