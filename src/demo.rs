@@ -22,6 +22,8 @@ pub enum DemoError {
     Provision(#[from] ProvisionError),
     #[error("audit failed")]
     Audit(#[source] crate::audit::CatalogError),
+    #[error("database attack failed")]
+    Attack(#[source] crate::attack::db::AttackError),
     #[error("{context}: {cause}")]
     Database {
         context: &'static str,
@@ -98,7 +100,53 @@ async fn run_checks(
             .join(", ")
     ));
     database_sweep(database, &tenants, report).await?;
-    catalog_audit(database, report).await
+    catalog_audit(database, report).await?;
+    database_attack(database, report).await
+}
+
+/// Property-based attacks at the database, as app_user, with the reference spec's waivers.
+async fn database_attack(
+    database: &ReferenceDatabase,
+    report: &mut DemoReport,
+) -> Result<(), DemoError> {
+    let begun = Instant::now();
+    let spec = crate::reference::spec();
+    let tenancy = spec.tenancy().unwrap_or_else(Tenancy::reference);
+    let config = crate::attack::db::AttackConfig {
+        cases: 64,
+        seed: 1,
+        ..Default::default()
+    };
+    let outcome = crate::attack::db::attack(&database.admin_options(), &tenancy, &config)
+        .await
+        .map_err(DemoError::Attack)?;
+    let rate = outcome.attempts_per_second();
+    let mut findings = outcome.findings;
+    crate::report::apply_waivers(&mut findings, &spec.waivers);
+    let waived: Vec<String> = findings
+        .iter()
+        .filter(|f| f.waived.is_some())
+        .map(|f| format!("{} on {}", f.rule, f.object))
+        .collect();
+    let active: Vec<Finding> = findings.into_iter().filter(Finding::is_active).collect();
+    report.steps.push(Step {
+        name: "database attack".into(),
+        summary: format!(
+            "{} property-based cases, {} cross-tenant attempts as app_user ({:.0}/s) over {} tables, {} relations, {} functions: {} active finding(s); waived: {}",
+            outcome.cases,
+            outcome.attempts,
+            rate,
+            outcome.tables,
+            outcome.relations,
+            outcome.functions,
+            active.len(),
+            if waived.is_empty() { "none".to_owned() } else { waived.join(", ") }
+        ),
+        passed: active.is_empty(),
+        duration: begun.elapsed(),
+    });
+    report.findings.extend(active);
+    Ok(())
 }
 
 /// The catalog audit of the reference schema, with the reference spec's waivers.

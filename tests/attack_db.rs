@@ -366,3 +366,67 @@ async fn an_app_role_the_observer_cannot_become_is_a_clear_error() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn the_documented_command_line_reports_in_json_and_gates_on_findings() {
+    let db = faulty_db("permissive_true", "app_user").await;
+    let url = db.admin_url();
+    let (code, stdout, stderr) = support::tenantprobe(
+        &[
+            "attack",
+            "db",
+            "--database-url",
+            &url,
+            "--app-role",
+            "app_user",
+            "--tenant-column",
+            "tenant_id",
+            "--tenant-setting",
+            "app.current_tenant",
+            "--format",
+            "json",
+            "--seed",
+            "5",
+            "--cases",
+            "32",
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    support::assert_valid_json("schemas/report.schema.json", &report);
+    let read = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "cross-tenant-read" && f["object"] == "public.tasks")
+        .unwrap();
+    assert!(
+        read["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("SET LOCAL ROLE \"app_user\"")
+    );
+
+    // The reference schema through its spec: the one known finding is waived, the run passes.
+    let clean = support::reference_db().await;
+    let env = [("TENANTPROBE_DATABASE_URL", clean.admin_url())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (code, stdout, stderr) = support::tenantprobe(
+        &[
+            "attack",
+            "db",
+            "--target",
+            &support::repo_path("probes/reference-app.toml"),
+            "--seed",
+            "5",
+            "--cases",
+            "32",
+            "--fail-on",
+            "info",
+        ],
+        &env,
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("coverage"), "{stdout}");
+}

@@ -16,7 +16,13 @@ fn demo_runs_end_to_end_and_reports_every_check_passed() {
         Some(0),
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
-    assert!(stdout.contains("PASS database isolation sweep"), "{stdout}");
+    for step in [
+        "PASS database isolation sweep",
+        "PASS catalog audit",
+        "PASS database attack",
+    ] {
+        assert!(stdout.contains(step), "{step} missing:\n{stdout}");
+    }
     assert!(stdout.contains("tenants are isolated"), "{stdout}");
     assert!(!stdout.contains("FAIL"), "{stdout}");
 }

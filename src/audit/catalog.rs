@@ -329,6 +329,39 @@ impl Catalog {
             .collect();
     }
 
+    /// The tenants table when none is named: the table that single-column foreign keys on the
+    /// tenant column reference most often (by its primary key).
+    pub fn infer_tenants_table(&self, tenant_column: &str) -> Option<QualifiedName> {
+        let mut counts: HashMap<i64, usize> = HashMap::new();
+        for fk in self
+            .constraints
+            .iter()
+            .filter(|c| c.kind == 'f' && c.columns == [tenant_column])
+        {
+            let Some(target) = fk.ref_relid else { continue };
+            let is_primary = self
+                .constraints
+                .iter()
+                .any(|c| c.relid == target && c.kind == 'p' && c.columns == fk.ref_columns);
+            if is_primary {
+                *counts.entry(target).or_default() += 1;
+            }
+        }
+        let best = counts
+            .into_iter()
+            .max_by_key(|(oid, n)| (*n, std::cmp::Reverse(*oid)))?;
+        self.relation(best.0).map(|r| r.name.clone())
+    }
+
+    /// `tenancy`, with the tenants table inferred when it names none.
+    pub fn complete(&self, tenancy: &Tenancy) -> Tenancy {
+        let mut t = tenancy.clone();
+        if t.tenants_table.is_none() {
+            t.tenants_table = self.infer_tenants_table(&t.tenant_column);
+        }
+        t
+    }
+
     pub fn relation(&self, oid: i64) -> Option<&Relation> {
         self.by_oid.get(&oid).map(|i| &self.relations[*i])
     }

@@ -27,6 +27,8 @@ pub struct AuditOutcome {
     pub functions: usize,
     pub snapshot_time: Duration,
     pub rules_time: Duration,
+    /// The tenants table the audit used (named, or inferred from foreign keys).
+    pub tenants_table: Option<crate::sql::QualifiedName>,
 }
 
 /// Audits the schemas of `tenancy` as they concern `tenancy.app_role`, on one connection. Reads only.
@@ -49,10 +51,11 @@ pub async fn audit_parallel(
     Ok(judge(&catalog, tenancy, begun.elapsed()))
 }
 
-/// Runs every rule over a snapshot.
+/// Runs every rule over a snapshot (with the tenants table inferred when not named).
 pub fn judge(catalog: &Catalog, tenancy: &Tenancy, snapshot_time: Duration) -> AuditOutcome {
     let begun = Instant::now();
-    let cx = Context::new(catalog, tenancy);
+    let tenancy = catalog.complete(tenancy);
+    let cx = Context::new(catalog, &tenancy);
     let mut findings: Vec<Finding> = rules::RULES
         .iter()
         .flat_map(|rule| (rule.check)(&cx))
@@ -71,6 +74,7 @@ pub fn judge(catalog: &Catalog, tenancy: &Tenancy, snapshot_time: Duration) -> A
         functions: catalog.functions.len(),
         snapshot_time,
         rules_time: begun.elapsed(),
+        tenants_table: tenancy.tenants_table.clone(),
     }
 }
 

@@ -46,8 +46,8 @@ pub struct AttackDbArgs {
     /// Most tenants in one world (at least 2).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(2..=16))]
     pub max_tenants: u64,
-    /// Most attack steps in one case.
-    #[arg(long, default_value_t = 24)]
+    /// Most attack steps in one case (one seeded world serves them all).
+    #[arg(long, default_value_t = 64)]
     pub max_steps: usize,
     /// Parallel workers, each with its own connection, transaction and world.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]

@@ -32,11 +32,16 @@ impl AuditArgs {
             .collect();
         let notes = vec![
             format!(
-                "app role `{}`, tenant column `{}`, setting `{}`, schemas {}",
+                "app role `{}`, tenant column `{}`, setting `{}`, schemas {}, tenants table {}",
                 db.tenancy.app_role,
                 db.tenancy.tenant_column,
                 db.tenancy.tenant_setting,
-                db.tenancy.schemas.join(", ")
+                db.tenancy.schemas.join(", "),
+                match (&db.tenancy.tenants_table, &outcome.tenants_table) {
+                    (Some(t), _) => format!("`{t}`"),
+                    (None, Some(t)) => format!("`{t}` (inferred from foreign keys)"),
+                    (None, None) => "none".to_owned(),
+                }
             ),
             format!(
                 "{} relations ({} hold tenant data), {} policies, {} functions; catalog read in {} ms, {} rules in {} ms",

@@ -81,8 +81,6 @@ pub fn setup_sql(schema: &AttackSchema, world: &World, context: &Context) -> Str
     )
 }
 
-const UNDO: &str = "ROLLBACK TO SAVEPOINT tp_attempt; RELEASE SAVEPOINT tp_attempt";
-
 /// Runs `prefix` and then `statement` (with literals) as one simple-query batch: one round trip.
 /// Rows are those the statement returned (aliased `tp_result`); the affected count is its own.
 async fn execute(
@@ -156,17 +154,21 @@ async fn fingerprint(
     conn: &mut PgConnection,
     schema: &AttackSchema,
     world: &World,
-    table: usize,
-    tenant: TenantIdx,
+    (table, tenant): (usize, TenantIdx),
+    prefix: &str,
     isolated: bool,
 ) -> Result<String, sqlx::Error> {
     let t = &schema.tables[table];
     let filter = match &t.key {
-        Some(key) => format!(
-            "WHERE {}::text = {}",
-            quote_ident(key),
-            quote_literal(&world.tenant_ids[tenant])
-        ),
+        // Typed, so the tenant-leading index serves it.
+        Some(key) => {
+            let sql_type = t.column(key).map_or("text", |c| c.sql_type.as_str());
+            format!(
+                "WHERE {} = {}::{sql_type}",
+                quote_ident(key),
+                quote_literal(&world.tenant_ids[tenant])
+            )
+        }
         None => String::new(),
     };
     let (open, close) = if isolated {
@@ -178,7 +180,7 @@ async fn fingerprint(
         ("", "")
     };
     let sql = format!(
-        "{open}{}; SELECT count(*)::text || ':' || coalesce(md5(string_agg(row_to_json(tp_t)::text, '|' ORDER BY row_to_json(tp_t)::text)), '') AS tp_print FROM {} tp_t {filter}{close}",
+        "{prefix}{open}{}; SELECT count(*)::text || ':' || coalesce(md5(string_agg(row_to_json(tp_t)::text, '|' ORDER BY row_to_json(tp_t)::text)), '') AS tp_print FROM {} tp_t {filter}{close}",
         set_tenant_sql(&schema.tenancy.tenant_setting, &world.tenant_ids[tenant]),
         t.name.quoted()
     );
@@ -192,18 +194,21 @@ async fn fingerprint(
         .unwrap_or_default())
 }
 
-/// Runs `attempt` (and its control) and rolls everything back: two round trips for a read, more
-/// for writes the observer fingerprints and for oracles with a control.
+/// Runs `attempt` (and its control). Nothing is kept: each statement runs under the savepoint
+/// `tp_attempt`, and the rollback to it is not sent on its own but at the head of the next batch
+/// (`pending_undo`), so a read costs one round trip; rolling the case back discards it anyway.
 pub async fn run(
     conn: &mut PgConnection,
     schema: &AttackSchema,
     world: &World,
     attempt: &Attempt,
     prints: &mut Fingerprints,
+    pending_undo: &mut bool,
 ) -> Result<Outcome, sqlx::Error> {
     let before = match attempt.watch {
         Some(key) if !prints.contains_key(&key) => {
-            let print = fingerprint(conn, schema, world, key.0, key.1, true).await?;
+            let print =
+                fingerprint(conn, schema, world, key, undo_prefix(pending_undo), true).await?;
             prints.insert(key, print.clone());
             Some(print)
         }
@@ -211,19 +216,26 @@ pub async fn run(
         None => None,
     };
     let setup = setup_sql(schema, world, &attempt.context);
-    let ending = execute(conn, &setup, &attempt.statement).await?;
+    let ending = execute(
+        conn,
+        &format!("{}{setup}", undo_prefix(pending_undo)),
+        &attempt.statement,
+    )
+    .await?;
+    *pending_undo = true;
     let mut changed = false;
-    if let (Some((table, tenant)), Some(before), true) =
-        (attempt.watch, &before, ending.succeeded())
-    {
-        sqlx::raw_sql("RESET ROLE").execute(&mut *conn).await?;
-        changed = fingerprint(conn, schema, world, table, tenant, false).await? != *before;
+    if let (Some(key), Some(before), true) = (attempt.watch, &before, ending.succeeded()) {
+        changed = fingerprint(conn, schema, world, key, "RESET ROLE; ", false).await? != *before;
     }
-    sqlx::raw_sql(UNDO).execute(&mut *conn).await?;
     let control = match &attempt.control {
         Some(statement) => {
-            let ending = execute(conn, &setup, statement).await?;
-            sqlx::raw_sql(UNDO).execute(&mut *conn).await?;
+            let ending = execute(
+                conn,
+                &format!("{}{setup}", undo_prefix(pending_undo)),
+                statement,
+            )
+            .await?;
+            *pending_undo = true;
             Some(ending)
         }
         None => None,
@@ -233,6 +245,15 @@ pub async fn run(
         changed,
         control,
     })
+}
+
+/// The rollback owed by the previous attempt, if any, as the head of the next batch.
+fn undo_prefix(pending: &mut bool) -> &'static str {
+    if std::mem::take(pending) {
+        "ROLLBACK TO SAVEPOINT tp_attempt; RELEASE SAVEPOINT tp_attempt; "
+    } else {
+        ""
+    }
 }
 
 /// The leaks one outcome shows.

@@ -86,7 +86,7 @@ impl Default for AttackConfig {
             cases: 128,
             seed: 0,
             max_tenants: 3,
-            max_steps: 24,
+            max_steps: 64,
             jobs: 1,
             time_budget: None,
             read_only: false,
@@ -182,9 +182,8 @@ pub async fn attack(
         let cases =
             config.cases / jobs as u32 + u32::from((worker as u32) < config.cases % jobs as u32);
         let (schema, options, config) = (Arc::clone(&schema), options.clone(), config.clone());
-        let handle = tokio::runtime::Handle::current();
         handles.push(tokio::task::spawn_blocking(move || {
-            Worker::new(handle, schema, config, worker, cases, deadline).run(&options)
+            Worker::new(schema, config, worker, cases, deadline)?.run(&options)
         }));
     }
     let mut outcome = AttackOutcome {
@@ -263,7 +262,9 @@ struct WorkerResult {
 }
 
 struct Worker {
-    handle: tokio::runtime::Handle,
+    /// A runtime of the worker's own: connection, reactor and proptest loop on one thread, so a
+    /// round trip never hops threads.
+    handle: tokio::runtime::Runtime,
     schema: Arc<AttackSchema>,
     config: AttackConfig,
     seed: u64,
@@ -283,24 +284,27 @@ struct Shared {
 
 impl Worker {
     fn new(
-        handle: tokio::runtime::Handle,
         schema: Arc<AttackSchema>,
         config: AttackConfig,
         index: usize,
         cases: u32,
         deadline: Option<Instant>,
-    ) -> Self {
+    ) -> Result<Self, AttackError> {
+        let handle = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| AttackError::Worker(e.to_string()))?;
         let seed = config
             .seed
             .wrapping_add((index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        Self {
+        Ok(Self {
             handle,
             schema,
             config,
             seed,
             cases,
             deadline,
-        }
+        })
     }
 
     fn run(self, options: &PgConnectOptions) -> Result<WorkerResult, AttackError> {
@@ -475,9 +479,24 @@ impl Worker {
             .flat_map(|s| planner.plan_all(s))
             .collect();
         let mut prints = Fingerprints::new();
+        let mut pending_undo = false;
         let mut leaks = Vec::new();
         for attempt in attempts {
-            let outcome = execute::run(conn, &self.schema, &world, &attempt, &mut prints).await?;
+            let t0 = Instant::now();
+            let outcome = execute::run(
+                conn,
+                &self.schema,
+                &world,
+                &attempt,
+                &mut prints,
+                &mut pending_undo,
+            )
+            .await?;
+            tracing::trace!(
+                property = attempt.property.as_str(),
+                elapsed_us = t0.elapsed().as_micros() as u64,
+                "attempt"
+            );
             if count {
                 let refused = matches!(outcome.ending, execute::Ending::Failed { .. });
                 let mut result = shared.result.borrow_mut();
@@ -528,6 +547,7 @@ impl Worker {
         };
         let mut world = world::seed(conn, &self.schema, &params, false).await?;
         let mut prints = Fingerprints::new();
+        let mut pending_undo = false;
         let mut found = Vec::new();
         for r in &self.schema.readable {
             let attempt = Attempt {
@@ -549,7 +569,15 @@ impl Worker {
                 control: None,
                 liveness: None,
             };
-            let outcome = execute::run(conn, &self.schema, &world, &attempt, &mut prints).await?;
+            let outcome = execute::run(
+                conn,
+                &self.schema,
+                &world,
+                &attempt,
+                &mut prints,
+                &mut pending_undo,
+            )
+            .await?;
             let mut result = shared.result.borrow_mut();
             result.attempts += 1;
             result.coverage.add(

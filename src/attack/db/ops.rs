@@ -116,7 +116,7 @@ fn arb_op(read_only: bool) -> BoxedStrategy<Op> {
     let reads = prop_oneof![
         3 => any::<u8>().prop_map(|rel| Op::Read { rel }),
         2 => (any::<u8>(), any::<u8>()).prop_map(|(table, row)| Op::PointRead { table, row }),
-        2 => (any::<u8>(), proptest::collection::vec(any::<u8>(), 4)).prop_map(|(function, args)| Op::Call { function, args }),
+        1 => (any::<u8>(), proptest::collection::vec(any::<u8>(), 4)).prop_map(|(function, args)| Op::Call { function, args }),
         2 => (any::<u8>(), arb_no_tenant()).prop_map(|(rel, how)| Op::NoTenant { rel, how }),
     ];
     if read_only {

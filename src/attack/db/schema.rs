@@ -246,6 +246,7 @@ impl AttackSchema {
         checks: &[(i64, Vec<String>, String)],
         observer_bypasses: bool,
     ) -> Self {
+        let tenancy = &catalog.complete(tenancy);
         let cx = Context::new(catalog, tenancy);
         let mut by_rel: HashMap<i64, Vec<SeedColumn>> = HashMap::new();
         for c in columns {
