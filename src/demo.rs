@@ -22,6 +22,8 @@ pub enum DemoError {
     Provision(#[from] ProvisionError),
     #[error("audit failed")]
     Audit(#[source] crate::audit::CatalogError),
+    #[error("reference app: {0}")]
+    App(String),
     #[error("database attack failed")]
     Attack(#[source] crate::attack::db::AttackError),
     #[error("{context}: {cause}")]
@@ -54,9 +56,16 @@ pub struct DemoReport {
     pub findings: Vec<Finding>,
 }
 
+/// What the demo runs against.
+#[derive(Debug, Clone, Default)]
+pub struct DemoOptions {
+    /// Deliberate faults to switch on in the reference app (to watch them being caught).
+    pub faults: reference_app::faults::Faults,
+}
+
 /// Runs the demo end to end. Servers started here are stopped and removed when this returns (or
 /// when the future is dropped, e.g. on Ctrl-C); a database created on an existing server is dropped.
-pub async fn run() -> Result<DemoReport, DemoError> {
+pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
     let mut report = DemoReport::default();
     let postgres = Postgres::from_env_or_start().await?;
     report.environment.push(postgres.describe());
@@ -70,7 +79,7 @@ pub async fn run() -> Result<DemoReport, DemoError> {
         database.name,
         begun.elapsed().as_millis()
     ));
-    let outcome = run_checks(&database, &mut report).await;
+    let outcome = run_checks(&database, &redis.url(), &options, &mut report).await;
     if matches!(postgres, Postgres::External { .. }) {
         database.drop_database().await?;
     }
@@ -79,6 +88,8 @@ pub async fn run() -> Result<DemoReport, DemoError> {
 
 async fn run_checks(
     database: &ReferenceDatabase,
+    redis_url: &str,
+    options: &DemoOptions,
     report: &mut DemoReport,
 ) -> Result<(), DemoError> {
     let mut owner = database.connect_as_owner().await?;
@@ -101,7 +112,80 @@ async fn run_checks(
     ));
     database_sweep(database, &tenants, report).await?;
     catalog_audit(database, report).await?;
-    database_attack(database, report).await
+    database_attack(database, report).await?;
+
+    let app_options = crate::reference::Options {
+        faults: options.faults.clone(),
+        redis_url: Some(redis_url.to_owned()),
+        ..Default::default()
+    };
+    let app = crate::reference::ReferenceApp::start(database, app_options)
+        .await
+        .map_err(|e| DemoError::App(e.to_string()))?;
+    let faults = if options.faults.is_empty() {
+        String::new()
+    } else {
+        format!(" WITH DELIBERATE FAULTS: {}", options.faults)
+    };
+    report.environment.push(format!(
+        "reference app at {} (Redis cache on){faults}",
+        app.url()
+    ));
+    let result = api_attack(database, &app, redis_url, report).await;
+    app.stop().await;
+    result
+}
+
+/// Property-based attacks over HTTP against the running reference app.
+async fn api_attack(
+    database: &ReferenceDatabase,
+    app: &crate::reference::ReferenceApp,
+    redis_url: &str,
+    report: &mut DemoReport,
+) -> Result<(), DemoError> {
+    use crate::attack::http::{self, HttpAttackConfig};
+    use crate::target::{HttpTarget, obtain_tenants};
+    let begun = Instant::now();
+    let spec = crate::reference::spec();
+    let env = app.env(database, Some(redis_url));
+    let target = HttpTarget::resolve(&spec, &env).map_err(|e| DemoError::App(e.to_string()))?;
+    let slugs = vec![
+        "tenantprobe-attack-a".to_owned(),
+        "tenantprobe-attack-b".to_owned(),
+    ];
+    let tenants = obtain_tenants(&spec, &env, &slugs, &reqwest::Client::new(), Some(&target))
+        .await
+        .map_err(|e| DemoError::App(e.to_string()))?;
+    let config = HttpAttackConfig {
+        cases: 32,
+        seed: 1,
+        ..HttpAttackConfig::default()
+    };
+    let outcome = http::attack(target, tenants, config)
+        .await
+        .map_err(|e| DemoError::App(e.to_string()))?;
+    let rate = outcome.requests_per_second();
+    let mut findings = outcome.findings;
+    crate::report::apply_waivers(&mut findings, &spec.waivers);
+    let active: Vec<Finding> = findings.into_iter().filter(Finding::is_active).collect();
+    let caught: Vec<String> = active
+        .iter()
+        .map(|f| format!("{} on {}", f.rule, f.object))
+        .collect();
+    report.steps.push(Step {
+        name: "API attack".into(),
+        summary: format!(
+            "{} cases, {} requests ({:.0}/s) as 2 tenants, anonymous callers, unknown subdomains, forged and unsigned tokens, and tenant confusion via Host, body and query: {}",
+            outcome.cases,
+            outcome.requests,
+            rate,
+            if caught.is_empty() { "0 findings".to_owned() } else { format!("{} finding(s): {}", caught.len(), caught.join(", ")) }
+        ),
+        passed: active.is_empty(),
+        duration: begun.elapsed(),
+    });
+    report.findings.extend(active);
+    Ok(())
 }
 
 /// Property-based attacks at the database, as app_user, with the reference spec's waivers.

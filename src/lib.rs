@@ -17,5 +17,6 @@ pub mod servers;
 pub mod spec;
 pub mod sql;
 pub mod synthetic;
+pub mod target;
 pub mod tenancy;
 pub mod visibility;

@@ -26,6 +26,27 @@ pub struct Sighting {
     pub owner: TenantIdx,
 }
 
+/// Fresh canary markers: `tp` and 14 hex digits, unique per source and call. Fixed length, so no
+/// marker is a prefix of another.
+#[derive(Debug)]
+pub struct Markers {
+    salt: u64,
+    seq: u64,
+}
+
+impl Markers {
+    pub fn new(salt: u64) -> Self {
+        Self { salt, seq: 0 }
+    }
+
+    pub fn fresh(&mut self) -> String {
+        self.seq += 1;
+        let mixed = self.salt.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ self.seq.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        format!("tp{:014x}", mixed & 0x00FF_FFFF_FFFF_FFFF)
+    }
+}
+
 /// Text values shorter than this are too likely to occur by chance to be registered.
 const MIN_TEXT: usize = 8;
 

@@ -126,6 +126,28 @@ impl ReferenceApp {
         claims.sign(self.jwt_secret.as_bytes()).unwrap_or_default()
     }
 
+    /// The environment the reference spec expects, for this app on `database` (and `redis_url`):
+    /// what `demo` and the tests hand to `target::HttpTarget::resolve` and `obtain_tenants`.
+    pub fn env(
+        &self,
+        database: &ReferenceDatabase,
+        redis_url: Option<&str>,
+    ) -> impl Fn(&str) -> Option<String> + use<> {
+        let vars: Vec<(&'static str, String)> = vec![
+            ("REFERENCE_APP_URL", self.url()),
+            ("JWT_SECRET", self.jwt_secret.clone()),
+            ("TENANTPROBE_DATABASE_URL", database.admin_url()),
+            ("TENANTPROBE_ADMIN_DATABASE_URL", database.admin_url()),
+            ("REDIS_URL", redis_url.unwrap_or_default().to_owned()),
+        ];
+        move |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+                .filter(|v| !v.is_empty())
+        }
+    }
+
     /// Stops serving and waits for in-flight requests.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {

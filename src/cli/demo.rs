@@ -8,12 +8,21 @@ use tenantprobe::demo::{self, DemoReport};
 use tenantprobe::exit::ExitStatus;
 
 #[derive(Debug, Args)]
-pub struct DemoArgs {}
+pub struct DemoArgs {
+    /// Switch on a deliberate isolation fault in the reference app and watch it being caught
+    /// (repeatable): global-cache-key, subdomain-trust, jwt-no-verify, session-context-leak,
+    /// rls-bypass-handler, body-tenant-override, debug-tenant-param.
+    #[arg(long = "fault", value_name = "NAME")]
+    pub faults: Vec<reference_app::faults::Fault>,
+}
 
 impl DemoArgs {
     pub async fn exec(self) -> anyhow::Result<ExitStatus> {
+        let options = demo::DemoOptions {
+            faults: self.faults.into_iter().collect(),
+        };
         let report = tokio::select! {
-            report = demo::run() => report?,
+            report = demo::run(options) => report?,
             _ = super::super::shutdown_signal() => anyhow::bail!("interrupted: throwaway servers stopped and removed"),
         };
         print(&report, &mut anstream::stdout())?;

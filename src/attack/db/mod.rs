@@ -28,6 +28,7 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 pub use ops::Property;
 pub use schema::AttackSchema;
+pub use world::json_text;
 
 use self::execute::{Fingerprints, Leak};
 use self::ops::{Attempt, Case, Context, Planner};

@@ -1,0 +1,177 @@
+//! Requests as some actor (`Client::send`), each recorded as an `Exchange` that renders as a curl
+//! command with its answer, for reproducers. Secrets never appear: tokens are shown as variables.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::target::HttpTarget;
+
+/// What a request carries to say who it is.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    /// The bearer token, and how to show it (`$TOKEN_A`).
+    pub token: Option<(String, String)>,
+    pub host: Option<String>,
+}
+
+/// One request and its answer.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// Who sent it, for humans (`tenant A`, `anonymous`, …).
+    pub who: String,
+    pub method: String,
+    pub path: String,
+    pub host: Option<String>,
+    pub token_shown: Option<String>,
+    pub body: Option<Value>,
+    pub status: u16,
+    pub response: String,
+}
+
+impl Exchange {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.response).unwrap_or(Value::Null)
+    }
+
+    /// `curl …` plus `# → status body` (the body cut at 400 characters).
+    pub fn curl(&self, base: &str) -> String {
+        let mut parts = vec![format!(
+            "curl -sS -X {} '{}{}'",
+            self.method,
+            base.trim_end_matches('/'),
+            self.path
+        )];
+        if let Some(host) = &self.host {
+            parts.push(format!("-H 'Host: {host}'"));
+        }
+        if let Some(token) = &self.token_shown {
+            parts.push(format!("-H \"Authorization: Bearer {token}\""));
+        }
+        if let Some(body) = &self.body {
+            parts.push(format!(
+                "-H 'Content-Type: application/json' -d '{}'",
+                body.to_string().replace('\'', "'\\''")
+            ));
+        }
+        let mut shown: String = self.response.chars().take(400).collect();
+        if self.response.chars().count() > 400 {
+            shown.push('…');
+        }
+        format!(
+            "# {}\n{}\n# → {} {}",
+            self.who,
+            parts.join(" "),
+            self.status,
+            shown
+        )
+    }
+}
+
+/// A request as sent, for replaying the same mix without the attack around it (benchmarks).
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub method: String,
+    pub url: String,
+    pub host: Option<String>,
+    pub token: Option<String>,
+    pub body: Option<Value>,
+}
+
+/// An HTTP client bound to one target, counting requests.
+pub struct Client {
+    pub http: reqwest::Client,
+    pub target: HttpTarget,
+    pub requests: AtomicU64,
+    pub throttled: AtomicU64,
+    /// When set, every request is recorded here.
+    pub recorded: Option<std::sync::Mutex<Vec<Sent>>>,
+}
+
+impl Client {
+    pub fn new(target: HttpTarget) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .pool_max_idle_per_host(64)
+            .build()?;
+        Ok(Self {
+            http,
+            target,
+            requests: AtomicU64::new(0),
+            throttled: AtomicU64::new(0),
+            recorded: None,
+        })
+    }
+
+    /// Sends one request; a 429 is retried after its Retry-After (at most three times, at most 2 s
+    /// each), so rate limits slow the attack down instead of hiding answers.
+    pub async fn send(
+        &self,
+        who: &str,
+        creds: &Credentials,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Exchange, reqwest::Error> {
+        let method_value =
+            reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
+        let mut attempt = 0;
+        loop {
+            let mut request = self
+                .http
+                .request(method_value.clone(), self.target.url(path));
+            if let Some(host) = &creds.host {
+                request = request.header(reqwest::header::HOST, host);
+            }
+            if let Some((token, _)) = &creds.token {
+                request = request.bearer_auth(token);
+            }
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            if let Some(recorded) = &self.recorded {
+                recorded
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(Sent {
+                        method: method.to_owned(),
+                        url: self.target.url(path),
+                        host: creds.host.clone(),
+                        token: creds.token.as_ref().map(|(t, _)| t.clone()),
+                        body: body.cloned(),
+                    });
+            }
+            let response = request.send().await?;
+            let status = response.status().as_u16();
+            if status == 429 && attempt < 3 {
+                self.throttled.fetch_add(1, Ordering::Relaxed);
+                let wait = response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .unwrap_or(0.2);
+                tokio::time::sleep(Duration::from_secs_f64(wait.clamp(0.05, 2.0))).await;
+                attempt += 1;
+                continue;
+            }
+            let text = response.text().await.unwrap_or_default();
+            return Ok(Exchange {
+                who: who.to_owned(),
+                method: method.to_owned(),
+                path: path.to_owned(),
+                host: creds.host.clone(),
+                token_shown: creds.token.as_ref().map(|(_, shown)| shown.clone()),
+                body: body.cloned(),
+                status,
+                response: text,
+            });
+        }
+    }
+}

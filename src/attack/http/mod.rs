@@ -1,0 +1,425 @@
+//! `tenantprobe attack http`: stateful cross-tenant attacks on an API described by a target
+//! spec (`attack`). Each proptest case builds a world through the API (every test tenant creates
+//! items with canary markers), runs a sequence of steps by various actors — the tenant itself,
+//! anonymous callers, unknown subdomains, forged and unsigned tokens, tenant confusion through the
+//! Host, the body or the query — in concurrent waves, judges every answer by ownership and status,
+//! and deletes what it created. Failing cases shrink to a minimal sequence of curl commands.
+
+mod client;
+mod ops;
+pub mod rules;
+mod steps;
+mod world;
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use proptest::test_runner::{
+    Config, FileFailurePersistence, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
+};
+
+pub use client::Sent;
+pub use ops::Actor;
+
+use self::client::{Client, Credentials};
+use self::ops::Case;
+use self::steps::{Ctx, Leak};
+use self::world::Identity;
+use crate::attack::db::ProgressHook;
+use crate::finding::Finding;
+use crate::oracle::Markers;
+use crate::target::{HttpTarget, TestTenant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpAttackError {
+    #[error("cannot reach the API at `{url}`")]
+    Unreachable {
+        url: String,
+        #[source]
+        cause: reqwest::Error,
+    },
+    #[error(
+        "cannot act as tenant `{0}`: no token (set the spec's [api.auth] or the tenant's token)"
+    )]
+    NoToken(String),
+    #[error("at least two test tenants are needed, got {0}")]
+    TooFewTenants(usize),
+    #[error("attack worker failed: {0}")]
+    Worker(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpAttackConfig {
+    pub cases: u32,
+    pub seed: u64,
+    pub max_steps: usize,
+    /// Steps run at once (parallel clients), so leaks through pools and caches surface.
+    pub concurrency: usize,
+    pub time_budget: Option<Duration>,
+    pub regressions: Option<PathBuf>,
+    pub on_case: Option<ProgressHook>,
+    /// Keep every request sent (`HttpOutcome::sent`), for benchmarks that replay the same mix.
+    pub record: bool,
+}
+
+impl Default for HttpAttackConfig {
+    fn default() -> Self {
+        Self {
+            cases: 64,
+            seed: 0,
+            max_steps: 32,
+            concurrency: 4,
+            time_budget: None,
+            regressions: None,
+            on_case: None,
+            record: false,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct HttpOutcome {
+    pub findings: Vec<Finding>,
+    pub cases: u64,
+    pub requests: u64,
+    pub throttled: u64,
+    pub elapsed: Duration,
+    /// (operation, actor) → steps run.
+    pub coverage: BTreeMap<(String, String), u64>,
+    /// Per finding (rule, object): test cases run before it was first seen.
+    pub first_seen: BTreeMap<(String, String), u64>,
+    /// Every request sent, when `record` was asked for.
+    pub sent: Vec<Sent>,
+}
+
+impl HttpOutcome {
+    pub fn requests_per_second(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Attacks `target` as `tenants` (at least two). Runs on a thread of its own with its own runtime.
+pub async fn attack(
+    target: HttpTarget,
+    tenants: Vec<TestTenant>,
+    config: HttpAttackConfig,
+) -> Result<HttpOutcome, HttpAttackError> {
+    if tenants.len() < 2 {
+        return Err(HttpAttackError::TooFewTenants(tenants.len()));
+    }
+    tokio::task::spawn_blocking(move || Engine::new(target, tenants, config)?.run())
+        .await
+        .map_err(|e| HttpAttackError::Worker(e.to_string()))?
+}
+
+struct Engine {
+    runtime: tokio::runtime::Runtime,
+    client: Client,
+    tenants: Vec<TestTenant>,
+    identities: Vec<Identity>,
+    config: HttpAttackConfig,
+    markers: Mutex<Markers>,
+    deadline: Option<Instant>,
+    begun: Instant,
+}
+
+struct State {
+    known: RefCell<HashSet<(&'static str, String)>>,
+    outcome: RefCell<HttpOutcome>,
+    fatal: RefCell<Option<reqwest::Error>>,
+    cases_this_round: Cell<u64>,
+    failed_at: Cell<Option<u64>>,
+}
+
+impl Engine {
+    fn new(
+        target: HttpTarget,
+        tenants: Vec<TestTenant>,
+        config: HttpAttackConfig,
+    ) -> Result<Self, HttpAttackError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| HttpAttackError::Worker(e.to_string()))?;
+        let mut client = runtime
+            .block_on(async { Client::new(target) })
+            .map_err(|e| HttpAttackError::Worker(e.to_string()))?;
+        if config.record {
+            client.recorded = Some(Mutex::new(Vec::new()));
+        }
+        let mut identities = Vec::new();
+        for (i, t) in tenants.iter().enumerate() {
+            let token = client
+                .target
+                .token_for(t)
+                .ok_or_else(|| HttpAttackError::NoToken(t.slug.clone()))?;
+            let tag = char::from(b'A' + u8::try_from(i % 26).unwrap_or(0));
+            identities.push(Identity {
+                label: format!("tenant {tag}"),
+                creds: Credentials {
+                    token: Some((token, format!("$TOKEN_{tag}"))),
+                    host: client.target.host_for(&t.slug, &t.tenant_id),
+                },
+            });
+        }
+        let begun = Instant::now();
+        let deadline = config.time_budget.map(|b| begun + b);
+        let markers = Mutex::new(Markers::new(config.seed ^ 0xA77AC));
+        Ok(Self {
+            runtime,
+            client,
+            tenants,
+            identities,
+            config,
+            markers,
+            deadline,
+            begun,
+        })
+    }
+
+    fn run(self) -> Result<HttpOutcome, HttpAttackError> {
+        // Fail early, and clearly, when the API is not there.
+        let probe = self
+            .runtime
+            .block_on(self.client.http.get(self.client.target.url("/")).send());
+        if let Err(cause) = probe
+            && (cause.is_connect() || cause.is_timeout())
+        {
+            return Err(HttpAttackError::Unreachable {
+                url: self.client.target.base_url.to_string(),
+                cause,
+            });
+        }
+        let state = State {
+            known: RefCell::new(HashSet::new()),
+            outcome: RefCell::new(HttpOutcome::default()),
+            fatal: RefCell::new(None),
+            cases_this_round: Cell::new(0),
+            failed_at: Cell::new(None),
+        };
+        let strategy = ops::arb_case(self.config.max_steps);
+        let mut remaining = u64::from(self.config.cases);
+        let mut round = 0u64;
+        while remaining > 0 && !self.out_of_time() {
+            state.cases_this_round.set(0);
+            state.failed_at.set(None);
+            let mut runner = self.runner(remaining, round);
+            let result = runner.run(&strategy, |case| self.property(&state, &case));
+            if let Some(e) = state.fatal.borrow_mut().take() {
+                return Err(HttpAttackError::Unreachable {
+                    url: self.client.target.base_url.to_string(),
+                    cause: e,
+                });
+            }
+            let consumed = state
+                .failed_at
+                .get()
+                .unwrap_or_else(|| state.cases_this_round.get());
+            remaining = remaining.saturating_sub(consumed.max(1));
+            match result {
+                Ok(()) => break,
+                Err(TestError::Fail(_, minimal)) => {
+                    let before = state.outcome.borrow().cases;
+                    let leaks = self
+                        .runtime
+                        .block_on(self.execute(&minimal, None))
+                        .map_err(|e| HttpAttackError::Worker(e.to_string()))?;
+                    let known = state.known.borrow().clone();
+                    for leak in leaks
+                        .into_iter()
+                        .filter(|l| !known.contains(&l.signature()))
+                    {
+                        if state.known.borrow_mut().insert(leak.signature()) {
+                            let mut outcome = state.outcome.borrow_mut();
+                            outcome
+                                .first_seen
+                                .entry((leak.rule.id.to_owned(), leak.object.clone()))
+                                .or_insert(before);
+                            outcome.findings.push(self.finding(&leak));
+                        }
+                    }
+                }
+                Err(TestError::Abort(reason)) => {
+                    return Err(HttpAttackError::Worker(reason.to_string()));
+                }
+            }
+            round += 1;
+        }
+        let mut outcome = state.outcome.into_inner();
+        outcome.requests = self.client.requests.load(Ordering::Relaxed);
+        outcome.throttled = self.client.throttled.load(Ordering::Relaxed);
+        outcome.elapsed = self.begun.elapsed();
+        if let Some(recorded) = &self.client.recorded {
+            outcome.sent = std::mem::take(
+                &mut recorded
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+        }
+        outcome.findings.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then_with(|| a.object.cmp(&b.object))
+                .then_with(|| a.rule.cmp(&b.rule))
+        });
+        Ok(outcome)
+    }
+
+    fn out_of_time(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    fn runner(&self, cases: u64, round: u64) -> TestRunner {
+        let config = Config {
+            cases: u32::try_from(cases).unwrap_or(u32::MAX),
+            // Every shrink step replays a case over HTTP; a few dozen find the minimal sequence.
+            max_shrink_iters: 96,
+            max_shrink_time: 20_000,
+            failure_persistence: self.config.regressions.as_ref().map(|p| {
+                let path: &'static str = Box::leak(p.display().to_string().into_boxed_str());
+                Box::new(FileFailurePersistence::Direct(path))
+                    as Box<dyn proptest::test_runner::FailurePersistence>
+            }),
+            ..Config::default()
+        };
+        let mut seed = [0u8; 32];
+        seed[..8].copy_from_slice(&self.config.seed.to_le_bytes());
+        seed[8..16].copy_from_slice(&round.to_le_bytes());
+        seed[16] = 0x48;
+        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed))
+    }
+
+    fn property(&self, state: &State, case: &Case) -> Result<(), TestCaseError> {
+        let shrinking = state.failed_at.get().is_some();
+        if state.fatal.borrow().is_some() || (!shrinking && self.out_of_time()) {
+            return Ok(());
+        }
+        if !shrinking {
+            state.cases_this_round.set(state.cases_this_round.get() + 1);
+            state.outcome.borrow_mut().cases += 1;
+            if let Some(hook) = &self.config.on_case {
+                (hook.0)();
+            }
+        }
+        let coverage = (!shrinking).then_some(&state.outcome);
+        match self.runtime.block_on(self.execute(case, coverage)) {
+            Ok(leaks) => {
+                let known = state.known.borrow();
+                match leaks.iter().find(|l| !known.contains(&l.signature())) {
+                    Some(leak) => {
+                        if !shrinking {
+                            state.failed_at.set(Some(state.cases_this_round.get()));
+                        }
+                        Err(TestCaseError::fail(format!(
+                            "{} on {}",
+                            leak.rule.id, leak.object
+                        )))
+                    }
+                    None => Ok(()),
+                }
+            }
+            Err(e) => {
+                *state.fatal.borrow_mut() = Some(e);
+                Ok(())
+            }
+        }
+    }
+
+    /// Builds the case's world, runs its steps in concurrent waves, cleans up.
+    async fn execute(
+        &self,
+        case: &Case,
+        coverage: Option<&RefCell<HttpOutcome>>,
+    ) -> Result<Vec<Leak>, reqwest::Error> {
+        let world = world::build(
+            &self.client,
+            &self.tenants,
+            &self.identities,
+            case.rows,
+            &self.markers,
+        )
+        .await?;
+        let ctx = Ctx {
+            client: &self.client,
+            tenants: &self.tenants,
+            identities: &self.identities,
+            world: &world,
+            markers: &self.markers,
+        };
+        let mut leaks = Vec::new();
+        let mut failure = None;
+        for wave in case.steps.chunks(self.config.concurrency.max(1)) {
+            let results =
+                futures::future::join_all(wave.iter().map(|step| steps::run_step(&ctx, step)))
+                    .await;
+            for (step, result) in wave.iter().zip(results) {
+                match result {
+                    Ok(found) => leaks.extend(found),
+                    Err(e) => failure = Some(e),
+                }
+                if let Some(outcome) = coverage {
+                    *outcome
+                        .borrow_mut()
+                        .coverage
+                        .entry((step.op.name().to_owned(), step.actor.as_str().to_owned()))
+                        .or_default() += 1;
+                }
+            }
+            if failure.is_some() {
+                break;
+            }
+        }
+        world::cleanup(&self.client, &world, &self.identities, &self.tenants).await;
+        match failure {
+            Some(e) if e.is_connect() || e.is_timeout() => Err(e),
+            _ => Ok(leaks
+                .into_iter()
+                .map(|mut l| {
+                    l.exchanges = world
+                        .setup
+                        .iter()
+                        .filter(|e| e.status != 0)
+                        .cloned()
+                        .chain(l.exchanges)
+                        .collect();
+                    l
+                })
+                .collect()),
+        }
+    }
+
+    fn finding(&self, leak: &Leak) -> Finding {
+        leak.rule
+            .finding(&leak.object, leak.actor.as_str(), leak.detail.clone())
+            .with_evidence(self.reproducer(leak))
+    }
+
+    /// The minimal case as curl commands, each with the answer that proves the leak.
+    fn reproducer(&self, leak: &Leak) -> String {
+        let base = self.client.target.base_url.as_str();
+        let tenants: Vec<String> = self
+            .tenants
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                format!(
+                    "{} = {} ({})",
+                    char::from(b'A' + u8::try_from(i % 26).unwrap_or(0)),
+                    t.slug,
+                    t.tenant_id
+                )
+            })
+            .collect();
+        let mut lines = vec![
+            format!("# tenantprobe attack http: {} on {} (seed {})", leak.rule.id, leak.object, self.config.seed),
+            format!("# tenants: {}", tenants.join(", ")),
+            "# $TOKEN_X: a valid token of tenant X (minted from the spec's secret, or its own token)".to_owned(),
+        ];
+        lines.extend(leak.exchanges.iter().map(|e| e.curl(base)));
+        lines.join("\n")
+    }
+}

@@ -1,0 +1,103 @@
+//! The properties `attack http` checks, as rules of the public catalogue.
+
+use crate::finding::{Category, Severity};
+use crate::rules::RuleInfo;
+
+macro_rules! rule {
+    ($name:ident, $id:literal, $severity:ident, $title:literal, $why:literal, $fix:literal) => {
+        pub static $name: RuleInfo = RuleInfo {
+            id: $id,
+            category: Category::AttackHttp,
+            severity: Severity::$severity,
+            title: $title,
+            explanation: $why,
+            remediation: $fix,
+        };
+    };
+}
+
+rule!(
+    CROSS_TENANT_READ,
+    "http-cross-tenant-read",
+    Critical,
+    "the API showed one tenant another tenant's data",
+    "With tenant A's own credentials, a response carried a value that belongs to tenant B (a canary marker or an id tenantprobe created for B): through a list, a fetch by id, a nested route or a cache.",
+    "Follow the reproducer. Typical causes: a cache key without the tenant, a handler that reads through a connection that bypasses RLS, a query without the tenant context."
+);
+rule!(
+    CROSS_TENANT_WRITE,
+    "http-cross-tenant-write",
+    Critical,
+    "the API let one tenant change, delete or add to another tenant's data",
+    "With tenant A's credentials, a write aimed at tenant B's resource (or placed under B's parent) succeeded: B afterwards saw A's change, lost its resource, or found A's new item.",
+    "Resolve the tenant from the credentials only and run every write in that tenant's context; answer another tenant's id like a missing one."
+);
+rule!(
+    TENANT_CONFUSION,
+    "http-tenant-confusion",
+    Critical,
+    "a tenant named in the request overrode the authenticated tenant",
+    "Tenant A's valid credentials acted on tenant B because the request named B elsewhere: B's subdomain in the Host header, a `tenant_id` in the JSON body, or a `tenant` parameter in the query string.",
+    "Derive the tenant from verified credentials; when a subdomain or field names a tenant too, require it to match and the user to be a member, else answer 403."
+);
+rule!(
+    ANONYMOUS_READ,
+    "http-anonymous-read",
+    Critical,
+    "a request without valid credentials saw tenant data",
+    "A request with no credentials, or naming an unknown tenant, received data of a tenant. Typical cause: the tenant context of an earlier request left on a pooled connection or in a cache.",
+    "Refuse requests without credentials before touching data; set the tenant per transaction (set_config(…, true)), never per session."
+);
+rule!(
+    FORGED_TOKEN,
+    "http-forged-token-accepted",
+    Critical,
+    "a forged or unsigned token was accepted",
+    "A token claiming tenant B, signed with a key the API does not know or not signed at all (alg: none), was answered with success.",
+    "Verify every token's signature and algorithm (and expiry) before reading a single claim."
+);
+rule!(
+    FOREIGN_ID_DISTINGUISHABLE,
+    "http-foreign-id-distinguishable",
+    Medium,
+    "another tenant's id answers differently from a missing id",
+    "Fetching, changing or deleting tenant B's resource by id gave a different status or body than an id that does not exist (or a status outside the spec's `foreign_status`), so tenant A can tell which of B's ids exist.",
+    "Answer another tenant's id exactly like a missing id (the same 404, the same body)."
+);
+rule!(
+    SERVER_ERROR,
+    "http-server-error",
+    High,
+    "the API answered with a server error",
+    "A 5xx answer means a request reached code that did not expect it: often the first sign of a path where the tenant context is missing or malformed input is not checked.",
+    "Read the server's log for the request in the reproducer; answer bad input with a 4xx."
+);
+rule!(
+    STALE_AFTER_DELETE,
+    "http-stale-after-delete",
+    High,
+    "a deleted resource could still be read",
+    "After tenant A deleted its resource, fetching it by id still succeeded: a cache that is not invalidated on writes (and so may also serve one tenant's stale data to another).",
+    "Invalidate the cached list and detail on every write, under keys that carry the tenant."
+);
+rule!(
+    TENANT_LOCKED_OUT,
+    "http-tenant-locked-out",
+    High,
+    "a tenant could not read its own resources",
+    "Tenant A's own resource was missing from its list, or fetching it by id failed. Isolation that breaks the product will be switched off by someone.",
+    "Check the tenant resolution and the policies against the tenant the token names."
+);
+
+/// Every `attack http` rule, for the catalogue.
+pub static RULES: &[&RuleInfo] = &[
+    &CROSS_TENANT_READ,
+    &CROSS_TENANT_WRITE,
+    &TENANT_CONFUSION,
+    &ANONYMOUS_READ,
+    &FORGED_TOKEN,
+    &FOREIGN_ID_DISTINGUISHABLE,
+    &SERVER_ERROR,
+    &STALE_AFTER_DELETE,
+    &TENANT_LOCKED_OUT,
+];
