@@ -43,8 +43,8 @@ impl Store {
 }
 
 async fn list(State(s): State<Store>, headers: HeaderMap, Path(slug): Path<String>) -> Response {
-    if let Err(r) = s.authorize(&headers, &slug) {
-        return r;
+    if let Err(status) = s.authorize(&headers, &slug) {
+        return error(status, "refused");
     }
     let notes = s.notes.lock().unwrap();
     let items: Vec<Value> = notes
@@ -61,8 +61,8 @@ async fn create(
     Path(slug): Path<String>,
     Json(body): Json<Value>,
 ) -> Response {
-    if let Err(r) = s.authorize(&headers, &slug) {
-        return r;
+    if let Err(status) = s.authorize(&headers, &slug) {
+        return error(status, "refused");
     }
     let text = body
         .get("text")
@@ -84,8 +84,8 @@ async fn one(
     method: axum::http::Method,
     body: Option<Json<Value>>,
 ) -> Response {
-    if let Err(r) = s.authorize(&headers, &slug) {
-        return r;
+    if let Err(status) = s.authorize(&headers, &slug) {
+        return error(status, "refused");
     }
     let mut notes = s.notes.lock().unwrap();
     // The planted bug: with `idor`, a GET looks the note up by id alone.
