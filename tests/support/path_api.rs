@@ -27,17 +27,17 @@ fn error(status: StatusCode, message: &str) -> Response {
 
 impl Store {
     /// 401 without a token, 403 when the token is not the path tenant's (unknown tenants alike).
-    fn authorize(&self, headers: &HeaderMap, slug: &str) -> Result<(), Response> {
+    fn authorize(&self, headers: &HeaderMap, slug: &str) -> Result<(), StatusCode> {
         let token = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
         let Some(token) = token else {
-            return Err(error(StatusCode::UNAUTHORIZED, "unauthorized"));
+            return Err(StatusCode::UNAUTHORIZED);
         };
         match self.tokens.iter().find(|(s, _)| s == slug) {
             Some((_, t)) if t == token => Ok(()),
-            _ => Err(error(StatusCode::FORBIDDEN, "forbidden")),
+            _ => Err(StatusCode::FORBIDDEN),
         }
     }
 }
