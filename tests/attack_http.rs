@@ -151,7 +151,7 @@ async fn attack_path_api(idor: bool) -> HttpOutcome {
         "tests/path-api.toml",
     )))
     .unwrap();
-    let vars = vec![
+    let vars = [
         ("PATH_API_URL".to_owned(), format!("http://{addr}")),
         ("PATH_API_TOKEN_ALPHA".to_owned(), tokens[0].1.clone()),
         ("PATH_API_TOKEN_BETA".to_owned(), tokens[1].1.clone()),
