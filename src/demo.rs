@@ -9,7 +9,7 @@ use sqlx::{Connection, PgConnection};
 
 use crate::finding::Finding;
 use crate::provision::{ProvisionError, ReferenceDatabase};
-use crate::servers::{Postgres, Redis, ServerError};
+use crate::servers::{Postgres, Redis, ScratchDb, ServerError};
 use crate::synthetic::{self, SyntheticTenant};
 use crate::tenancy::Tenancy;
 use crate::visibility::{self, NoTenant};
@@ -24,6 +24,8 @@ pub enum DemoError {
     Audit(#[source] crate::audit::CatalogError),
     #[error("reference app: {0}")]
     App(String),
+    #[error("cache check failed")]
+    Cache(#[source] crate::cache::CacheError),
     #[error("database attack failed")]
     Attack(#[source] crate::attack::db::AttackError),
     #[error("{context}: {cause}")]
@@ -71,6 +73,8 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
     report.environment.push(postgres.describe());
     let redis = Redis::from_env_or_start().await?;
     report.environment.push(redis.describe());
+    // The app's cache gets a logical database of its own: the cache check scans all of it.
+    let cache = ScratchDb::claim(&redis.url(), Duration::from_secs(30)).await?;
 
     let begun = Instant::now();
     let database = ReferenceDatabase::create(&postgres.url(), "tenantprobe_demo").await?;
@@ -79,7 +83,7 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
         database.name,
         begun.elapsed().as_millis()
     ));
-    let outcome = run_checks(&database, &redis.url(), &options, &mut report).await;
+    let outcome = run_checks(&database, &cache.url, &options, &mut report).await;
     if matches!(postgres, Postgres::External { .. }) {
         database.drop_database().await?;
     }
@@ -128,12 +132,120 @@ async fn run_checks(
         format!(" WITH DELIBERATE FAULTS: {}", options.faults)
     };
     report.environment.push(format!(
-        "reference app at {} (Redis cache on){faults}",
-        app.url()
+        "reference app at {} (Redis cache on, in {}){faults}",
+        app.url(),
+        crate::servers::redact(redis_url)
     ));
-    let result = api_attack(database, &app, redis_url, report).await;
+    let mut result = api_attack(database, &app, redis_url, report).await;
+    if result.is_ok() {
+        result = cache_check(database, &app, &tenants, redis_url, report).await;
+    }
     app.stop().await;
     result
+}
+
+/// The app's Redis: through the API (A warms the caches, B calls the same routes); then, with the
+/// synthetic tenants' lists and projects cached, every key classified and a sample of values
+/// checked for other tenants' data.
+async fn cache_check(
+    database: &ReferenceDatabase,
+    app: &crate::reference::ReferenceApp,
+    synthetic: &[SyntheticTenant],
+    redis_url: &str,
+    report: &mut DemoReport,
+) -> Result<(), DemoError> {
+    use crate::cache::{self, CacheOptions, Classifier, Glob, KeyPattern, Owners};
+    use crate::target::{HttpTarget, obtain_tenants};
+    let begun = Instant::now();
+    let spec = crate::reference::spec();
+    let env = app.env(database, Some(redis_url));
+    let target = HttpTarget::resolve(&spec, &env).map_err(|e| DemoError::App(e.to_string()))?;
+    let slugs = vec![
+        "tenantprobe-cache-a".to_owned(),
+        "tenantprobe-cache-b".to_owned(),
+    ];
+    let tenants = obtain_tenants(&spec, &env, &slugs, &reqwest::Client::new(), Some(&target))
+        .await
+        .map_err(|e| DemoError::App(e.to_string()))?;
+    let routes = target.resources.len();
+    let mut findings = crate::attack::http::cross_check(target, tenants)
+        .await
+        .map_err(|e| DemoError::App(e.to_string()))?;
+    let dynamic = findings.len();
+    warm_caches(app, synthetic)
+        .await
+        .map_err(|e| DemoError::App(format!("cannot warm the caches: {e}")))?;
+
+    let redis = spec
+        .redis
+        .clone()
+        .ok_or_else(|| DemoError::App("the reference spec has no [redis]".into()))?;
+    let patterns = redis
+        .key_patterns
+        .iter()
+        .map(|p| KeyPattern::parse(p).map_err(DemoError::App))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut admin = PgConnection::connect_with(&database.admin_options())
+        .await
+        .map_err(db("cannot connect to read the tenants"))?;
+    let known = cache::known_tenants(&mut admin, &Tenancy::reference())
+        .await
+        .map_err(DemoError::Audit)?;
+    let _ = admin.close().await;
+    let owners = Owners::from_known(&known);
+    let classifier = Classifier {
+        patterns,
+        globals: redis.global_keys.into_iter().map(Glob).collect(),
+        tenants: Some(owners.segments()),
+    };
+    let outcome = cache::check(redis_url, &classifier, &owners, &CacheOptions::default())
+        .await
+        .map_err(DemoError::Cache)?;
+    let tenant_keys: u64 = outcome.per_pattern.values().map(|t| t.keys).sum();
+    findings.extend(outcome.findings);
+    crate::report::apply_waivers(&mut findings, &spec.waivers);
+    let active: Vec<Finding> = findings.into_iter().filter(Finding::is_active).collect();
+    report.steps.push(Step {
+        name: "cache check".into(),
+        summary: format!(
+            "through the API, tenant A warmed the caches of {routes} resources and tenant B called the same routes: {dynamic} leak(s); then {} keys scanned ({tenant_keys} namespaced by a known tenant, {} not namespaced, {} orphaned, {} malformed) and the values of {} checked for other tenants' ids and markers: {} active finding(s)",
+            outcome.keys,
+            outcome.not_namespaced.keys,
+            outcome.orphaned.values().map(|t| t.keys).sum::<u64>(),
+            outcome.malformed.values().map(|t| t.keys).sum::<u64>(),
+            outcome.values_checked,
+            active.len(),
+        ),
+        passed: active.is_empty(),
+        duration: begun.elapsed(),
+    });
+    report.findings.extend(active);
+    Ok(())
+}
+
+/// Each synthetic tenant reads its project list and each of its projects, as users do.
+async fn warm_caches(
+    app: &crate::reference::ReferenceApp,
+    tenants: &[SyntheticTenant],
+) -> Result<(), reqwest::Error> {
+    let http = reqwest::Client::new();
+    for tenant in tenants {
+        let token = app.token_for(tenant);
+        let paths = std::iter::once("/api/projects".to_owned()).chain(
+            tenant
+                .project_ids
+                .iter()
+                .map(|id| format!("/api/projects/{id}")),
+        );
+        for path in paths {
+            http.get(format!("{}{path}", app.url()))
+                .bearer_auth(&token)
+                .send()
+                .await?
+                .error_for_status()?;
+        }
+    }
+    Ok(())
 }
 
 /// Property-based attacks over HTTP against the running reference app.

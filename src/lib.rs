@@ -4,6 +4,7 @@
 
 pub mod attack;
 pub mod audit;
+pub mod cache;
 pub mod demo;
 pub mod exit;
 pub mod finding;

@@ -44,6 +44,7 @@ pub fn catalogue() -> Vec<&'static RuleInfo> {
         crate::audit::rules::RULES.iter().map(|r| &r.info).collect();
     all.extend(crate::attack::db::rules::RULES);
     all.extend(crate::attack::http::rules::RULES);
+    all.extend(crate::cache::rules::RULES);
     all.extend(crate::visibility::RULES);
     all
 }

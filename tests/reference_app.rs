@@ -224,7 +224,7 @@ async fn writes_invalidate_the_cache() {
     assert_eq!(detail["name"], "renamed");
     send(w.as_tenant(&w.a, Method::GET, "/api/projects")).await;
     // List and detail are cached, under keys that carry the tenant.
-    let mut redis = w.redis.as_ref().unwrap().connection().await;
+    let mut redis = w.redis.as_ref().unwrap().connection().await.unwrap();
     let mut keys: Vec<String> = redis::cmd("KEYS")
         .arg("*")
         .query_async(&mut redis)
@@ -493,7 +493,7 @@ async fn fault_global_cache_key_serves_one_tenants_list_to_another() {
     send(w.as_tenant(&w.b, Method::GET, "/api/projects")).await;
     let body = b_leaks_to_a(&w, w.as_tenant(&w.a, Method::GET, "/api/projects")).await;
     assert!(!mentions(&body, &w.a.marker));
-    let mut redis = w.redis.as_ref().unwrap().connection().await;
+    let mut redis = w.redis.as_ref().unwrap().connection().await.unwrap();
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg("*")
         .query_async(&mut redis)

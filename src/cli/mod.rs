@@ -2,6 +2,7 @@
 
 mod attack;
 mod audit;
+mod cache;
 mod common;
 mod demo;
 mod rules;
@@ -54,6 +55,13 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Property-based cross-tenant attacks, shrunk to a minimal reproducer.
     Attack(attack::AttackArgs),
+    /// Check Redis keys carry a tenant, and no tenant's cached values hold another's.
+    ///
+    /// SCANs the keyspace (never KEYS) and classifies every key against the spec's patterns
+    /// (`tenant:{tenant_id:uuid}:*`) and global globs: not namespaced, orphaned (tenant unknown to
+    /// the database), malformed tenant segment. Reads the values of a sample and looks for other
+    /// tenants' ids and markers. Read-only; `--rate-limit` and `--max-keys` for production.
+    Cache(cache::CacheArgs),
     /// List every rule and property tenantprobe checks, with why it matters and how to fix it.
     Rules(rules::RulesArgs),
 }
@@ -65,6 +73,7 @@ impl Cli {
             Command::Audit(args) => args.exec().await,
             Command::Rules(args) => args.exec(),
             Command::Attack(args) => args.exec().await,
+            Command::Cache(args) => args.exec().await,
         }
     }
 }

@@ -5,12 +5,14 @@ mod binaries;
 mod postgres;
 mod process;
 mod redis;
+mod scratch;
 
 use std::time::Duration;
 
 pub use binaries::{find_postgres, find_program, find_redis};
 pub use postgres::ThrowawayPostgres;
 pub use redis::ThrowawayRedis;
+pub use scratch::ScratchDb;
 
 /// Everything that can go wrong finding, starting or reaching a server. Messages say what to
 /// install or which variable to set instead.

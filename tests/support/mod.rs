@@ -115,78 +115,15 @@ pub fn unique_name(prefix: &str) -> String {
     )
 }
 
-/// A Redis logical database (1–15) claimed for one test and emptied, so that tests running in
-/// parallel never see each other's keys. Claims are keys in database 0 with an expiry, so a
-/// crashed test frees its database within minutes.
-pub struct RedisDb {
-    pub url: String,
-    server: String,
-    index: u8,
-}
-
-impl RedisDb {
-    pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.url.as_str())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap()
-    }
-}
+/// A Redis logical database claimed for one test and emptied, so that tests running in parallel
+/// never see each other's keys.
+pub type RedisDb = tenantprobe::servers::ScratchDb;
 
 pub async fn redis_db() -> RedisDb {
-    let server = servers().await.redis.url().trim_end_matches('/').to_owned();
-    let mut admin = redis::Client::open(server.as_str())
-        .unwrap()
-        .get_multiplexed_async_connection()
+    let server = servers().await.redis.url();
+    RedisDb::claim(&server, std::time::Duration::from_secs(600))
         .await
-        .unwrap();
-    let owner = format!("{}:{}", std::process::id(), unique_name("db"));
-    loop {
-        for index in 1u8..=15 {
-            let claimed: Option<String> = redis::cmd("SET")
-                .arg(format!("tenantprobe:test-claim:{index}"))
-                .arg(&owner)
-                .arg("NX")
-                .arg("EX")
-                .arg(900)
-                .query_async(&mut admin)
-                .await
-                .unwrap();
-            if claimed.is_some() {
-                let url = format!("{server}/{index}");
-                let mut conn = redis::Client::open(url.as_str())
-                    .unwrap()
-                    .get_multiplexed_async_connection()
-                    .await
-                    .unwrap();
-                let () = redis::cmd("FLUSHDB").query_async(&mut conn).await.unwrap();
-                return RedisDb { url, server, index };
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
-
-impl Drop for RedisDb {
-    fn drop(&mut self) {
-        let (server, index) = (self.server.clone(), self.index);
-        let _ = std::thread::spawn(move || {
-            let client = redis::Client::open(server.as_str()).ok()?;
-            let mut conn = client.get_connection().ok()?;
-            redis::cmd("SELECT")
-                .arg(index)
-                .query::<()>(&mut conn)
-                .ok()?;
-            redis::cmd("FLUSHDB").query::<()>(&mut conn).ok()?;
-            redis::cmd("SELECT").arg(0).query::<()>(&mut conn).ok()?;
-            redis::cmd("DEL")
-                .arg(format!("tenantprobe:test-claim:{index}"))
-                .query::<()>(&mut conn)
-                .ok()
-        })
-        .join();
-    }
+        .unwrap()
 }
 
 /// The reference app on a fresh database and its own Redis database, with two synthetic tenants.

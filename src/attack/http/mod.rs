@@ -5,6 +5,7 @@
 //! Host, the body or the query — in concurrent waves, judges every answer by ownership and status,
 //! and deletes what it created. Failing cases shrink to a minimal sequence of curl commands.
 
+mod cache_check;
 mod client;
 mod ops;
 pub mod rules;
@@ -22,6 +23,7 @@ use proptest::test_runner::{
     Config, FileFailurePersistence, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
 };
 
+pub use cache_check::cross_check;
 pub use client::Sent;
 pub use ops::Actor;
 
@@ -114,6 +116,28 @@ pub async fn attack(
     tokio::task::spawn_blocking(move || Engine::new(target, tenants, config)?.run())
         .await
         .map_err(|e| HttpAttackError::Worker(e.to_string()))?
+}
+
+/// Each tenant's own way in: its token (shown as `$TOKEN_A`…) and its subdomain.
+fn identities(client: &Client, tenants: &[TestTenant]) -> Result<Vec<Identity>, HttpAttackError> {
+    tenants
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let token = client
+                .target
+                .token_for(t)
+                .ok_or_else(|| HttpAttackError::NoToken(t.slug.clone()))?;
+            let tag = char::from(b'A' + u8::try_from(i % 26).unwrap_or(0));
+            Ok(Identity {
+                label: format!("tenant {tag}"),
+                creds: Credentials {
+                    token: Some((token, format!("$TOKEN_{tag}"))),
+                    host: client.target.host_for(&t.slug, &t.tenant_id),
+                },
+            })
+        })
+        .collect()
 }
 
 struct Engine {

@@ -1,0 +1,204 @@
+//! `tenantprobe cache`.
+
+use std::time::Instant;
+
+use clap::Args;
+use tenantprobe::cache::{self, CacheOptions, Classifier, Glob, KeyPattern, Owners};
+use tenantprobe::exit::ExitStatus;
+use tenantprobe::report::Report;
+use tenantprobe::rules::RuleInfo;
+use tenantprobe::target::process_env;
+
+use super::common::{DatabaseArgs, OutputArgs, TargetArgs};
+
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Redis URL. Default: the variable the spec names in `redis.url_env`, else REDIS_URL.
+    #[arg(long, value_name = "URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Logical database to scan (overrides the URL's).
+    #[arg(long, value_name = "INDEX")]
+    pub db: Option<u16>,
+    /// A pattern tenant keys must match, e.g. `tenant:{tenant_id:uuid}:*` (repeatable; adds to
+    /// the spec's `key_patterns`).
+    #[arg(long = "key-pattern", value_name = "PATTERN")]
+    pub key_patterns: Vec<String>,
+    /// A glob of keys that are global by design (repeatable; adds to the spec's `global_keys`).
+    #[arg(long = "global-key", value_name = "GLOB")]
+    pub global_keys: Vec<String>,
+    /// Only keys matching this glob (SCAN MATCH).
+    #[arg(long = "match", value_name = "GLOB")]
+    pub match_glob: Option<String>,
+    /// Stop after this many keys.
+    #[arg(long, value_name = "N")]
+    pub max_keys: Option<u64>,
+    /// At most this many keys per second (for a busy production Redis).
+    #[arg(long, value_name = "KEYS_PER_S")]
+    pub rate_limit: Option<u64>,
+    /// Check the values of a uniform sample of this many keys.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub sample: usize,
+    /// Also run the dynamic check through the API (needs the spec's [api] and [tenants]).
+    #[arg(long)]
+    pub dynamic: bool,
+    /// With a database (spec or --database-url): tenants it does not know make orphaned keys.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+impl CacheArgs {
+    pub async fn exec(self) -> anyhow::Result<ExitStatus> {
+        let begun = Instant::now();
+        let spec = self.target.load()?;
+        let redis_spec = spec.as_ref().and_then(|s| s.redis.as_ref());
+        let env_name = redis_spec.map_or("REDIS_URL", |r| r.url_env.as_str());
+        let mut url = self
+            .redis_url
+            .clone()
+            .or_else(|| process_env(env_name))
+            .ok_or_else(|| anyhow::anyhow!("no Redis: pass --redis-url URL or set {env_name}"))?;
+        if let Some(db) = self.db {
+            let mut parsed =
+                reqwest::Url::parse(&url).map_err(|e| anyhow::anyhow!("invalid Redis URL: {e}"))?;
+            parsed.set_path(&format!("/{db}"));
+            url = parsed.to_string();
+        }
+        let sources: Vec<String> = redis_spec
+            .map(|r| r.key_patterns.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .chain(self.key_patterns.clone())
+            .collect();
+        anyhow::ensure!(
+            !sources.is_empty(),
+            "no key patterns: pass --key-pattern 'tenant:{{tenant_id:uuid}}:*' or set `key_patterns` under [redis] in the spec"
+        );
+        let patterns = sources
+            .iter()
+            .map(|p| KeyPattern::parse(p).map_err(|e| anyhow::anyhow!(e)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let globals: Vec<Glob> = redis_spec
+            .map(|r| r.global_keys.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .chain(self.global_keys.clone())
+            .map(Glob)
+            .collect();
+
+        // Known tenants, when a database is at hand: orphans, and whose values are whose.
+        let mut owners = Owners::default();
+        let mut known = None;
+        let has_database = self.database.database_url.is_some()
+            || spec.as_ref().is_some_and(|s| s.database.is_some());
+        let mut notes = Vec::new();
+        if has_database {
+            // Only the tenants table is read: without an app role, the connecting role stands in.
+            let mut database = self.database.clone();
+            let placeholder =
+                database.app_role.is_none() && spec.as_ref().is_none_or(|s| s.database.is_none());
+            if placeholder {
+                database.app_role = Some(String::new());
+            }
+            let mut db = database.resolve(spec.as_ref())?;
+            let mut conn = db.connect().await?;
+            if placeholder {
+                db.tenancy.app_role = sqlx::query_scalar("SELECT current_user::text")
+                    .fetch_one(&mut conn)
+                    .await?;
+            }
+            let tenants = cache::known_tenants(&mut conn, &db.tenancy).await?;
+            notes.push(format!("{} tenants known to the database", tenants.len()));
+            owners = Owners::from_known(&tenants);
+            known = Some(owners.segments());
+        }
+        let classifier = Classifier {
+            patterns,
+            globals,
+            tenants: known,
+        };
+        let options = CacheOptions {
+            match_glob: self.match_glob.clone(),
+            max_keys: self.max_keys,
+            rate_limit: self.rate_limit,
+            sample: self.sample,
+            ..CacheOptions::default()
+        };
+        let outcome = match cache::check(&url, &classifier, &owners, &options).await {
+            Err(cache::CacheError::Unreachable { url, cause }) => {
+                return Err(tenantprobe::servers::ServerError::Unreachable {
+                    what: "Redis",
+                    url,
+                    variable: "--redis-url or the spec's url_env",
+                    reason: cause.to_string(),
+                }
+                .into());
+            }
+            other => other?,
+        };
+        notes.insert(
+            0,
+            format!(
+                "{} keys in {:.2} s ({:.0} keys/s, {} SCAN calls); values of {} sampled keys checked",
+                outcome.keys,
+                outcome.elapsed.as_secs_f64(),
+                outcome.keys_per_second(),
+                outcome.scan_calls,
+                outcome.values_checked
+            ),
+        );
+        for (pattern, t) in &outcome.per_pattern {
+            notes.push(format!("{pattern}: {} tenant keys", t.keys));
+        }
+        notes.push(format!(
+            "global by design: {}; not namespaced: {}; orphaned: {}; malformed: {}",
+            outcome.global.keys,
+            outcome.not_namespaced.keys,
+            outcome.orphaned.values().map(|t| t.keys).sum::<u64>(),
+            outcome.malformed.values().map(|t| t.keys).sum::<u64>()
+        ));
+        let mut findings = outcome.findings;
+        if self.dynamic {
+            use tenantprobe::target::{HttpTarget, obtain_tenants};
+            let spec = spec.as_ref().ok_or_else(|| {
+                anyhow::anyhow!("--dynamic needs a target spec with [api] and [tenants]")
+            })?;
+            let target = HttpTarget::resolve(spec, &process_env)?;
+            let slugs = vec![
+                "tenantprobe-cache-a".to_owned(),
+                "tenantprobe-cache-b".to_owned(),
+            ];
+            let tenants = obtain_tenants(
+                spec,
+                &process_env,
+                &slugs,
+                &reqwest::Client::new(),
+                Some(&target),
+            )
+            .await?;
+            let dynamic = tenantprobe::attack::http::cross_check(target, tenants).await?;
+            notes.push(format!(
+                "dynamic check through the API: {} finding(s)",
+                dynamic.len()
+            ));
+            findings.extend(dynamic);
+        }
+        let rules: Vec<&'static RuleInfo> = cache::rules::RULES.to_vec();
+        let target = spec.as_ref().map_or_else(
+            || tenantprobe::servers::without_credentials(&url),
+            |s| s.name.clone(),
+        );
+        let report = Report {
+            command: "cache",
+            target: &target,
+            findings: &[],
+            rules: &rules,
+            duration: begun.elapsed(),
+            notes: &notes,
+        };
+        self.output.emit(spec.as_ref(), report, &mut findings)
+    }
+}
