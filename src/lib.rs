@@ -9,6 +9,7 @@ pub mod demo;
 pub mod exit;
 pub mod finding;
 pub mod large_schema;
+pub mod monitor;
 pub mod oracle;
 pub mod provision;
 pub mod reference;

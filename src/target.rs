@@ -202,6 +202,30 @@ pub async fn obtain_tenants(
     http: &reqwest::Client,
     target: Option<&HttpTarget>,
 ) -> Result<Vec<TestTenant>, TargetError> {
+    obtain(spec, env, slugs, http, target, true).await
+}
+
+/// Like `obtain_tenants`, but an SQL provisioning statement runs in a transaction that is rolled
+/// back: for probes that must not write (`monitor run`), on tenants an earlier run created.
+/// A tenant that did not exist comes back with an id nothing has, so its canaries are missing.
+pub async fn lookup_tenants(
+    spec: &Spec,
+    env: Env<'_>,
+    slugs: &[String],
+    http: &reqwest::Client,
+    target: Option<&HttpTarget>,
+) -> Result<Vec<TestTenant>, TargetError> {
+    obtain(spec, env, slugs, http, target, false).await
+}
+
+async fn obtain(
+    spec: &Spec,
+    env: Env<'_>,
+    slugs: &[String],
+    http: &reqwest::Client,
+    target: Option<&HttpTarget>,
+    commit: bool,
+) -> Result<Vec<TestTenant>, TargetError> {
     let tenants = spec
         .tenants
         .as_ref()
@@ -220,6 +244,7 @@ pub async fn obtain_tenants(
             let mut conn = PgConnection::connect_with(&options)
                 .await
                 .map_err(provision)?;
+            let mut tx = conn.begin().await.map_err(provision)?;
             let (sql, names) = statement.0.to_sql();
             let mut out = Vec::new();
             for slug in slugs {
@@ -228,7 +253,7 @@ pub async fn obtain_tenants(
                 for name in &names {
                     query = query.bind(values.get(name).cloned().unwrap_or_default());
                 }
-                let row = query.fetch_one(&mut conn).await.map_err(provision)?;
+                let row = query.fetch_one(&mut *tx).await.map_err(provision)?;
                 let text = |column: &str| {
                     row.columns()
                         .iter()
@@ -246,6 +271,11 @@ pub async fn obtain_tenants(
                     token: text("token").map(SecretString::from),
                     marker: crate::synthetic::marker_for(slug),
                 });
+            }
+            if commit {
+                tx.commit().await.map_err(provision)?;
+            } else {
+                tx.rollback().await.map_err(provision)?;
             }
             let _ = conn.close().await;
             Ok(out)

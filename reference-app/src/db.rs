@@ -18,7 +18,8 @@ use crate::faults::{Fault, Faults};
 #[derive(Clone)]
 pub struct Database {
     pool: PgPool,
-    /// The owner's pool: only the `rls-bypass-handler` fault ever uses it.
+    /// The owner's pool (lazy: it never connects unless used): only the `rls-bypass-handler`
+    /// fault ever uses it, and that fault can be switched on in a running app.
     owner_pool: Option<PgPool>,
     faults: Faults,
 }
@@ -33,10 +34,8 @@ impl Database {
     ) -> Result<Self, sqlx::Error> {
         let pool = pool_options(pool_size).connect_lazy_with(connect_options(url)?);
         let owner_pool = match owner_url {
-            Some(url) if faults.has(Fault::RlsBypassHandler) => {
-                Some(pool_options(2).connect_lazy_with(connect_options(url)?))
-            }
-            _ => None,
+            Some(url) => Some(pool_options(2).connect_lazy_with(connect_options(url)?)),
+            None => None,
         };
         Ok(Self {
             pool,

@@ -2,9 +2,10 @@
 //! so that tests can prove tenantprobe catches it. All are off unless switched on by name; the code
 //! of each sits where the real bug would live, marked `FAULT(<name>)`.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// One deliberate bug.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -70,25 +71,40 @@ impl FromStr for Fault {
     }
 }
 
-/// The faults switched on; empty for the correct app.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Faults(BTreeSet<Fault>);
+/// The faults switched on; empty for the correct app. Clones share one switchboard, so a test
+/// (or the monitor's tests) can switch a fault on in a running app with `switch` and watch the
+/// next probe catch it.
+#[derive(Debug, Clone, Default)]
+pub struct Faults(Arc<AtomicU32>);
 
 impl Faults {
     pub fn none() -> Self {
         Self::default()
     }
 
+    fn bit(fault: Fault) -> u32 {
+        1 << Fault::ALL.iter().position(|f| *f == fault).unwrap_or(0)
+    }
+
     pub fn has(&self, fault: Fault) -> bool {
-        self.0.contains(&fault)
+        self.0.load(Ordering::Relaxed) & Self::bit(fault) != 0
+    }
+
+    /// Switches `fault` on or off for every clone, at once.
+    pub fn switch(&self, fault: Fault, on: bool) {
+        if on {
+            self.0.fetch_or(Self::bit(fault), Ordering::Relaxed);
+        } else {
+            self.0.fetch_and(!Self::bit(fault), Ordering::Relaxed);
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.load(Ordering::Relaxed) == 0
     }
 
     pub fn iter(&self) -> impl Iterator<Item = Fault> + '_ {
-        self.0.iter().copied()
+        Fault::ALL.into_iter().filter(|f| self.has(*f))
     }
 
     /// Parses `a,b,c` (as in `REFERENCE_APP_FAULTS`); empty parts are ignored.
@@ -96,14 +112,25 @@ impl Faults {
         list.split(',')
             .filter(|s| !s.trim().is_empty())
             .map(Fault::from_str)
-            .collect::<Result<BTreeSet<_>, _>>()
-            .map(Self)
+            .collect::<Result<Faults, _>>()
     }
 }
 
+impl PartialEq for Faults {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.load(Ordering::Relaxed) == other.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Eq for Faults {}
+
 impl FromIterator<Fault> for Faults {
     fn from_iter<I: IntoIterator<Item = Fault>>(iter: I) -> Self {
-        Self(iter.into_iter().collect())
+        let faults = Self::none();
+        for fault in iter {
+            faults.switch(fault, true);
+        }
+        faults
     }
 }
 
@@ -130,6 +157,12 @@ mod tests {
                 .count(),
             2
         );
+        let faults = Faults::none();
+        let shared = faults.clone();
+        shared.switch(Fault::SubdomainTrust, true);
+        assert!(faults.has(Fault::SubdomainTrust) && !faults.has(Fault::JwtNoVerify));
+        shared.switch(Fault::SubdomainTrust, false);
+        assert!(faults.is_empty());
         assert!(
             Faults::parse_list("no-such-fault")
                 .unwrap_err()

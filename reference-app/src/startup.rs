@@ -97,14 +97,11 @@ fn warn_faults(faults: &Faults) {
 
 /// The whole HTTP surface, ready to serve or to call directly in tests.
 pub fn app(state: AppState) -> Router {
-    let mut router = crate::routes::router();
-    if state.faults.has(Fault::BodyTenantOverride) {
-        router = router.layer(axum::middleware::from_fn_with_state(
+    crate::routes::router()
+        .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::tenant::body_tenant_override,
-        ));
-    }
-    router
+        ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -194,13 +194,16 @@ fn query_param(uri: &Uri, name: &str) -> Option<String> {
 struct BodyTenant(Uuid);
 
 /// FAULT(body-tenant-override): a middleware that peeks into JSON bodies and lets a `tenant_id`
-/// field switch the tenant context ("so admins can act for a sub-account"). Installed only when
-/// the fault is on.
+/// field switch the tenant context ("so admins can act for a sub-account"). A pass-through
+/// while the fault is off.
 pub async fn body_tenant_override(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    if !state.faults.has(Fault::BodyTenantOverride) {
+        return Ok(next.run(request).await);
+    }
     let (mut parts, body) = request.into_parts();
     let bytes = to_bytes(body, state.body_limit)
         .await

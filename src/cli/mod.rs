@@ -5,6 +5,7 @@ mod audit;
 mod cache;
 mod common;
 mod demo;
+mod monitor;
 mod rules;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -62,6 +63,12 @@ pub enum Command {
     /// the database), malformed tenant segment. Reads the values of a sample and looks for other
     /// tenants' ids and markers. Read-only; `--rate-limit` and `--max-keys` for production.
     Cache(cache::CacheArgs),
+    /// The production probe: synthetic tenants checked on a schedule, Prometheus metrics.
+    ///
+    /// `init` provisions the synthetic tenants and their canaries once; `run` does one cycle (a
+    /// CronJob, with `--pushgateway`); `serve` is the daemon with `/metrics`; `canary` gates a
+    /// deployment. Only `init` writes, and only to the synthetic tenants.
+    Monitor(monitor::MonitorArgs),
     /// List every rule and property tenantprobe checks, with why it matters and how to fix it.
     Rules(rules::RulesArgs),
 }
@@ -74,6 +81,7 @@ impl Cli {
             Command::Rules(args) => args.exec(),
             Command::Attack(args) => args.exec().await,
             Command::Cache(args) => args.exec().await,
+            Command::Monitor(args) => args.exec().await,
         }
     }
 }

@@ -31,8 +31,10 @@ const SERVER_SETTINGS: &[&str] = &[
 pub struct ThrowawayPostgres {
     port: u16,
     startup: Duration,
+    binaries: super::binaries::PostgresBinaries,
+    run_as: Option<RunAs>,
     // Field order matters: the server stops before its directory is removed.
-    _server: Supervised,
+    server: Option<Supervised>,
     dir: tempfile::TempDir,
 }
 
@@ -55,18 +57,7 @@ impl ThrowawayPostgres {
         for _attempt in 0..5 {
             let port = free_port()?;
             let log = dir.path().join("postgres.log");
-            let mut cmd = command(&binaries.postgres, run_as.as_ref(), Some("SIGQUIT"))?;
-            cmd.arg("-D")
-                .arg(&data)
-                .arg("-p")
-                .arg(port.to_string())
-                .arg("-k")
-                .arg(dir.path());
-            for setting in SERVER_SETTINGS {
-                cmd.arg("-c").arg(setting);
-            }
-            // SIGQUIT is PostgreSQL's immediate shutdown: fast, and it still releases shared memory.
-            let server = Supervised::spawn(cmd, &log, Signal::SIGQUIT)?;
+            let server = spawn(&binaries, run_as.as_ref(), dir.path(), port)?;
             match wait_ready(port, &server, &log).await {
                 Ok(()) => {
                     let startup = begun.elapsed();
@@ -74,7 +65,9 @@ impl ThrowawayPostgres {
                     return Ok(Self {
                         port,
                         startup,
-                        _server: server,
+                        binaries,
+                        run_as,
+                        server: Some(server),
                         dir,
                     });
                 }
@@ -104,6 +97,47 @@ impl ThrowawayPostgres {
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
+
+    /// Stops the server (immediate shutdown, as a crash would), keeping its data: for tests of
+    /// clients that must survive a database outage.
+    pub fn stop(&mut self) {
+        self.server = None;
+    }
+
+    /// Starts a stopped server again on the same port and data (after crash recovery).
+    pub async fn start_again(&mut self) -> Result<(), ServerError> {
+        self.stop();
+        let server = spawn(
+            &self.binaries,
+            self.run_as.as_ref(),
+            self.dir.path(),
+            self.port,
+        )?;
+        wait_ready(self.port, &server, &self.dir.path().join("postgres.log")).await?;
+        self.server = Some(server);
+        Ok(())
+    }
+}
+
+/// `postgres` on `port`, data in `dir/data`, socket in `dir`.
+fn spawn(
+    binaries: &super::binaries::PostgresBinaries,
+    run_as: Option<&RunAs>,
+    dir: &Path,
+    port: u16,
+) -> Result<Supervised, ServerError> {
+    let mut cmd = command(&binaries.postgres, run_as, Some("SIGQUIT"))?;
+    cmd.arg("-D")
+        .arg(dir.join("data"))
+        .arg("-p")
+        .arg(port.to_string())
+        .arg("-k")
+        .arg(dir);
+    for setting in SERVER_SETTINGS {
+        cmd.arg("-c").arg(setting);
+    }
+    // SIGQUIT is PostgreSQL's immediate shutdown: fast, and it still releases shared memory.
+    Supervised::spawn(cmd, &dir.join("postgres.log"), Signal::SIGQUIT)
 }
 
 /// An initdb'd data directory for this PostgreSQL version and OS user, made once and copied for

@@ -13,8 +13,9 @@ use super::process::{Supervised, command, free_port, log_tail, server_dir};
 pub struct ThrowawayRedis {
     port: u16,
     startup: Duration,
-    _server: Supervised,
-    _dir: tempfile::TempDir,
+    binary: std::path::PathBuf,
+    server: Option<Supervised>,
+    dir: tempfile::TempDir,
 }
 
 impl ThrowawayRedis {
@@ -27,28 +28,7 @@ impl ThrowawayRedis {
         for _attempt in 0..5 {
             let port = free_port()?;
             let log = dir.path().join("redis.log");
-            let mut cmd = command(&binary, None, Some("SIGTERM"))?;
-            cmd.args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .args([
-                "--daemonize",
-                "no",
-                "--protected-mode",
-                "yes",
-                "--loglevel",
-                "warning",
-            ])
-            .arg("--dir")
-            .arg(dir.path());
-            let server = Supervised::spawn(cmd, &log, Signal::SIGTERM)?;
+            let server = spawn(&binary, dir.path(), port)?;
             match wait_ready(port, &server, &log).await {
                 Ok(()) => {
                     let startup = begun.elapsed();
@@ -56,8 +36,9 @@ impl ThrowawayRedis {
                     return Ok(Self {
                         port,
                         startup,
-                        _server: server,
-                        _dir: dir,
+                        binary,
+                        server: Some(server),
+                        dir,
                     });
                 }
                 Err(e) => last_error = Some(e),
@@ -76,6 +57,46 @@ impl ThrowawayRedis {
     pub fn startup_time(&self) -> Duration {
         self.startup
     }
+
+    /// Stops the server (its in-memory data is lost): for outage tests.
+    pub fn stop(&mut self) {
+        self.server = None;
+    }
+
+    /// Starts a stopped server again, empty, on the same port.
+    pub async fn start_again(&mut self) -> Result<(), ServerError> {
+        self.stop();
+        let server = spawn(&self.binary, self.dir.path(), self.port)?;
+        wait_ready(self.port, &server, &self.dir.path().join("redis.log")).await?;
+        self.server = Some(server);
+        Ok(())
+    }
+}
+
+/// `redis-server` on `port`, nothing persisted, files in `dir`.
+fn spawn(binary: &Path, dir: &Path, port: u16) -> Result<Supervised, ServerError> {
+    let mut cmd = command(binary, None, Some("SIGTERM"))?;
+    cmd.args([
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ])
+    .args([
+        "--daemonize",
+        "no",
+        "--protected-mode",
+        "yes",
+        "--loglevel",
+        "warning",
+    ])
+    .arg("--dir")
+    .arg(dir);
+    Supervised::spawn(cmd, &dir.join("redis.log"), Signal::SIGTERM)
 }
 
 async fn wait_ready(port: u16, server: &Supervised, log: &Path) -> Result<(), ServerError> {

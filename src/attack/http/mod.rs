@@ -6,11 +6,11 @@
 //! and deletes what it created. Failing cases shrink to a minimal sequence of curl commands.
 
 mod cache_check;
-mod client;
+pub(crate) mod client;
 mod ops;
 pub mod rules;
 mod steps;
-mod world;
+pub(crate) mod world;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashSet};
@@ -119,7 +119,10 @@ pub async fn attack(
 }
 
 /// Each tenant's own way in: its token (shown as `$TOKEN_A`…) and its subdomain.
-fn identities(client: &Client, tenants: &[TestTenant]) -> Result<Vec<Identity>, HttpAttackError> {
+pub(crate) fn identities(
+    client: &Client,
+    tenants: &[TestTenant],
+) -> Result<Vec<Identity>, HttpAttackError> {
     tenants
         .iter()
         .enumerate()

@@ -1,0 +1,375 @@
+//! The checks of one cycle. Each returns what it found (`Found`) or why it could not look (an
+//! error: a surface down, a timeout); none writes anything.
+
+use std::collections::HashSet;
+
+use crate::attack::http::client::{Credentials, Exchange};
+use crate::attack::http::world::{self, values_for};
+use crate::cache::{self, CacheOptions};
+use crate::finding::Finding;
+use crate::spec::Operation;
+use crate::visibility::{self, NoTenant, TenantRelation};
+
+use super::probe::{Canary, Probe};
+use super::rules::{
+    FOREIGN_CANARY_REACHABLE, FOREIGN_DATA_LISTED, OWN_CANARIES_MISSING, UNEXPECTED_ITEM,
+};
+
+/// What a check saw.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// Cross-tenant: one tenant's data reached another (counted in `isolation_violations_total`).
+    pub violations: Vec<Finding>,
+    /// Broken but not a leak: own data missing (deny-everything), a relation that cannot be read.
+    pub problems: Vec<Finding>,
+}
+
+/// API: every resource listed as tenant `i`; every item its own, its canaries present.
+/// Returns the canaries found, which the foreign check then tries from the other tenants.
+pub async fn api_own(probe: &Probe, i: usize) -> Result<(Found, Vec<Canary>), String> {
+    let resources = &probe.client.target.resources;
+    let tenant = &probe.tenants[i];
+    let mut ownership = probe.ownership.clone();
+    let mut found = Found::default();
+    let mut canaries: Vec<Canary> = Vec::new();
+    for ri in world::creation_order(resources) {
+        let resource = &resources[ri];
+        let Some(endpoint) = &resource.list else {
+            continue;
+        };
+        let object = format!("GET {}", endpoint.path.1);
+        let parents = probe.parents(ri, &canaries);
+        for parent in parents {
+            let Some(exchange) = probe
+                .list(i, ri, parent.as_deref())
+                .await
+                .map_err(|e| format!("listing {} as `{}`: {e}", resource.name, tenant.slug))?
+            else {
+                continue;
+            };
+            let curl = exchange.curl(probe.client.target.base_url.as_str());
+            if exchange.status >= 500 {
+                return Err(format!(
+                    "{} answered {} to `{}`",
+                    object, exchange.status, tenant.slug
+                ));
+            }
+            if !exchange.is_success() {
+                found.problems.push(
+                    OWN_CANARIES_MISSING
+                        .finding(
+                            &object,
+                            &tenant.slug,
+                            format!(
+                                "Listing {} as synthetic tenant `{}` was refused with {}.",
+                                resource.name, tenant.slug, exchange.status
+                            ),
+                        )
+                        .with_evidence(curl),
+                );
+                continue;
+            }
+            let json = exchange.json();
+            let mut own_seen = false;
+            let mut unexpected: Vec<String> = Vec::new();
+            for item in probe.items(ri, &json) {
+                let sightings = ownership.foreign_in_json(item, Some(i), &HashSet::new());
+                let id = probe.id_of(ri, item);
+                if let Some(s) = sightings.first() {
+                    found.violations.push(
+                        FOREIGN_DATA_LISTED
+                            .finding(
+                                &object,
+                                &tenant.slug,
+                                format!(
+                                    "Synthetic tenant `{}` listed {} and got an item of `{}` (value `{}`).",
+                                    tenant.slug, resource.name, probe.tenants[s.owner].slug, s.value
+                                ),
+                            )
+                            .with_evidence(format!("{curl}\n# answered {}: {item}", exchange.status)),
+                    );
+                } else if item.to_string().contains(tenant.marker.as_str()) {
+                    own_seen = true;
+                    if resource.create.is_some()
+                        && let Some(id) = id
+                    {
+                        canaries.push(Canary {
+                            resource: ri,
+                            id,
+                            parent: parent.clone(),
+                        });
+                    }
+                } else if id.is_some() && id == tenant.user_id {
+                    own_seen = true;
+                } else {
+                    unexpected.push(id.unwrap_or_else(|| "(no id)".into()));
+                }
+            }
+            if !unexpected.is_empty() {
+                found.violations.push(
+                    UNEXPECTED_ITEM
+                        .finding(
+                            &object,
+                            &tenant.slug,
+                            format!(
+                                "Synthetic tenant `{}` listed {} and got {} item(s) that are not its own: ids {}.",
+                                tenant.slug,
+                                resource.name,
+                                unexpected.len(),
+                                unexpected.join(", ")
+                            ),
+                        )
+                        .with_evidence(curl.clone()),
+                );
+            }
+            let expects_own = resource.create.is_some() || tenant.user_id.is_some();
+            if expects_own && !own_seen {
+                found.problems.push(
+                    OWN_CANARIES_MISSING
+                        .finding(
+                            &object,
+                            &tenant.slug,
+                            format!(
+                                "Synthetic tenant `{}` listed {} and its own canary was not there.",
+                                tenant.slug, resource.name
+                            ),
+                        )
+                        .with_evidence(curl),
+                );
+            }
+        }
+    }
+    Ok((found, canaries))
+}
+
+/// API: as tenant `i`, the other synthetic tenants' canaries answer like missing ids, and the
+/// other tenants' subdomains do not serve their data to `i`'s token.
+pub async fn api_foreign(
+    probe: &Probe,
+    i: usize,
+    canaries: &[Vec<Canary>],
+) -> Result<Found, String> {
+    let target = &probe.client.target;
+    let resources = &target.resources;
+    let tenant = &probe.tenants[i];
+    let identity = &probe.identities[i];
+    let mut ownership = probe.ownership.clone();
+    let mut found = Found::default();
+    let transport = |e: reqwest::Error| format!("as `{}`: {e}", tenant.slug);
+    for (j, theirs) in canaries.iter().enumerate().filter(|(j, _)| *j != i) {
+        let owner = &probe.tenants[j];
+        for canary in theirs {
+            let resource = &resources[canary.resource];
+            let Some(endpoint) = &resource.get else {
+                continue;
+            };
+            let values = values_for(tenant, "", Some(&canary.id), canary.parent.as_deref());
+            let Ok(path) = endpoint.path.render(&values) else {
+                continue;
+            };
+            let exchange = probe
+                .send(
+                    identity,
+                    &identity.creds,
+                    &endpoint.method_for(Operation::Get),
+                    &path,
+                )
+                .await
+                .map_err(transport)?;
+            if exchange.status >= 500 {
+                return Err(format!("GET {path} answered {}", exchange.status));
+            }
+            let leaked = ownership.foreign_in_text(&exchange.response, Some(i), &HashSet::new());
+            let like_missing = if target.foreign_status.is_empty() {
+                (400..500).contains(&exchange.status)
+            } else {
+                target.foreign_status.contains(&exchange.status)
+            };
+            if !leaked.is_empty() || !like_missing {
+                found.violations.push(reachable(
+                    &format!("GET {}", endpoint.path.1),
+                    &tenant.slug,
+                    format!(
+                        "Synthetic tenant `{}` fetched the {} canary of `{}` by id and got {} ({}).",
+                        tenant.slug,
+                        resource.name,
+                        owner.slug,
+                        exchange.status,
+                        if leaked.is_empty() { "not the status of a missing id" } else { "its data" }
+                    ),
+                    &exchange,
+                    probe,
+                ));
+            }
+        }
+        // Own token, the other tenant's subdomain: the first top-level list must not be theirs.
+        let Some(host) = target.host_for(&owner.slug, &owner.tenant_id) else {
+            continue;
+        };
+        let Some((ri, endpoint)) = resources
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.parent.is_none())
+            .and_then(|(ri, r)| r.list.as_ref().map(|e| (ri, e)))
+        else {
+            continue;
+        };
+        let Ok(path) = endpoint.path.render(&values_for(owner, "", None, None)) else {
+            continue;
+        };
+        let creds = Credentials {
+            token: identity.creds.token.clone(),
+            host: Some(host),
+        };
+        let exchange = probe
+            .send(
+                identity,
+                &creds,
+                &endpoint.method_for(Operation::List),
+                &path,
+            )
+            .await
+            .map_err(transport)?;
+        let leaked = ownership.foreign_in_text(&exchange.response, Some(i), &HashSet::new());
+        if exchange.is_success() && !leaked.is_empty() {
+            found.violations.push(reachable(
+                &format!("GET {}", endpoint.path.1),
+                &format!("{}@{}", tenant.slug, owner.slug),
+                format!(
+                    "Synthetic tenant `{}`'s token on `{}`'s subdomain listed {} and got `{}`'s data: the subdomain is trusted over the token.",
+                    tenant.slug, owner.slug, resources[ri].name, owner.slug
+                ),
+                &exchange,
+                probe,
+            ));
+        }
+    }
+    Ok(found)
+}
+
+fn reachable(
+    object: &str,
+    key: &str,
+    detail: String,
+    exchange: &Exchange,
+    probe: &Probe,
+) -> Finding {
+    FOREIGN_CANARY_REACHABLE
+        .finding(object, key, detail)
+        .with_evidence(format!(
+            "{}\n# answered {}: {}",
+            exchange.curl(probe.client.target.base_url.as_str()),
+            exchange.status,
+            exchange.response.chars().take(500).collect::<String>()
+        ))
+}
+
+/// The relations to sweep, read once per cycle.
+pub async fn relations(probe: &Probe) -> Result<Vec<TenantRelation>, String> {
+    let db = probe.database.as_ref().ok_or("no [database] in the spec")?;
+    let mut conn = db.connection(probe.options.check_timeout).await?;
+    let relations = visibility::tenant_relations(&mut conn, &db.tenancy)
+        .await
+        .map_err(|e| format!("reading the catalog: {e}"))?;
+    db.keep(conn).await;
+    Ok(relations)
+}
+
+/// Database: as the app role with tenant `i`'s context, no other tenant's row is visible; and
+/// where the observer sees the tenant's own rows, the app role sees them too (deny-everything).
+pub async fn db_tenant(
+    probe: &Probe,
+    i: usize,
+    relations: &[TenantRelation],
+) -> Result<Found, String> {
+    let db = probe.database.as_ref().ok_or("no [database] in the spec")?;
+    let tenant = &probe.tenants[i];
+    let mut conn = db.connection(probe.options.check_timeout).await?;
+    let sweep = |role: Option<&'static str>| format!("sweep as `{}` ({role:?}): ", tenant.slug);
+    // What is there: the observer's view (a superuser or owner bypasses RLS; an observer that
+    // does not merely sees less, and then nothing is reported as missing).
+    let truth = visibility::sweep(&mut conn, &db.tenancy, relations, None, &tenant.tenant_id)
+        .await
+        .map_err(|e| format!("{}{e}", sweep(Some("observer"))))?;
+    let seen = visibility::sweep(
+        &mut conn,
+        &db.tenancy,
+        relations,
+        Some(&db.tenancy.app_role),
+        &tenant.tenant_id,
+    )
+    .await
+    .map_err(|e| format!("{}{e}", sweep(Some("app role"))))?;
+    db.keep(conn).await;
+    let mut found = Found::default();
+    for finding in visibility::tenant_findings(&seen, &tenant.slug) {
+        if finding.rule == visibility::FOREIGN_ROWS_VISIBLE.id {
+            found.violations.push(finding);
+        } else if finding.rule == visibility::PROBE_FAILED.id {
+            found.problems.push(finding);
+        }
+    }
+    for (there, app) in truth.iter().zip(&seen) {
+        if there.error.is_none() && app.error.is_none() && there.own_visible && !app.own_visible {
+            let object = app.relation.to_string();
+            found.problems.push(visibility::OWN_ROWS_INVISIBLE.finding(
+                &object,
+                &tenant.slug,
+                format!(
+                    "Synthetic tenant `{}` has rows in `{object}` but the app role sees none of them with its context set.",
+                    tenant.slug
+                ),
+            ));
+        }
+    }
+    Ok(found)
+}
+
+/// Database: with the tenant setting unset and empty, no row is visible to the app role.
+pub async fn db_no_tenant(probe: &Probe, relations: &[TenantRelation]) -> Result<Found, String> {
+    let db = probe.database.as_ref().ok_or("no [database] in the spec")?;
+    let mut conn = db.connection(probe.options.check_timeout).await?;
+    let mut found = Found::default();
+    for (how, name) in [(NoTenant::Unset, "unset"), (NoTenant::Empty, "empty")] {
+        let observations = visibility::sweep_without_tenant(
+            &mut conn,
+            &db.tenancy,
+            relations,
+            Some(&db.tenancy.app_role),
+            how,
+        )
+        .await
+        .map_err(|e| format!("sweep with the tenant {name}: {e}"))?;
+        found
+            .violations
+            .extend(visibility::no_tenant_findings(&observations, name));
+    }
+    db.keep(conn).await;
+    Ok(found)
+}
+
+/// Redis: a bounded scan for keys without a tenant and a sample of values for foreign data.
+pub async fn redis_keys(probe: &Probe, canaries: &[Vec<Canary>]) -> Result<Found, String> {
+    let redis = probe.redis.as_ref().ok_or("no [redis] in the spec")?;
+    let options = CacheOptions {
+        max_keys: Some(probe.options.redis_max_keys),
+        sample: probe.options.redis_sample,
+        ..CacheOptions::default()
+    };
+    let outcome = cache::check(
+        &redis.url,
+        &redis.classifier,
+        &probe.owners(canaries),
+        &options,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(Found {
+        violations: outcome
+            .findings
+            .into_iter()
+            .filter(|f| f.rule != cache::rules::ORPHANED.id)
+            .collect(),
+        problems: Vec::new(),
+    })
+}

@@ -1,0 +1,415 @@
+//! The probe's fixed state (`Probe`): the resolved target, the synthetic tenants and their
+//! credentials, who owns which value, and the database connection it keeps between cycles.
+//! `init` provisions the synthetic tenants and their canaries; everything else only reads.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::{Connection, PgConnection};
+use tokio::sync::Mutex;
+
+use crate::attack::http::client::{Client, Credentials, Exchange};
+use crate::attack::http::world::{self, Identity, values_for};
+use crate::cache::{Classifier, Glob, KeyPattern, Owners};
+use crate::oracle::Ownership;
+use crate::spec::{MonitorSpec, Operation, Spec, render_json};
+use crate::target::{Env, HttpTarget, TargetError, TestTenant, lookup_tenants, obtain_tenants};
+use crate::tenancy::Tenancy;
+
+/// Why a probe could not be set up: bad spec or configuration (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("the spec has no [monitor] section: add one with `schedule` and `synthetic_tenants`")]
+    NoMonitorSection,
+    #[error("[monitor] synthetic_tenants needs at least two slugs (it has {0})")]
+    TooFewTenants(usize),
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Limits of one cycle.
+#[derive(Debug, Clone)]
+pub struct ProbeOptions {
+    /// Each check's own timeout.
+    pub check_timeout: Duration,
+    /// Redis: stop the key scan after this many keys.
+    pub redis_max_keys: u64,
+    /// Redis: check the values of this many sampled keys.
+    pub redis_sample: usize,
+}
+
+impl ProbeOptions {
+    pub fn from_spec(monitor: &MonitorSpec) -> Self {
+        Self {
+            check_timeout: monitor.check_timeout,
+            redis_max_keys: 10_000,
+            redis_sample: 100,
+        }
+    }
+}
+
+/// The database side: an observer URL that may `SET ROLE` to the app role.
+pub struct DatabaseProbe {
+    pub url: String,
+    pub tenancy: Tenancy,
+    /// Kept between cycles; dropped after any error and reconnected by the next check.
+    pub conn: Mutex<Option<PgConnection>>,
+}
+
+impl DatabaseProbe {
+    /// The kept connection, or a new one (bounded by `timeout`).
+    pub async fn connection(&self, timeout: Duration) -> Result<PgConnection, String> {
+        let kept = self.conn.lock().await.take();
+        if let Some(mut conn) = kept {
+            // A connection that outlived a server restart fails its first query: check first.
+            if tokio::time::timeout(timeout, conn.ping())
+                .await
+                .is_ok_and(|r| r.is_ok())
+            {
+                return Ok(conn);
+            }
+        }
+        let options = crate::sql::connect_options(&self.url).map_err(|e| e.to_string())?;
+        match tokio::time::timeout(timeout, PgConnection::connect_with(&options)).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(e)) => Err(format!("cannot connect to PostgreSQL: {e}")),
+            Err(_) => Err(format!(
+                "connecting to PostgreSQL timed out after {timeout:?}"
+            )),
+        }
+    }
+
+    /// Gives a healthy connection back for the next check.
+    pub async fn keep(&self, conn: PgConnection) {
+        *self.conn.lock().await = Some(conn);
+    }
+}
+
+/// The Redis side.
+pub struct RedisProbe {
+    pub url: String,
+    pub classifier: Classifier,
+}
+
+/// Everything a cycle needs, set up once.
+pub struct Probe {
+    pub name: String,
+    pub client: Client,
+    pub tenants: Vec<TestTenant>,
+    pub identities: Vec<Identity>,
+    /// Static values of every synthetic tenant: id, user id, canary marker.
+    pub ownership: Ownership,
+    pub database: Option<DatabaseProbe>,
+    pub redis: Option<RedisProbe>,
+    pub options: ProbeOptions,
+    /// Latency of every API request since the last `take_latencies` (for the canary's p99).
+    latencies: std::sync::Mutex<Vec<Duration>>,
+}
+
+/// What `init` did.
+#[derive(Debug, Default)]
+pub struct InitReport {
+    /// (tenant slug, resource, id) of every canary created now.
+    pub created: Vec<(String, String, String)>,
+    /// How many canaries were already there.
+    pub existing: usize,
+}
+
+/// One canary item found in a tenant's own list.
+#[derive(Debug, Clone)]
+pub struct Canary {
+    pub resource: usize,
+    pub id: String,
+    pub parent: Option<String>,
+}
+
+/// How a probe obtains its tenants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provisioning {
+    /// Create the synthetic tenants if missing (`monitor init`).
+    Create,
+    /// Only look them up (`run`, `serve`, `canary`): nothing is written.
+    LookUp,
+}
+
+impl Probe {
+    /// Resolves the spec's API, database and Redis from `env` and obtains the synthetic tenants.
+    pub async fn setup(
+        spec: &Spec,
+        env: Env<'_>,
+        provisioning: Provisioning,
+        options: Option<ProbeOptions>,
+    ) -> Result<Self, SetupError> {
+        let monitor = spec.monitor.as_ref().ok_or(SetupError::NoMonitorSection)?;
+        if monitor.synthetic_tenants.len() < 2 {
+            return Err(SetupError::TooFewTenants(monitor.synthetic_tenants.len()));
+        }
+        let target = HttpTarget::resolve(spec, env)?;
+        let client = Client::new(target.clone()).map_err(|e| SetupError::Invalid(e.to_string()))?;
+        let http = client.http.clone();
+        let slugs = &monitor.synthetic_tenants;
+        let tenants = match provisioning {
+            Provisioning::Create => obtain_tenants(spec, env, slugs, &http, Some(&target)).await?,
+            Provisioning::LookUp => lookup_tenants(spec, env, slugs, &http, Some(&target)).await?,
+        };
+        let identities = crate::attack::http::identities(&client, &tenants)
+            .map_err(|e| SetupError::Invalid(e.to_string()))?;
+        let mut ownership = Ownership::default();
+        for (i, t) in tenants.iter().enumerate() {
+            ownership.register(t.tenant_id.clone(), i);
+            ownership.register(t.marker.clone(), i);
+            if let Some(user) = &t.user_id {
+                ownership.register(user.clone(), i);
+            }
+        }
+        let database = match &spec.database {
+            Some(db) => Some(DatabaseProbe {
+                url: env(&db.url_env)
+                    .ok_or_else(|| TargetError::MissingVariable(db.url_env.clone()))?,
+                tenancy: db.tenancy(),
+                conn: Mutex::new(None),
+            }),
+            None => None,
+        };
+        let redis = match &spec.redis {
+            Some(r) => Some(RedisProbe {
+                url: env(&r.url_env)
+                    .ok_or_else(|| TargetError::MissingVariable(r.url_env.clone()))?,
+                classifier: Classifier {
+                    patterns: r
+                        .key_patterns
+                        .iter()
+                        .map(|p| KeyPattern::parse(p).map_err(SetupError::Invalid))
+                        .collect::<Result<_, _>>()?,
+                    globals: r.global_keys.iter().cloned().map(Glob).collect(),
+                    // Real tenants are unknown to the probe: no orphan check in production.
+                    tenants: None,
+                },
+            }),
+            None => None,
+        };
+        Ok(Self {
+            name: spec.name.clone(),
+            client,
+            tenants,
+            identities,
+            ownership,
+            database,
+            redis,
+            options: options.unwrap_or_else(|| ProbeOptions::from_spec(monitor)),
+            latencies: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Owners for the Redis value check: the synthetic tenants' ids, markers and canary ids.
+    pub fn owners(&self, canaries: &[Vec<Canary>]) -> Owners {
+        let mut owners = Owners::default();
+        for (i, t) in self.tenants.iter().enumerate() {
+            let mut values: Vec<&str> = vec![t.marker.as_str()];
+            values.extend(t.user_id.as_deref());
+            values.extend(canaries.get(i).into_iter().flatten().map(|c| c.id.as_str()));
+            owners.add(i, &[t.tenant_id.as_str(), t.slug.as_str()], &values);
+        }
+        owners
+    }
+
+    /// Sends one request, timing it.
+    pub async fn send(
+        &self,
+        identity: &Identity,
+        creds: &Credentials,
+        method: &str,
+        path: &str,
+    ) -> Result<Exchange, reqwest::Error> {
+        let begun = std::time::Instant::now();
+        let exchange = self
+            .client
+            .send(&identity.label, creds, method, path, None)
+            .await;
+        self.latencies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(begun.elapsed());
+        exchange
+    }
+
+    /// The request latencies recorded since the last call.
+    pub fn take_latencies(&self) -> Vec<Duration> {
+        std::mem::take(
+            &mut *self
+                .latencies
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Lists `resource` as tenant `i` (under `parent`).
+    pub async fn list(
+        &self,
+        i: usize,
+        resource: usize,
+        parent: Option<&str>,
+    ) -> Result<Option<Exchange>, reqwest::Error> {
+        let spec = &self.client.target.resources[resource];
+        let Some(endpoint) = &spec.list else {
+            return Ok(None);
+        };
+        let values = values_for(&self.tenants[i], "", None, parent);
+        let Ok(path) = endpoint.path.render(&values) else {
+            return Ok(None);
+        };
+        let identity = &self.identities[i];
+        self.send(
+            identity,
+            &identity.creds,
+            &endpoint.method_for(Operation::List),
+            &path,
+        )
+        .await
+        .map(Some)
+    }
+
+    /// The items of a list response, by the resource's `items` pointer.
+    pub fn items<'a>(&self, resource: usize, json: &'a Value) -> &'a [Value] {
+        let pointer = &self.client.target.resources[resource].items;
+        json.pointer(pointer)
+            .and_then(Value::as_array)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// An item's id, by the resource's `id` pointer.
+    pub fn id_of(&self, resource: usize, item: &Value) -> Option<String> {
+        let pointer = &self.client.target.resources[resource].id;
+        item.pointer(pointer).map(|v| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+    }
+
+    /// Tenant `i`'s canaries, found by its marker in its own lists (parents before children).
+    pub async fn find_canaries(&self, i: usize) -> Result<Vec<Canary>, reqwest::Error> {
+        let resources = &self.client.target.resources;
+        let marker = &self.tenants[i].marker;
+        let mut found: Vec<Canary> = Vec::new();
+        for ri in world::creation_order(resources) {
+            if resources[ri].create.is_none() {
+                continue;
+            }
+            for parent in self.parents(ri, &found) {
+                let Some(exchange) = self.list(i, ri, parent.as_deref()).await? else {
+                    continue;
+                };
+                if !exchange.is_success() {
+                    continue;
+                }
+                let json = exchange.json();
+                for item in self.items(ri, &json) {
+                    if item.to_string().contains(marker.as_str())
+                        && let Some(id) = self.id_of(ri, item)
+                    {
+                        found.push(Canary {
+                            resource: ri,
+                            id,
+                            parent: parent.clone(),
+                        });
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// The parents to list `resource` under: none for a top-level resource, else the canaries of
+    /// its parent resource found so far.
+    pub fn parents(&self, resource: usize, found: &[Canary]) -> Vec<Option<String>> {
+        match world::parent_index(&self.client.target.resources, resource) {
+            None => vec![None],
+            Some(pr) => found
+                .iter()
+                .filter(|c| c.resource == pr)
+                .map(|c| Some(c.id.clone()))
+                .collect(),
+        }
+    }
+
+    /// Creates every missing canary (one per creatable resource, children under the tenant's
+    /// canary parent), through the API as each synthetic tenant. Idempotent: a canary is found by
+    /// the tenant's marker before anything is created.
+    pub async fn init(&self) -> Result<InitReport, String> {
+        let resources = &self.client.target.resources;
+        let mut report = InitReport::default();
+        for i in 0..self.tenants.len() {
+            let existing = self.find_canaries(i).await.map_err(|e| e.to_string())?;
+            let mut have = existing.clone();
+            report.existing += existing.len();
+            for ri in world::creation_order(resources) {
+                let Some(endpoint) = &resources[ri].create else {
+                    continue;
+                };
+                for parent in self.parents(ri, &have) {
+                    if have.iter().any(|c| c.resource == ri && c.parent == parent) {
+                        continue;
+                    }
+                    let tenant = &self.tenants[i];
+                    let values = values_for(tenant, &tenant.marker, None, parent.as_deref());
+                    let path = endpoint.path.render(&values)?;
+                    let body = endpoint
+                        .body
+                        .as_ref()
+                        .map(|b| render_json(&b.0, &values))
+                        .transpose()?;
+                    let identity = &self.identities[i];
+                    let exchange = self
+                        .client
+                        .send(
+                            &identity.label,
+                            &identity.creds,
+                            &endpoint.method_for(Operation::Create),
+                            &path,
+                            body.as_ref(),
+                        )
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let id = exchange
+                        .is_success()
+                        .then(|| self.id_of(ri, &exchange.json()))
+                        .flatten()
+                        .ok_or_else(|| {
+                            format!(
+                                "creating the {} canary of `{}` failed: {} {}",
+                                resources[ri].name, tenant.slug, exchange.status, exchange.response
+                            )
+                        })?;
+                    report.created.push((
+                        tenant.slug.clone(),
+                        resources[ri].name.clone(),
+                        id.clone(),
+                    ));
+                    have.push(Canary {
+                        resource: ri,
+                        id,
+                        parent: parent.clone(),
+                    });
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Values tenant `i` itself owns, which never count as foreign in its answers.
+    pub fn own_values(&self, i: usize) -> HashSet<String> {
+        let t = &self.tenants[i];
+        [
+            Some(t.tenant_id.clone()),
+            t.user_id.clone(),
+            Some(t.marker.clone()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}

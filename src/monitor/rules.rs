@@ -1,0 +1,49 @@
+//! The API checks `tenantprobe monitor` makes, as rules of the public catalogue (the database
+//! checks are the visibility rules, the Redis checks the cache rules).
+
+use crate::finding::{Category, Severity};
+use crate::rules::RuleInfo;
+
+pub static FOREIGN_DATA_LISTED: RuleInfo = RuleInfo {
+    id: "monitor-foreign-data-listed",
+    category: Category::Monitor,
+    severity: Severity::Critical,
+    title: "a synthetic tenant's list shows another tenant's data",
+    explanation: "Listing a resource as one synthetic tenant returned a value that belongs to the other synthetic tenant (its id, user or canary marker). In production this is a live cross-tenant read.",
+    remediation: "Reproduce with the curl command in the evidence; the usual causes are a cache key without the tenant, a handler that reads outside `with_tenant`, or a policy that was dropped or relaxed.",
+};
+
+pub static UNEXPECTED_ITEM: RuleInfo = RuleInfo {
+    id: "monitor-unexpected-item",
+    category: Category::Monitor,
+    severity: Severity::High,
+    title: "a synthetic tenant's list shows an item that is not its own",
+    explanation: "Nothing but the monitor writes to a synthetic tenant, so every item it lists must be one of its canaries or its own user. An item that is neither most likely belongs to a real tenant. Its content is not copied into the finding.",
+    remediation: "Fetch the item id from the evidence as an operator and find whose it is; then look for the missing tenant filter on that route.",
+};
+
+pub static OWN_CANARIES_MISSING: RuleInfo = RuleInfo {
+    id: "monitor-own-canaries-missing",
+    category: Category::Monitor,
+    severity: Severity::High,
+    title: "a synthetic tenant cannot see its own canaries",
+    explanation: "The list of a resource did not contain the canary `monitor init` created for this tenant, or the list was refused. This is the deny-everything failure: not a leak, but the product is broken for tenants (a dropped policy under forced RLS, a wrong setting name), and the usual hasty fix is to disable RLS.",
+    remediation: "Run `tenantprobe monitor init` if the canaries were never created; otherwise check the relation's policy and the tenant the API resolves.",
+};
+
+pub static FOREIGN_CANARY_REACHABLE: RuleInfo = RuleInfo {
+    id: "monitor-foreign-canary-reachable",
+    category: Category::Monitor,
+    severity: Severity::Critical,
+    title: "a synthetic tenant reached another tenant's canary",
+    explanation: "Fetching the other synthetic tenant's canary by id (or listing through the other tenant's subdomain with one's own token) did not answer like a missing id: it returned the canary, or a different status, which also tells an attacker the id exists.",
+    remediation: "Look the id up inside the caller's tenant context only, and answer every id the tenant cannot see with the same status as a missing one.",
+};
+
+/// The monitor's API rules, for the catalogue.
+pub static RULES: &[&RuleInfo] = &[
+    &FOREIGN_DATA_LISTED,
+    &UNEXPECTED_ITEM,
+    &OWN_CANARIES_MISSING,
+    &FOREIGN_CANARY_REACHABLE,
+];

@@ -1,0 +1,490 @@
+//! `tenantprobe monitor` against the real reference app, PostgreSQL and Redis: `init` is
+//! idempotent; a clean cycle passes and the metrics say so; faults switched on in the running app
+//! (`global-cache-key`, `subdomain-trust`, `rls-bypass-handler`) and a dropped policy are caught by
+//! the next cycle with the violation counter incremented; the daemon survives a PostgreSQL restart
+//! and a Redis outage; `/metrics` parses; a hung API makes cycles overlap and ticks are skipped.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reference_app::faults::Fault;
+use sqlx::Connection;
+use tenantprobe::monitor::daemon::{self, DaemonOptions};
+use tenantprobe::monitor::metrics::Metrics;
+use tenantprobe::monitor::schedule::Schedule;
+use tenantprobe::monitor::{Check, CycleReport, Probe, ProbeOptions, Provisioning};
+use tenantprobe::reference::{Options, ReferenceApp};
+
+fn options() -> Option<ProbeOptions> {
+    Some(ProbeOptions {
+        check_timeout: Duration::from_secs(10),
+        redis_max_keys: 10_000,
+        redis_sample: 100,
+    })
+}
+
+async fn probe(
+    app: &ReferenceApp,
+    db: &tenantprobe::provision::ReferenceDatabase,
+    redis: &str,
+    provisioning: Provisioning,
+) -> Probe {
+    let env = app.env(db, Some(redis));
+    Probe::setup(
+        &tenantprobe::reference::spec(),
+        &env,
+        provisioning,
+        options(),
+    )
+    .await
+    .unwrap()
+}
+
+fn slugs(probe: &Probe) -> Vec<String> {
+    probe.tenants.iter().map(|t| t.slug.clone()).collect()
+}
+
+/// Samples of the text exposition, parsed.
+fn scrape(text: &str) -> prometheus_parse::Scrape {
+    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap()
+}
+
+/// The value of one series (0 when absent).
+fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    scrape(text)
+        .samples
+        .into_iter()
+        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map_or(0.0, |s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => f64::NAN,
+        })
+}
+
+fn violations(metrics: &Metrics, surface: &str) -> f64 {
+    let text = metrics.render();
+    scrape(&text)
+        .samples
+        .iter()
+        .filter(|s| {
+            s.metric == "tenantprobe_isolation_violations_total"
+                && s.labels.get("surface") == Some(surface)
+        })
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v) => v,
+            _ => 0.0,
+        })
+        .sum()
+}
+
+fn rules(report: &CycleReport) -> HashSet<String> {
+    report.findings().into_iter().map(|f| f.rule).collect()
+}
+
+#[tokio::test]
+async fn init_is_idempotent_and_a_clean_cycle_passes_and_says_so_in_metrics() {
+    let w = support::app_world(Options::default()).await;
+    let redis = w.redis.as_ref().unwrap().url.clone();
+    let probe = probe(&w.app, &w.db, &redis, Provisioning::Create).await;
+    let first = probe.init().await.unwrap();
+    assert_eq!(
+        first.created.len(),
+        4,
+        "a project and a task for each tenant: {first:?}"
+    );
+    let again = probe.init().await.unwrap();
+    assert!(again.created.is_empty(), "{again:?}");
+    assert_eq!(again.existing, 4);
+    // Tenants that real use created are left alone: acme's projects are still all there.
+    let (status, json) =
+        support::send(w.as_tenant(&w.a, reqwest::Method::GET, "/api/projects")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        json["items"].as_array().unwrap().len(),
+        w.a.project_ids.len()
+    );
+
+    // A probe that only looks up finds the same tenants, without writing.
+    let looked_up = self::probe(&w.app, &w.db, &redis, Provisioning::LookUp).await;
+    let ids = |p: &Probe| {
+        p.tenants
+            .iter()
+            .map(|t| t.tenant_id.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&looked_up), ids(&probe));
+
+    let metrics = Metrics::new(&slugs(&looked_up));
+    let report = looked_up.cycle().await;
+    metrics.record(&report);
+    assert!(report.passed(), "{:#?}", report.results);
+    let checks: HashSet<(&str, &str)> = report
+        .results
+        .iter()
+        .map(|r| (r.check.as_str(), r.synthetic_tenant.as_str()))
+        .collect();
+    assert_eq!(checks.len(), 8, "every check ran: {checks:?}");
+    for check in Check::ALL {
+        assert!(
+            checks.iter().any(|(c, _)| *c == check.as_str()),
+            "{check:?} ran"
+        );
+    }
+
+    let text = metrics.render();
+    assert_eq!(value(&text, "tenantprobe_success", &[]), 1.0);
+    assert_eq!(
+        value(&text, "tenantprobe_runs_total", &[("result", "success")]),
+        1.0
+    );
+    assert!(value(&text, "tenantprobe_last_success_timestamp_seconds", &[]) > 1.7e9);
+    for surface in ["api", "db", "redis"] {
+        assert_eq!(
+            value(&text, "tenantprobe_surface_up", &[("surface", surface)]),
+            1.0
+        );
+        assert_eq!(violations(&metrics, surface), 0.0);
+    }
+    let slug = &looked_up.tenants[0].slug;
+    assert_eq!(
+        value(
+            &text,
+            "tenantprobe_checks_total",
+            &[
+                ("synthetic_tenant", slug),
+                ("check", "api-own-data"),
+                ("result", "pass")
+            ]
+        ),
+        1.0
+    );
+    // Pre-initialised: the violation series exist before any violation.
+    assert!(text.contains(&format!(
+        "tenantprobe_isolation_violations_total{{surface=\"db\",synthetic_tenant=\"{slug}\"}} 0"
+    )));
+    assert!(text.contains("tenantprobe_build_info{version="));
+}
+
+#[tokio::test]
+async fn a_cycle_without_init_reports_the_missing_canaries_under_their_own_name() {
+    let w = support::app_world(Options::default()).await;
+    let redis = w.redis.as_ref().unwrap().url.clone();
+    let probe = probe(&w.app, &w.db, &redis, Provisioning::Create).await;
+    let report = probe.cycle().await;
+    assert!(!report.passed());
+    assert_eq!(report.violations().count(), 0, "missing data is not a leak");
+    assert!(
+        rules(&report).contains("monitor-own-canaries-missing"),
+        "{:?}",
+        rules(&report)
+    );
+}
+
+#[tokio::test]
+async fn faults_switched_on_in_a_running_app_are_caught_by_the_next_cycle() {
+    let w = support::app_world(Options::default()).await;
+    let redis_db = w.redis.as_ref().unwrap();
+    let probe = probe(&w.app, &w.db, &redis_db.url, Provisioning::Create).await;
+    probe.init().await.unwrap();
+    let metrics = Metrics::new(&slugs(&probe));
+    let cycle = || async {
+        let report = probe.cycle().await;
+        metrics.record(&report);
+        report
+    };
+    assert!(cycle().await.passed());
+
+    // (fault, surface whose counter must grow, a rule that must be among the findings)
+    let cases = [
+        (Fault::GlobalCacheKey, "redis", "cache-key-not-namespaced"),
+        (
+            Fault::SubdomainTrust,
+            "api",
+            "monitor-foreign-canary-reachable",
+        ),
+        (
+            Fault::RlsBypassHandler,
+            "api",
+            "monitor-foreign-data-listed",
+        ),
+    ];
+    for (fault, surface, rule) in cases {
+        let before = violations(&metrics, surface);
+        w.app.faults.switch(fault, true);
+        let report = cycle().await;
+        assert!(!report.passed(), "{fault}: not caught");
+        assert!(
+            rules(&report).contains(rule),
+            "{fault}: {:?}",
+            rules(&report)
+        );
+        assert!(
+            violations(&metrics, surface) > before,
+            "{fault}: {surface} counter unchanged"
+        );
+        w.app.faults.switch(fault, false);
+        // What the fault left in the cache goes with it; then the app is clean again.
+        let mut conn = redis_db.connection().await.unwrap();
+        redis::cmd("FLUSHDB")
+            .query_async::<()>(&mut conn)
+            .await
+            .unwrap();
+        let report = cycle().await;
+        assert!(report.passed(), "{fault} off: {:#?}", report.findings());
+    }
+    // The global key also leaked through the API: the second tenant listed the first one's data.
+    assert!(violations(&metrics, "api") >= 2.0);
+
+    // A dropped policy under forced RLS denies everything: own rows missing, reported as such.
+    let mut owner = w.db.connect_as_owner().await.unwrap();
+    sqlx::raw_sql("DROP POLICY tenant_isolation ON tasks")
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    let report = cycle().await;
+    assert!(!report.passed());
+    assert!(
+        rules(&report).contains("own-rows-invisible"),
+        "{:?}",
+        rules(&report)
+    );
+    // … and the usual hotfix, RLS switched off, leaks: the database counter grows.
+    let before = violations(&metrics, "db");
+    sqlx::raw_sql("ALTER TABLE tasks DISABLE ROW LEVEL SECURITY")
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    let report = cycle().await;
+    assert!(
+        rules(&report).contains("foreign-rows-visible"),
+        "{:?}",
+        rules(&report)
+    );
+    assert!(rules(&report).contains("rows-visible-without-tenant"));
+    assert!(violations(&metrics, "db") > before);
+    let _ = owner.close().await;
+}
+
+/// Polls `/metrics` until `ready` holds (or fails after `patience`).
+async fn wait_for(
+    http: &reqwest::Client,
+    url: &str,
+    what: &str,
+    patience: Duration,
+    ready: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        let text = match http.get(url).send().await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if ready(&text) {
+            return text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_daemon_survives_a_postgres_restart_and_a_redis_outage() {
+    // Private servers: this test stops and starts them.
+    let mut postgres = tenantprobe::servers::ThrowawayPostgres::start()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut redis = tenantprobe::servers::ThrowawayRedis::start()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let db = tenantprobe::provision::ReferenceDatabase::create(&postgres.url(), "tp_monitor")
+        .await
+        .unwrap();
+    let app = ReferenceApp::start(
+        &db,
+        Options {
+            redis_url: Some(redis.url()),
+            ..Options::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut probe = probe(&app, &db, &redis.url(), Provisioning::Create).await;
+    probe.init().await.unwrap();
+    probe.options.check_timeout = Duration::from_secs(3);
+    let metrics = Arc::new(Metrics::new(&slugs(&probe)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let daemon = tokio::spawn(daemon::serve(
+        Arc::new(probe),
+        Arc::clone(&metrics),
+        DaemonOptions {
+            schedule: Schedule::parse("* * * * * *").unwrap(),
+            jitter: Duration::from_millis(100),
+        },
+        listener,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let http = reqwest::Client::new();
+    let health = http
+        .get(url.replace("/metrics", "/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let successes = |t: &str| value(t, "tenantprobe_runs_total", &[("result", "success")]);
+    let up = |t: &str, s: &str| value(t, "tenantprobe_surface_up", &[("surface", s)]);
+    let patience = Duration::from_secs(30);
+    wait_for(&http, &url, "a passing cycle", patience, |t| {
+        successes(t) >= 1.0
+    })
+    .await;
+
+    postgres.stop();
+    let text = wait_for(&http, &url, "the database reported down", patience, |t| {
+        up(t, "db") == 0.0
+    })
+    .await;
+    assert!(
+        value(
+            &text,
+            "tenantprobe_checks_total",
+            &[("check", "db-no-tenant-visibility"), ("result", "error")]
+        ) >= 1.0
+    );
+    assert_eq!(value(&text, "tenantprobe_success", &[]), 0.0);
+    let before = successes(&text);
+    postgres.start_again().await.unwrap();
+    wait_for(
+        &http,
+        &url,
+        "recovery after the PostgreSQL restart",
+        patience,
+        |t| successes(t) > before && up(t, "db") == 1.0,
+    )
+    .await;
+
+    redis.stop();
+    let text = wait_for(&http, &url, "Redis reported down", patience, |t| {
+        up(t, "redis") == 0.0
+    })
+    .await;
+    // The app serves from PostgreSQL while its cache is away: the API stays up.
+    assert_eq!(up(&text, "api"), 1.0, "{text}");
+    let before = successes(&text);
+    redis.start_again().await.unwrap();
+    let text = wait_for(
+        &http,
+        &url,
+        "recovery after the Redis outage",
+        patience,
+        |t| successes(t) > before && up(t, "redis") == 1.0,
+    )
+    .await;
+    for surface in ["api", "db", "redis"] {
+        assert_eq!(
+            violations(&metrics, surface),
+            0.0,
+            "outages are not violations:\n{text}"
+        );
+    }
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), daemon)
+        .await
+        .expect("graceful stop")
+        .unwrap()
+        .unwrap();
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_hung_api_makes_cycles_overlap_and_the_daemon_skips_and_counts_ticks() {
+    let w = support::app_world(Options::default()).await;
+    let redis = w.redis.as_ref().unwrap().url.clone();
+    // An API that accepts connections and never answers.
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hung_url = format!("http://{}", hung.local_addr().unwrap());
+    let env = w.app.env(&w.db, Some(&redis));
+    let env = move |name: &str| {
+        if name == "REFERENCE_APP_URL" {
+            Some(hung_url.clone())
+        } else {
+            env(name)
+        }
+    };
+    let mut probe = Probe::setup(
+        &tenantprobe::reference::spec(),
+        &env,
+        Provisioning::Create,
+        options(),
+    )
+    .await
+    .unwrap();
+    probe.options.check_timeout = Duration::from_millis(1500);
+    let metrics = Arc::new(Metrics::new(&slugs(&probe)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let daemon = tokio::spawn(daemon::serve(
+        Arc::new(probe),
+        metrics,
+        DaemonOptions {
+            schedule: Schedule::parse("* * * * * *").unwrap(),
+            jitter: Duration::ZERO,
+        },
+        listener,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let http = reqwest::Client::new();
+    let text = wait_for(
+        &http,
+        &url,
+        "a skipped tick",
+        Duration::from_secs(30),
+        |t| {
+            value(
+                t,
+                "tenantprobe_skipped_runs_total",
+                &[("reason", "overlap")],
+            ) >= 1.0
+                && value(t, "tenantprobe_runs_total", &[("result", "failure")]) >= 1.0
+        },
+    )
+    .await;
+    assert_eq!(
+        value(&text, "tenantprobe_surface_up", &[("surface", "api")]),
+        0.0
+    );
+    for tenant in ["tenantprobe-synthetic-a", "tenantprobe-synthetic-b"] {
+        let errors = [
+            ("check", "api-own-data"),
+            ("result", "error"),
+            ("synthetic_tenant", tenant),
+        ];
+        assert!(
+            value(&text, "tenantprobe_checks_total", &errors) >= 1.0,
+            "{text}"
+        );
+    }
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), daemon)
+        .await
+        .expect("graceful stop")
+        .unwrap()
+        .unwrap();
+    drop(hung);
+}
