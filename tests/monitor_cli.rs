@@ -1,0 +1,319 @@
+//! The `tenantprobe monitor` command line against the real reference app: `init` twice, `run`
+//! with its exit codes and JSON report, configuration errors, `canary` failing at once on a
+//! violation, and `run --pushgateway` against a real Prometheus Pushgateway (the last-success
+//! pattern: a failed run leaves the last success time alone).
+//!
+//! The Pushgateway comes from Debian's `prometheus-pushgateway` package; where it is missing that
+//! test says so and passes, unless TENANTPROBE_REQUIRE_TOOLS=1 (as in CI).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use reference_app::faults::Fault;
+use tenantprobe::reference::Options;
+
+/// Runs the binary off the runtime's threads (the app under test is served by this runtime).
+async fn tenantprobe(args: &[&str], env: Vec<(String, String)>) -> (i32, String, String) {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        support::tenantprobe(&args, &env)
+    })
+    .await
+    .unwrap()
+}
+
+/// The variables the reference spec names, for this world.
+fn env(w: &support::AppWorld) -> Vec<(String, String)> {
+    let lookup = w.app.env(&w.db, w.redis.as_ref().map(|r| r.url.as_str()));
+    [
+        "REFERENCE_APP_URL",
+        "JWT_SECRET",
+        "TENANTPROBE_DATABASE_URL",
+        "TENANTPROBE_ADMIN_DATABASE_URL",
+        "REDIS_URL",
+    ]
+    .into_iter()
+    .map(|k| (k.to_owned(), lookup(k).unwrap()))
+    .collect()
+}
+
+const SPEC: &str = "probes/reference-app.toml";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_run_and_canary_from_the_command_line() {
+    let w = support::app_world(Options::default()).await;
+    let spec = support::repo_path(SPEC);
+    let env = env(&w);
+
+    // Before init: the canaries are missing, which fails the run (1) without any violation.
+    let (code, stdout, _) = tenantprobe(
+        &["monitor", "run", "-t", &spec, "--format", "json"],
+        env.clone(),
+    )
+    .await;
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("monitor-own-canaries-missing"));
+
+    let (code, stdout, stderr) = tenantprobe(&["monitor", "init", "-t", &spec], env.clone()).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("4 canaries created, 0 already there"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = tenantprobe(&["monitor", "init", "-t", &spec], env.clone()).await;
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("0 canaries created, 4 already there"),
+        "{stdout}"
+    );
+
+    let (code, stdout, stderr) = tenantprobe(
+        &["monitor", "run", "-t", &spec, "--format", "json"],
+        env.clone(),
+    )
+    .await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["findings"].as_array().unwrap().len(), 0);
+    assert_eq!(report["command"], "monitor run");
+
+    // A short canary on the correct app passes; with a fault it fails at once.
+    let canary = [
+        "monitor",
+        "canary",
+        "-t",
+        &spec,
+        "--duration",
+        "2s",
+        "--interval",
+        "500ms",
+        "--p99-threshold",
+        "5s",
+    ];
+    let (code, stdout, stderr) = tenantprobe(&canary, env.clone()).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("canary passed"), "{stdout}");
+    w.app.faults.switch(Fault::SubdomainTrust, true);
+    let begun = std::time::Instant::now();
+    let long = [
+        "monitor",
+        "canary",
+        "-t",
+        &spec,
+        "--duration",
+        "10m",
+        "--interval",
+        "1s",
+    ];
+    let (code, stdout, stderr) = tenantprobe(&long, env.clone()).await;
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("canary failed: ") && stderr.contains("isolation violation"),
+        "{stderr}"
+    );
+    assert!(
+        begun.elapsed() < Duration::from_secs(120),
+        "failed at once, not after 10 minutes"
+    );
+    assert!(
+        stdout.contains("monitor-foreign-canary-reachable"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_errors_exit_2_and_unreachable_targets_exit_3() {
+    let spec = support::repo_path(SPEC);
+    // No spec at all.
+    let (code, _, stderr) = tenantprobe(&["monitor", "run"], vec![]).await;
+    assert_eq!(code, 2);
+    assert!(stderr.contains("monitor needs a target spec"), "{stderr}");
+    // Variables the spec names are missing.
+    let (code, _, stderr) = tenantprobe(&["monitor", "run", "-t", &spec], vec![]).await;
+    assert_eq!(code, 2);
+    assert!(stderr.contains("is not set"), "{stderr}");
+    // A bad schedule.
+    let (code, _, stderr) = tenantprobe(
+        &["monitor", "serve", "-t", &spec, "--schedule", "* * *"],
+        vec![],
+    )
+    .await;
+    assert_eq!(code, 2);
+    assert!(stderr.contains("has 3 fields"), "{stderr}");
+    // A database that does not answer.
+    let env: Vec<(String, String)> = [
+        ("REFERENCE_APP_URL", "http://127.0.0.1:9"),
+        ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        (
+            "TENANTPROBE_DATABASE_URL",
+            "postgres://nobody@127.0.0.1:9/x",
+        ),
+        (
+            "TENANTPROBE_ADMIN_DATABASE_URL",
+            "postgres://nobody@127.0.0.1:9/x",
+        ),
+        ("REDIS_URL", "redis://127.0.0.1:9"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let (code, _, stderr) = tenantprobe(&["monitor", "run", "-t", &spec], env).await;
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains("TENANTPROBE_ADMIN_DATABASE_URL"),
+        "{stderr}"
+    );
+}
+
+/// A private Pushgateway, killed on drop.
+struct Pushgateway {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Pushgateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn pushgateway() -> Option<Pushgateway> {
+    let binary = tenantprobe::servers::find_program("prometheus-pushgateway")
+        .or_else(|| tenantprobe::servers::find_program("pushgateway"));
+    let Some(binary) = binary else {
+        let required = std::env::var("TENANTPROBE_REQUIRE_TOOLS").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "the Pushgateway is missing: apt-get install prometheus-pushgateway"
+        );
+        eprintln!(
+            "SKIPPED: no Pushgateway (apt-get install prometheus-pushgateway); TENANTPROBE_REQUIRE_TOOLS=1 makes this fail"
+        );
+        return None;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new(binary)
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let gateway = Pushgateway {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    for _ in 0..100 {
+        if reqwest::get(format!("{}/-/ready", gateway.url))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Some(gateway);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the Pushgateway did not start");
+}
+
+/// A series' value as the Pushgateway serves it, and its labels.
+async fn pushed(gateway: &Pushgateway, name: &str) -> Option<(f64, String)> {
+    let text = reqwest::get(format!("{}/metrics", gateway.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .map(|l| {
+            let (series, value) = l.rsplit_once(' ').unwrap();
+            (value.parse().unwrap(), series.to_owned())
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_pushes_with_the_last_success_pattern() {
+    let Some(gateway) = pushgateway().await else {
+        return;
+    };
+    let w = support::app_world(Options::default()).await;
+    let spec = support::repo_path(SPEC);
+    let env = env(&w);
+    let (code, ..) = tenantprobe(&["monitor", "init", "-t", &spec], env.clone()).await;
+    assert_eq!(code, 0);
+    let run = [
+        "monitor",
+        "run",
+        "-t",
+        &spec,
+        "--pushgateway",
+        &gateway.url,
+        "--job",
+        "tenantprobe-test",
+    ];
+
+    let (code, stdout, stderr) = tenantprobe(&run, env.clone()).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (first_success, series) = pushed(&gateway, "tenantprobe_last_success_timestamp_seconds")
+        .await
+        .unwrap();
+    assert!(series.contains("job=\"tenantprobe-test\""), "{series}");
+    assert!(
+        series.contains("instance=\"\""),
+        "grouped by job only: {series}"
+    );
+    assert_eq!(
+        pushed(&gateway, "tenantprobe_success").await.unwrap().0,
+        1.0
+    );
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    w.app.faults.switch(Fault::RlsBypassHandler, true);
+    let (code, ..) = tenantprobe(&run, env.clone()).await;
+    assert_eq!(code, 1);
+    assert_eq!(
+        pushed(&gateway, "tenantprobe_success").await.unwrap().0,
+        0.0
+    );
+    assert_eq!(
+        pushed(&gateway, "tenantprobe_last_success_timestamp_seconds")
+            .await
+            .unwrap()
+            .0,
+        first_success,
+        "a failed run keeps the last success time"
+    );
+    let (violations, _) = pushed(&gateway, "tenantprobe_isolation_violations_total")
+        .await
+        .unwrap();
+    let text = reqwest::get(format!("{}/metrics", gateway.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("tenantprobe_isolation_violations_total{")
+                && l.contains("surface=\"api\"")
+                && !l.ends_with(" 0")),
+        "{violations}\n{text}"
+    );
+
+    w.app.faults.switch(Fault::RlsBypassHandler, false);
+    let (code, ..) = tenantprobe(&run, env).await;
+    assert_eq!(code, 0);
+    let (latest, _) = pushed(&gateway, "tenantprobe_last_success_timestamp_seconds")
+        .await
+        .unwrap();
+    assert!(latest > first_success);
+}
