@@ -108,21 +108,32 @@ pub async fn sweep(
         .bind(tenant)
         .execute(&mut *tx)
         .await?;
+    let readable: Vec<&TenantRelation> = relations.iter().filter(|r| r.readable_by_app).collect();
+    // Every probe in one statement (one round trip); only if that fails, one by one, so that one
+    // broken relation cannot hide the others.
+    let exprs: Vec<String> = readable
+        .iter()
+        .flat_map(|rel| {
+            let (foreign, own) = probe_exprs(rel);
+            [foreign, own]
+        })
+        .collect();
+    if let Some(values) = all_at_once(&mut tx, &exprs, Some(tenant)).await? {
+        tx.rollback().await?;
+        return Ok(readable
+            .iter()
+            .zip(values.chunks(2))
+            .map(|(rel, pair)| Observation {
+                relation: rel.name.clone(),
+                foreign_visible: pair[0],
+                own_visible: pair[1],
+                error: None,
+            })
+            .collect());
+    }
     let mut observations = Vec::new();
-    for rel in relations.iter().filter(|r| r.readable_by_app) {
-        let key = quote_ident(&rel.key_column);
-        let table = rel.name.quoted();
-        let ty = &rel.key_type;
-        let null_probe = if rel.key_nullable {
-            format!(" OR EXISTS (SELECT 1 FROM {table} WHERE {key} IS NULL)")
-        } else {
-            String::new()
-        };
-        let probe = format!(
-            "SELECT EXISTS (SELECT 1 FROM {table} WHERE {key} < $1::{ty} LIMIT 1) \
-                 OR EXISTS (SELECT 1 FROM {table} WHERE {key} > $1::{ty} LIMIT 1){null_probe}, \
-                    EXISTS (SELECT 1 FROM {table} WHERE {key} = $1::{ty} LIMIT 1)"
-        );
+    for rel in readable {
+        let probe = probe_sql(rel);
         let mut sp = tx.begin().await?;
         let outcome = sqlx::query_as::<_, (bool, bool)>(AssertSqlSafe(probe))
             .bind(tenant)
@@ -152,6 +163,63 @@ pub async fn sweep(
     }
     tx.rollback().await?;
     Ok(observations)
+}
+
+/// The probe of one relation, `$1` the tenant: (any other tenant's row visible, any own row
+/// visible). Index-backed: each EXISTS stops at the first row of a range on the tenant key.
+pub fn probe_sql(rel: &TenantRelation) -> String {
+    let (foreign, own) = probe_exprs(rel);
+    format!("SELECT {foreign}, {own}")
+}
+
+/// The two boolean expressions of `probe_sql`.
+fn probe_exprs(rel: &TenantRelation) -> (String, String) {
+    let key = quote_ident(&rel.key_column);
+    let table = rel.name.quoted();
+    let ty = &rel.key_type;
+    let null_probe = if rel.key_nullable {
+        format!(" OR EXISTS (SELECT 1 FROM {table} WHERE {key} IS NULL)")
+    } else {
+        String::new()
+    };
+    (
+        format!(
+            "(EXISTS (SELECT 1 FROM {table} WHERE {key} < $1::{ty} LIMIT 1) \
+              OR EXISTS (SELECT 1 FROM {table} WHERE {key} > $1::{ty} LIMIT 1){null_probe})"
+        ),
+        format!("EXISTS (SELECT 1 FROM {table} WHERE {key} = $1::{ty} LIMIT 1)"),
+    )
+}
+
+/// `SELECT e1, e2, …` in a savepoint: the values, or `None` when the statement failed (the
+/// savepoint is rolled back and the transaction stays usable).
+async fn all_at_once(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    exprs: &[String],
+    bind: Option<&str>,
+) -> Result<Option<Vec<bool>>, sqlx::Error> {
+    if exprs.is_empty() {
+        return Ok(Some(Vec::new()));
+    }
+    let sql = format!("SELECT {}", exprs.join(", "));
+    let mut sp = tx.begin().await?;
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    if let Some(value) = bind {
+        query = query.bind(value);
+    }
+    match query.fetch_one(&mut *sp).await {
+        Ok(row) => {
+            sp.commit().await?;
+            (0..exprs.len())
+                .map(|i| Row::try_get::<bool, _>(&row, i))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some)
+        }
+        Err(_) => {
+            sp.rollback().await?;
+            Ok(None)
+        }
+    }
 }
 
 /// How "no tenant" can look to a policy.
@@ -186,8 +254,26 @@ pub async fn sweep_without_tenant(
             .execute(&mut *tx)
             .await?;
     }
+    let readable: Vec<&TenantRelation> = relations.iter().filter(|r| r.readable_by_app).collect();
+    let exprs: Vec<String> = readable
+        .iter()
+        .map(|rel| format!("EXISTS (SELECT 1 FROM {} LIMIT 1)", rel.name.quoted()))
+        .collect();
+    if let Some(values) = all_at_once(&mut tx, &exprs, None).await? {
+        tx.rollback().await?;
+        return Ok(readable
+            .iter()
+            .zip(values)
+            .map(|(rel, visible)| Observation {
+                relation: rel.name.clone(),
+                foreign_visible: visible,
+                own_visible: false,
+                error: None,
+            })
+            .collect());
+    }
     let mut observations = Vec::new();
-    for rel in relations.iter().filter(|r| r.readable_by_app) {
+    for rel in readable {
         let probe = format!(
             "SELECT EXISTS (SELECT 1 FROM {} LIMIT 1)",
             rel.name.quoted()

@@ -22,6 +22,7 @@ fn demo_runs_end_to_end_and_reports_every_check_passed() {
         "PASS database attack",
         "PASS API attack",
         "PASS cache check",
+        "PASS monitor cycle",
     ] {
         assert!(stdout.contains(step), "{step} missing:\n{stdout}");
     }
@@ -40,6 +41,7 @@ fn demo_with_a_fault_fails_the_step_that_catches_it() {
     for line in [
         "PASS catalog audit",
         "FAIL cache check",
+        "FAIL monitor cycle",
         "[cache-key-not-namespaced]",
         "[cache-cross-tenant-response]",
         "WITH DELIBERATE FAULTS: global-cache-key",

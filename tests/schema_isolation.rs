@@ -451,3 +451,48 @@ async fn the_sweep_reports_a_table_without_rls_and_a_policy_that_fails_open() {
         && f.severity == tenantprobe::finding::Severity::Critical));
     assert_eq!(findings.len(), 2);
 }
+
+#[tokio::test]
+async fn a_relation_whose_probe_fails_is_reported_and_hides_none_of_the_others() {
+    let w = world().await;
+    let mut owner = w.owner().await;
+    // A policy that casts '' to uuid: with the setting empty, reading `tasks` errors (fails
+    // closed); the sweep falls back from one statement to one probe per relation.
+    sqlx::raw_sql(
+        "DROP POLICY tenant_isolation ON tasks;
+         CREATE POLICY strict_cast ON tasks USING (
+             tenant_id = current_setting('app.current_tenant', true)::uuid);
+         ALTER TABLE projects DISABLE ROW LEVEL SECURITY;",
+    )
+    .execute(&mut owner)
+    .await
+    .unwrap();
+    let tenancy = Tenancy::reference();
+    let mut app = w.app().await;
+    let relations = visibility::tenant_relations(&mut app, &tenancy)
+        .await
+        .unwrap();
+    let empty =
+        visibility::sweep_without_tenant(&mut app, &tenancy, &relations, None, NoTenant::Empty)
+            .await
+            .unwrap();
+    let failed: Vec<String> = empty
+        .iter()
+        .filter(|o| o.error.is_some())
+        .map(|o| o.relation.to_string())
+        .collect();
+    // The reporting view reads `tasks` too.
+    assert_eq!(failed, ["public.project_summaries", "public.tasks"]);
+    let open: Vec<String> = empty
+        .iter()
+        .filter(|o| o.foreign_visible)
+        .map(|o| o.relation.to_string())
+        .collect();
+    assert!(open.contains(&"public.projects".to_owned()), "{open:?}");
+    // With a tenant set the same relation probes fine, in one statement.
+    let seen = visibility::sweep(&mut app, &tenancy, &relations, None, &w.a.id.to_string())
+        .await
+        .unwrap();
+    assert!(seen.iter().all(|o| o.error.is_none()), "{seen:#?}");
+    assert!(seen.iter().any(|o| o.own_visible));
+}
