@@ -351,6 +351,15 @@ async fn the_daemon_survives_a_postgres_restart_and_a_redis_outage() {
     })
     .await;
 
+    // The throwaway cluster commits asynchronously and `stop` is an immediate shutdown, like a
+    // crash: without a checkpoint the canaries `init` just wrote could be lost (and rightly
+    // reported missing by the next cycles).
+    let mut admin = sqlx::PgConnection::connect(&postgres.url()).await.unwrap();
+    sqlx::raw_sql("CHECKPOINT")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    drop(admin);
     postgres.stop();
     let text = wait_for(&http, &url, "the database reported down", patience, |t| {
         up(t, "db") == 0.0

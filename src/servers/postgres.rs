@@ -99,7 +99,8 @@ impl ThrowawayPostgres {
     }
 
     /// Stops the server (immediate shutdown, as a crash would), keeping its data: for tests of
-    /// clients that must survive a database outage.
+    /// clients that must survive a database outage. Commits are asynchronous here, so the last
+    /// fraction of a second of them is lost unless a `CHECKPOINT` ran first.
     pub fn stop(&mut self) {
         self.server = None;
     }
