@@ -158,18 +158,8 @@ async fn cache_check(
     report: &mut DemoReport,
 ) -> Result<(), DemoError> {
     use crate::cache::{self, CacheOptions, Classifier, Glob, KeyPattern, Owners};
-    use crate::target::{HttpTarget, obtain_tenants};
     let begun = Instant::now();
-    let spec = crate::reference::spec();
-    let env = app.env(database, Some(redis_url));
-    let target = HttpTarget::resolve(&spec, &env).map_err(|e| DemoError::App(e.to_string()))?;
-    let slugs = vec![
-        "tenantprobe-cache-a".to_owned(),
-        "tenantprobe-cache-b".to_owned(),
-    ];
-    let tenants = obtain_tenants(&spec, &env, &slugs, &reqwest::Client::new(), Some(&target))
-        .await
-        .map_err(|e| DemoError::App(e.to_string()))?;
+    let (spec, target, tenants) = spec_tenants(database, app, redis_url, "cache").await?;
     let routes = target.resources.len();
     let mut findings = crate::attack::http::cross_check(target, tenants)
         .await
@@ -315,6 +305,36 @@ async fn warm_caches(
     Ok(())
 }
 
+/// The reference spec, its API target for `app`, and two test tenants of its own for a step
+/// (`tenantprobe-{step}-a` and `-b`), provisioned as the spec says.
+async fn spec_tenants(
+    database: &ReferenceDatabase,
+    app: &crate::reference::ReferenceApp,
+    redis_url: &str,
+    step: &str,
+) -> Result<
+    (
+        crate::spec::Spec,
+        crate::target::HttpTarget,
+        Vec<crate::target::TestTenant>,
+    ),
+    DemoError,
+> {
+    let spec = crate::reference::spec();
+    let env = app.env(database, Some(redis_url));
+    let app_error = |e: crate::target::TargetError| DemoError::App(e.to_string());
+    let target = crate::target::HttpTarget::resolve(&spec, &env).map_err(app_error)?;
+    let slugs = vec![
+        format!("tenantprobe-{step}-a"),
+        format!("tenantprobe-{step}-b"),
+    ];
+    let tenants =
+        crate::target::obtain_tenants(&spec, &env, &slugs, &reqwest::Client::new(), Some(&target))
+            .await
+            .map_err(app_error)?;
+    Ok((spec, target, tenants))
+}
+
 /// Property-based attacks over HTTP against the running reference app.
 async fn api_attack(
     database: &ReferenceDatabase,
@@ -323,18 +343,8 @@ async fn api_attack(
     report: &mut DemoReport,
 ) -> Result<(), DemoError> {
     use crate::attack::http::{self, HttpAttackConfig};
-    use crate::target::{HttpTarget, obtain_tenants};
     let begun = Instant::now();
-    let spec = crate::reference::spec();
-    let env = app.env(database, Some(redis_url));
-    let target = HttpTarget::resolve(&spec, &env).map_err(|e| DemoError::App(e.to_string()))?;
-    let slugs = vec![
-        "tenantprobe-attack-a".to_owned(),
-        "tenantprobe-attack-b".to_owned(),
-    ];
-    let tenants = obtain_tenants(&spec, &env, &slugs, &reqwest::Client::new(), Some(&target))
-        .await
-        .map_err(|e| DemoError::App(e.to_string()))?;
+    let (spec, target, tenants) = spec_tenants(database, app, redis_url, "attack").await?;
     let config = HttpAttackConfig {
         cases: 32,
         seed: 1,

@@ -296,6 +296,51 @@ async fn wait_for(
     }
 }
 
+/// `monitor serve` in this process, every second, on a free port.
+struct Daemon {
+    metrics: Arc<Metrics>,
+    url: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Daemon {
+    async fn start(probe: Probe, jitter: Duration) -> Self {
+        let metrics = Arc::new(Metrics::new(&slugs(&probe)));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(daemon::serve(
+            Arc::new(probe),
+            Arc::clone(&metrics),
+            DaemonOptions {
+                schedule: Schedule::parse("* * * * * *").unwrap(),
+                jitter,
+            },
+            listener,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Self {
+            metrics,
+            url,
+            stop,
+            task,
+        }
+    }
+
+    /// Asks for a graceful stop and waits for it.
+    async fn stop(self) {
+        self.stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(30), self.task)
+            .await
+            .expect("graceful stop")
+            .unwrap()
+            .unwrap();
+    }
+}
+
 #[tokio::test]
 async fn the_daemon_survives_a_postgres_restart_and_a_redis_outage() {
     // Private servers: this test stops and starts them.
@@ -320,22 +365,8 @@ async fn the_daemon_survives_a_postgres_restart_and_a_redis_outage() {
     let mut probe = probe(&app, &db, &redis.url(), Provisioning::Create).await;
     probe.init().await.unwrap();
     probe.options.check_timeout = Duration::from_secs(3);
-    let metrics = Arc::new(Metrics::new(&slugs(&probe)));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/metrics", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let daemon = tokio::spawn(daemon::serve(
-        Arc::new(probe),
-        Arc::clone(&metrics),
-        DaemonOptions {
-            schedule: Schedule::parse("* * * * * *").unwrap(),
-            jitter: Duration::from_millis(100),
-        },
-        listener,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let daemon = Daemon::start(probe, Duration::from_millis(100)).await;
+    let (metrics, url) = (Arc::clone(&daemon.metrics), daemon.url.clone());
     let http = reqwest::Client::new();
     let health = http
         .get(url.replace("/metrics", "/healthz"))
@@ -409,12 +440,7 @@ async fn the_daemon_survives_a_postgres_restart_and_a_redis_outage() {
         );
     }
 
-    stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(30), daemon)
-        .await
-        .expect("graceful stop")
-        .unwrap()
-        .unwrap();
+    daemon.stop().await;
     app.stop().await;
 }
 
@@ -442,22 +468,8 @@ async fn a_hung_api_makes_cycles_overlap_and_the_daemon_skips_and_counts_ticks()
     .await
     .unwrap();
     probe.options.check_timeout = Duration::from_millis(1500);
-    let metrics = Arc::new(Metrics::new(&slugs(&probe)));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/metrics", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let daemon = tokio::spawn(daemon::serve(
-        Arc::new(probe),
-        metrics,
-        DaemonOptions {
-            schedule: Schedule::parse("* * * * * *").unwrap(),
-            jitter: Duration::ZERO,
-        },
-        listener,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let daemon = Daemon::start(probe, Duration::ZERO).await;
+    let url = daemon.url.clone();
     let http = reqwest::Client::new();
     let text = wait_for(
         &http,
@@ -489,11 +501,6 @@ async fn a_hung_api_makes_cycles_overlap_and_the_daemon_skips_and_counts_ticks()
             "{text}"
         );
     }
-    stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(30), daemon)
-        .await
-        .expect("graceful stop")
-        .unwrap()
-        .unwrap();
+    daemon.stop().await;
     drop(hung);
 }

@@ -108,25 +108,17 @@ enum Outcome {
 
 impl From<SetupError> for Outcome {
     fn from(e: SetupError) -> Self {
-        let text = format!("{:#}", e_source(&e));
-        match e {
-            SetupError::Target(TargetError::Provision { .. } | TargetError::ProvisionApi(_)) => {
-                Self::Unreachable(text)
-            }
-            _ => Self::Usage(text),
+        let unreachable = matches!(
+            e,
+            SetupError::Target(TargetError::Provision { .. } | TargetError::ProvisionApi(_))
+        );
+        let text = format!("{:#}", anyhow::Error::from(e));
+        if unreachable {
+            Self::Unreachable(text)
+        } else {
+            Self::Usage(text)
         }
     }
-}
-
-fn e_source(e: &SetupError) -> anyhow::Error {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    anyhow::anyhow!(text)
 }
 
 impl Outcome {

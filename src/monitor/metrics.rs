@@ -42,7 +42,7 @@ impl Metrics {
             ),
             &["result"],
         )
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        .unwrap_or_else(fixed);
         let checks = IntCounterVec::new(
             Opts::new(
                 "tenantprobe_checks_total",
@@ -50,7 +50,7 @@ impl Metrics {
             ),
             &["synthetic_tenant", "check", "result"],
         )
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        .unwrap_or_else(fixed);
         let check_duration = HistogramVec::new(
             HistogramOpts::new(
                 "tenantprobe_check_duration_seconds",
@@ -61,7 +61,7 @@ impl Metrics {
             ]),
             &["check"],
         )
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        .unwrap_or_else(fixed);
         let violations = IntCounterVec::new(
             Opts::new(
                 "tenantprobe_isolation_violations_total",
@@ -69,32 +69,32 @@ impl Metrics {
             ),
             &["synthetic_tenant", "surface"],
         )
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        .unwrap_or_else(fixed);
         let last_success = Gauge::new(
             LAST_SUCCESS,
             "Unix time of the end of the last cycle in which every check passed.",
         )
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        .unwrap_or_else(fixed);
         let success = IntGauge::new(
             "tenantprobe_success",
             "1 if the last cycle passed every check, else 0.",
         )
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        .unwrap_or_else(fixed);
         let skipped = IntCounterVec::new(
             Opts::new("tenantprobe_skipped_runs_total", "Scheduled cycles not run, by reason (overlap: the previous one was still running)."),
             &["reason"],
         )
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        .unwrap_or_else(fixed);
         let surface_up = IntGaugeVec::new(
             Opts::new("tenantprobe_surface_up", "1 if every check of the surface (api, db, redis) could run in the last cycle, else 0."),
             &["surface"],
         )
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        .unwrap_or_else(fixed);
         let run_duration = Gauge::new(
             "tenantprobe_last_run_duration_seconds",
             "How long the last cycle took.",
         )
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        .unwrap_or_else(fixed);
         let build_info = IntGaugeVec::new(
             Opts::new(
                 "tenantprobe_build_info",
@@ -102,7 +102,7 @@ impl Metrics {
             ),
             &["version"],
         )
-        .unwrap_or_else(|e| unreachable!("{e}"));
+        .unwrap_or_else(fixed);
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
@@ -118,9 +118,7 @@ impl Metrics {
             Box::new(run_duration.clone()),
             Box::new(build_info),
         ] {
-            registry
-                .register(collector)
-                .unwrap_or_else(|e| unreachable!("{e}"));
+            registry.register(collector).unwrap_or_else(fixed);
         }
         for result in ["success", "failure"] {
             runs.with_label_values(&[result]);
@@ -226,4 +224,9 @@ fn now_seconds() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Metric names, labels and buckets are constants: defining or registering them cannot fail.
+fn fixed<T>(e: prometheus::Error) -> T {
+    unreachable!("fixed metric definitions: {e}")
 }

@@ -13,7 +13,7 @@ use crate::attack::http::client::{Client, Credentials, Exchange};
 use crate::attack::http::world::{self, Identity, values_for};
 use crate::cache::{Classifier, Glob, KeyPattern, Owners};
 use crate::oracle::Ownership;
-use crate::spec::{MonitorSpec, Operation, Spec, render_json};
+use crate::spec::{MonitorSpec, Operation, Spec};
 use crate::target::{Env, HttpTarget, TargetError, TestTenant, lookup_tenants, obtain_tenants};
 use crate::tenancy::Tenancy;
 
@@ -165,6 +165,8 @@ impl Probe {
                 ownership.register(user.clone(), i);
             }
         }
+        // Build the value matcher once; every check works on a cheap clone of it.
+        ownership.foreign_in_text("", None, &HashSet::new());
         let database = match &spec.database {
             Some(db) => Some(DatabaseProbe {
                 url: env(&db.url_env)
@@ -283,10 +285,7 @@ impl Probe {
     /// An item's id, by the resource's `id` pointer.
     pub fn id_of(&self, resource: usize, item: &Value) -> Option<String> {
         let pointer = &self.client.target.resources[resource].id;
-        item.pointer(pointer).map(|v| match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
+        item.pointer(pointer).and_then(crate::attack::db::json_text)
     }
 
     /// Tenant `i`'s canaries, found by its marker in its own lists (parents before children).
@@ -347,43 +346,30 @@ impl Probe {
             let mut have = existing.clone();
             report.existing += existing.len();
             for ri in world::creation_order(resources) {
-                let Some(endpoint) = &resources[ri].create else {
+                if resources[ri].create.is_none() {
                     continue;
-                };
+                }
                 for parent in self.parents(ri, &have) {
                     if have.iter().any(|c| c.resource == ri && c.parent == parent) {
                         continue;
                     }
                     let tenant = &self.tenants[i];
-                    let values = values_for(tenant, &tenant.marker, None, parent.as_deref());
-                    let path = endpoint.path.render(&values)?;
-                    let body = endpoint
-                        .body
-                        .as_ref()
-                        .map(|b| render_json(&b.0, &values))
-                        .transpose()?;
-                    let identity = &self.identities[i];
-                    let exchange = self
-                        .client
-                        .send(
-                            &identity.label,
-                            &identity.creds,
-                            &endpoint.method_for(Operation::Create),
-                            &path,
-                            body.as_ref(),
+                    let (id, exchange) = world::create(
+                        &self.client,
+                        tenant,
+                        &self.identities[i],
+                        ri,
+                        parent.as_deref(),
+                        &tenant.marker,
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                    let id = id.ok_or_else(|| {
+                        format!(
+                            "creating the {} canary of `{}` failed: {} {}",
+                            resources[ri].name, tenant.slug, exchange.status, exchange.response
                         )
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    let id = exchange
-                        .is_success()
-                        .then(|| self.id_of(ri, &exchange.json()))
-                        .flatten()
-                        .ok_or_else(|| {
-                            format!(
-                                "creating the {} canary of `{}` failed: {} {}",
-                                resources[ri].name, tenant.slug, exchange.status, exchange.response
-                            )
-                        })?;
+                    })?;
                     report.created.push((
                         tenant.slug.clone(),
                         resources[ri].name.clone(),
