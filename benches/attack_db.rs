@@ -143,6 +143,7 @@ async fn detection_table(postgres: &Postgres) -> anyhow::Result<()> {
             let config = AttackConfig {
                 cases: 128,
                 seed,
+                own_server: true,
                 ..AttackConfig::default()
             };
             let outcome = attack(&db.admin_options(), &Tenancy::reference(), &config).await?;

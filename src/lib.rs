@@ -16,6 +16,7 @@ pub mod reference;
 pub mod report;
 pub mod rules;
 pub mod servers;
+pub mod session;
 pub mod spec;
 pub mod sql;
 pub mod synthetic;

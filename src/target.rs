@@ -233,10 +233,17 @@ async fn obtain(
     match tenants {
         TenantsSpec::Sql { url_env, statement } => {
             let url = env(url_env).ok_or_else(|| TargetError::MissingVariable(url_env.clone()))?;
-            let options = crate::sql::connect_options(&url).map_err(|e| TargetError::Invalid {
-                what: url_env.clone(),
-                reason: e.to_string(),
-            })?;
+            let limits = spec
+                .database
+                .as_ref()
+                .map(|d| d.limits())
+                .unwrap_or_default();
+            let options = crate::sql::connect_options(&url)
+                .map(|o| limits.apply(o))
+                .map_err(|e| TargetError::Invalid {
+                    what: url_env.clone(),
+                    reason: e.to_string(),
+                })?;
             let provision = |cause| TargetError::Provision {
                 variable: url_env.clone(),
                 cause,

@@ -18,6 +18,9 @@ async fn attack(db: &support::TestDb, app_role: &str, cases: u32, seed: u64) -> 
     let config = AttackConfig {
         cases,
         seed,
+        // Each test's database is its own: TRUNCATE may really be tried (capped at a 50 ms lock
+        // wait). `tests/attack_db_safety.rs` covers the catalog judgement used elsewhere.
+        own_server: true,
         ..AttackConfig::default()
     };
     db::attack(&db.admin_options(), &tenancy, &config)

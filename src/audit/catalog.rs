@@ -131,6 +131,12 @@ pub struct Function {
     pub owner: String,
     pub in_scope: bool,
     pub user_defined: bool,
+    /// `i` immutable, `s` stable, `v` volatile.
+    pub volatility: char,
+    /// The extension that owns it (`pg_depend` deptype `e`): library code, not the app's.
+    pub extension: Option<String>,
+    /// Its language is trusted (sql, plpgsql, …): no file, network or process access of its own.
+    pub trusted_language: bool,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -738,6 +744,9 @@ struct FunctionRow {
     app_can_execute: bool,
     owner: String,
     in_scope: bool,
+    volatility: String,
+    extension: Option<String>,
+    trusted_language: bool,
 }
 
 async fn functions(
@@ -755,7 +764,11 @@ async fn functions(
                 ARRAY(SELECT format_type(t, NULL) FROM unnest(p.proargtypes::oid[]) t) AS arg_types,
                 l.lanname::text AS language, COALESCE(p.prosrc, '') AS source,
                 has_function_privilege($2, p.oid, 'EXECUTE') AS app_can_execute,
-                pg_get_userbyid(p.proowner)::text AS owner, n.nspname = ANY($1) AS in_scope
+                pg_get_userbyid(p.proowner)::text AS owner, n.nspname = ANY($1) AS in_scope,
+                p.provolatile::text AS volatility, l.lanpltrusted AS trusted_language,
+                (SELECT e.extname::text FROM pg_depend dep JOIN pg_extension e ON e.oid = dep.refobjid
+                  WHERE dep.classid = 'pg_proc'::regclass AND dep.objid = p.oid
+                    AND dep.refclassid = 'pg_extension'::regclass AND dep.deptype = 'e' LIMIT 1) AS extension
          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang
          WHERE p.prokind IN ('f', 'p')
            AND (n.nspname = ANY($1) OR (p.proleakproof AND p.oid >= 16384))",
@@ -782,6 +795,9 @@ async fn functions(
             owner: r.owner,
             in_scope: r.in_scope,
             user_defined: r.oid >= 16384,
+            volatility: r.volatility.chars().next().unwrap_or('v'),
+            extension: r.extension,
+            trusted_language: r.trusted_language,
         })
         .collect())
 }

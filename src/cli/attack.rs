@@ -3,6 +3,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
@@ -133,7 +134,7 @@ impl AttackDbArgs {
             );
             bar
         });
-        let config = AttackConfig {
+        let mut config = AttackConfig {
             cases: self.cases,
             seed,
             max_tenants: usize::try_from(self.max_tenants).unwrap_or(3),
@@ -141,12 +142,30 @@ impl AttackDbArgs {
             jobs: usize::try_from(self.jobs).unwrap_or(1),
             time_budget: self.time_budget,
             read_only: self.read_only,
+            own_server: false,
+            skip_functions: db.skip_functions.clone(),
             regressions: self.regressions.clone(),
             on_case: progress
                 .clone()
                 .map(|bar| ProgressHook(Arc::new(move || bar.inc(1)))),
+            stop: None,
         };
-        let outcome = db::attack(&options, &db.tenancy, &config).await?;
+        let stop = Arc::new(AtomicBool::new(false));
+        config.stop = Some(Arc::clone(&stop));
+        let attack = db::attack(&options, &db.tenancy, &config);
+        tokio::pin!(attack);
+        let outcome = tokio::select! {
+            outcome = &mut attack => outcome?,
+            () = crate::shutdown_signal() => {
+                // Stop the workers, then cancel what is running on the server so that they stop
+                // at once; each rolls its transaction back, and nothing of ours keeps running.
+                stop.store(true, Ordering::Relaxed);
+                let cancelled = tenantprobe::session::cancel_own_sessions(&options).await;
+                tracing::warn!(?cancelled, "interrupted: statements cancelled, nothing kept");
+                let _ = attack.await;
+                anyhow::bail!("interrupted: the attack was stopped and rolled back");
+            }
+        };
         if let Some(bar) = progress {
             bar.finish_and_clear();
         }
@@ -179,6 +198,17 @@ impl AttackDbArgs {
                 .into_iter()
                 .map(|row| format!("  {row}")),
         );
+        if !outcome.sequences_advanced.is_empty() {
+            notes.push(format!(
+                "sequences advanced during the run (values drawn by statements that could not be given explicit keys, e.g. the app role's refused inserts): {}",
+                outcome
+                    .sequences_advanced
+                    .iter()
+                    .map(|(name, by)| format!("{name} +{by}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
         let target = spec.as_ref().map_or_else(
             || tenantprobe::servers::without_credentials(&db.url),
             |s| s.name.clone(),

@@ -13,6 +13,7 @@ use tenantprobe::exit::ExitStatus;
 use tenantprobe::finding::{Finding, Severity};
 use tenantprobe::report::{self, Format, Report};
 use tenantprobe::servers::{ServerError, redact};
+use tenantprobe::session::SessionLimits;
 use tenantprobe::spec::Spec;
 use tenantprobe::sql::QualifiedName;
 use tenantprobe::tenancy::Tenancy;
@@ -56,12 +57,27 @@ pub struct DatabaseArgs {
     /// Schema to examine (repeatable) [default: public].
     #[arg(long = "schema", value_name = "SCHEMA")]
     pub schemas: Vec<String>,
+    /// Longest statement of any session tenantprobe opens [default: 5s]: a function that hangs
+    /// ends in "timed out" instead of hanging the run.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub statement_timeout: Option<Duration>,
+    /// Longest wait for a lock [default: 50ms]: nothing of ours queues in front of the application.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub lock_timeout: Option<Duration>,
+    /// Idle time inside a transaction after which the server ends the session [default: 10s]:
+    /// a killed or stuck tenantprobe leaves no open transaction behind.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub idle_in_transaction_timeout: Option<Duration>,
 }
 
 /// A resolved database target.
 pub struct DatabaseTarget {
     pub url: String,
     pub tenancy: Tenancy,
+    /// Timeouts every session carries.
+    pub limits: SessionLimits,
+    /// Functions never called (the spec's `skip_functions`).
+    pub skip_functions: Vec<String>,
     /// Where the URL came from, for messages.
     pub url_source: String,
 }
@@ -98,9 +114,23 @@ impl DatabaseArgs {
                 _ => anyhow::bail!("no database: pass --database-url URL or set {env_name}"),
             },
         };
+        let mut limits = from_spec.map(|d| d.limits()).unwrap_or_default();
+        if let Some(d) = self.statement_timeout {
+            limits.statement = d;
+        }
+        if let Some(d) = self.lock_timeout {
+            limits.lock = d;
+        }
+        if let Some(d) = self.idle_in_transaction_timeout {
+            limits.idle_in_transaction = d;
+        }
         Ok(DatabaseTarget {
             url,
             tenancy,
+            limits,
+            skip_functions: from_spec
+                .map(|d| d.skip_functions.clone())
+                .unwrap_or_default(),
             url_source,
         })
     }
@@ -116,6 +146,7 @@ impl DatabaseTarget {
 
     fn parsed(&self) -> anyhow::Result<PgConnectOptions> {
         tenantprobe::sql::connect_options(&self.url)
+            .map(|o| self.limits.apply(o))
             .map_err(|e| anyhow::anyhow!("invalid database URL ({}): {e}", self.url_source))
     }
 

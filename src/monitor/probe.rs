@@ -55,6 +55,8 @@ impl ProbeOptions {
 pub struct DatabaseProbe {
     pub url: String,
     pub tenancy: Tenancy,
+    /// Timeouts every probe session carries.
+    pub limits: crate::session::SessionLimits,
     /// Kept between cycles; dropped after any error and reconnected by the next check.
     pub conn: Mutex<Option<PgConnection>>,
 }
@@ -72,7 +74,9 @@ impl DatabaseProbe {
                 return Ok(conn);
             }
         }
-        let options = crate::sql::connect_options(&self.url).map_err(|e| e.to_string())?;
+        let options = crate::sql::connect_options(&self.url)
+            .map(|o| self.limits.apply(o))
+            .map_err(|e| e.to_string())?;
         match tokio::time::timeout(timeout, PgConnection::connect_with(&options)).await {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(e)) => Err(format!("cannot connect to PostgreSQL: {e}")),
@@ -172,6 +176,7 @@ impl Probe {
                 url: env(&db.url_env)
                     .ok_or_else(|| TargetError::MissingVariable(db.url_env.clone()))?,
                 tenancy: db.tenancy(),
+                limits: db.limits(),
                 conn: Mutex::new(None),
             }),
             None => None,

@@ -55,9 +55,34 @@ pub struct DatabaseSpec {
     pub tenants_table: Option<String>,
     #[serde(default = "default_schemas")]
     pub schemas: Vec<String>,
+    /// Longest statement of any tenantprobe session, e.g. `5s`.
+    #[serde(default, with = "humantime_serde_option")]
+    pub statement_timeout: Option<std::time::Duration>,
+    /// Longest wait for a lock, e.g. `50ms`.
+    #[serde(default, with = "humantime_serde_option")]
+    pub lock_timeout: Option<std::time::Duration>,
+    /// Longest idle time inside a transaction before the server ends the session, e.g. `10s`.
+    #[serde(default, with = "humantime_serde_option")]
+    pub idle_in_transaction_timeout: Option<std::time::Duration>,
+    /// Functions `attack db` never calls (beyond the built-in list of functions with effects
+    /// outside the transaction): `schema.name` or `name`, `*` as a wildcard.
+    #[serde(default)]
+    pub skip_functions: Vec<String>,
 }
 
 impl DatabaseSpec {
+    /// Session limits: the spec's, the defaults for what it leaves out.
+    pub fn limits(&self) -> crate::session::SessionLimits {
+        let default = crate::session::SessionLimits::default();
+        crate::session::SessionLimits {
+            statement: self.statement_timeout.unwrap_or(default.statement),
+            lock: self.lock_timeout.unwrap_or(default.lock),
+            idle_in_transaction: self
+                .idle_in_transaction_timeout
+                .unwrap_or(default.idle_in_transaction),
+        }
+    }
+
     pub fn tenancy(&self) -> Tenancy {
         Tenancy {
             tenant_column: self.tenant_column.clone(),
@@ -296,6 +321,20 @@ mod humantime_serde_compat {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
         let text = String::deserialize(d)?;
         humantime::parse_duration(&text)
+            .map_err(|e| serde::de::Error::custom(format!("`{text}` is not a duration: {e}")))
+    }
+}
+
+/// Optional durations as humantime strings.
+mod humantime_serde_option {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<std::time::Duration>, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text)
+            .map(Some)
             .map_err(|e| serde::de::Error::custom(format!("`{text}` is not a duration: {e}")))
     }
 }

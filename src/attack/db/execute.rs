@@ -44,6 +44,17 @@ pub struct Outcome {
     pub control: Option<Ending>,
 }
 
+impl Outcome {
+    /// The statement or its control hit the statement or lock timeout: it neither passed nor
+    /// failed, and its object is not tried again.
+    pub fn timed_out(&self) -> bool {
+        [Some(&self.ending), self.control.as_ref()]
+            .into_iter()
+            .flatten()
+            .any(|e| matches!(e, Ending::Failed { code, .. } if crate::session::is_timeout(code)))
+    }
+}
+
 /// A leak found by one attempt.
 #[derive(Debug, Clone)]
 pub struct Leak {

@@ -7,6 +7,7 @@
 //! the minimal case's leak becomes a finding with a runnable SQL reproducer, and the search goes on
 //! for leaks of other kinds.
 
+mod effects;
 mod execute;
 mod ops;
 pub mod rules;
@@ -18,6 +19,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use proptest::test_runner::{
@@ -63,12 +65,23 @@ pub struct AttackConfig {
     pub max_steps: usize,
     pub jobs: usize,
     pub time_budget: Option<Duration>,
-    /// No writes at all (for production replicas): a sampled world of existing rows, reads only.
+    /// No writes at all (for production replicas): a sampled world of existing rows, reads only,
+    /// in READ ONLY transactions, calling only STABLE and IMMUTABLE functions.
     pub read_only: bool,
+    /// The server is tenantprobe's own (a throwaway server, `demo`): attempts that take a strong
+    /// lock (TRUNCATE) may run there, with a lock timeout of at most 50 ms. Elsewhere such
+    /// privileges are judged from the catalog, so nothing of ours can queue before the app.
+    pub own_server: bool,
+    /// Functions never called, beyond the built-in list of functions with effects outside the
+    /// transaction (`schema.name` or `name`, `*` wildcards).
+    pub skip_functions: Vec<String>,
     /// Where proptest keeps the seeds of failing cases, replayed first on later runs.
     pub regressions: Option<PathBuf>,
     /// Called after every case (progress bars).
     pub on_case: Option<ProgressHook>,
+    /// Set to stop the run (on SIGINT or SIGTERM): workers finish the attempt under way, roll
+    /// back and return what they found so far.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// A callback after every test case.
@@ -91,8 +104,11 @@ impl Default for AttackConfig {
             jobs: 1,
             time_budget: None,
             read_only: false,
+            own_server: false,
+            skip_functions: Vec::new(),
             regressions: None,
             on_case: None,
+            stop: None,
         }
     }
 }
@@ -104,6 +120,12 @@ pub struct Coverage {
     pub cells: BTreeMap<(String, Property), (u64, u64)>,
     /// Objects that could not be attacked, with the reason.
     pub gaps: Vec<(String, String)>,
+    /// Attempts per object that hit the statement or lock timeout; such an object is not tried
+    /// again, and one whose every attempt timed out counts as not attacked.
+    pub timed_out: BTreeMap<String, u64>,
+    /// Objects deliberately left alone or judged another way, with why (functions not called,
+    /// privileges judged from the catalog).
+    pub notes: Vec<(String, String)>,
 }
 
 impl Coverage {
@@ -111,6 +133,13 @@ impl Coverage {
         let cell = self.cells.entry((object.to_owned(), property)).or_default();
         cell.0 += 1;
         cell.1 += u64::from(refused);
+    }
+
+    fn note(&mut self, object: &str, note: String) {
+        let entry = (object.to_owned(), note);
+        if !self.notes.contains(&entry) {
+            self.notes.push(entry);
+        }
     }
 
     fn merge(&mut self, other: Coverage) {
@@ -124,9 +153,32 @@ impl Coverage {
                 self.gaps.push(gap);
             }
         }
+        for (object, n) in other.timed_out {
+            *self.timed_out.entry(object).or_default() += n;
+        }
+        for (object, note) in other.notes {
+            self.note(&object, note);
+        }
     }
 
-    /// Rows per object: the properties attempted there (attempts, refused).
+    /// Objects none of whose attempts ran to an answer: every one hit a timeout.
+    pub fn not_attacked(&self) -> Vec<&str> {
+        self.timed_out
+            .iter()
+            .filter(|(object, timeouts)| {
+                let attempts: u64 = self
+                    .cells
+                    .iter()
+                    .filter(|((o, _), _)| o == *object)
+                    .map(|(_, (n, _))| n)
+                    .sum();
+                attempts <= **timeouts
+            })
+            .map(|(object, _)| object.as_str())
+            .collect()
+    }
+
+    /// Rows per object: the properties attempted there (attempts, refused), timeouts and notes.
     pub fn table(&self) -> Vec<String> {
         let mut by_object: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for ((object, property), (n, refused)) in &self.cells {
@@ -135,6 +187,20 @@ impl Coverage {
                 property.as_str(),
                 if *refused == *n { " (all refused)" } else { "" }
             ));
+        }
+        let not_attacked = self.not_attacked();
+        for (object, n) in &self.timed_out {
+            by_object
+                .entry(object)
+                .or_default()
+                .push(if not_attacked.contains(&object.as_str()) {
+                    format!("timed out {n} (not attacked)")
+                } else {
+                    format!("timed out {n} (not tried again)")
+                });
+        }
+        for (object, note) in &self.notes {
+            by_object.entry(object).or_default().push(note.clone());
         }
         by_object
             .into_iter()
@@ -153,6 +219,9 @@ pub struct AttackOutcome {
     pub coverage: Coverage,
     /// Per finding (rule, object): test cases run before it was first seen.
     pub first_seen: BTreeMap<(String, String), u64>,
+    /// Sequences that moved during the run (name, by how much): values drawn by statements
+    /// tenantprobe could not give explicit keys (the app role's refused inserts, say).
+    pub sequences_advanced: Vec<(String, i64)>,
     pub tables: usize,
     pub relations: usize,
     pub functions: usize,
@@ -172,9 +241,30 @@ pub async fn attack(
 ) -> Result<AttackOutcome, AttackError> {
     let begun = Instant::now();
     let mut conn = PgConnection::connect_with(options).await?;
-    let schema = Arc::new(AttackSchema::load(&mut conn, tenancy).await?);
+    let mut schema = AttackSchema::load(&mut conn, tenancy, &config.skip_functions).await?;
     check_set_role(&mut conn, &tenancy.app_role).await?;
-    conn.close().await?;
+    let sequences_before = sequences(&mut conn, &tenancy.schemas).await?;
+    let mut coverage = Coverage::default();
+    schema
+        .functions
+        .retain(|f| match f.not_called(config.read_only) {
+            Some(reason) => {
+                coverage.note(&f.signature, reason);
+                false
+            }
+            None => true,
+        });
+    let mut catalog_findings = Vec::new();
+    if !config.own_server {
+        for t in schema.tables.iter().filter(|t| t.app.truncate) {
+            coverage.note(
+                &t.name.to_string(),
+                "TRUNCATE judged from the catalog (it would take an ACCESS EXCLUSIVE lock)".into(),
+            );
+            catalog_findings.push(truncate_from_catalog(&schema, &t.name));
+        }
+    }
+    let schema = Arc::new(schema);
 
     let deadline = config.time_budget.map(|b| begun + b);
     let jobs = config.jobs.max(1);
@@ -191,9 +281,14 @@ pub async fn attack(
         tables: schema.tables.len(),
         relations: schema.readable.len(),
         functions: schema.functions.len(),
+        coverage,
         ..AttackOutcome::default()
     };
     let mut seen: HashSet<(String, String)> = HashSet::new();
+    for f in catalog_findings {
+        seen.insert((f.rule.clone(), f.object.clone()));
+        outcome.findings.push(f);
+    }
     for handle in handles {
         let result = handle
             .await
@@ -228,6 +323,16 @@ pub async fn attack(
             ));
         }
     }
+    let sequences_after = sequences(&mut conn, &tenancy.schemas).await?;
+    conn.close().await?;
+    outcome.sequences_advanced = sequences_after
+        .iter()
+        .filter_map(|(name, after)| {
+            let before = sequences_before.get(name).copied().flatten().unwrap_or(0);
+            let moved = after.unwrap_or(0) - before;
+            (moved != 0).then(|| (name.clone(), moved))
+        })
+        .collect();
     outcome.findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
@@ -236,6 +341,46 @@ pub async fn attack(
     });
     outcome.elapsed = begun.elapsed();
     Ok(outcome)
+}
+
+/// The last value of every sequence in `schemas` the observer may read (NULL: never used, or not
+/// readable), to report what a run consumed.
+async fn sequences(
+    conn: &mut PgConnection,
+    schemas: &[String],
+) -> Result<BTreeMap<String, Option<i64>>, sqlx::Error> {
+    let rows: Vec<(String, Option<i64>)> = sqlx::query_as(
+        "SELECT schemaname || '.' || sequencename, last_value FROM pg_sequences WHERE schemaname = ANY($1)",
+    )
+    .bind(schemas)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// `truncate-allowed` judged from the catalog, with the statement tenantprobe did not run.
+fn truncate_from_catalog(schema: &AttackSchema, table: &crate::sql::QualifiedName) -> Finding {
+    let role = &schema.tenancy.app_role;
+    rules::TRUNCATE_ALLOWED
+        .finding(
+            table.to_string(),
+            "",
+            format!(
+                "The app role `{role}` holds TRUNCATE on `{table}` (judged from the catalog: TRUNCATE \
+                 ignores row-level security and empties the table for every tenant). Not attempted \
+                 here: it takes an ACCESS EXCLUSIVE lock that would queue in front of the application."
+            ),
+        )
+        .with_evidence(format!(
+            "-- judged from the catalog; tenantprobe did not run the TRUNCATE\n\
+             SELECT has_table_privilege({}, {}, 'TRUNCATE');  -- true\n\
+             -- as the app role, this would empty the table for every tenant:\n\
+             -- SET ROLE {}; TRUNCATE {};",
+            crate::sql::quote_literal(role),
+            crate::sql::quote_literal(&table.quoted()),
+            quote_ident(role),
+            table.quoted()
+        ))
 }
 
 async fn check_set_role(conn: &mut PgConnection, role: &str) -> Result<(), AttackError> {
@@ -281,6 +426,8 @@ struct Shared {
     result: RefCell<WorkerResult>,
     cases_this_round: Cell<u64>,
     failed_at: Cell<Option<u64>>,
+    /// (object, property) an attempt timed out on: not tried again.
+    timed_out: RefCell<HashSet<(String, Property)>>,
 }
 
 impl Worker {
@@ -309,9 +456,7 @@ impl Worker {
     }
 
     fn run(self, options: &PgConnectOptions) -> Result<WorkerResult, AttackError> {
-        let mut conn = self.handle.block_on(PgConnection::connect_with(options))?;
-        self.handle
-            .block_on(sqlx::raw_sql("BEGIN").execute(&mut conn))?;
+        let conn = self.handle.block_on(PgConnection::connect_with(options))?;
         let shared = Shared {
             conn: RefCell::new(conn),
             fatal: RefCell::new(None),
@@ -319,6 +464,7 @@ impl Worker {
             result: RefCell::new(WorkerResult::default()),
             cases_this_round: Cell::new(0),
             failed_at: Cell::new(None),
+            timed_out: RefCell::new(HashSet::new()),
         };
         // A fresh session has never defined the setting, so `current_setting(name, true)` is NULL
         // only now: probe every relation "unset" before anything else touches it.
@@ -373,9 +519,7 @@ impl Worker {
             }
             round += 1;
         }
-        let mut conn = shared.conn.into_inner();
-        self.handle
-            .block_on(sqlx::raw_sql("ROLLBACK").execute(&mut conn))?;
+        let conn = shared.conn.into_inner();
         self.handle.block_on(conn.close())?;
         Ok(shared.result.into_inner())
     }
@@ -399,13 +543,20 @@ impl Worker {
     }
 
     fn out_of_time(&self) -> bool {
-        self.deadline.is_some_and(|d| Instant::now() >= d)
+        self.deadline.is_some_and(|d| Instant::now() >= d) || self.stopped()
+    }
+
+    fn stopped(&self) -> bool {
+        self.config
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
     }
 
     /// The property: no leak of a kind not yet reported.
     fn property(&self, shared: &Shared, case: &Case) -> Result<(), TestCaseError> {
         let shrinking = shared.failed_at.get().is_some();
-        if shared.fatal.borrow().is_some() || (!shrinking && self.out_of_time()) {
+        if shared.fatal.borrow().is_some() || (!shrinking && self.out_of_time()) || self.stopped() {
             return Ok(());
         }
         if !shrinking {
@@ -438,6 +589,19 @@ impl Worker {
                     None => Ok(()),
                 }
             }
+            // The database refused something outside an attempt (a seeding trigger that timed
+            // out, say): the case was rolled back; note it and go on with the next one.
+            Err(sqlx::Error::Database(e)) => {
+                shared.result.borrow_mut().coverage.note(
+                    "(run)",
+                    format!(
+                        "a case was abandoned: {} (SQLSTATE {})",
+                        e.message(),
+                        e.code().unwrap_or_default()
+                    ),
+                );
+                Ok(())
+            }
             Err(e) => {
                 *shared.fatal.borrow_mut() = Some(e);
                 Ok(())
@@ -453,9 +617,33 @@ impl Worker {
         case: &Case,
         count: bool,
     ) -> Result<Vec<(Leak, World)>, sqlx::Error> {
-        sqlx::raw_sql("SAVEPOINT tp_case")
-            .execute(&mut *conn)
-            .await?;
+        sqlx::raw_sql(self.begin()).execute(&mut *conn).await?;
+        let result = self.run_case(conn, shared, case, count).await;
+        // One case, one transaction: always rolled back, also after an error, so nothing is
+        // kept and no lock outlives the case.
+        let rollback = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+        let leaks = result?;
+        rollback?;
+        Ok(leaks)
+    }
+
+    /// `BEGIN`, `READ ONLY` in read-only mode (the server then refuses every write, sequences
+    /// included, whatever a function tries).
+    fn begin(&self) -> &'static str {
+        if self.config.read_only {
+            "BEGIN READ ONLY"
+        } else {
+            "BEGIN"
+        }
+    }
+
+    async fn run_case(
+        &self,
+        conn: &mut PgConnection,
+        shared: &Shared,
+        case: &Case,
+        count: bool,
+    ) -> Result<Vec<(Leak, World)>, sqlx::Error> {
         let seeding = Instant::now();
         let mut world = if self.config.read_only {
             world::sample(conn, &self.schema, case.world.tenants).await?
@@ -473,6 +661,7 @@ impl Worker {
             schema: &self.schema,
             world: &world.clone(),
             fresh: ValueGen::new(case.world.salt ^ 0x5EED),
+            strong_locks: self.config.own_server,
         };
         let attempts: Vec<Attempt> = case
             .steps
@@ -483,6 +672,13 @@ impl Worker {
         let mut pending_undo = false;
         let mut leaks = Vec::new();
         for attempt in attempts {
+            if self.stopped() {
+                break;
+            }
+            let key = (attempt.object.clone(), attempt.property);
+            if shared.timed_out.borrow().contains(&key) {
+                continue;
+            }
             let t0 = Instant::now();
             let outcome = execute::run(
                 conn,
@@ -498,13 +694,27 @@ impl Worker {
                 elapsed_us = t0.elapsed().as_micros() as u64,
                 "attempt"
             );
+            let timed_out = outcome.timed_out();
+            if timed_out {
+                shared.timed_out.borrow_mut().insert(key);
+            }
             if count {
                 let refused = matches!(outcome.ending, execute::Ending::Failed { .. });
                 let mut result = shared.result.borrow_mut();
                 result.attempts += 1 + u64::from(attempt.control.is_some());
                 result
                     .coverage
-                    .add(&attempt.object, attempt.property, refused);
+                    .add(&attempt.object, attempt.property, refused && !timed_out);
+                if timed_out {
+                    *result
+                        .coverage
+                        .timed_out
+                        .entry(attempt.object.clone())
+                        .or_default() += 1;
+                }
+            }
+            if timed_out {
+                continue;
             }
             for leak in execute::judge(&mut world, &attempt, &outcome) {
                 leaks.push((leak, world.clone()));
@@ -520,9 +730,6 @@ impl Worker {
                 }
             }
         }
-        sqlx::raw_sql("ROLLBACK TO SAVEPOINT tp_case; RELEASE SAVEPOINT tp_case")
-            .execute(&mut *conn)
-            .await?;
         Ok(leaks)
     }
 
@@ -537,9 +744,29 @@ impl Worker {
             // on this session, and `empty` covers the pooled-connection case.
             return Ok(());
         }
-        sqlx::raw_sql("SAVEPOINT tp_case")
-            .execute(&mut *conn)
-            .await?;
+        sqlx::raw_sql("BEGIN").execute(&mut *conn).await?;
+        let found = self.probe_unset_in_transaction(conn, shared).await;
+        let rollback = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+        let (found, world) = found?;
+        rollback?;
+        for leak in found {
+            if shared.known.borrow_mut().insert(leak.signature()) {
+                let finding = self.finding(&leak, &world);
+                let mut result = shared.result.borrow_mut();
+                result
+                    .first_seen
+                    .insert((leak.rule.id.to_owned(), leak.object.clone()), 0);
+                result.findings.push(finding);
+            }
+        }
+        Ok(())
+    }
+
+    async fn probe_unset_in_transaction(
+        &self,
+        conn: &mut PgConnection,
+        shared: &Shared,
+    ) -> Result<(Vec<Leak>, World), sqlx::Error> {
         let params = WorldParams {
             tenants: 2,
             rows: 1,
@@ -581,27 +808,22 @@ impl Worker {
             .await?;
             let mut result = shared.result.borrow_mut();
             result.attempts += 1;
+            let timed_out = outcome.timed_out();
             result.coverage.add(
                 &attempt.object,
                 Property::Unset,
-                matches!(outcome.ending, execute::Ending::Failed { .. }),
+                !timed_out && matches!(outcome.ending, execute::Ending::Failed { .. }),
             );
+            if timed_out {
+                *result
+                    .coverage
+                    .timed_out
+                    .entry(attempt.object.clone())
+                    .or_default() += 1;
+            }
             found.extend(execute::judge(&mut world, &attempt, &outcome));
         }
-        sqlx::raw_sql("ROLLBACK TO SAVEPOINT tp_case; RELEASE SAVEPOINT tp_case")
-            .execute(&mut *conn)
-            .await?;
-        for leak in found {
-            if shared.known.borrow_mut().insert(leak.signature()) {
-                let finding = self.finding(&leak, &world);
-                let mut result = shared.result.borrow_mut();
-                result
-                    .first_seen
-                    .insert((leak.rule.id.to_owned(), leak.object.clone()), 0);
-                result.findings.push(finding);
-            }
-        }
-        Ok(())
+        Ok((found, world))
     }
 
     fn finding(&self, leak: &Leak, world: &World) -> Finding {

@@ -283,6 +283,8 @@ pub struct Planner<'a> {
     pub schema: &'a AttackSchema,
     pub world: &'a World,
     pub fresh: ValueGen,
+    /// Attempts that take a strong lock (TRUNCATE) may run: the server is tenantprobe's own.
+    pub strong_locks: bool,
 }
 
 fn pick<'v, T>(items: &'v [T], choice: &Pick) -> Option<&'v T> {
@@ -628,13 +630,20 @@ impl<'a> Planner<'a> {
                 a.control = Some(insert_statement(t, &control));
                 Some(a)
             }
+            // Elsewhere the privilege is judged from the catalog: a TRUNCATE waiting for its
+            // ACCESS EXCLUSIVE lock would stall every reader of the table behind it.
+            Op::Truncate { .. } if !self.strong_locks => None,
             Op::Truncate { table } => {
                 let (ti, t) = self.table_with(table, victim, |_| true)?;
                 let mut a = base(
                     Property::Truncate,
                     t.name.to_string(),
                     Statement {
-                        sql: format!("TRUNCATE {} CASCADE", t.name.quoted()),
+                        sql: format!(
+                            "SET LOCAL lock_timeout = '{}ms'; TRUNCATE {} CASCADE",
+                            crate::session::STRONG_LOCK_TIMEOUT.as_millis(),
+                            t.name.quoted()
+                        ),
                         binds: vec![],
                     },
                 );
@@ -718,7 +727,12 @@ impl<'a> Planner<'a> {
             .chain(t.unique_keys.iter().flatten())
             .collect();
         let mut values = Vec::new();
-        for c in t.columns.iter().filter(|c| !c.not_writable) {
+        // Identity columns too: an explicit key never draws from (and advances) the sequence.
+        for c in t
+            .columns
+            .iter()
+            .filter(|c| !c.not_writable || c.identity_always)
+        {
             if let Some((_, v)) = overrides.iter().find(|(name, _)| *name == c.name) {
                 values.push((
                     c.name.clone(),
@@ -844,9 +858,10 @@ fn insert_statement(t: &SeedTable, values: &[(String, SqlValue)]) -> Statement {
         .collect();
     Statement {
         sql: format!(
-            "INSERT INTO {} ({}) VALUES ({})",
+            "INSERT INTO {} ({}){} VALUES ({})",
             t.name.quoted(),
             columns.join(", "),
+            super::world::overriding(t, values.iter().map(|(c, _)| c)),
             params.join(", ")
         ),
         binds: values.iter().map(|(_, v)| v.clone()).collect(),

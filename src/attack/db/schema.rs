@@ -93,8 +93,14 @@ pub struct SeedColumn {
     pub kind: ValueKind,
     pub not_null: bool,
     pub has_default: bool,
-    /// `GENERATED ALWAYS AS IDENTITY` or a generated column: never written.
+    /// `GENERATED ALWAYS AS IDENTITY` or a generated column: never written by UPDATE or by the
+    /// app role's own rows. (Identity columns still get explicit values in seeded rows.)
     pub not_writable: bool,
+    /// `GENERATED ALWAYS AS IDENTITY`: an explicit value needs `OVERRIDING SYSTEM VALUE`.
+    pub identity_always: bool,
+    /// Filled from a sequence (identity, serial, `nextval` default): always given an explicit
+    /// value, so that seeding does not advance the sequence (sequences are not transactional).
+    pub sequence: bool,
     /// String literals of CHECK constraints on this column (an IN list's values, say).
     pub check_literals: Vec<String>,
 }
@@ -162,6 +168,30 @@ pub struct Callable {
     pub signature: String,
     pub name: QualifiedName,
     pub args: Vec<(String, ValueKind)>,
+    /// Why a rollback could not undo a call (see `effects`), if it could not.
+    pub effect: Option<String>,
+    /// VOLATILE: it may write, so read-only mode does not call it.
+    pub volatile: bool,
+    /// The extension that owns it, if any.
+    pub extension: Option<String>,
+    pub security_definer: bool,
+}
+
+impl Callable {
+    /// Why this function is not called in this mode, if it is not.
+    pub fn not_called(&self, read_only: bool) -> Option<String> {
+        if let Some(effect) = &self.effect {
+            return Some(format!("not called: {effect}"));
+        }
+        if let (Some(extension), false) = (&self.extension, self.security_definer) {
+            return Some(format!(
+                "not called: library code of the extension `{extension}` (not SECURITY DEFINER)"
+            ));
+        }
+        (read_only && self.volatile).then(|| {
+            "not called: VOLATILE (read-only mode calls only STABLE and IMMUTABLE functions)".into()
+        })
+    }
 }
 
 /// Everything `attack db` knows about the target.
@@ -188,6 +218,8 @@ struct ColumnRow {
     not_null: bool,
     has_default: bool,
     not_writable: bool,
+    identity_always: bool,
+    sequence: bool,
     base_type: String,
     typtype: String,
     labels: Vec<String>,
@@ -196,12 +228,18 @@ struct ColumnRow {
 
 impl AttackSchema {
     /// Reads the catalog (the audit's snapshot plus column details) on `conn`.
-    pub async fn load(conn: &mut PgConnection, tenancy: &Tenancy) -> Result<Self, CatalogError> {
+    pub async fn load(
+        conn: &mut PgConnection,
+        tenancy: &Tenancy,
+        skip_functions: &[String],
+    ) -> Result<Self, CatalogError> {
         let catalog = Catalog::snapshot(conn, tenancy).await?;
         let columns: Vec<ColumnRow> = sqlx::query_as(
             "SELECT a.attrelid::int8 AS relid, a.attname::text AS name, format_type(a.atttypid, a.atttypmod) AS sql_type,
                     a.attnotnull AS not_null, a.atthasdef AS has_default,
                     a.attidentity = 'a' OR a.attgenerated <> '' AS not_writable,
+                    a.attidentity = 'a' AS identity_always,
+                    a.attidentity <> '' OR COALESCE(pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%', false) AS sequence,
                     COALESCE(bt.typname, t.typname)::text AS base_type, t.typtype::text AS typtype,
                     ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) AS labels,
                     (SELECT et.typname::text FROM pg_type et WHERE et.oid = t.typelem AND t.typcategory = 'A') AS element
@@ -209,6 +247,7 @@ impl AttackSchema {
              JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
              JOIN pg_type t ON t.oid = a.atttypid
              LEFT JOIN pg_type bt ON t.typtype = 'd' AND bt.oid = t.typbasetype
+             LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
              WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
              ORDER BY a.attrelid, a.attnum",
         )
@@ -236,6 +275,7 @@ impl AttackSchema {
             &columns,
             &checks,
             observer_bypasses,
+            skip_functions,
         ))
     }
 
@@ -245,6 +285,7 @@ impl AttackSchema {
         columns: &[ColumnRow],
         checks: &[(i64, Vec<String>, String)],
         observer_bypasses: bool,
+        skip_functions: &[String],
     ) -> Self {
         let tenancy = &catalog.complete(tenancy);
         let cx = Context::new(catalog, tenancy);
@@ -268,6 +309,8 @@ impl AttackSchema {
                 not_null: c.not_null,
                 has_default: c.has_default,
                 not_writable: c.not_writable,
+                identity_always: c.identity_always,
+                sequence: c.sequence,
                 check_literals: literals,
             });
         }
@@ -331,6 +374,7 @@ impl AttackSchema {
                 key: cx.tenant_key.get(&r.oid).cloned(),
             })
             .collect();
+        let effects = super::effects::effects_in_scope(&catalog.functions, skip_functions);
         let functions = catalog
             .functions
             .iter()
@@ -365,6 +409,10 @@ impl AttackSchema {
                         signature: f.signature.clone(),
                         name: f.name.clone(),
                         args,
+                        effect: effects.get(&f.oid).cloned(),
+                        volatile: f.volatility == 'v',
+                        extension: f.extension.clone(),
+                        security_definer: f.security_definer,
                     })
             })
             .collect();

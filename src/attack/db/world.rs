@@ -414,7 +414,8 @@ async fn row_values(
         }
     }
     for column in &table.columns {
-        if column.not_writable || values.iter().any(|(c, _)| *c == column.name) {
+        let writable = !column.not_writable || column.identity_always;
+        if !writable || values.iter().any(|(c, _)| *c == column.name) {
             continue;
         }
         if Some(&column.name) == table.key.as_ref() {
@@ -427,7 +428,8 @@ async fn row_values(
         let is_key = table.primary_key.contains(&column.name)
             || table.unique_keys.iter().any(|k| k.contains(&column.name));
         let optional = column.has_default || !column.not_null;
-        if level == Level::Minimal && optional {
+        // A sequence-filled column always gets a value: `nextval` is not rolled back.
+        if level == Level::Minimal && optional && !column.sequence {
             continue;
         }
         if !column.not_null && !is_key && values_gen.null_now() {
@@ -471,9 +473,10 @@ fn insert_sql(table: &SeedTable, values: &[(String, SqlValue)]) -> (String, Vec<
         .collect();
     (
         format!(
-            "INSERT INTO {} AS tp_row ({}) VALUES ({}) RETURNING row_to_json(tp_row.*)::text",
+            "INSERT INTO {} AS tp_row ({}){} VALUES ({}) RETURNING row_to_json(tp_row.*)::text",
             table.name.quoted(),
             columns.join(", "),
+            overriding(table, values.iter().map(|(c, _)| c)),
             params.join(", ")
         ),
         values.iter().map(|(_, v)| v.clone()).collect(),
@@ -482,18 +485,37 @@ fn insert_sql(table: &SeedTable, values: &[(String, SqlValue)]) -> (String, Vec<
 
 /// The statement that recreates a stored row exactly (defaults included), for reproducers.
 fn replay_sql(table: &SeedTable, row: &Map<String, Value>) -> String {
-    let columns: Vec<String> = table
+    let names: Vec<&String> = table
         .columns
         .iter()
-        .filter(|c| !c.not_writable)
-        .map(|c| quote_ident(&c.name))
+        .filter(|c| !c.not_writable || c.identity_always)
+        .map(|c| &c.name)
         .collect();
-    let list = columns.join(", ");
+    let list = names
+        .iter()
+        .map(|c| quote_ident(c))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
-        "INSERT INTO {table} ({list}) SELECT {list} FROM json_populate_record(NULL::{table}, {});",
+        "INSERT INTO {table} ({list}){} SELECT {list} FROM json_populate_record(NULL::{table}, {});",
+        overriding(table, names.iter().copied()),
         quote_literal(&Value::Object(row.clone()).to_string()),
         table = table.name.quoted()
     )
+}
+
+/// ` OVERRIDING SYSTEM VALUE` when an explicit value goes into a `GENERATED ALWAYS` identity
+/// column: seeding names every key itself rather than drawing from the sequence.
+pub fn overriding<'c>(
+    table: &SeedTable,
+    columns: impl IntoIterator<Item = &'c String>,
+) -> &'static str {
+    let always = |name: &String| table.column(name).is_some_and(|c| c.identity_always);
+    if columns.into_iter().any(always) {
+        " OVERRIDING SYSTEM VALUE"
+    } else {
+        ""
+    }
 }
 
 /// Registers what a stored row holds that the generator did not choose (defaults: ids above all).
