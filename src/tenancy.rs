@@ -1,6 +1,10 @@
 //! The tenancy conventions of a target (`Tenancy`): which column carries the tenant, which
 //! setting holds the current tenant, which role the application connects as.
 
+pub mod scope;
+
+pub use scope::{Scope, ScopeError, check_scope};
+
 use crate::sql::QualifiedName;
 
 /// How a shared-schema database marks and selects tenants. Nothing in tenantprobe assumes the

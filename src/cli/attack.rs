@@ -48,8 +48,8 @@ pub struct AttackHttpArgs {
     /// Override the API's base URL (instead of the variable the spec names).
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
-    /// Test cases (each a world and a sequence of steps).
-    #[arg(long, default_value_t = 64)]
+    /// Test cases (each a world and a sequence of steps); at least one.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     pub cases: u32,
     /// Seed of the case generator; the same seed replays the same cases.
     #[arg(long)]
@@ -80,7 +80,8 @@ pub struct AttackDbArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
     /// Test cases (each a seeded world and a sequence of attack steps), split between workers.
-    #[arg(long, default_value_t = 128)]
+    /// At least one: a run without cases would attack nothing.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
     pub cases: u32,
     /// Seed of the case generator; the run prints it, and the same seed replays the same cases.
     #[arg(long)]
@@ -122,7 +123,7 @@ impl AttackDbArgs {
         let begun = Instant::now();
         let spec = self.target.load()?;
         let db = self.database.resolve(spec.as_ref())?;
-        let options = db.options().await?;
+        let options = db.checked_options().await?;
         let seed = self.seed.unwrap_or_else(rand_seed);
         let progress = std::io::stderr().is_terminal().then(|| {
             let bar = indicatif::ProgressBar::new(u64::from(self.cases));
@@ -291,7 +292,7 @@ impl AttackHttpArgs {
                 .map(|bar| ProgressHook(Arc::new(move || bar.inc(1)))),
             record: false,
         };
-        let base = target.base_url.to_string();
+        let base = tenantprobe::servers::redact(target.base_url.as_str());
         let outcome = match http::attack(target, tenants, config).await {
             Err(http::HttpAttackError::Unreachable { url, cause }) => {
                 return Err(tenantprobe::servers::ServerError::Unreachable {
@@ -307,6 +308,14 @@ impl AttackHttpArgs {
         if let Some(bar) = progress {
             bar.finish_and_clear();
         }
+        // Without items of its own to reach for, no attack means anything: never green.
+        anyhow::ensure!(
+            outcome.items_created > 0,
+            "attack http created no item in {} case(s), so nothing was attacked: check each \
+             resource's `create` endpoint and its `id` pointer (the JSON pointer to the id in the \
+             create response) in the spec",
+            outcome.cases
+        );
         let mut notes = vec![
             format!("{base}; seed {seed} (`--seed {seed}` replays these cases)"),
             format!(

@@ -24,7 +24,7 @@ impl AuditArgs {
         let begun = Instant::now();
         let spec = self.target.load()?;
         let db = self.database.resolve(spec.as_ref())?;
-        let options = db.options().await?;
+        let options = db.checked_options().await?;
         let outcome = tenantprobe::audit::audit_parallel(&options, &db.tenancy).await?;
         let rules: Vec<&'static RuleInfo> = tenantprobe::audit::rules::RULES
             .iter()

@@ -7,6 +7,7 @@ use tenantprobe::cache::{self, CacheOptions, Classifier, Glob, KeyPattern, Owner
 use tenantprobe::exit::ExitStatus;
 use tenantprobe::report::Report;
 use tenantprobe::rules::RuleInfo;
+use tenantprobe::servers::redact;
 use tenantprobe::target::process_env;
 
 use super::common::{DatabaseArgs, OutputArgs, TargetArgs};
@@ -56,17 +57,26 @@ impl CacheArgs {
         let spec = self.target.load()?;
         let redis_spec = spec.as_ref().and_then(|s| s.redis.as_ref());
         let env_name = redis_spec.map_or("REDIS_URL", |r| r.url_env.as_str());
+        let source = if self.redis_url.is_some() {
+            "--redis-url"
+        } else {
+            env_name
+        };
         let mut url = self
             .redis_url
             .clone()
             .or_else(|| process_env(env_name))
             .ok_or_else(|| anyhow::anyhow!("no Redis: pass --redis-url URL or set {env_name}"))?;
+        // A URL that does not parse is a configuration error (2), not an unreachable server (3).
+        let invalid = |url: &str, reason: String| {
+            anyhow::anyhow!("invalid Redis URL `{}` ({source}): {reason}", redact(url))
+        };
         if let Some(db) = self.db {
-            let mut parsed =
-                reqwest::Url::parse(&url).map_err(|e| anyhow::anyhow!("invalid Redis URL: {e}"))?;
+            let mut parsed = reqwest::Url::parse(&url).map_err(|e| invalid(&url, e.to_string()))?;
             parsed.set_path(&format!("/{db}"));
             url = parsed.to_string();
         }
+        redis::Client::open(url.as_str()).map_err(|e| invalid(&url, e.to_string()))?;
         let sources: Vec<String> = redis_spec
             .map(|r| r.key_patterns.clone())
             .unwrap_or_default()
@@ -139,6 +149,17 @@ impl CacheArgs {
             }
             other => other?,
         };
+        // An empty keyspace (or a --match that matches nothing) proves nothing: never green.
+        anyhow::ensure!(
+            outcome.keys > 0,
+            "no key was scanned in `{}`{}: nothing was examined (the URL's database or --db, \
+             --match)",
+            redact(&url),
+            self.match_glob
+                .as_deref()
+                .map(|m| format!(" matching `{m}`"))
+                .unwrap_or_default()
+        );
         notes.insert(
             0,
             format!(

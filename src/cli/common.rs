@@ -12,7 +12,7 @@ use sqlx::postgres::PgConnectOptions;
 use tenantprobe::exit::ExitStatus;
 use tenantprobe::finding::{Finding, Severity};
 use tenantprobe::report::{self, Format, Report};
-use tenantprobe::servers::{ServerError, redact};
+use tenantprobe::servers::{ServerError, redact, scrub};
 use tenantprobe::session::SessionLimits;
 use tenantprobe::spec::Spec;
 use tenantprobe::sql::QualifiedName;
@@ -137,17 +137,27 @@ impl DatabaseArgs {
 }
 
 impl DatabaseTarget {
-    /// Connection options, after checking that the server answers (a failure is exit 3).
-    pub async fn options(&self) -> anyhow::Result<PgConnectOptions> {
-        let conn = self.connect().await?;
+    /// Connection options, after checking that the server answers (a failure is exit 3) and that
+    /// the run would examine something (schemas that exist, tables with the tenant column; a
+    /// failure is a usage error, exit 2, with a did-you-mean).
+    pub async fn checked_options(&self) -> anyhow::Result<PgConnectOptions> {
+        let mut conn = self.connect().await?;
+        let scope = tenantprobe::tenancy::check_scope(&mut conn, &self.tenancy).await;
         let _ = sqlx::Connection::close(conn).await;
+        scope?;
         self.parsed()
     }
 
     fn parsed(&self) -> anyhow::Result<PgConnectOptions> {
         tenantprobe::sql::connect_options(&self.url)
             .map(|o| self.limits.apply(o))
-            .map_err(|e| anyhow::anyhow!("invalid database URL ({}): {e}", self.url_source))
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "invalid database URL `{}` ({}): {e}",
+                    redact(&self.url),
+                    self.url_source
+                )
+            })
     }
 
     /// Connects (10 s timeout); failure is "target unreachable" (exit 3).
@@ -169,6 +179,12 @@ impl DatabaseTarget {
             Ok(Err(e)) => Err(unreachable(e.to_string()).into()),
             Err(_) => Err(unreachable("no answer within 10 s".into()).into()),
         }
+    }
+}
+
+fn scrub_in_place(text: &mut String) {
+    if let std::borrow::Cow::Owned(clean) = scrub(text) {
+        *text = clean;
     }
 }
 
@@ -217,7 +233,7 @@ impl OutputArgs {
     pub fn emit<'a>(
         &self,
         spec: Option<&Spec>,
-        mut report: Report<'a>,
+        report: Report<'a>,
         findings: &'a mut [Finding],
     ) -> anyhow::Result<ExitStatus> {
         if let Some(spec) = spec {
@@ -226,8 +242,25 @@ impl OutputArgs {
         if let Some(path) = &self.baseline {
             report::apply_baseline(findings, path)?;
         }
-        let findings: &'a [Finding] = findings;
-        report.findings = findings;
+        // Evidence and details quote what the target answered and how it was reached (curl
+        // commands name the API's URL): no secret we were given may appear in any format.
+        for f in findings.iter_mut() {
+            for text in [&mut f.object, &mut f.title, &mut f.detail] {
+                scrub_in_place(text);
+            }
+            if let Some(evidence) = &mut f.evidence {
+                scrub_in_place(evidence);
+            }
+        }
+        let notes: Vec<String> = report.notes.iter().map(|n| scrub(n).into_owned()).collect();
+        let target = scrub(report.target).into_owned();
+        let findings: &[Finding] = findings;
+        let report = Report {
+            findings,
+            notes: &notes,
+            target: &target,
+            ..report
+        };
         let to_terminal = self.output.is_none() && std::io::stdout().is_terminal();
         let color = match self.color {
             ColorArg::Always => true,

@@ -17,8 +17,8 @@ use tenantprobe::exit::ExitStatus;
 /// the API across tenants with property-based tests, checks Redis key namespacing, and runs as a
 /// production probe with a synthetic tenant. Start with `tenantprobe demo`.
 ///
-/// Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage or configuration error,
-/// 3 target unreachable.
+/// Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage or configuration error (also a
+/// run that would examine nothing), 3 target unreachable, 130 SIGINT, 143 SIGTERM.
 #[derive(Debug, Parser)]
 #[command(name = "tenantprobe", version, max_term_width = 100)]
 pub struct Cli {
@@ -71,6 +71,16 @@ pub enum Command {
     Monitor(monitor::MonitorArgs),
     /// List every rule and property tenantprobe checks, with why it matters and how to fix it.
     Rules(rules::RulesArgs),
+}
+
+impl Command {
+    /// Whether the command reacts to SIGINT/SIGTERM itself and must be left to finish (the monitor
+    /// daemon completes its cycle, `demo` removes its servers); others are simply dropped.
+    pub fn winds_down_on_signal(&self) -> bool {
+        // `attack db` cancels its running statements and rolls back before it goes.
+        matches!(self, Self::Demo(_) | Self::Monitor(_))
+            || matches!(self, Self::Attack(a) if matches!(a.kind, attack::AttackKind::Db(_)))
+    }
 }
 
 impl Cli {

@@ -4,6 +4,7 @@
 mod binaries;
 mod postgres;
 mod process;
+mod redact;
 mod redis;
 mod scratch;
 
@@ -11,6 +12,10 @@ use std::time::Duration;
 
 pub use binaries::{find_postgres, find_program, find_redis};
 pub use postgres::ThrowawayPostgres;
+pub use redact::{
+    MASK, ScrubbedStderr, is_secret_param, redact, remember_secrets, scrub, secrets_of,
+    without_credentials,
+};
 pub use redis::ThrowawayRedis;
 pub use scratch::ScratchDb;
 
@@ -178,29 +183,5 @@ pub(crate) async fn ping_redis(url: &str) -> Result<(), String> {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("no answer within 5 s".into()),
-    }
-}
-
-/// The URL without user or password: `scheme://host:port/path`, for report headers.
-pub fn without_credentials(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut parsed) => {
-            let _ = parsed.set_username("");
-            let _ = parsed.set_password(None);
-            parsed.to_string()
-        }
-        Err(_) => "<unparseable URL>".into(),
-    }
-}
-
-/// The URL with any password replaced, safe for messages and logs.
-pub fn redact(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        Ok(parsed) => parsed.to_string(),
-        Err(_) => "<unparseable URL>".into(),
     }
 }

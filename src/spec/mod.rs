@@ -298,7 +298,9 @@ fn default_redis_env() -> String {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MonitorSpec {
-    /// Cron line: 5 fields (as Kubernetes CronJob) or 6 with seconds.
+    /// Cron line: 5 fields (as Kubernetes CronJob) or 6 with seconds; checked at load, so every
+    /// command that reads the spec reports a bad line with its position.
+    #[serde(deserialize_with = "cron_line")]
     pub schedule: String,
     /// Slugs of the synthetic tenants (at least two); they must not be real tenants.
     pub synthetic_tenants: Vec<String>,
@@ -312,6 +314,12 @@ pub struct MonitorSpec {
 
 fn default_check_timeout() -> std::time::Duration {
     std::time::Duration::from_secs(10)
+}
+
+fn cron_line<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let line = String::deserialize(d)?;
+    crate::monitor::schedule::Schedule::parse(&line).map_err(serde::de::Error::custom)?;
+    Ok(line)
 }
 
 /// Durations as humantime strings (`10s`, `1m 30s`).
@@ -473,6 +481,18 @@ impl Spec {
                 message,
             }
         };
+        // Variable names first, before any other message could echo a value put in their place.
+        let document = toml::de::DeTable::parse(text)
+            .map_err(|e| at(e.span(), e.message().trim().to_owned()))?;
+        if let Some((path, span)) = bad_env_name(document.get_ref(), "") {
+            return Err(at(
+                Some(span),
+                format!(
+                    "`{path}` must name an environment variable (letters, digits and `_`, not \
+                     starting with a digit); the value is not shown, as it may be a URL or a secret"
+                ),
+            ));
+        }
         let spec: Spec =
             toml::from_str(text).map_err(|e| at(e.span(), e.message().trim().to_owned()))?;
         if let Some(api) = &spec.api {
@@ -511,6 +531,51 @@ impl Spec {
     pub fn tenancy(&self) -> Option<Tenancy> {
         self.database.as_ref().map(DatabaseSpec::tenancy)
     }
+}
+
+/// The first `*_env` field (at any depth) whose value is not a variable name, with its span.
+/// Generic on purpose: a section added later with its own `*_env` field is checked too.
+fn bad_env_name(
+    table: &toml::de::DeTable<'_>,
+    prefix: &str,
+) -> Option<(String, std::ops::Range<usize>)> {
+    for (key, value) in table.iter() {
+        let path = if prefix.is_empty() {
+            key.get_ref().to_string()
+        } else {
+            format!("{prefix}.{}", key.get_ref())
+        };
+        if let Some(found) = bad_env_value(&path, value) {
+            return Some(found);
+        }
+    }
+    None
+}
+
+fn bad_env_value(
+    path: &str,
+    value: &toml::Spanned<toml::de::DeValue<'_>>,
+) -> Option<(String, std::ops::Range<usize>)> {
+    match value.get_ref() {
+        toml::de::DeValue::String(text) if path.ends_with("_env") && !is_env_name(text) => {
+            Some((path.to_owned(), value.span()))
+        }
+        toml::de::DeValue::Table(table) => bad_env_name(table, path),
+        toml::de::DeValue::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| bad_env_value(&format!("{path}[{i}]"), item)),
+        _ => None,
+    }
+}
+
+/// `^[A-Za-z_][A-Za-z0-9_]*$`: what a shell accepts as a variable name.
+pub fn is_env_name(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
@@ -583,6 +648,62 @@ mod tests {
         assert!(
             error("name = ").starts_with("probes/x.toml:1:"),
             "syntax errors carry a position"
+        );
+    }
+
+    #[test]
+    fn an_env_field_holding_a_value_is_rejected_without_echoing_it() {
+        let secret = "postgres://app:Hunter2-secret@db.internal/app";
+        for (text, at) in [
+            (
+                format!("name = \"x\"\n[database]\napp_role = \"a\"\nurl_env = \"{secret}\"\n"),
+                "probes/x.toml:4:11: `database.url_env`",
+            ),
+            (
+                format!(
+                    "name = \"x\"\n[api]\nbase_url_env = \"U\"\n[api.auth]\nscheme = \"jwt-hs256\"\nsecret_env = \"{secret}\"\nclaims = {{}}\n"
+                ),
+                "probes/x.toml:6:14: `api.auth.secret_env`",
+            ),
+            (
+                format!(
+                    "name = \"x\"\n[tenants]\nprovision = \"existing\"\ntenants = [{{ slug = \"a\", token_env = \"A\" }}, {{ slug = \"b\", token_env = \"{secret}\" }}]\n"
+                ),
+                "`tenants.tenants[1].token_env`",
+            ),
+            (
+                format!(
+                    "name = \"x\"\n[redis]\nurl_env = \"1X\"\nkey_patterns = []\nfuture_thing_env = \"{secret}\"\n"
+                ),
+                "`redis.future_thing_env`",
+            ),
+        ] {
+            let e = error(&text);
+            assert!(e.contains(at), "{e}");
+            assert!(e.contains("must name an environment variable"), "{e}");
+            assert!(!e.contains("Hunter2") && !e.contains("db.internal"), "{e}");
+        }
+        let e = error("name = \"x\"\n[redis]\nurl_env = \"1X\"\nkey_patterns = []\n");
+        assert!(e.starts_with("probes/x.toml:3:11: `redis.url_env`"), "{e}");
+        assert!(is_env_name("_A1") && is_env_name("REDIS_URL"));
+        assert!(!is_env_name("") && !is_env_name("9A") && !is_env_name("A-B"));
+    }
+
+    #[test]
+    fn a_bad_cron_line_is_reported_at_load_with_its_position() {
+        let e = error(
+            "name = \"x\"\n[monitor]\nschedule = \"61 * * * *\"\nsynthetic_tenants = [\"a\", \"b\"]\n",
+        );
+        assert!(
+            e.starts_with("probes/x.toml:3:12: schedule `61 * * * *` is not a valid cron line"),
+            "{e}"
+        );
+        let e = error(
+            "name = \"x\"\n[monitor]\nschedule = \"* * * *\"\nsynthetic_tenants = [\"a\", \"b\"]\n",
+        );
+        assert!(
+            e.starts_with("probes/x.toml:3:12:") && e.contains("has 4 fields"),
+            "{e}"
         );
     }
 }

@@ -92,6 +92,8 @@ pub struct HttpOutcome {
     pub elapsed: Duration,
     /// (operation, actor) → steps run.
     pub coverage: BTreeMap<(String, String), u64>,
+    /// Items the test tenants created for their worlds, over all cases (0: nothing was attacked).
+    pub items_created: u64,
     /// Per finding (rule, object): test cases run before it was first seen.
     pub first_seen: BTreeMap<(String, String), u64>,
     /// Every request sent, when `record` was asked for.
@@ -370,6 +372,9 @@ impl Engine {
             &self.markers,
         )
         .await?;
+        if let Some(outcome) = coverage {
+            outcome.borrow_mut().items_created += world.items.len() as u64;
+        }
         let ctx = Ctx {
             client: &self.client,
             tenants: &self.tenants,
