@@ -2,7 +2,8 @@
 //! already built, on a Debian base image made here (no registry is reachable: `debootstrap
 //! --variant=minbase bookworm`, then `docker import`), answers `--version` as the non-root uid the
 //! manifests run as, and audits a real database over host networking with the manifests' locked
-//! down settings: clean on the reference schema, a finding once row-level security is switched off.
+//! down settings: clean on the reference schema, a finding once row-level security is switched off;
+//! the GitHub Action's `install: image` wrapper runs the same audit through it.
 //! Also, without Docker: the names and uids in the Dockerfile and in deploy/ agree.
 //!
 //! The binary is the debug one (`CARGO_BIN_EXE_tenantprobe`), which `cargo test` builds anyway: a
@@ -18,6 +19,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
+
+#[path = "support/action.rs"]
+mod action;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -311,6 +315,37 @@ async fn the_runtime_image_runs_as_non_root_and_audits_a_database_over_host_netw
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["summary"]["active"], 0, "{report:#}");
+
+    // The GitHub Action's `install: image` runs the same image through its wrapper, in the
+    // workspace, with the caller's environment; the SARIF lands in the runner's temp directory.
+    let mut runner = action::Runner::new(&[
+        ("command", "audit --target probes/reference-app.toml"),
+        ("install", "image"),
+        ("image", &image.0),
+    ]);
+    runner.workdir = Some(support::repo_path("").into());
+    runner
+        .env
+        .push(("TENANTPROBE_DATABASE_URL".into(), url.clone()));
+    let install = runner.run("install");
+    assert_eq!(install.code, 0, "{}{}", install.stdout, install.stderr);
+    assert_eq!(
+        install.stdout.trim(),
+        format!("tenantprobe {}", env!("CARGO_PKG_VERSION"))
+    );
+    let run = runner.run("run");
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(
+        runner.output("run", "exit-code"),
+        Some("0"),
+        "{}",
+        run.stderr
+    );
+    let sarif: Value = serde_json::from_str(
+        &std::fs::read_to_string(runner.output("run", "sarif-file").unwrap()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
 
     let mut owner = db.connect_as_owner().await.unwrap();
     sqlx::raw_sql("ALTER TABLE projects DISABLE ROW LEVEL SECURITY")
