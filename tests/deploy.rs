@@ -42,7 +42,8 @@ fn documents(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-/// Every `args` list of a container that runs tenantprobe, and every `run: tenantprobe …` line.
+/// Every `args` list of a container that runs tenantprobe, every `run: tenantprobe …` line and
+/// every `command` given to the tenantprobe action.
 fn command_lines(value: &Value, out: &mut Vec<Vec<String>>) {
     match value {
         Value::Mapping(map) => {
@@ -55,6 +56,16 @@ fn command_lines(value: &Value, out: &mut Vec<Vec<String>>) {
                         .map(|a| a.as_str().unwrap().to_owned())
                         .collect(),
                 );
+            }
+            // The tenantprobe action's `command` input.
+            let uses = map.get("uses").and_then(Value::as_str).unwrap_or("");
+            if uses.starts_with("tenantprobe/tenantprobe@")
+                && let Some(command) = map
+                    .get("with")
+                    .and_then(|w| w.get("command"))
+                    .and_then(Value::as_str)
+            {
+                out.push(command.split_whitespace().map(str::to_owned).collect());
             }
             if let Some(run) = map.get("run").and_then(Value::as_str) {
                 for line in run.lines() {
@@ -85,6 +96,8 @@ fn every_manifest_parses_and_every_command_line_in_it_is_accepted() {
         .map(|l| l[..2.min(l.len())].join(" "))
         .collect();
     for expected in [
+        "audit --target",
+        "attack db",
         "monitor serve",
         "monitor run",
         "monitor canary",

@@ -275,6 +275,12 @@ async fn run_pushes_with_the_last_success_pattern() {
         pushed(&gateway, "tenantprobe_success").await.unwrap().0,
         1.0
     );
+    assert_eq!(
+        pushed(&gateway, "tenantprobe_last_failure_timestamp_seconds").await,
+        None,
+        "never failed"
+    );
+    assert_eq!(last_run_violations(&gateway, "api").await, 0.0);
 
     tokio::time::sleep(Duration::from_millis(1100)).await;
     w.app.faults.switch(Fault::RlsBypassHandler, true);
@@ -306,6 +312,13 @@ async fn run_pushes_with_the_last_success_pattern() {
         "{text}"
     );
 
+    // The CronJob's alert keeps firing on this gauge while every run sees the leak.
+    assert!(last_run_violations(&gateway, "api").await > 0.0);
+    let (failed_at, _) = pushed(&gateway, "tenantprobe_last_failure_timestamp_seconds")
+        .await
+        .unwrap();
+    assert!(failed_at > first_success);
+
     w.app.faults.switch(Fault::RlsBypassHandler, false);
     let (code, ..) = tenantprobe(&run, env).await;
     assert_eq!(code, 0);
@@ -313,4 +326,33 @@ async fn run_pushes_with_the_last_success_pattern() {
         .await
         .unwrap();
     assert!(latest > first_success);
+    assert_eq!(last_run_violations(&gateway, "api").await, 0.0);
+    assert_eq!(
+        pushed(&gateway, "tenantprobe_last_failure_timestamp_seconds")
+            .await
+            .unwrap()
+            .0,
+        failed_at,
+        "a passing run keeps the last failure time"
+    );
+}
+
+/// The sum over synthetic tenants of the last run's violations on `surface`, as pushed.
+async fn last_run_violations(gateway: &Pushgateway, surface: &str) -> f64 {
+    let text = reqwest::get(format!("{}/metrics", gateway.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let series: Vec<f64> = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("tenantprobe_last_run_isolation_violations{")
+                && l.contains(&format!("surface=\"{surface}\""))
+        })
+        .map(|l| l.rsplit_once(' ').unwrap().1.parse().unwrap())
+        .collect();
+    assert!(!series.is_empty(), "{text}");
+    series.iter().sum()
 }

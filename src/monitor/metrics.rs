@@ -15,6 +15,7 @@ use super::{Check, CheckStatus, CycleReport, Surface};
 pub const SKIPPED_OVERLAP: &str = "overlap";
 
 const LAST_SUCCESS: &str = "tenantprobe_last_success_timestamp_seconds";
+const LAST_FAILURE: &str = "tenantprobe_last_failure_timestamp_seconds";
 
 /// Every metric of the probe, in its own registry.
 pub struct Metrics {
@@ -23,7 +24,11 @@ pub struct Metrics {
     checks: IntCounterVec,
     check_duration: HistogramVec,
     violations: IntCounterVec,
+    last_run_violations: IntGaugeVec,
+    /// Every (synthetic tenant, surface) pair, so that a cycle resets the ones it saw clean.
+    violation_labels: Vec<(String, Surface)>,
     last_success: Gauge,
+    last_failure: Gauge,
     success: IntGauge,
     skipped: IntCounterVec,
     surface_up: IntGaugeVec,
@@ -70,6 +75,21 @@ impl Metrics {
             &["synthetic_tenant", "surface"],
         )
         .unwrap_or_else(fixed);
+        // A one-shot run (CronJob) pushes a fresh counter every time, so a leak present in every
+        // run pushes a constant and `increase()` sees nothing: this gauge keeps saying it.
+        let last_run_violations = IntGaugeVec::new(
+            Opts::new(
+                "tenantprobe_last_run_isolation_violations",
+                "Cross-tenant isolation violations seen in the last cycle, by synthetic tenant and surface. Above 0 while a leak persists.",
+            ),
+            &["synthetic_tenant", "surface"],
+        )
+        .unwrap_or_else(fixed);
+        let last_failure = Gauge::new(
+            LAST_FAILURE,
+            "Unix time of the end of the last cycle in which a check failed or could not run.",
+        )
+        .unwrap_or_else(fixed);
         let last_success = Gauge::new(
             LAST_SUCCESS,
             "Unix time of the end of the last cycle in which every check passed.",
@@ -111,7 +131,9 @@ impl Metrics {
             Box::new(checks.clone()),
             Box::new(check_duration.clone()),
             Box::new(violations.clone()),
+            Box::new(last_run_violations.clone()),
             Box::new(last_success.clone()),
+            Box::new(last_failure.clone()),
             Box::new(success.clone()),
             Box::new(skipped.clone()),
             Box::new(surface_up.clone()),
@@ -129,9 +151,12 @@ impl Metrics {
             .map(String::as_str)
             .chain([Check::ALL_TENANTS])
             .collect();
+        let mut violation_labels = Vec::new();
         for tenant in &labels {
             for surface in Surface::ALL {
                 violations.with_label_values(&[tenant, surface.as_str()]);
+                last_run_violations.with_label_values(&[tenant, surface.as_str()]);
+                violation_labels.push(((*tenant).to_owned(), surface));
             }
         }
         for check in Check::ALL {
@@ -143,7 +168,10 @@ impl Metrics {
             checks,
             check_duration,
             violations,
+            last_run_violations,
+            violation_labels,
             last_success,
+            last_failure,
             success,
             skipped,
             surface_up,
@@ -153,6 +181,11 @@ impl Metrics {
 
     /// Counts one cycle.
     pub fn record(&self, report: &CycleReport) {
+        let mut last_run: Vec<((&str, Surface), u64)> = self
+            .violation_labels
+            .iter()
+            .map(|(tenant, surface)| ((tenant.as_str(), *surface), 0))
+            .collect();
         for r in &report.results {
             let status = r.status();
             self.checks
@@ -167,7 +200,17 @@ impl Metrics {
                     .with_label_values(&[&r.synthetic_tenant, r.check.surface().as_str()])
                     .inc_by(n);
             }
+            let key = (r.synthetic_tenant.as_str(), r.check.surface());
+            match last_run.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, count)) => *count += n,
+                None => last_run.push((key, n)),
+            }
             debug_assert!(status != CheckStatus::Pass || n == 0);
+        }
+        for ((tenant, surface), n) in last_run {
+            self.last_run_violations
+                .with_label_values(&[tenant, surface.as_str()])
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
         for surface in Surface::ALL {
             if report.results.iter().any(|r| r.check.surface() == surface) {
@@ -184,6 +227,8 @@ impl Metrics {
         self.run_duration.set(report.elapsed.as_secs_f64());
         if passed {
             self.last_success.set(now_seconds());
+        } else {
+            self.last_failure.set(now_seconds());
         }
     }
 
@@ -197,13 +242,13 @@ impl Metrics {
         encode(&self.registry.gather())
     }
 
-    /// For a Pushgateway: after a failed cycle, without the last-success time, so that a POST
-    /// keeps the one an earlier success pushed.
+    /// For a Pushgateway, without the timestamp this cycle did not set (the last-success time
+    /// after a failure, the last-failure time after a success), so that a POST keeps the one an
+    /// earlier run pushed.
     pub fn render_for_push(&self, passed: bool) -> String {
         let mut families = self.registry.gather();
-        if !passed {
-            families.retain(|f| f.name() != LAST_SUCCESS);
-        }
+        let unset = if passed { LAST_FAILURE } else { LAST_SUCCESS };
+        families.retain(|f| f.name() != unset);
         encode(&families)
     }
 
@@ -229,4 +274,109 @@ fn now_seconds() -> f64 {
 /// Metric names, labels and buckets are constants: defining or registering them cannot fail.
 fn fixed<T>(e: prometheus::Error) -> T {
     unreachable!("fixed metric definitions: {e}")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::finding::{Category, Finding, Severity};
+    use crate::monitor::{CheckResult, Found};
+
+    fn cycle(api_violations: usize) -> CycleReport {
+        let leak = || {
+            Finding::new(
+                "monitor-foreign-data-listed",
+                Severity::Critical,
+                Category::Monitor,
+                "GET /api/projects",
+                "",
+                "t",
+                "d",
+                "r",
+            )
+        };
+        CycleReport {
+            results: Check::ALL
+                .into_iter()
+                .map(|check| CheckResult {
+                    synthetic_tenant: "a".into(),
+                    check,
+                    found: Found {
+                        violations: if check == Check::ApiOwn {
+                            (0..api_violations).map(|_| leak()).collect()
+                        } else {
+                            Vec::new()
+                        },
+                        problems: Vec::new(),
+                    },
+                    error: None,
+                    duration: Duration::from_millis(1),
+                })
+                .collect(),
+            elapsed: Duration::from_millis(5),
+        }
+    }
+
+    /// The value of the one series of `name` whose labels contain every one of `labels`.
+    fn value(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+            .find(|l| labels.iter().all(|label| l.contains(label)))
+            .map(|l| l.rsplit_once(' ').unwrap().1.parse().unwrap())
+    }
+
+    const API_A: [&str; 2] = ["synthetic_tenant=\"a\"", "surface=\"api\""];
+
+    #[test]
+    fn the_last_run_gauge_follows_each_cycle_while_the_counter_only_grows() {
+        let metrics = Metrics::new(&["a".into(), "b".into()]);
+        let text = metrics.render();
+        let gauge = "tenantprobe_last_run_isolation_violations";
+        assert_eq!(value(&text, gauge, &API_A), Some(0.0), "pre-initialised");
+        assert_eq!(
+            value(&text, gauge, &["synthetic_tenant=\"b\"", "surface=\"db\""]),
+            Some(0.0)
+        );
+
+        metrics.record(&cycle(2));
+        let text = metrics.render();
+        assert_eq!(value(&text, gauge, &API_A), Some(2.0));
+        assert_eq!(
+            value(&text, gauge, &["synthetic_tenant=\"a\"", "surface=\"db\""]),
+            Some(0.0)
+        );
+        let failed_at = value(&text, LAST_FAILURE, &[]).unwrap();
+        assert!(failed_at > 0.0);
+
+        metrics.record(&cycle(1));
+        let text = metrics.render();
+        assert_eq!(value(&text, gauge, &API_A), Some(1.0));
+        let failed_again_at = value(&text, LAST_FAILURE, &[]).unwrap();
+        assert!(failed_again_at >= failed_at);
+        let failed_at = failed_again_at;
+
+        metrics.record(&cycle(0));
+        let text = metrics.render();
+        assert_eq!(value(&text, gauge, &API_A), Some(0.0), "the leak is gone");
+        let counter = "tenantprobe_isolation_violations_total";
+        assert_eq!(value(&text, counter, &API_A), Some(3.0));
+        assert_eq!(value(&text, LAST_FAILURE, &[]), Some(failed_at));
+        assert!(value(&text, LAST_SUCCESS, &[]).unwrap() >= failed_at);
+    }
+
+    #[test]
+    fn a_push_leaves_out_the_timestamp_the_cycle_did_not_set() {
+        let metrics = Metrics::new(&["a".into()]);
+        metrics.record(&cycle(1));
+        let failed = metrics.render_for_push(false);
+        assert!(failed.contains(&format!("# TYPE {LAST_FAILURE} gauge")));
+        assert!(!failed.contains(LAST_SUCCESS), "{failed}");
+        metrics.record(&cycle(0));
+        let passed = metrics.render_for_push(true);
+        assert!(passed.contains(&format!("# TYPE {LAST_SUCCESS} gauge")));
+        assert!(!passed.contains(LAST_FAILURE), "{passed}");
+    }
 }

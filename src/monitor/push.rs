@@ -1,8 +1,11 @@
-//! Pushing a one-shot run's metrics to a Prometheus Pushgateway, with the last-success pattern:
-//! a passing run PUTs (replacing the group), a failing one POSTs without
-//! `tenantprobe_last_success_timestamp_seconds`, so the time of the last success survives and
-//! a "stale last success" alert fires. Grouped by `job` only: an `instance` label would leave one
-//! stale group behind per pod of a CronJob.
+//! Pushing a one-shot run's metrics to a Prometheus Pushgateway (`push`), with the last-success
+//! pattern: every run POSTs (replacing the families it sends), a failing one without
+//! `tenantprobe_last_success_timestamp_seconds` and a passing one without
+//! `tenantprobe_last_failure_timestamp_seconds`, so both times survive the runs that did not set
+//! them and a "stale last success" alert fires. Every family is sent whole (all label values
+//! pre-initialised), so a POST leaves nothing stale behind unless the spec's synthetic tenants are
+//! renamed (then delete the group once). Grouped by `job` only: an `instance` label would leave
+//! one stale group behind per pod of a CronJob.
 
 use super::metrics::Metrics;
 
@@ -22,12 +25,8 @@ pub async fn push(
         .pop_if_empty()
         .extend(["metrics", "job", job]);
     let body = metrics.render_for_push(passed);
-    let request = if passed {
-        http.put(url.clone())
-    } else {
-        http.post(url.clone())
-    };
-    let response = request
+    let response = http
+        .post(url.clone())
         .header(
             reqwest::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
