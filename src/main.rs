@@ -3,6 +3,7 @@
 
 mod cli;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -22,7 +23,8 @@ async fn main() -> ExitCode {
             };
         }
     };
-    init_logging(cli.log_format, &cli.log);
+    cli::ui::set_verbosity(cli.verbosity());
+    init_logging(cli.log_format, cli.log.as_deref(), cli.verbosity());
     match cli.exec().await {
         Ok(status) => status.into(),
         Err(error) => {
@@ -32,10 +34,26 @@ async fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: cli::LogFormat, filter: &str) {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("warn"));
+/// The filter: `--log`/`TENANTPROBE_LOG`, else `RUST_LOG`, else the level `-q`/`-v` chose. ANSI
+/// colour only when stderr is a terminal (log files and Kubernetes logs get plain text).
+fn init_logging(format: cli::LogFormat, filter: Option<&str>, verbosity: cli::ui::Verbosity) {
+    let fallback = cli::ui::default_filter(verbosity);
+    let text = filter
+        .map(str::to_owned)
+        .or_else(|| {
+            std::env::var("RUST_LOG")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+        })
+        .unwrap_or_else(|| fallback.to_owned());
+    let filter = EnvFilter::try_new(&text).unwrap_or_else(|e| {
+        eprintln!("warning: ignoring the log filter `{text}`: {e}");
+        EnvFilter::new(fallback)
+    });
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match format {
         cli::LogFormat::Json => builder

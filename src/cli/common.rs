@@ -2,7 +2,7 @@
 //! (format, file, `--fail-on`, `--baseline`), with the code that turns a report into an exit status.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -128,6 +128,7 @@ impl DatabaseTarget {
             reason,
         };
         let options = self.parsed()?;
+        tracing::info!(url = %redact(&self.url), source = %self.url_source, "connecting to PostgreSQL");
         match tokio::time::timeout(
             Duration::from_secs(10),
             <PgConnection as sqlx::Connection>::connect_with(&options),
@@ -153,6 +154,10 @@ pub enum FormatArg {
     Junit,
     Sarif,
     Github,
+    /// One self-contained HTML page: the isolation matrix, then every finding.
+    Html,
+    /// Markdown for $GITHUB_STEP_SUMMARY and pull-request comments.
+    Markdown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -179,24 +184,76 @@ pub struct OutputArgs {
     /// Colour in the human report.
     #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
     pub color: ColorArg,
+    /// Migrations folder (`*.sql`): SARIF and GitHub annotations point each finding at the
+    /// statement that created or last changed its object [default: `migrations/` when it exists].
+    #[arg(long, value_name = "DIR")]
+    pub migrations: Option<PathBuf>,
+}
+
+/// What a command knows about its run beyond the findings, for the report.
+#[derive(Debug, Default)]
+pub struct RunFacts<'a> {
+    /// The spec file given with `--target`.
+    pub spec_file: Option<&'a Path>,
+    pub seed: Option<u64>,
+    pub tenancy: Option<&'a Tenancy>,
+    pub coverage: Option<&'a report::Matrix>,
 }
 
 impl OutputArgs {
-    /// Applies waivers and the baseline, writes the report, and decides the exit status.
+    /// Source locations: `--migrations` (an error when it cannot be read), else `migrations/` if
+    /// present; the spec file as the fallback.
+    fn locator(&self, spec_file: Option<&Path>) -> anyhow::Result<Option<report::Locator>> {
+        let from_migrations = match &self.migrations {
+            Some(dir) => Some(report::Locator::from_migrations(dir)?),
+            None if Path::new("migrations").is_dir() => {
+                report::Locator::from_migrations(Path::new("migrations")).ok()
+            }
+            None => None,
+        };
+        let locator = match (from_migrations, spec_file) {
+            (Some(l), Some(spec)) => Some(l.with_spec(spec)),
+            (Some(l), None) => Some(l),
+            (None, Some(spec)) => Some(report::Locator::default().with_spec(spec)),
+            (None, None) => None,
+        };
+        Ok(locator)
+    }
+
+    /// Applies waivers and the baseline, collapses duplicates, writes the report, and decides the
+    /// exit status.
     pub fn emit<'a>(
         &self,
-        spec: Option<&Spec>,
-        mut report: Report<'a>,
-        findings: &'a mut [Finding],
+        spec: Option<&'a Spec>,
+        facts: RunFacts<'a>,
+        report: Report<'a>,
+        findings: &'a mut Vec<Finding>,
     ) -> anyhow::Result<ExitStatus> {
+        report::collapse_duplicates(findings);
         if let Some(spec) = spec {
             report::apply_waivers(findings, &spec.waivers);
         }
         if let Some(path) = &self.baseline {
             report::apply_baseline(findings, path)?;
         }
+        let locator = match self.format {
+            FormatArg::Sarif | FormatArg::Github | FormatArg::Human => {
+                self.locator(facts.spec_file)?
+            }
+            _ => None,
+        };
         let findings: &'a [Finding] = findings;
-        report.findings = findings;
+        let coverage = facts.coverage.map(|m| m.marked(findings));
+        let report = Report {
+            findings,
+            fail_on: self.fail_on,
+            spec_name: spec.map(|s| s.name.as_str()),
+            seed: facts.seed,
+            tenancy: facts.tenancy,
+            coverage: coverage.as_ref(),
+            locator: locator.as_ref(),
+            ..report
+        };
         let to_terminal = self.output.is_none() && std::io::stdout().is_terminal();
         let color = match self.color {
             ColorArg::Always => true,
@@ -204,11 +261,16 @@ impl OutputArgs {
             ColorArg::Auto => to_terminal && std::env::var_os("NO_COLOR").is_none(),
         };
         let format = match self.format {
-            FormatArg::Human => Format::Human { color },
+            FormatArg::Human => Format::Human {
+                color,
+                width: report::wrap::width(to_terminal),
+            },
             FormatArg::Json => Format::Json,
             FormatArg::Junit => Format::Junit,
             FormatArg::Sarif => Format::Sarif,
             FormatArg::Github => Format::Github,
+            FormatArg::Html => Format::Html,
+            FormatArg::Markdown => Format::Markdown,
         };
         let mut out: Box<dyn Write> = match &self.output {
             Some(path) => Box::new(
@@ -218,12 +280,18 @@ impl OutputArgs {
             None => Box::new(std::io::stdout().lock()),
         };
         report::write(format, &report, &mut out)?;
+        out.flush()?;
+        tracing::info!(
+            findings = findings.len(),
+            active = report.summary().active,
+            "report written"
+        );
+        drop(out);
         if self.format == FormatArg::Human
             && std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
         {
             report::write(Format::Github, &report, &mut std::io::stdout().lock())?;
         }
-        out.flush()?;
         Ok(if report::fails(findings, self.fail_on) {
             ExitStatus::Findings
         } else {

@@ -69,6 +69,8 @@ pub struct AttackConfig {
     pub regressions: Option<PathBuf>,
     /// Called after every case (progress bars).
     pub on_case: Option<ProgressHook>,
+    /// Called before every shrinking step, so progress shows the run is not stuck.
+    pub on_shrink: Option<ProgressHook>,
 }
 
 /// A callback after every test case.
@@ -93,6 +95,7 @@ impl Default for AttackConfig {
             read_only: false,
             regressions: None,
             on_case: None,
+            on_shrink: None,
         }
     }
 }
@@ -416,6 +419,8 @@ impl Worker {
             if let Some(hook) = &self.config.on_case {
                 (hook.0)();
             }
+        } else if let Some(hook) = &self.config.on_shrink {
+            (hook.0)();
         }
         match self.handle.block_on(self.execute_case(
             &mut shared.conn.borrow_mut(),
