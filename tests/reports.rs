@@ -598,3 +598,47 @@ fn completions_and_the_man_page_come_from_the_command_line_definition() {
         "{man}"
     );
 }
+
+/// The progress bar's shrinking message depends on this hook: it fires while a failing case is
+/// shrunk, and never on a clean run.
+#[tokio::test]
+async fn the_attack_reports_shrinking_so_progress_never_freezes() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tenantprobe::attack::db::{self, AttackConfig, ProgressHook};
+    async fn run(db: &support::TestDb, cases: u32) -> (u64, u64) {
+        let (done, shrunk) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (d, s) = (Arc::clone(&done), Arc::clone(&shrunk));
+        let config = AttackConfig {
+            cases,
+            seed: 7,
+            on_case: Some(ProgressHook(Arc::new(move || {
+                d.fetch_add(1, Ordering::Relaxed);
+            }))),
+            on_shrink: Some(ProgressHook(Arc::new(move || {
+                s.fetch_add(1, Ordering::Relaxed);
+            }))),
+            ..AttackConfig::default()
+        };
+        let tenancy = tenantprobe::tenancy::Tenancy::reference();
+        db::attack(&db.admin_options(), &tenancy, &config)
+            .await
+            .unwrap();
+        (done.load(Ordering::Relaxed), shrunk.load(Ordering::Relaxed))
+    }
+    let (cases, shrinks) = run(&faulty_db().await, 16).await;
+    assert!(
+        cases > 0 && shrinks > 0,
+        "{cases} cases, {shrinks} shrink steps"
+    );
+    // The reference schema's only leak is the waived slug function, which the attack still
+    // finds (waivers apply in reports), so a clean-schema check needs the function gone.
+    let clean = support::reference_db().await;
+    let mut owner = clean.connect_as_owner().await.unwrap();
+    sqlx::raw_sql("REVOKE EXECUTE ON FUNCTION tenant_id_for_slug(text) FROM app_user")
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    let (cases, shrinks) = run(&clean, 6).await;
+    assert_eq!((cases, shrinks), (6, 0));
+}

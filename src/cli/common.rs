@@ -242,6 +242,12 @@ impl OutputArgs {
             }
             _ => None,
         };
+        if locator.is_none() && matches!(self.format, FormatArg::Sarif | FormatArg::Github) {
+            // Code scanning hides results without a file; say how to give them one.
+            tracing::warn!(
+                "findings have no file location: pass --migrations DIR (or run where migrations/ is) or --target SPEC"
+            );
+        }
         let findings: &'a [Finding] = findings;
         let coverage = facts.coverage.map(|m| m.marked(findings));
         let report = Report {

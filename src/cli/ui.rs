@@ -84,3 +84,34 @@ pub fn case_hook(
         },
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shrinking_shows_on_the_bar_and_the_next_case_clears_it() {
+        let bar = Some(indicatif::ProgressBar::hidden());
+        let shrink = shrink_hook(&bar).unwrap();
+        let case = case_hook(&bar).unwrap();
+        (shrink.0)();
+        (shrink.0)();
+        let shown = bar.as_ref().unwrap().message();
+        assert!(
+            shown.contains("shrinking") && shown.contains("2 tries"),
+            "{shown}"
+        );
+        (case.0)();
+        assert_eq!(bar.as_ref().unwrap().message(), "");
+        assert_eq!(bar.as_ref().unwrap().position(), 1);
+        assert!(shrink_hook(&None).is_none());
+    }
+
+    #[test]
+    fn verbosity_picks_the_log_level() {
+        assert_eq!(default_filter(Verbosity(-1)), "error");
+        assert_eq!(default_filter(Verbosity(0)), "warn");
+        assert!(default_filter(Verbosity(1)).starts_with("info"));
+        assert_eq!(default_filter(Verbosity(9)), "trace");
+    }
+}
