@@ -366,4 +366,38 @@ mod tests {
         m.mark(&[f], attack_db_columns);
         assert_eq!(m.rows[0].cells["read"].verdict(), Verdict::Passed);
     }
+
+    #[test]
+    fn http_rows_are_endpoints_and_leaks_land_on_the_actor_that_shows_them() {
+        let mut steps = BTreeMap::new();
+        steps.insert(
+            ("GET /api/projects/{id}".to_owned(), "tenant".to_owned()),
+            12,
+        );
+        steps.insert(
+            (
+                "GET /api/projects/{id}".to_owned(),
+                "forged-token".to_owned(),
+            ),
+            3,
+        );
+        steps.insert(
+            ("DELETE /api/projects/{id}".to_owned(), "tenant".to_owned()),
+            5,
+        );
+        let mut forged = finding("http-forged-token-accepted", "GET /api/projects/{id}");
+        forged.category = Category::AttackHttp;
+        let m = from_attack_http(&steps).marked(&[forged]);
+        let get = m.rows.iter().find(|r| r.object.starts_with("GET")).unwrap();
+        assert_eq!(get.kind, RowKind::Endpoint);
+        assert_eq!(get.cells["forged-token"].verdict(), Verdict::Leaked);
+        assert_eq!(get.cells["tenant"].verdict(), Verdict::Passed);
+        let delete = m
+            .rows
+            .iter()
+            .find(|r| r.object.starts_with("DELETE"))
+            .unwrap();
+        assert_eq!(delete.cells["tenant"].verdict(), Verdict::Passed);
+        assert!(!delete.cells.contains_key("anonymous"));
+    }
 }
