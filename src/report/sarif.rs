@@ -102,8 +102,15 @@ pub fn write(report: &Report<'_>, out: &mut dyn Write) -> std::io::Result<()> {
                 "properties": { "severity": f.severity.as_str(), "category": f.category.as_str(), "remediation": f.remediation }
             });
             if let Some(at) = report.locator.and_then(|l| l.locate(&f.object, &f.detail)) {
+                // Relative paths resolve against the checkout; a file outside the working
+                // directory can only be named absolutely.
+                let artifact = if at.file.starts_with('/') {
+                    json!({ "uri": format!("file://{}", at.file) })
+                } else {
+                    json!({ "uri": at.file, "uriBaseId": "%SRCROOT%" })
+                };
                 result["locations"][0]["physicalLocation"] = json!({
-                    "artifactLocation": { "uri": at.file, "uriBaseId": "%SRCROOT%" },
+                    "artifactLocation": artifact,
                     "region": { "startLine": at.line }
                 });
             }
