@@ -56,6 +56,49 @@ pub struct DemoReport {
     pub environment: Vec<String>,
     pub steps: Vec<Step>,
     pub findings: Vec<Finding>,
+    hook: Option<DemoHook>,
+}
+
+impl DemoReport {
+    fn env(&mut self, line: String) {
+        if let Some(hook) = &self.hook {
+            (hook.0)(DemoEvent::Environment(&line));
+        }
+        self.environment.push(line);
+    }
+
+    fn start(&self, step: &str) {
+        if let Some(hook) = &self.hook {
+            (hook.0)(DemoEvent::StepStarted(step));
+        }
+    }
+
+    fn finish(&mut self, step: Step) {
+        if let Some(hook) = &self.hook {
+            (hook.0)(DemoEvent::StepFinished(&step));
+        }
+        self.steps.push(step);
+    }
+}
+
+/// What the demo is doing, as it happens (for live output).
+#[derive(Debug)]
+pub enum DemoEvent<'a> {
+    /// A line about where it runs (servers, database, app).
+    Environment(&'a str),
+    /// A step began (its name).
+    StepStarted(&'a str),
+    StepFinished(&'a Step),
+}
+
+/// Called with every `DemoEvent`.
+#[derive(Clone)]
+pub struct DemoHook(pub std::sync::Arc<dyn Fn(DemoEvent<'_>) + Send + Sync>);
+
+impl std::fmt::Debug for DemoHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DemoHook")
+    }
 }
 
 /// What the demo runs against.
@@ -63,22 +106,27 @@ pub struct DemoReport {
 pub struct DemoOptions {
     /// Deliberate faults to switch on in the reference app (to watch them being caught).
     pub faults: reference_app::faults::Faults,
+    /// Told about each step as it starts and ends.
+    pub progress: Option<DemoHook>,
 }
 
 /// Runs the demo end to end. Servers started here are stopped and removed when this returns (or
 /// when the future is dropped, e.g. on Ctrl-C); a database created on an existing server is dropped.
 pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
-    let mut report = DemoReport::default();
+    let mut report = DemoReport {
+        hook: options.progress.clone(),
+        ..DemoReport::default()
+    };
     let postgres = Postgres::from_env_or_start().await?;
-    report.environment.push(postgres.describe());
+    report.env(postgres.describe());
     let redis = Redis::from_env_or_start().await?;
-    report.environment.push(redis.describe());
+    report.env(redis.describe());
     // The app's cache gets a logical database of its own: the cache check scans all of it.
     let cache = ScratchDb::claim(&redis.url(), Duration::from_secs(30)).await?;
 
     let begun = Instant::now();
     let database = ReferenceDatabase::create(&postgres.url(), "tenantprobe_demo").await?;
-    report.environment.push(format!(
+    report.env(format!(
         "database `{}`: reference schema migrated in {} ms",
         database.name,
         begun.elapsed().as_millis()
@@ -106,7 +154,7 @@ async fn run_checks(
         );
     }
     let _ = owner.close().await;
-    report.environment.push(format!(
+    report.env(format!(
         "synthetic tenants: {}",
         tenants
             .iter()
@@ -131,7 +179,7 @@ async fn run_checks(
     } else {
         format!(" WITH DELIBERATE FAULTS: {}", options.faults)
     };
-    report.environment.push(format!(
+    report.env(format!(
         "reference app at {} (Redis cache on, in {}){faults}",
         app.url(),
         crate::servers::redact(redis_url)
@@ -158,6 +206,7 @@ async fn cache_check(
     report: &mut DemoReport,
 ) -> Result<(), DemoError> {
     use crate::cache::{self, CacheOptions, Classifier, Glob, KeyPattern, Owners};
+    report.start("cache check");
     let begun = Instant::now();
     let (spec, target, tenants) = spec_tenants(database, app, redis_url, "cache").await?;
     let routes = target.resources.len();
@@ -198,7 +247,7 @@ async fn cache_check(
     findings.extend(outcome.findings);
     crate::report::apply_waivers(&mut findings, &spec.waivers);
     let active: Vec<Finding> = findings.into_iter().filter(Finding::is_active).collect();
-    report.steps.push(Step {
+    report.finish(Step {
         name: "cache check".into(),
         summary: format!(
             "through the API, tenant A warmed the caches of {routes} resources and tenant B called the same routes: {dynamic} leak(s); then {} keys scanned ({tenant_keys} namespaced by a known tenant, {} not namespaced, {} orphaned, {} malformed) and the values of {} checked for other tenants' ids and markers: {} active finding(s)",
@@ -225,6 +274,7 @@ async fn monitor_cycle(
     report: &mut DemoReport,
 ) -> Result<(), DemoError> {
     use crate::monitor::{Probe, Provisioning, metrics::Metrics};
+    report.start("monitor cycle");
     let begun = Instant::now();
     let spec = crate::reference::spec();
     let env = app.env(database, Some(redis_url));
@@ -256,7 +306,7 @@ async fn monitor_cycle(
         .lines()
         .filter(|l| !l.starts_with('#'))
         .count();
-    report.steps.push(Step {
+    report.finish(Step {
         name: "monitor cycle".into(),
         summary: format!(
             "monitor init created {} canaries for {}; one cycle ran {} checks (API, database as the app role, Redis) in {} ms, {} ms of it in the database: {} violation(s), {} other finding(s){}; {series} Prometheus series exported",
@@ -343,6 +393,7 @@ async fn api_attack(
     report: &mut DemoReport,
 ) -> Result<(), DemoError> {
     use crate::attack::http::{self, HttpAttackConfig};
+    report.start("API attack");
     let begun = Instant::now();
     let (spec, target, tenants) = spec_tenants(database, app, redis_url, "attack").await?;
     let config = HttpAttackConfig {
@@ -361,7 +412,7 @@ async fn api_attack(
         .iter()
         .map(|f| format!("{} on {}", f.rule, f.object))
         .collect();
-    report.steps.push(Step {
+    report.finish(Step {
         name: "API attack".into(),
         summary: format!(
             "{} cases, {} requests ({:.0}/s) as 2 tenants, anonymous callers, unknown subdomains, forged and unsigned tokens, and tenant confusion via Host, body and query: {}",
@@ -382,6 +433,7 @@ async fn database_attack(
     database: &ReferenceDatabase,
     report: &mut DemoReport,
 ) -> Result<(), DemoError> {
+    report.start("database attack");
     let begun = Instant::now();
     let spec = crate::reference::spec();
     let tenancy = spec.tenancy().unwrap_or_else(Tenancy::reference);
@@ -404,7 +456,7 @@ async fn database_attack(
         .map(|f| format!("{} on {}", f.rule, f.object))
         .collect();
     let active: Vec<Finding> = findings.into_iter().filter(Finding::is_active).collect();
-    report.steps.push(Step {
+    report.finish(Step {
         name: "database attack".into(),
         summary: format!(
             "{} property-based cases, {} cross-tenant attempts as app_user ({:.0}/s) over {} tables, {} relations, {} functions: {} active finding(s); waived: {}",
@@ -429,6 +481,7 @@ async fn catalog_audit(
     database: &ReferenceDatabase,
     report: &mut DemoReport,
 ) -> Result<(), DemoError> {
+    report.start("catalog audit");
     let begun = Instant::now();
     let spec = crate::reference::spec();
     let tenancy = spec.tenancy().unwrap_or_else(Tenancy::reference);
@@ -443,7 +496,7 @@ async fn catalog_audit(
         .map(|f| format!("{} on {}", f.rule, f.object))
         .collect();
     let active: Vec<Finding> = findings.into_iter().filter(Finding::is_active).collect();
-    report.steps.push(Step {
+    report.finish(Step {
         name: "catalog audit".into(),
         summary: format!(
             "{} rules over {} relations and {} policies: {} active finding(s); waived with a reason in the spec: {}",
@@ -467,6 +520,7 @@ async fn database_sweep(
     tenants: &[SyntheticTenant],
     report: &mut DemoReport,
 ) -> Result<(), DemoError> {
+    report.start("database isolation sweep");
     let begun = Instant::now();
     let tenancy = Tenancy::reference();
     let app = database.options_as(APP_ROLE);
@@ -502,7 +556,7 @@ async fn database_sweep(
     let _ = conn.close().await;
 
     let readable = relations.iter().filter(|r| r.readable_by_app).count();
-    report.steps.push(Step {
+    report.finish(Step {
         name: "database isolation sweep".into(),
         summary: format!(
             "as {APP_ROLE}: {} tenants × {readable} readable tenant relations ({} in all, partitions included), plus no tenant set (fresh and pooled connection): {} problem(s)",

@@ -3,6 +3,7 @@
 
 mod cli;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
@@ -63,7 +64,8 @@ async fn run() -> ExitCode {
             };
         }
     };
-    init_logging(cli.log_format, &cli.log);
+    cli::ui::set_verbosity(cli.verbosity());
+    init_logging(cli.log_format, cli.log.as_deref(), cli.verbosity());
     let winds_down = cli.command.winds_down_on_signal();
     let (signals, mut signalled) = tokio::sync::mpsc::unbounded_channel();
     let mut stop = stop;
@@ -106,12 +108,28 @@ async fn run() -> ExitCode {
     }
 }
 
-fn init_logging(format: cli::LogFormat, filter: &str) {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("warn"));
-    // Other crates log URLs and connection parameters (sqlx warns about unknown ones with their
-    // values): every line is scrubbed of the secrets we know.
+/// The filter: `--log`/`TENANTPROBE_LOG`, else `RUST_LOG`, else the level `-q`/`-v` chose. ANSI
+/// colour only when stderr is a terminal (log files and Kubernetes logs get plain text).
+fn init_logging(format: cli::LogFormat, filter: Option<&str>, verbosity: cli::ui::Verbosity) {
+    let fallback = cli::ui::default_filter(verbosity);
+    let text = filter
+        .map(str::to_owned)
+        .or_else(|| {
+            std::env::var("RUST_LOG")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+        })
+        .unwrap_or_else(|| fallback.to_owned());
+    let filter = EnvFilter::try_new(&text).unwrap_or_else(|e| {
+        eprintln!("warning: ignoring the log filter `{text}`: {e}");
+        EnvFilter::new(fallback)
+    });
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
+        // Other crates log URLs and connection parameters (sqlx warns about unknown ones with
+        // their values): every line is scrubbed of the secrets we know.
         .with_writer(ScrubbedStderr);
     match format {
         cli::LogFormat::Json => builder
@@ -200,6 +218,8 @@ impl Stop {
 /// The signal is recorded first, so the process exits 130 or 143 however the command returns.
 pub async fn shutdown_signal() {
     match Stop::listen() {
+        // A signal that came before this listener did is already recorded by `run`'s.
+        Ok(_) if received().is_some() => {}
         Ok(mut stop) => record(stop.next().await),
         Err(_) => std::future::pending().await,
     }

@@ -197,7 +197,11 @@ async fn a_broken_schema_is_reported_in_every_format() {
     assert!(
         github
             .lines()
-            .any(|l| l.starts_with("::error title=critical [rls-disabled] public.projects::")),
+            // Run from the repository root, `migrations/` gives the table's file and line.
+            .any(
+                |l| l.starts_with("::error file=migrations/0001_reference_schema.sql,line=")
+                    && l.contains(",title=critical [rls-disabled] public.projects::")
+            ),
         "{github}"
     );
 }

@@ -1,20 +1,61 @@
-//! `tenantprobe demo` end to end, as a user runs it: the real binary, exit code and report.
+//! `tenantprobe demo` end to end, as a user runs it: the real binary, exit code and report;
+//! steps appear as they run, not all at the end.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Command;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 #[test]
 fn demo_runs_end_to_end_and_reports_every_check_passed() {
-    let out = Command::new(env!("CARGO_BIN_EXE_tenantprobe"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tenantprobe"))
         .arg("demo")
-        .output()
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let begun = Instant::now();
+    // Each stdout line with when it arrived.
+    let mut lines: Vec<(Duration, String)> = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        lines.push((begun.elapsed(), line.unwrap()));
+    }
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    let stdout: String = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
     assert_eq!(
-        out.status.code(),
+        status.code(),
         Some(0),
         "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    // Live: the first step's verdict arrives well before the last one's (not all at exit), and
+    // each step is announced before its verdict.
+    let at = |text: &str| {
+        lines
+            .iter()
+            .find(|(_, l)| l.contains(text))
+            .unwrap_or_else(|| panic!("{text} missing:\n{stdout}"))
+            .0
+    };
+    let first = at("PASS database isolation sweep");
+    let last = at("PASS monitor cycle");
+    assert!(
+        last - first > Duration::from_millis(500),
+        "steps were printed together ({first:?}, {last:?})"
+    );
+    assert!(at("     catalog audit…") <= at("PASS catalog audit"));
+    // Not a terminal: no ANSI escapes on either stream, and no line runs past 100 columns.
+    assert!(!stdout.contains('\u{1b}') && !stderr.contains('\u{1b}'));
+    assert!(
+        lines.iter().all(|(_, l)| l.chars().count() <= 100),
+        "unwrapped lines:\n{stdout}"
     );
     for step in [
         "PASS database isolation sweep",
@@ -36,7 +77,11 @@ fn demo_with_a_fault_fails_the_step_that_catches_it() {
         .args(["demo", "--fault", "global-cache-key"])
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Compared with lines re-joined: long lines wrap at 100 columns off a terminal.
+    let stdout = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     for line in [
         "PASS catalog audit",
@@ -48,4 +93,15 @@ fn demo_with_a_fault_fails_the_step_that_catches_it() {
     ] {
         assert!(stdout.contains(line), "{line} missing:\n{stdout}");
     }
+    // Each finding once, with the fingerprint a waiver needs.
+    let fingerprints: Vec<&str> = stdout
+        .split("fingerprint ")
+        .skip(1)
+        .map(|rest| &rest[..16])
+        .collect();
+    assert!(!fingerprints.is_empty());
+    let mut distinct = fingerprints.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), fingerprints.len(), "{stdout}");
 }

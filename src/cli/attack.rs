@@ -1,18 +1,17 @@
 //! `tenantprobe attack db` (and, later, `attack http`).
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
-use tenantprobe::attack::db::{self, AttackConfig, ProgressHook};
+use tenantprobe::attack::db::{self, AttackConfig};
 use tenantprobe::exit::ExitStatus;
 use tenantprobe::report::Report;
 use tenantprobe::rules::RuleInfo;
 
-use super::common::{DatabaseArgs, OutputArgs, TargetArgs};
+use super::common::{DatabaseArgs, OutputArgs, RunFacts, TargetArgs};
 
 #[derive(Debug, Args)]
 pub struct AttackArgs {
@@ -125,16 +124,7 @@ impl AttackDbArgs {
         let db = self.database.resolve(spec.as_ref())?;
         let options = db.checked_options().await?;
         let seed = self.seed.unwrap_or_else(rand_seed);
-        let progress = std::io::stderr().is_terminal().then(|| {
-            let bar = indicatif::ProgressBar::new(u64::from(self.cases));
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{spinner} attack db [{bar:30}] {pos}/{len} cases {elapsed}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            bar
-        });
+        let progress = super::ui::case_bar("attack db", u64::from(self.cases));
         let mut config = AttackConfig {
             cases: self.cases,
             seed,
@@ -146,9 +136,8 @@ impl AttackDbArgs {
             own_server: false,
             skip_functions: db.skip_functions.clone(),
             regressions: self.regressions.clone(),
-            on_case: progress
-                .clone()
-                .map(|bar| ProgressHook(Arc::new(move || bar.inc(1)))),
+            on_case: super::ui::case_hook(&progress),
+            on_shrink: super::ui::shrink_hook(&progress),
             stop: None,
         };
         let stop = Arc::new(AtomicBool::new(false));
@@ -216,15 +205,16 @@ impl AttackDbArgs {
         );
         let rules: Vec<&'static RuleInfo> = db::rules::RULES.to_vec();
         let mut findings = outcome.findings;
-        let report = Report {
-            command: "attack db",
-            target: &target,
-            findings: &[],
-            rules: &rules,
-            duration: begun.elapsed(),
-            notes: &notes,
+        let matrix = tenantprobe::report::matrix::from_attack_db(&outcome.coverage);
+        let report = Report::new("attack db", &target, &rules, begun.elapsed(), &notes);
+        let facts = RunFacts {
+            spec_file: self.target.target.as_deref(),
+            seed: Some(seed),
+            tenancy: Some(&db.tenancy),
+            coverage: Some(&matrix),
         };
-        self.output.emit(spec.as_ref(), report, &mut findings)
+        self.output
+            .emit(spec.as_ref(), facts, report, &mut findings)
     }
 }
 
@@ -270,16 +260,7 @@ impl AttackHttpArgs {
         )
         .await?;
         let seed = self.seed.unwrap_or_else(rand_seed);
-        let progress = std::io::stderr().is_terminal().then(|| {
-            let bar = indicatif::ProgressBar::new(u64::from(self.cases));
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{spinner} attack http [{bar:30}] {pos}/{len} cases {elapsed}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            bar
-        });
+        let progress = super::ui::case_bar("attack http", u64::from(self.cases));
         let config = HttpAttackConfig {
             cases: self.cases,
             seed,
@@ -287,9 +268,8 @@ impl AttackHttpArgs {
             concurrency: usize::try_from(self.concurrency).unwrap_or(4),
             time_budget: self.time_budget,
             regressions: self.regressions.clone(),
-            on_case: progress
-                .clone()
-                .map(|bar| ProgressHook(Arc::new(move || bar.inc(1)))),
+            on_case: super::ui::case_hook(&progress),
+            on_shrink: super::ui::shrink_hook(&progress),
             record: false,
         };
         let base = tenantprobe::servers::redact(target.base_url.as_str());
@@ -345,14 +325,14 @@ impl AttackHttpArgs {
         );
         let rules: Vec<&'static RuleInfo> = http::rules::RULES.to_vec();
         let mut findings = outcome.findings;
-        let report = Report {
-            command: "attack http",
-            target: &spec.name,
-            findings: &[],
-            rules: &rules,
-            duration: begun.elapsed(),
-            notes: &notes,
+        let matrix = tenantprobe::report::matrix::from_attack_http(&outcome.endpoints);
+        let report = Report::new("attack http", &spec.name, &rules, begun.elapsed(), &notes);
+        let facts = RunFacts {
+            spec_file: self.target.target.as_deref(),
+            seed: Some(seed),
+            tenancy: None,
+            coverage: Some(&matrix),
         };
-        self.output.emit(Some(&spec), report, &mut findings)
+        self.output.emit(Some(&spec), facts, report, &mut findings)
     }
 }

@@ -7,7 +7,7 @@ use tenantprobe::exit::ExitStatus;
 use tenantprobe::report::Report;
 use tenantprobe::rules::RuleInfo;
 
-use super::common::{DatabaseArgs, OutputArgs, TargetArgs};
+use super::common::{DatabaseArgs, OutputArgs, RunFacts, TargetArgs};
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
@@ -59,14 +59,13 @@ impl AuditArgs {
             |s| s.name.clone(),
         );
         let mut findings = outcome.findings;
-        let report = Report {
-            command: "audit",
-            target: &target,
-            findings: &[],
-            rules: &rules,
-            duration: begun.elapsed(),
-            notes: &notes,
+        let report = Report::new("audit", &target, &rules, begun.elapsed(), &notes);
+        let facts = RunFacts {
+            spec_file: self.target.target.as_deref(),
+            tenancy: Some(&db.tenancy),
+            ..RunFacts::default()
         };
-        self.output.emit(spec.as_ref(), report, &mut findings)
+        self.output
+            .emit(spec.as_ref(), facts, report, &mut findings)
     }
 }

@@ -10,7 +10,7 @@ use tenantprobe::rules::RuleInfo;
 use tenantprobe::servers::redact;
 use tenantprobe::target::process_env;
 
-use super::common::{DatabaseArgs, OutputArgs, TargetArgs};
+use super::common::{DatabaseArgs, OutputArgs, RunFacts, TargetArgs};
 
 #[derive(Debug, Args)]
 pub struct CacheArgs {
@@ -181,6 +181,7 @@ impl CacheArgs {
             outcome.orphaned.values().map(|t| t.keys).sum::<u64>(),
             outcome.malformed.values().map(|t| t.keys).sum::<u64>()
         ));
+        let matrix = tenantprobe::report::matrix::from_cache(&outcome);
         let mut findings = outcome.findings;
         if self.dynamic {
             use tenantprobe::target::{HttpTarget, obtain_tenants};
@@ -212,14 +213,13 @@ impl CacheArgs {
             || tenantprobe::servers::without_credentials(&url),
             |s| s.name.clone(),
         );
-        let report = Report {
-            command: "cache",
-            target: &target,
-            findings: &[],
-            rules: &rules,
-            duration: begun.elapsed(),
-            notes: &notes,
+        let report = Report::new("cache", &target, &rules, begun.elapsed(), &notes);
+        let facts = RunFacts {
+            spec_file: self.target.target.as_deref(),
+            coverage: Some(&matrix),
+            ..RunFacts::default()
         };
-        self.output.emit(spec.as_ref(), report, &mut findings)
+        self.output
+            .emit(spec.as_ref(), facts, report, &mut findings)
     }
 }

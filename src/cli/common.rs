@@ -2,7 +2,7 @@
 //! (format, file, `--fail-on`, `--baseline`), with the code that turns a report into an exit status.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -169,6 +169,7 @@ impl DatabaseTarget {
             reason,
         };
         let options = self.parsed()?;
+        tracing::info!(url = %redact(&self.url), source = %self.url_source, "connecting to PostgreSQL");
         match tokio::time::timeout(
             Duration::from_secs(10),
             <PgConnection as sqlx::Connection>::connect_with(&options),
@@ -200,6 +201,10 @@ pub enum FormatArg {
     Junit,
     Sarif,
     Github,
+    /// One self-contained HTML page: the isolation matrix, then every finding.
+    Html,
+    /// Markdown for $GITHUB_STEP_SUMMARY and pull-request comments.
+    Markdown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -226,16 +231,52 @@ pub struct OutputArgs {
     /// Colour in the human report.
     #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
     pub color: ColorArg,
+    /// Migrations folder (`*.sql`): SARIF and GitHub annotations point each finding at the
+    /// statement that created or last changed its object [default: `migrations/` when it exists].
+    #[arg(long, value_name = "DIR")]
+    pub migrations: Option<PathBuf>,
+}
+
+/// What a command knows about its run beyond the findings, for the report.
+#[derive(Debug, Default)]
+pub struct RunFacts<'a> {
+    /// The spec file given with `--target`.
+    pub spec_file: Option<&'a Path>,
+    pub seed: Option<u64>,
+    pub tenancy: Option<&'a Tenancy>,
+    pub coverage: Option<&'a report::Matrix>,
 }
 
 impl OutputArgs {
-    /// Applies waivers and the baseline, writes the report, and decides the exit status.
+    /// Source locations: `--migrations` (an error when it cannot be read), else `migrations/` if
+    /// present; the spec file as the fallback.
+    fn locator(&self, spec_file: Option<&Path>) -> anyhow::Result<Option<report::Locator>> {
+        let from_migrations = match &self.migrations {
+            Some(dir) => Some(report::Locator::from_migrations(dir)?),
+            None if Path::new("migrations").is_dir() => {
+                report::Locator::from_migrations(Path::new("migrations")).ok()
+            }
+            None => None,
+        };
+        let locator = match (from_migrations, spec_file) {
+            (Some(l), Some(spec)) => Some(l.with_spec(spec)),
+            (Some(l), None) => Some(l),
+            (None, Some(spec)) => Some(report::Locator::default().with_spec(spec)),
+            (None, None) => None,
+        };
+        Ok(locator)
+    }
+
+    /// Applies waivers and the baseline, collapses duplicates, writes the report, and decides the
+    /// exit status.
     pub fn emit<'a>(
         &self,
-        spec: Option<&Spec>,
+        spec: Option<&'a Spec>,
+        facts: RunFacts<'a>,
         report: Report<'a>,
-        findings: &'a mut [Finding],
+        findings: &'a mut Vec<Finding>,
     ) -> anyhow::Result<ExitStatus> {
+        report::collapse_duplicates(findings);
         if let Some(spec) = spec {
             report::apply_waivers(findings, &spec.waivers);
         }
@@ -254,11 +295,30 @@ impl OutputArgs {
         }
         let notes: Vec<String> = report.notes.iter().map(|n| scrub(n).into_owned()).collect();
         let target = scrub(report.target).into_owned();
+        let locator = match self.format {
+            FormatArg::Sarif | FormatArg::Github | FormatArg::Human => {
+                self.locator(facts.spec_file)?
+            }
+            _ => None,
+        };
+        if locator.is_none() && matches!(self.format, FormatArg::Sarif | FormatArg::Github) {
+            // Code scanning hides results without a file; say how to give them one.
+            tracing::warn!(
+                "findings have no file location: pass --migrations DIR (or run where migrations/ is) or --target SPEC"
+            );
+        }
         let findings: &[Finding] = findings;
+        let coverage = facts.coverage.map(|m| m.marked(findings));
         let report = Report {
             findings,
             notes: &notes,
             target: &target,
+            fail_on: self.fail_on,
+            spec_name: spec.map(|s| s.name.as_str()),
+            seed: facts.seed,
+            tenancy: facts.tenancy,
+            coverage: coverage.as_ref(),
+            locator: locator.as_ref(),
             ..report
         };
         let to_terminal = self.output.is_none() && std::io::stdout().is_terminal();
@@ -268,11 +328,16 @@ impl OutputArgs {
             ColorArg::Auto => to_terminal && std::env::var_os("NO_COLOR").is_none(),
         };
         let format = match self.format {
-            FormatArg::Human => Format::Human { color },
+            FormatArg::Human => Format::Human {
+                color,
+                width: report::wrap::width(to_terminal),
+            },
             FormatArg::Json => Format::Json,
             FormatArg::Junit => Format::Junit,
             FormatArg::Sarif => Format::Sarif,
             FormatArg::Github => Format::Github,
+            FormatArg::Html => Format::Html,
+            FormatArg::Markdown => Format::Markdown,
         };
         let mut out: Box<dyn Write> = match &self.output {
             Some(path) => Box::new(
@@ -282,12 +347,18 @@ impl OutputArgs {
             None => Box::new(std::io::stdout().lock()),
         };
         report::write(format, &report, &mut out)?;
+        out.flush()?;
+        tracing::info!(
+            findings = findings.len(),
+            active = report.summary().active,
+            "report written"
+        );
+        drop(out);
         if self.format == FormatArg::Human
             && std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
         {
             report::write(Format::Github, &report, &mut std::io::stdout().lock())?;
         }
-        out.flush()?;
         Ok(if report::fails(findings, self.fail_on) {
             ExitStatus::Findings
         } else {

@@ -1,11 +1,14 @@
-//! `tenantprobe demo`.
+//! `tenantprobe demo`: runs the demo and prints each step as it starts and ends (a spinner on a
+//! terminal while it runs), then the findings, each once, and the verdict.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
 
 use anstyle::{AnsiColor, Style};
 use clap::Args;
-use tenantprobe::demo::{self, DemoReport};
+use tenantprobe::demo::{self, DemoEvent, DemoHook, Step};
 use tenantprobe::exit::ExitStatus;
+use tenantprobe::report::wrap;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -16,66 +19,165 @@ pub struct DemoArgs {
     pub faults: Vec<reference_app::faults::Fault>,
 }
 
-impl DemoArgs {
-    pub async fn exec(self) -> anyhow::Result<ExitStatus> {
-        let options = demo::DemoOptions {
-            faults: self.faults.into_iter().collect(),
-        };
-        let report = tokio::select! {
-            report = demo::run(options) => report?,
-            _ = super::super::shutdown_signal() => anyhow::bail!("interrupted: throwaway servers stopped and removed"),
-        };
-        print(&report, &mut anstream::stdout())?;
-        Ok(if report.findings.is_empty() {
-            ExitStatus::Clean
-        } else {
-            ExitStatus::Findings
-        })
+/// Styles, plain when stdout is not a terminal (anstream strips them too; this keeps widths
+/// right for wrapping).
+struct Styles {
+    bold: Style,
+    ok: Style,
+    bad: Style,
+    dim: Style,
+}
+
+impl Styles {
+    fn new(color: bool) -> Self {
+        let paint = |s: Style| if color { s } else { Style::new() };
+        Self {
+            bold: paint(Style::new().bold()),
+            ok: paint(Style::new().fg_color(Some(AnsiColor::Green.into())).bold()),
+            bad: paint(Style::new().fg_color(Some(AnsiColor::Red.into())).bold()),
+            dim: paint(Style::new().dimmed()),
+        }
     }
 }
 
-fn print(report: &DemoReport, out: &mut impl Write) -> std::io::Result<()> {
-    let bold = Style::new().bold();
-    let ok = Style::new().fg_color(Some(AnsiColor::Green.into())).bold();
-    let bad = Style::new().fg_color(Some(AnsiColor::Red.into())).bold();
-    writeln!(out, "{bold}tenantprobe demo{bold:#}")?;
-    for line in &report.environment {
-        writeln!(out, "  · {line}")?;
-    }
-    writeln!(out)?;
-    for step in &report.steps {
-        let (style, mark) = if step.passed {
-            (ok, "PASS")
-        } else {
-            (bad, "FAIL")
+impl DemoArgs {
+    pub async fn exec(self) -> anyhow::Result<ExitStatus> {
+        let terminal = std::io::stdout().is_terminal();
+        let color = terminal && std::env::var_os("NO_COLOR").is_none();
+        let width = wrap::width(terminal);
+        let quiet = super::ui::quiet();
+        let styles = Arc::new(Styles::new(color));
+        {
+            let s = &styles;
+            if !quiet {
+                let _ = writeln!(anstream::stdout(), "{}tenantprobe demo{:#}", s.bold, s.bold);
+            }
+        }
+        let spinner: Arc<Mutex<Option<indicatif::ProgressBar>>> = Arc::new(Mutex::new(None));
+        let hook = {
+            let styles = Arc::clone(&styles);
+            let spinner = Arc::clone(&spinner);
+            DemoHook(Arc::new(move |event| {
+                if quiet {
+                    return;
+                }
+                on_event(&event, &styles, width, &spinner);
+            }))
         };
-        writeln!(
-            out,
-            "{style}{mark}{style:#} {bold}{}{bold:#} ({} ms)",
-            step.name,
-            step.duration.as_millis()
-        )?;
-        writeln!(out, "     {}", step.summary)?;
-    }
-    if !report.findings.is_empty() {
+        let options = demo::DemoOptions {
+            faults: self.faults.into_iter().collect(),
+            progress: Some(hook),
+        };
+        let outcome = tokio::select! {
+            report = demo::run(options) => report,
+            _ = super::super::shutdown_signal() => {
+                clear(&spinner);
+                anyhow::bail!("interrupted: throwaway servers stopped and removed")
+            }
+        };
+        clear(&spinner);
+        let mut report = outcome?;
+        tenantprobe::report::collapse_duplicates(&mut report.findings);
+        let s = &styles;
+        let mut out = anstream::stdout().lock();
+        if !report.findings.is_empty() {
+            writeln!(out)?;
+            for f in &report.findings {
+                let prefix = format!("{} ", f.severity);
+                let head = format!("[{}] {}: {}", f.rule, f.object, f.title);
+                for (i, line) in wrap::indented(&head, width, &prefix, "    ")
+                    .iter()
+                    .enumerate()
+                {
+                    if i == 0 {
+                        let rest = line.strip_prefix(prefix.as_str()).unwrap_or(line);
+                        writeln!(out, "{}{}{:#} {rest}", s.bad, f.severity, s.bad)?;
+                    } else {
+                        writeln!(out, "{line}")?;
+                    }
+                }
+                writeln!(out, "    {}fingerprint {}{:#}", s.dim, f.fingerprint, s.dim)?;
+            }
+        }
         writeln!(out)?;
-        for f in &report.findings {
+        if report.findings.is_empty() {
             writeln!(
                 out,
-                "{bad}{}{bad:#} [{}] {}: {}",
-                f.severity, f.rule, f.object, f.title
+                "{}tenants are isolated{:#}: every check passed",
+                s.ok, s.ok
             )?;
+            Ok(ExitStatus::Clean)
+        } else {
+            writeln!(
+                out,
+                "{}{} isolation problem(s){:#}",
+                s.bad,
+                report.findings.len(),
+                s.bad
+            )?;
+            Ok(ExitStatus::Findings)
         }
     }
-    writeln!(out)?;
-    if report.findings.is_empty() {
-        writeln!(out, "{ok}tenants are isolated{ok:#}: every check passed")?;
-    } else {
-        writeln!(
-            out,
-            "{bad}{} isolation problem(s){bad:#}",
-            report.findings.len()
-        )?;
+}
+
+fn clear(spinner: &Mutex<Option<indicatif::ProgressBar>>) {
+    if let Ok(mut guard) = spinner.lock()
+        && let Some(bar) = guard.take()
+    {
+        bar.finish_and_clear();
     }
-    Ok(())
+}
+
+/// Prints one event as it happens: environment lines, a spinner while a step runs (stderr, on a
+/// terminal only), and the step's verdict line when it ends.
+fn on_event(
+    event: &DemoEvent<'_>,
+    s: &Styles,
+    width: usize,
+    spinner: &Mutex<Option<indicatif::ProgressBar>>,
+) {
+    match event {
+        DemoEvent::Environment(line) => {
+            let mut out = anstream::stdout().lock();
+            for l in wrap::indented(line, width, "  · ", "    ") {
+                let _ = writeln!(out, "{l}");
+            }
+        }
+        DemoEvent::StepStarted(name) => {
+            if super::ui::show_progress() {
+                let bar = indicatif::ProgressBar::new_spinner();
+                bar.set_message(format!("{name}…"));
+                bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                if let Ok(mut guard) = spinner.lock() {
+                    *guard = Some(bar);
+                }
+            } else {
+                let _ = writeln!(anstream::stdout(), "     {name}…");
+            }
+        }
+        DemoEvent::StepFinished(step) => {
+            clear(spinner);
+            print_step(step, s, width);
+        }
+    }
+}
+
+fn print_step(step: &Step, s: &Styles, width: usize) {
+    let (style, mark) = if step.passed {
+        (s.ok, "PASS")
+    } else {
+        (s.bad, "FAIL")
+    };
+    let mut out = anstream::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{style}{mark}{style:#} {}{}{:#} ({} ms)",
+        s.bold,
+        step.name,
+        s.bold,
+        step.duration.as_millis()
+    );
+    for line in wrap::indented(&step.summary, width, "     ", "     ") {
+        let _ = writeln!(out, "{line}");
+    }
 }

@@ -7,6 +7,7 @@ mod common;
 mod demo;
 mod monitor;
 mod rules;
+pub mod ui;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use tenantprobe::exit::ExitStatus;
@@ -29,9 +30,28 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "TENANTPROBE_LOG_FORMAT")]
     pub log_format: LogFormat,
 
-    /// Log filter (tracing env-filter syntax), e.g. `info` or `tenantprobe=debug`.
-    #[arg(long, global = true, default_value = "warn", env = "TENANTPROBE_LOG")]
-    pub log: String,
+    /// Log filter (tracing env-filter syntax), e.g. `info` or `tenantprobe=debug`. Without it,
+    /// RUST_LOG applies, else the level -q/-v choose (default: warnings).
+    #[arg(long, global = true, env = "TENANTPROBE_LOG")]
+    pub log: Option<String>,
+
+    /// Less output: errors only on stderr, no progress or step lines; the report is unchanged.
+    #[arg(long, short = 'q', global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// More log output on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+impl Cli {
+    pub fn verbosity(&self) -> ui::Verbosity {
+        if self.quiet {
+            ui::Verbosity(-1)
+        } else {
+            ui::Verbosity(i8::try_from(self.verbose).unwrap_or(i8::MAX))
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -71,6 +91,17 @@ pub enum Command {
     Monitor(monitor::MonitorArgs),
     /// List every rule and property tenantprobe checks, with why it matters and how to fix it.
     Rules(rules::RulesArgs),
+    /// Print a shell completion script: `tenantprobe completions bash > /etc/bash_completion.d/tenantprobe`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff): `tenantprobe man | man -l -`, or into `man1/tenantprobe.1`.
+    Man,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 impl Command {
@@ -92,6 +123,21 @@ impl Cli {
             Command::Attack(args) => args.exec().await,
             Command::Cache(args) => args.exec().await,
             Command::Monitor(args) => args.exec().await,
+            Command::Completions(args) => {
+                use clap::CommandFactory;
+                clap_complete::generate(
+                    args.shell,
+                    &mut Cli::command(),
+                    "tenantprobe",
+                    &mut std::io::stdout().lock(),
+                );
+                Ok(ExitStatus::Clean)
+            }
+            Command::Man => {
+                use clap::CommandFactory;
+                clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout().lock())?;
+                Ok(ExitStatus::Clean)
+            }
         }
     }
 }

@@ -20,7 +20,7 @@ use tenantprobe::rules::RuleInfo;
 use tenantprobe::spec::Spec;
 use tenantprobe::target::{TargetError, process_env};
 
-use super::common::{OutputArgs, TargetArgs};
+use super::common::{OutputArgs, RunFacts, TargetArgs};
 
 #[derive(Debug, Args)]
 pub struct MonitorArgs {
@@ -262,14 +262,17 @@ impl RunArgs {
         let mut findings = report.findings();
         let status = self.output.emit(
             Some(&spec),
-            Report {
-                command: "monitor run",
-                target: &spec.name,
-                findings: &[],
-                rules: &monitor_rules(),
-                duration: report.elapsed,
-                notes: &notes,
+            RunFacts {
+                spec_file: self.probe.target.target.as_deref(),
+                ..RunFacts::default()
             },
+            Report::new(
+                "monitor run",
+                &spec.name,
+                &monitor_rules(),
+                report.elapsed,
+                &notes,
+            ),
             &mut findings,
         )?;
         Ok(cycle_status(&report, status))
@@ -434,14 +437,17 @@ impl CanaryArgs {
         ];
         self.output.emit(
             Some(&spec),
-            Report {
-                command: "monitor canary",
-                target: &spec.name,
-                findings: &[],
-                rules: &monitor_rules(),
-                duration: begun.elapsed(),
-                notes: &notes,
+            RunFacts {
+                spec_file: self.probe.target.target.as_deref(),
+                ..RunFacts::default()
             },
+            Report::new(
+                "monitor canary",
+                &spec.name,
+                &monitor_rules(),
+                begun.elapsed(),
+                &notes,
+            ),
             &mut findings,
         )?;
         if !verdict.passed {

@@ -1,5 +1,6 @@
 //! GitHub Actions workflow commands: one `::error`/`::warning`/`::notice` annotation per active
-//! finding, so findings show on the run's summary page.
+//! finding, so findings show on the run's summary page — and, with `file=`/`line=` (the same
+//! locations as SARIF: the migration that made the object, else the spec), on the diff.
 
 use std::io::Write;
 
@@ -25,9 +26,14 @@ pub fn write(report: &Report<'_>, out: &mut dyn Write) -> std::io::Result<()> {
             Severity::Low | Severity::Info => "notice",
         };
         let title = escape_property(&format!("{} [{}] {}", f.severity, f.rule, f.object));
+        let at = report
+            .locator
+            .and_then(|l| l.locate(&f.object, &f.detail))
+            .map(|at| format!("file={},line={},", escape_property(&at.file), at.line))
+            .unwrap_or_default();
         writeln!(
             out,
-            "::{command} title={title}::{}",
+            "::{command} {at}title={title}::{}",
             escape_data(&format!("{}: {} Fix: {}", f.title, f.detail, f.remediation))
         )?;
     }

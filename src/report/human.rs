@@ -1,5 +1,6 @@
-//! The human report: findings grouped by object, most severe first, each with what to do; waived
-//! and baseline findings shown dimmed. Colour only on a terminal (anstream strips it otherwise).
+//! The human report: findings grouped by object, most severe first, each with what to do, its
+//! fingerprint and a waiver ready to paste; waived and baseline findings shown dimmed. Lines wrap
+//! at the given width. Colour only when the caller says so (a terminal, no `NO_COLOR`).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -7,6 +8,7 @@ use std::io::Write;
 use anstyle::{AnsiColor, Style};
 
 use super::Report;
+use super::wrap::indented;
 use crate::finding::{Finding, Severity};
 
 fn severity_style(s: Severity, color: bool) -> Style {
@@ -23,8 +25,26 @@ fn severity_style(s: Severity, color: bool) -> Style {
     Style::new().fg_color(Some(colour.into())).bold()
 }
 
-/// `color`: emit ANSI styles (the caller decides: a terminal, and no `NO_COLOR`).
-pub fn write(report: &Report<'_>, out: &mut dyn Write, color: bool) -> std::io::Result<()> {
+/// Where the detail lines of a finding start.
+const INDENT: &str = "           ";
+
+/// The `[[waivers]]` entry that accepts `f` (by fingerprint: it survives renames of nothing else).
+pub fn waiver_snippet(f: &Finding) -> String {
+    format!(
+        "[[waivers]]  # {} on {}\nfingerprint = \"{}\"\nreason = \"\"\"why this is acceptable\"\"\"",
+        f.rule,
+        f.object.replace('\n', " "),
+        f.fingerprint
+    )
+}
+
+/// `color`: emit ANSI styles; `width`: wrap prose at this many columns.
+pub fn write(
+    report: &Report<'_>,
+    out: &mut dyn Write,
+    color: bool,
+    width: usize,
+) -> std::io::Result<()> {
     let paint = |style: Style| if color { style } else { Style::new() };
     let bold = paint(Style::new().bold());
     let dim = paint(Style::new().dimmed());
@@ -34,7 +54,9 @@ pub fn write(report: &Report<'_>, out: &mut dyn Write, color: bool) -> std::io::
         report.command, report.target
     )?;
     for note in report.notes {
-        writeln!(out, "  {dim}·{dim:#} {note}")?;
+        for line in indented(note, width, "  · ", "    ") {
+            writeln!(out, "{line}")?;
+        }
     }
     writeln!(out)?;
 
@@ -56,28 +78,59 @@ pub fn write(report: &Report<'_>, out: &mut dyn Write, color: bool) -> std::io::
         for f in findings {
             let sev = severity_style(f.severity, color);
             if f.is_active() {
+                // The title line starts with the styled severity, whose escapes textwrap must
+                // not count: wrap with a plain prefix, then paint it.
+                let prefix = format!("  {:<8} ", f.severity);
+                let head = format!("{} [{}]", f.title, f.rule);
+                for (i, line) in indented(&head, width, &prefix, INDENT)
+                    .into_iter()
+                    .enumerate()
+                {
+                    if i == 0 {
+                        let rest = line.strip_prefix(prefix.as_str()).unwrap_or(&line);
+                        writeln!(out, "  {sev}{:<8}{sev:#} {bold}{rest}{bold:#}", f.severity)?;
+                    } else {
+                        writeln!(out, "{bold}{line}{bold:#}")?;
+                    }
+                }
+                for line in indented(&f.detail, width, INDENT, INDENT) {
+                    writeln!(out, "{line}")?;
+                }
+                let fix = indented(
+                    &format!("fix: {}", f.remediation),
+                    width,
+                    INDENT,
+                    &format!("{INDENT}     "),
+                );
+                for line in fix {
+                    writeln!(out, "{dim}{line}{dim:#}")?;
+                }
+                if let Some(evidence) = &f.evidence {
+                    // Reproducers are code: never re-flowed, so they still run when pasted.
+                    for line in evidence.lines() {
+                        writeln!(out, "{INDENT}{dim}│{dim:#} {line}")?;
+                    }
+                }
                 writeln!(
                     out,
-                    "  {sev}{:<8}{sev:#} {bold}{}{bold:#} [{}]",
-                    f.severity, f.title, f.rule
+                    "{INDENT}{dim}fingerprint {} · to accept it, add to the spec:{dim:#}",
+                    f.fingerprint
                 )?;
-                writeln!(out, "           {}", f.detail)?;
-                writeln!(out, "           {dim}fix:{dim:#} {}", f.remediation)?;
-                if let Some(evidence) = &f.evidence {
-                    for line in evidence.lines() {
-                        writeln!(out, "           {dim}│{dim:#} {line}")?;
-                    }
+                for line in waiver_snippet(f).lines() {
+                    writeln!(out, "{INDENT}{dim}│{dim:#} {line}")?;
                 }
             } else {
                 let why = f
                     .waived
                     .as_deref()
                     .map_or_else(|| "in baseline".to_owned(), |r| format!("waived: {r}"));
-                writeln!(
-                    out,
-                    "  {dim}{:<8} {} [{}] — {why}{dim:#}",
-                    f.severity, f.title, f.rule
-                )?;
+                let text = format!(
+                    "  {:<8} {} [{}] ({}) — {why}",
+                    f.severity, f.title, f.rule, f.fingerprint
+                );
+                for line in indented(&text, width, "", INDENT) {
+                    writeln!(out, "{dim}{line}{dim:#}")?;
+                }
             }
         }
         writeln!(out)?;
@@ -113,11 +166,75 @@ pub fn write(report: &Report<'_>, out: &mut dyn Write, color: bool) -> std::io::
     } else {
         format!(" ({})", extras.join(", "))
     };
+    let passed = report
+        .checks()
+        .iter()
+        .filter(|c| c.status == super::CheckStatus::Passed)
+        .count();
     writeln!(
         out,
-        "{headline}{extras}; {} rules checked in {} ms",
+        "{headline}{extras}; {} rules checked ({passed} passed) in {} ms",
         report.rules.len(),
         report.duration.as_millis()
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::Category;
+    use std::time::Duration;
+
+    fn long_finding() -> Finding {
+        Finding::new(
+            "rls-disabled",
+            Severity::Critical,
+            Category::Audit,
+            "public.projects",
+            "",
+            "row-level security is disabled on a tenant table",
+            "`public.projects` holds tenant data. ".repeat(12),
+            "ALTER TABLE public.projects ENABLE ROW LEVEL SECURITY; ".repeat(5),
+        )
+        .with_evidence("SELECT * FROM public.projects WHERE tenant_id <> current_setting('app.current_tenant')::uuid AND true AND true;")
+    }
+
+    fn render(color: bool, width: usize) -> String {
+        let findings = vec![long_finding()];
+        let rules = vec![crate::rules::find("rls-disabled").unwrap()];
+        let notes = vec!["a note ".repeat(30)];
+        let mut report = Report::new("audit", "ref", &rules, Duration::ZERO, &notes);
+        report.findings = &findings;
+        let mut out = Vec::new();
+        write(&report, &mut out, color, width).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn prose_wraps_and_each_finding_carries_its_fingerprint_and_a_waiver() {
+        let text = render(false, 100);
+        let f = long_finding();
+        for line in text.lines().filter(|l| !l.contains('│')) {
+            assert!(line.chars().count() <= 100, "too long: {line}");
+        }
+        assert!(text.contains(&format!("fingerprint {}", f.fingerprint)));
+        assert!(text.contains(&format!("│ fingerprint = \"{}\"", f.fingerprint)));
+        assert!(text.contains("│ [[waivers]]"));
+        // Evidence stays one line (it is SQL to paste).
+        assert!(text.contains(f.evidence.as_deref().unwrap()));
+        assert!(!text.contains('\u{1b}'), "no ANSI without colour");
+        assert!(render(true, 100).contains('\u{1b}'));
+    }
+
+    #[test]
+    fn the_waiver_snippet_is_a_spec_waiver() {
+        #[derive(serde::Deserialize)]
+        struct Doc {
+            waivers: Vec<crate::spec::Waiver>,
+        }
+        let f = long_finding();
+        let doc: Doc = toml::from_str(&waiver_snippet(&f)).unwrap();
+        assert!(doc.waivers[0].matches(&f));
+    }
 }

@@ -2,10 +2,15 @@
 //! `io::Write`. Also waivers, baselines and the `--fail-on` decision, shared by every command.
 
 mod github;
+mod html;
 mod human;
 mod json;
 mod junit;
+pub mod locate;
+mod markdown;
+pub mod matrix;
 mod sarif;
+pub mod wrap;
 
 use std::io::Write;
 use std::time::Duration;
@@ -13,12 +18,16 @@ use std::time::Duration;
 use crate::finding::{Finding, Severity, Summary};
 use crate::rules::RuleInfo;
 use crate::spec::Waiver;
+use crate::tenancy::Tenancy;
+
+pub use locate::{Location, Locator};
+pub use matrix::Matrix;
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// Grouped by object, with remediation; `color` for ANSI styles.
-    Human { color: bool },
+    Human { color: bool, width: usize },
     /// The versioned JSON document (`schemas/report.schema.json`).
     Json,
     /// JUnit XML: one test case per rule checked.
@@ -27,6 +36,10 @@ pub enum Format {
     Sarif,
     /// GitHub Actions workflow annotations.
     Github,
+    /// One self-contained HTML page: the isolation matrix, then every finding.
+    Html,
+    /// GitHub-flavoured Markdown, for `$GITHUB_STEP_SUMMARY` and pull-request comments.
+    Markdown,
 }
 
 /// Everything a reporter needs.
@@ -42,23 +55,142 @@ pub struct Report<'a> {
     pub duration: Duration,
     /// Extra lines for humans (what was examined, coverage).
     pub notes: &'a [String],
+    /// When the report was made (the run ended).
+    pub finished: chrono::DateTime<chrono::Utc>,
+    /// The seed that replays a property-based run.
+    pub seed: Option<u64>,
+    /// The tenancy conventions the run assumed.
+    pub tenancy: Option<&'a Tenancy>,
+    /// What was attacked, object by property.
+    pub coverage: Option<&'a Matrix>,
+    /// The spec's name (for SARIF's stable category), when a spec was used.
+    pub spec_name: Option<&'a str>,
+    /// Source locations (migrations, spec) for SARIF and annotations.
+    pub locator: Option<&'a Locator>,
+    /// The `--fail-on` threshold: JUnit fails only what fails the run.
+    pub fail_on: Severity,
 }
 
-impl Report<'_> {
+impl<'a> Report<'a> {
+    /// A report of `command` on `target` that checked `rules`; the rest is set by the caller.
+    pub fn new(
+        command: &'a str,
+        target: &'a str,
+        rules: &'a [&'static RuleInfo],
+        duration: Duration,
+        notes: &'a [String],
+    ) -> Self {
+        Self {
+            command,
+            target,
+            findings: &[],
+            rules,
+            duration,
+            notes,
+            finished: chrono::Utc::now(),
+            seed: None,
+            tenancy: None,
+            coverage: None,
+            spec_name: None,
+            locator: None,
+            fail_on: Severity::High,
+        }
+    }
+
     pub fn summary(&self) -> Summary {
         Summary::of(self.findings)
+    }
+
+    /// When the run started.
+    pub fn started(&self) -> chrono::DateTime<chrono::Utc> {
+        self.finished - chrono::Duration::from_std(self.duration).unwrap_or_default()
+    }
+
+    /// Each rule checked, with its verdict: what a clean report proves.
+    pub fn checks(&self) -> Vec<CheckResult> {
+        self.rules
+            .iter()
+            .map(|rule| {
+                let of_rule = self.findings.iter().filter(|f| f.rule == rule.id);
+                let (mut active, mut failing, mut accepted) = (0, 0, 0);
+                for f in of_rule {
+                    if !f.is_active() {
+                        accepted += 1;
+                    } else {
+                        active += 1;
+                        failing += usize::from(f.severity >= self.fail_on);
+                    }
+                }
+                let status = if failing > 0 {
+                    CheckStatus::Failed
+                } else if active > 0 {
+                    CheckStatus::Warned
+                } else {
+                    CheckStatus::Passed
+                };
+                CheckResult {
+                    rule: rule.id,
+                    status,
+                    findings: active,
+                    accepted,
+                }
+            })
+            .collect()
+    }
+}
+
+/// A rule's verdict in one run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CheckResult {
+    pub rule: &'static str,
+    pub status: CheckStatus,
+    /// Active findings.
+    pub findings: usize,
+    /// Waived or baseline findings.
+    pub accepted: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    /// No active finding.
+    Passed,
+    /// Active findings, all below `--fail-on`.
+    Warned,
+    /// Active findings at or above `--fail-on`.
+    Failed,
+}
+
+impl CheckStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Passed => "passed",
+            Self::Warned => "warned",
+            Self::Failed => "failed",
+        }
     }
 }
 
 /// Writes `report` in `format`.
 pub fn write(format: Format, report: &Report<'_>, out: &mut dyn Write) -> std::io::Result<()> {
     match format {
-        Format::Human { color } => human::write(report, out, color),
+        Format::Human { color, width } => human::write(report, out, color, width),
         Format::Json => json::write(report, out),
         Format::Junit => junit::write(report, out),
         Format::Sarif => sarif::write(report, out),
         Format::Github => github::write(report, out),
+        Format::Html => html::write(report, out),
+        Format::Markdown => markdown::write(report, out),
     }
+}
+
+/// Collapses duplicate findings (the same fingerprint: one cause reached twice, e.g. by two
+/// checks of one cycle); the first stays. Returns how many were dropped.
+pub fn collapse_duplicates(findings: &mut Vec<Finding>) -> usize {
+    let before = findings.len();
+    let mut seen = std::collections::HashSet::new();
+    findings.retain(|f| seen.insert(f.fingerprint.clone()));
+    before - findings.len()
 }
 
 /// Marks findings covered by a waiver (keeping them, with the reason).
@@ -109,4 +241,44 @@ pub fn fails(findings: &[Finding], threshold: Severity) -> bool {
     findings
         .iter()
         .any(|f| f.is_active() && f.severity >= threshold)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::Category;
+
+    fn finding(rule: &str, object: &str, severity: Severity) -> Finding {
+        Finding::new(rule, severity, Category::Audit, object, "", "t", "d", "r")
+    }
+
+    #[test]
+    fn duplicates_collapse_to_one() {
+        let mut findings = vec![
+            finding("rls-disabled", "public.a", Severity::High),
+            finding("rls-disabled", "public.b", Severity::High),
+            finding("rls-disabled", "public.a", Severity::High),
+        ];
+        assert_eq!(collapse_duplicates(&mut findings), 1);
+        assert_eq!(findings.len(), 2);
+        assert_eq!(findings[1].object, "public.b");
+    }
+
+    #[test]
+    fn checks_fail_only_at_or_above_fail_on() {
+        let rules: Vec<&'static RuleInfo> = crate::audit::rules::RULES
+            .iter()
+            .map(|r| &r.info)
+            .take(2)
+            .collect();
+        let findings = vec![finding(rules[0].id, "public.a", Severity::Medium)];
+        let mut report = Report::new("audit", "t", &rules, Duration::ZERO, &[]);
+        report.findings = &findings;
+        report.fail_on = Severity::High;
+        let checks = report.checks();
+        assert_eq!(checks[0].status, CheckStatus::Warned);
+        assert_eq!(checks[1].status, CheckStatus::Passed);
+        report.fail_on = Severity::Medium;
+        assert_eq!(report.checks()[0].status, CheckStatus::Failed);
+    }
 }

@@ -82,6 +82,8 @@ pub struct AttackConfig {
     /// Set to stop the run (on SIGINT or SIGTERM): workers finish the attempt under way, roll
     /// back and return what they found so far.
     pub stop: Option<Arc<AtomicBool>>,
+    /// Called before every shrinking step, so progress shows the run is not stuck.
+    pub on_shrink: Option<ProgressHook>,
 }
 
 /// A callback after every test case.
@@ -109,6 +111,7 @@ impl Default for AttackConfig {
             regressions: None,
             on_case: None,
             stop: None,
+            on_shrink: None,
         }
     }
 }
@@ -567,6 +570,8 @@ impl Worker {
             if let Some(hook) = &self.config.on_case {
                 (hook.0)();
             }
+        } else if let Some(hook) = &self.config.on_shrink {
+            (hook.0)();
         }
         match self.handle.block_on(self.execute_case(
             &mut shared.conn.borrow_mut(),

@@ -64,6 +64,8 @@ pub struct HttpAttackConfig {
     pub time_budget: Option<Duration>,
     pub regressions: Option<PathBuf>,
     pub on_case: Option<ProgressHook>,
+    /// Called before every shrinking step, so progress shows the run is not stuck.
+    pub on_shrink: Option<ProgressHook>,
     /// Keep every request sent (`HttpOutcome::sent`), for benchmarks that replay the same mix.
     pub record: bool,
 }
@@ -78,6 +80,7 @@ impl Default for HttpAttackConfig {
             time_budget: None,
             regressions: None,
             on_case: None,
+            on_shrink: None,
             record: false,
         }
     }
@@ -94,6 +97,8 @@ pub struct HttpOutcome {
     pub coverage: BTreeMap<(String, String), u64>,
     /// Items the test tenants created for their worlds, over all cases (0: nothing was attacked).
     pub items_created: u64,
+    /// (endpoint as `METHOD path`, actor) → steps that sent to it.
+    pub endpoints: BTreeMap<(String, String), u64>,
     /// Per finding (rule, object): test cases run before it was first seen.
     pub first_seen: BTreeMap<(String, String), u64>,
     /// Every request sent, when `record` was asked for.
@@ -333,6 +338,8 @@ impl Engine {
             if let Some(hook) = &self.config.on_case {
                 (hook.0)();
             }
+        } else if let Some(hook) = &self.config.on_shrink {
+            (hook.0)();
         }
         let coverage = (!shrinking).then_some(&state.outcome);
         match self.runtime.block_on(self.execute(case, coverage)) {
@@ -394,11 +401,17 @@ impl Engine {
                     Err(e) => failure = Some(e),
                 }
                 if let Some(outcome) = coverage {
+                    let mut outcome = outcome.borrow_mut();
                     *outcome
-                        .borrow_mut()
                         .coverage
                         .entry((step.op.name().to_owned(), step.actor.as_str().to_owned()))
                         .or_default() += 1;
+                    for endpoint in step.op.endpoints(&self.client.target.resources) {
+                        *outcome
+                            .endpoints
+                            .entry((endpoint, step.actor.as_str().to_owned()))
+                            .or_default() += 1;
+                    }
                 }
             }
             if failure.is_some() {

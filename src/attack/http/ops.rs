@@ -90,6 +90,27 @@ impl Op {
             Self::DeleteThenGet { .. } => "delete-then-get",
         }
     }
+    /// The endpoints a step of this operation sends to, named as findings name them
+    /// (`METHOD path`): the rows of the report's isolation matrix.
+    pub fn endpoints(&self, resources: &[crate::spec::ResourceSpec]) -> Vec<String> {
+        use crate::spec::Operation as O;
+        if resources.is_empty() {
+            return Vec::new();
+        }
+        let (resource, ops): (Pick, &[O]) = match self {
+            Self::List { resource, .. } => (*resource, &[O::List]),
+            Self::Get { resource, .. } | Self::Own { resource, .. } => (*resource, &[O::Get]),
+            Self::Update { resource, .. } => (*resource, &[O::Update]),
+            Self::Delete { resource, .. } => (*resource, &[O::Delete]),
+            Self::Create { resource, .. } => (*resource, &[O::Create]),
+            Self::DeleteThenGet { resource } => (*resource, &[O::Create, O::Delete, O::Get]),
+        };
+        let spec = &resources[usize::from(resource) % resources.len()];
+        spec.endpoints()
+            .filter(|(op, _)| ops.contains(op))
+            .map(|(op, e)| format!("{} {}", e.method_for(op), e.path.1))
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone)]
