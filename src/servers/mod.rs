@@ -1,7 +1,9 @@
 //! The PostgreSQL and Redis that demo and tests run against (`Services`): existing servers named
-//! by `DATABASE_URL` / `REDIS_URL`, or private throwaway ones started from local binaries.
+//! by `DATABASE_URL` / `REDIS_URL`, or private throwaway ones started from local binaries; and a
+//! throwaway PgBouncer in front of either PostgreSQL.
 
 mod binaries;
+mod pgbouncer;
 mod postgres;
 mod process;
 mod redis;
@@ -10,6 +12,7 @@ mod scratch;
 use std::time::Duration;
 
 pub use binaries::{find_postgres, find_program, find_redis};
+pub use pgbouncer::{PoolEntry, PoolerConfig, ThrowawayPgBouncer, find_pgbouncer};
 pub use postgres::ThrowawayPostgres;
 pub use redis::ThrowawayRedis;
 pub use scratch::ScratchDb;
