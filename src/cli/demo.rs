@@ -11,15 +11,20 @@ use tenantprobe::exit::ExitStatus;
 pub struct DemoArgs {
     /// Switch on a deliberate isolation fault in the reference app and watch it being caught
     /// (repeatable): global-cache-key, subdomain-trust, jwt-no-verify, session-context-leak,
-    /// rls-bypass-handler, body-tenant-override, debug-tenant-param.
+    /// rls-bypass-handler, body-tenant-override, debug-tenant-param, no-tenant-limits.
     #[arg(long = "fault", value_name = "NAME")]
     pub faults: Vec<reference_app::faults::Fault>,
+    /// Put a connection pooler between the reference app and PostgreSQL: `pgbouncer` starts a
+    /// throwaway PgBouncer in transaction mode (Debian package `pgbouncer`).
+    #[arg(long, value_name = "POOLER")]
+    pub pooler: Option<demo::Pooler>,
 }
 
 impl DemoArgs {
     pub async fn exec(self) -> anyhow::Result<ExitStatus> {
         let options = demo::DemoOptions {
             faults: self.faults.into_iter().collect(),
+            pooler: self.pooler,
         };
         let report = tokio::select! {
             report = demo::run(options) => report?,

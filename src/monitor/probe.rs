@@ -55,6 +55,9 @@ impl ProbeOptions {
 pub struct DatabaseProbe {
     pub url: String,
     pub tenancy: Tenancy,
+    /// The app role through the application's transaction-mode pooler (`pooler_url_env`), when the
+    /// spec names one and it is set: the no-tenant check then looks at pooled connections too.
+    pub pooler_url: Option<String>,
     /// Kept between cycles; dropped after any error and reconnected by the next check.
     pub conn: Mutex<Option<PgConnection>>,
 }
@@ -172,6 +175,7 @@ impl Probe {
                 url: env(&db.url_env)
                     .ok_or_else(|| TargetError::MissingVariable(db.url_env.clone()))?,
                 tenancy: db.tenancy(),
+                pooler_url: db.pooler_url_env.as_deref().and_then(env),
                 conn: Mutex::new(None),
             }),
             None => None,

@@ -9,6 +9,7 @@
 
 mod execute;
 mod ops;
+pub mod pooled;
 pub mod rules;
 mod schema;
 mod values;
