@@ -20,6 +20,10 @@ use tenantprobe::synthetic::{self, SyntheticTenant};
 use tenantprobe::target::{HttpTarget, obtain_tenants};
 use tenantprobe::tenancy::Tenancy;
 
+/// Held by the heavy tests of this binary, so that `attack noisy` measures latencies on a machine
+/// that is not also running a demo or an HTTP attack (the test runner runs tests in parallel).
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A reference database with two synthetic tenants, and a PgBouncer in front of it whose app
 /// pool holds `pool_size` server connections.
 async fn pooled_world(
@@ -212,6 +216,7 @@ async fn the_reference_app_through_pgbouncer_leaks_its_session_context_only_with
 
 #[tokio::test]
 async fn attack_http_catches_the_session_context_leak_through_pgbouncer() {
+    let _heavy = HEAVY.lock().await;
     let faulty: Faults = [Fault::SessionContextLeak].into_iter().collect();
     let (_, db, _bouncer, app) = app_through_pgbouncer(faulty).await;
     let spec = tenantprobe::reference::spec();
@@ -245,6 +250,7 @@ async fn attack_http_catches_the_session_context_leak_through_pgbouncer() {
 
 #[tokio::test]
 async fn the_demo_runs_through_pgbouncer_and_catches_the_leak_there() {
+    let _heavy = HEAVY.lock().await;
     use tenantprobe::demo::{self, DemoOptions, Pooler};
     let clean = demo::run(DemoOptions {
         pooler: Some(Pooler::PgBouncer),
@@ -348,6 +354,7 @@ async fn noisy_run(faults: Faults) -> noisy::NoisyOutcome {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attack_noisy_fails_without_per_tenant_limits_and_passes_with_them() {
+    let _heavy = HEAVY.lock().await;
     let limited = noisy_run(Faults::none()).await;
     eprintln!(
         "limits on:  alone {}; loaded {}; noisy {} sent, {} throttled",
