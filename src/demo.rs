@@ -9,7 +9,7 @@ use sqlx::{Connection, PgConnection};
 
 use crate::finding::Finding;
 use crate::provision::{ProvisionError, ReferenceDatabase};
-use crate::servers::{Postgres, Redis, ScratchDb, ServerError};
+use crate::servers::{PoolerConfig, Postgres, Redis, ScratchDb, ServerError, ThrowawayPgBouncer};
 use crate::synthetic::{self, SyntheticTenant};
 use crate::tenancy::Tenancy;
 use crate::visibility::{self, NoTenant};
@@ -108,6 +108,26 @@ pub struct DemoOptions {
     pub faults: reference_app::faults::Faults,
     /// Told about each step as it starts and ends.
     pub progress: Option<DemoHook>,
+    /// A connection pooler between the reference app and PostgreSQL.
+    pub pooler: Option<Pooler>,
+}
+
+/// The connection poolers the demo can put in front of PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pooler {
+    /// A throwaway PgBouncer in transaction mode.
+    PgBouncer,
+}
+
+impl std::str::FromStr for Pooler {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pgbouncer" => Ok(Self::PgBouncer),
+            other => Err(format!("unknown pooler `{other}` (known: pgbouncer)")),
+        }
+    }
 }
 
 /// Runs the demo end to end. Servers started here are stopped and removed when this returns (or
@@ -131,17 +151,41 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
         database.name,
         begun.elapsed().as_millis()
     ));
-    let outcome = run_checks(&database, &cache.url, &options, &mut report).await;
+    let pooler = match options.pooler {
+        Some(Pooler::PgBouncer) => {
+            let bouncer = start_pgbouncer(&database).await?;
+            report.env(bouncer.describe());
+            Some(bouncer)
+        }
+        None => None,
+    };
+    let outcome = run_checks(
+        &database,
+        &cache.url,
+        &options,
+        pooler.as_ref(),
+        &mut report,
+    )
+    .await;
+    drop(pooler);
     if matches!(postgres, Postgres::External { .. }) {
         database.drop_database().await?;
     }
     outcome.map(|()| report)
 }
 
+/// A throwaway PgBouncer in transaction mode in front of the demo's database, for `app_user`.
+async fn start_pgbouncer(database: &ReferenceDatabase) -> Result<ThrowawayPgBouncer, DemoError> {
+    let upstream = database.admin_options();
+    let config = PoolerConfig::transparent(upstream.get_host(), upstream.get_port(), &[APP_ROLE]);
+    Ok(ThrowawayPgBouncer::start(&config).await?)
+}
+
 async fn run_checks(
     database: &ReferenceDatabase,
     redis_url: &str,
     options: &DemoOptions,
+    pooler: Option<&ThrowawayPgBouncer>,
     report: &mut DemoReport,
 ) -> Result<(), DemoError> {
     let mut owner = database.connect_as_owner().await?;
@@ -166,9 +210,11 @@ async fn run_checks(
     catalog_audit(database, report).await?;
     database_attack(database, report).await?;
 
+    let pooler_url = pooler.map(|p| p.url_for(APP_ROLE, &database.name));
     let app_options = crate::reference::Options {
         faults: options.faults.clone(),
         redis_url: Some(redis_url.to_owned()),
+        pooler_url: pooler_url.clone(),
         ..Default::default()
     };
     let app = crate::reference::ReferenceApp::start(database, app_options)
@@ -180,9 +226,14 @@ async fn run_checks(
         format!(" WITH DELIBERATE FAULTS: {}", options.faults)
     };
     report.env(format!(
-        "reference app at {} (Redis cache on, in {}){faults}",
+        "reference app at {} (Redis cache on, in {}{}){faults}",
         app.url(),
-        crate::servers::redact(redis_url)
+        crate::servers::redact(redis_url),
+        if pooler.is_some() {
+            "; database through PgBouncer"
+        } else {
+            ""
+        }
     ));
     let mut result = api_attack(database, &app, redis_url, report).await;
     if result.is_ok() {
@@ -190,6 +241,11 @@ async fn run_checks(
     }
     if result.is_ok() {
         result = monitor_cycle(database, &app, redis_url, report).await;
+    }
+    if result.is_ok()
+        && let Some(url) = &pooler_url
+    {
+        result = pooled_connections(database, url, report).await;
     }
     app.stop().await;
     result
@@ -324,6 +380,49 @@ async fn monitor_cycle(
             },
         ),
         passed: cycle.passed() && active.is_empty(),
+        duration: begun.elapsed(),
+    });
+    report.findings.extend(active);
+    Ok(())
+}
+
+/// After the app's traffic, through PgBouncer as `app_user`: does any pooled server connection
+/// start a transaction with a tenant already set?
+async fn pooled_connections(
+    database: &ReferenceDatabase,
+    pooler_url: &str,
+    report: &mut DemoReport,
+) -> Result<(), DemoError> {
+    use crate::attack::db::pooled::{PooledConfig, check_pooled};
+    let begun = Instant::now();
+    let spec = crate::reference::spec();
+    let tenancy = spec.tenancy().unwrap_or_else(Tenancy::reference);
+    let pooled = crate::sql::connect_options(pooler_url).map_err(db("invalid pooler URL"))?;
+    let outcome = check_pooled(
+        &database.admin_options(),
+        &pooled,
+        &tenancy,
+        &PooledConfig::default(),
+    )
+    .await
+    .map_err(|e| DemoError::App(format!("pooled connections: {e}")))?;
+    let mut findings = outcome.findings;
+    crate::report::apply_waivers(&mut findings, &spec.waivers);
+    let active: Vec<Finding> = findings.into_iter().filter(Finding::is_active).collect();
+    report.steps.push(Step {
+        name: "pooled connections".into(),
+        summary: format!(
+            "after the app's traffic, {} transactions through PgBouncer (transaction mode) as {APP_ROLE} on {} server connection(s), none setting a tenant{}: {} finding(s)",
+            outcome.transactions,
+            outcome.server_connections,
+            if outcome.sequence_on_one_connection {
+                ", one right after a tenant's transaction on the same server connection"
+            } else {
+                ""
+            },
+            active.len()
+        ),
+        passed: active.is_empty(),
         duration: begun.elapsed(),
     });
     report.findings.extend(active);

@@ -34,6 +34,9 @@ pub struct Options {
     pub pool_size: u32,
     pub rate_limit_per_second: u32,
     pub rate_limit_burst: u32,
+    /// The app's own connection (as `app_user`) through a transaction-mode pooler, instead of
+    /// straight to the database.
+    pub pooler_url: Option<String>,
 }
 
 impl Default for Options {
@@ -44,6 +47,7 @@ impl Default for Options {
             pool_size: 10,
             rate_limit_per_second: 1000,
             rate_limit_burst: 2000,
+            pooler_url: None,
         }
     }
 }
@@ -54,6 +58,8 @@ pub struct ReferenceApp {
     pub jwt_secret: String,
     pub admin_token: String,
     pub faults: Faults,
+    /// The app's connection through a pooler, when it has one.
+    pub pooler_url: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -68,7 +74,22 @@ impl ReferenceApp {
         );
         let admin_token = uuid::Uuid::new_v4().simple().to_string();
         let vars = [
-            ("DATABASE_URL", Some(database.url_as(APP_ROLE))),
+            (
+                "DATABASE_URL",
+                Some(
+                    options
+                        .pooler_url
+                        .clone()
+                        .unwrap_or_else(|| database.url_as(APP_ROLE)),
+                ),
+            ),
+            (
+                "DATABASE_POOLER",
+                options
+                    .pooler_url
+                    .as_ref()
+                    .map(|_| "transaction".to_owned()),
+            ),
             ("MIGRATION_DATABASE_URL", Some(database.url_as(OWNER_ROLE))),
             ("REDIS_URL", options.redis_url.clone()),
             ("JWT_SECRET", Some(jwt_secret.clone())),
@@ -101,6 +122,7 @@ impl ReferenceApp {
             jwt_secret,
             admin_token,
             faults: options.faults,
+            pooler_url: options.pooler_url,
             shutdown: Some(tx),
             task,
         })
@@ -139,6 +161,10 @@ impl ReferenceApp {
             ("TENANTPROBE_DATABASE_URL", database.admin_url()),
             ("TENANTPROBE_ADMIN_DATABASE_URL", database.admin_url()),
             ("REDIS_URL", redis_url.unwrap_or_default().to_owned()),
+            (
+                "TENANTPROBE_POOLER_URL",
+                self.pooler_url.clone().unwrap_or_default(),
+            ),
         ];
         move |name: &str| {
             vars.iter()

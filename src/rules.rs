@@ -43,7 +43,9 @@ pub fn catalogue() -> Vec<&'static RuleInfo> {
     let mut all: Vec<&'static RuleInfo> =
         crate::audit::rules::RULES.iter().map(|r| &r.info).collect();
     all.extend(crate::attack::db::rules::RULES);
+    all.extend(crate::attack::db::pooled::RULES);
     all.extend(crate::attack::http::rules::RULES);
+    all.extend(crate::attack::noisy::RULES);
     all.extend(crate::cache::rules::RULES);
     all.extend(crate::visibility::RULES);
     all.extend(crate::monitor::rules::RULES);

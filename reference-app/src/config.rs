@@ -32,6 +32,11 @@ pub struct Config {
     pub admin_token: Option<SecretString>,
     /// `DATABASE_POOL_SIZE` (default 10).
     pub pool_size: u32,
+    /// `TENANT_MAX_CONNECTIONS`: connections one tenant may hold at once (default half the pool).
+    pub tenant_connections: u32,
+    /// `DATABASE_POOLER=transaction`: `DATABASE_URL` goes through a transaction-mode pooler
+    /// (PgBouncer before 1.21 keeps no prepared statements across transactions).
+    pub behind_transaction_pooler: bool,
     /// `RATE_LIMIT_PER_SECOND` and `RATE_LIMIT_BURST` per tenant (defaults 100 and 200).
     pub rate_limit_per_second: u32,
     pub rate_limit_burst: u32,
@@ -91,6 +96,7 @@ impl Config {
                     reason: "must be between 1 and 2^32-1".into(),
                 })
         };
+        let pool_size = small("DATABASE_POOL_SIZE", 10)?;
         Ok(Self {
             database_url: secret("DATABASE_URL").ok_or(ConfigError::Missing("DATABASE_URL"))?,
             migration_database_url: secret("MIGRATION_DATABASE_URL"),
@@ -98,7 +104,18 @@ impl Config {
             jwt_secret,
             base_domain,
             admin_token: secret("ADMIN_TOKEN"),
-            pool_size: small("DATABASE_POOL_SIZE", 10)?,
+            pool_size,
+            tenant_connections: small("TENANT_MAX_CONNECTIONS", u64::from(pool_size.div_ceil(2)))?,
+            behind_transaction_pooler: match get("DATABASE_POOLER").as_deref() {
+                None => false,
+                Some("transaction") => true,
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        name: "DATABASE_POOLER",
+                        reason: format!("`{other}`: the only pooler mode is `transaction`"),
+                    });
+                }
+            },
             rate_limit_per_second: small("RATE_LIMIT_PER_SECOND", 100)?,
             rate_limit_burst: small("RATE_LIMIT_BURST", 200)?,
             cache_ttl: Duration::from_secs(number("CACHE_TTL_SECONDS", 300)?),

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::faults::{Fault, Faults};
+use crate::tenant_slots::TenantSlots;
 
 /// The app's connection pools.
 #[derive(Clone)]
@@ -22,6 +23,11 @@ pub struct Database {
     /// fault ever uses it, and that fault can be switched on in a running app.
     owner_pool: Option<PgPool>,
     faults: Faults,
+    /// Each tenant's share of `pool`.
+    slots: TenantSlots,
+    /// `pool` goes through a transaction-mode pooler: every query runs inside a transaction that
+    /// starts by dropping the prepared statements other clients left on the server connection.
+    pooled: bool,
 }
 
 impl Database {
@@ -30,9 +36,17 @@ impl Database {
         url: &SecretString,
         owner_url: Option<&SecretString>,
         pool_size: u32,
+        tenant_connections: u32,
         faults: Faults,
+        pooled: bool,
     ) -> Result<Self, sqlx::Error> {
-        let pool = pool_options(pool_size).connect_lazy_with(connect_options(url)?);
+        let mut options = connect_options(url)?;
+        if pooled {
+            // Statements are never cached: the next transaction may run on another server
+            // connection, where they do not exist.
+            options = options.statement_cache_capacity(0);
+        }
+        let pool = pool_options(pool_size).connect_lazy_with(options);
         let owner_pool = match owner_url {
             Some(url) => Some(pool_options(2).connect_lazy_with(connect_options(url)?)),
             None => None,
@@ -41,6 +55,11 @@ impl Database {
             pool,
             owner_pool,
             faults,
+            slots: TenantSlots::new(
+                usize::try_from(tenant_connections).unwrap_or(1),
+                Duration::from_secs(5),
+            ),
+            pooled,
         })
     }
 
@@ -55,19 +74,35 @@ impl Database {
     /// Maps a subdomain slug to a tenant id before any tenant is set, through the one narrow
     /// SECURITY DEFINER function.
     pub async fn tenant_for_slug(&self, slug: &str) -> Result<Option<Uuid>, ApiError> {
-        Ok(sqlx::query_scalar("SELECT tenant_id_for_slug($1)")
+        let mut tx = self.begin().await?;
+        let id = sqlx::query_scalar("SELECT tenant_id_for_slug($1)")
             .bind(slug)
-            .fetch_one(&self.pool)
-            .await?)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// A transaction on the app's pool. Behind a transaction pooler, prepared statements that
+    /// another client left on this server connection are dropped first: sqlx names its statements
+    /// per client connection, so they would collide with ours.
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        if self.pooled {
+            sqlx::raw_sql("DEALLOCATE ALL").execute(&mut *tx).await?;
+        }
+        Ok(tx)
     }
 
     pub async fn ping(&self) -> bool {
-        tokio::time::timeout(
-            Duration::from_secs(2),
-            sqlx::query("SELECT 1").execute(&self.pool),
-        )
-        .await
-        .is_ok_and(|r| r.is_ok())
+        let ping = async {
+            let mut tx = self.begin().await?;
+            sqlx::raw_sql("SELECT 1").execute(&mut *tx).await?;
+            tx.commit().await
+        };
+        tokio::time::timeout(Duration::from_secs(2), ping)
+            .await
+            .is_ok_and(|r: Result<(), sqlx::Error>| r.is_ok())
     }
 
     /// FAULT(rls-bypass-handler): reads every tenant's users through the owner's pool, which
@@ -112,7 +147,14 @@ impl TenantDb {
         T: Send,
         F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<T, ApiError>> + Send,
     {
-        let mut tx = self.db.pool.begin().await?;
+        // FAULT(no-tenant-limits): without the tenant's slot, one tenant can hold the whole pool.
+        let _slot = match self.tenant {
+            Some(tenant) if !self.db.faults.has(Fault::NoTenantLimits) => {
+                Some(self.db.slots.acquire(tenant).await?)
+            }
+            _ => None,
+        };
+        let mut tx = self.db.begin().await?;
         if self.db.faults.has(Fault::SessionContextLeak) {
             // FAULT(session-context-leak): the tenant is set for the whole session (`is_local =
             // false`), so it outlives this transaction on the pooled connection; and a request

@@ -25,10 +25,12 @@ pub enum Fault {
     BodyTenantOverride,
     /// A leftover `?tenant=` debug parameter switches the tenant context.
     DebugTenantParam,
+    /// No per-tenant limits: no rate limit, and every tenant draws from one shared pool.
+    NoTenantLimits,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 7] = [
+    pub const ALL: [Fault; 8] = [
         Self::GlobalCacheKey,
         Self::SubdomainTrust,
         Self::JwtNoVerify,
@@ -36,6 +38,7 @@ impl Fault {
         Self::RlsBypassHandler,
         Self::BodyTenantOverride,
         Self::DebugTenantParam,
+        Self::NoTenantLimits,
     ];
 
     pub fn name(self) -> &'static str {
@@ -47,6 +50,7 @@ impl Fault {
             Self::RlsBypassHandler => "rls-bypass-handler",
             Self::BodyTenantOverride => "body-tenant-override",
             Self::DebugTenantParam => "debug-tenant-param",
+            Self::NoTenantLimits => "no-tenant-limits",
         }
     }
 }

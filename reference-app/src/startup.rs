@@ -70,7 +70,9 @@ impl AppState {
                 &config.database_url,
                 config.migration_database_url.as_ref(),
                 config.pool_size,
+                config.tenant_connections,
                 config.faults.clone(),
+                config.behind_transaction_pooler,
             )?,
             cache: Cache::connect(
                 config.redis_url.as_ref(),

@@ -104,6 +104,11 @@ async fn resolve(parts: &Parts, state: &AppState) -> Result<Tenant, ApiError> {
         return Err(ApiError::Unauthorized);
     };
     let claims = state.verifier.verify(token)?;
+    // The token's tenant pays for the request before any database work, so a throttled request
+    // costs no connection. FAULT(no-tenant-limits): skipped, one tenant may send as much as it likes.
+    if !faults.has(Fault::NoTenantLimits) {
+        state.limiter.check(claims.tenant_id)?;
+    }
     let mut tenant = claims.tenant_id;
 
     if let HostTenant::Slug(slug) = &host {
@@ -151,7 +156,6 @@ async fn resolve(parts: &Parts, state: &AppState) -> Result<Tenant, ApiError> {
         tenant = *id;
     }
 
-    state.limiter.check(tenant)?;
     Ok(Tenant {
         id: tenant,
         user_id: claims.sub,

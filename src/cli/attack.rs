@@ -38,6 +38,15 @@ pub enum AttackKind {
     /// answer is judged by ownership and status; failures shrink to a sequence of curl commands.
     /// Creates only items of the test tenants, and deletes them again.
     Http(AttackHttpArgs),
+    /// Noisy neighbours: one test tenant sends bounded load through the API while another
+    /// measures its own latency and errors.
+    ///
+    /// The victim's p50/p99 and error rate are measured alone, then while the noisy tenant sends
+    /// at most --requests requests for at most --duration. A finding when the victim is worse than
+    /// its own baseline by more than the spec's margins ([noisy]), or when the noisy tenant is not
+    /// throttled (too few 429s). It generates load: opt-in, for staging or canary targets, and
+    /// only on loopback unless --allow-remote.
+    Noisy(super::noisy::AttackNoisyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -104,6 +113,11 @@ pub struct AttackDbArgs {
     /// File where the seeds of failing cases are kept and replayed first on later runs.
     #[arg(long, value_name = "FILE")]
     pub regressions: Option<PathBuf>,
+    /// URL that logs in as the app role through the application's transaction-mode pooler
+    /// (PgBouncer): pooled connections must not carry a tenant into the next transaction.
+    /// Default: the variable the spec names in `database.pooler_url_env`.
+    #[arg(long, value_name = "URL", hide_env_values = true)]
+    pub pooler_url: Option<String>,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -113,6 +127,7 @@ impl AttackArgs {
         match self.kind {
             AttackKind::Db(args) => args.exec().await,
             AttackKind::Http(args) => args.exec().await,
+            AttackKind::Noisy(args) => args.exec().await,
         }
     }
 }
@@ -203,8 +218,20 @@ impl AttackDbArgs {
             || tenantprobe::servers::without_credentials(&db.url),
             |s| s.name.clone(),
         );
-        let rules: Vec<&'static RuleInfo> = db::rules::RULES.to_vec();
+        let mut rules: Vec<&'static RuleInfo> = db::rules::RULES.to_vec();
         let mut findings = outcome.findings;
+        match super::pooled::pooler_url(self.pooler_url.as_deref(), spec.as_ref()) {
+            super::pooled::PoolerUrl::Url(url) => {
+                let (pooled, note) = super::pooled::run(&options, &url, &db.tenancy).await?;
+                findings.extend(pooled);
+                notes.push(note);
+                rules.extend(db::pooled::RULES);
+            }
+            super::pooled::PoolerUrl::Unset(name) => notes.push(format!(
+                "pooled connections NOT checked: the spec names `{name}` (pooler_url_env) but it is not set"
+            )),
+            super::pooled::PoolerUrl::NotAsked => {}
+        }
         let matrix = tenantprobe::report::matrix::from_attack_db(&outcome.coverage);
         let report = Report::new("attack db", &target, &rules, begun.elapsed(), &notes);
         let facts = RunFacts {

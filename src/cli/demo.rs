@@ -14,9 +14,13 @@ use tenantprobe::report::wrap;
 pub struct DemoArgs {
     /// Switch on a deliberate isolation fault in the reference app and watch it being caught
     /// (repeatable): global-cache-key, subdomain-trust, jwt-no-verify, session-context-leak,
-    /// rls-bypass-handler, body-tenant-override, debug-tenant-param.
+    /// rls-bypass-handler, body-tenant-override, debug-tenant-param, no-tenant-limits.
     #[arg(long = "fault", value_name = "NAME")]
     pub faults: Vec<reference_app::faults::Fault>,
+    /// Put a connection pooler between the reference app and PostgreSQL: `pgbouncer` starts a
+    /// throwaway PgBouncer in transaction mode (Debian package `pgbouncer`).
+    #[arg(long, value_name = "POOLER")]
+    pub pooler: Option<demo::Pooler>,
 }
 
 /// Styles, plain when stdout is not a terminal (anstream strips them too; this keeps widths
@@ -67,6 +71,7 @@ impl DemoArgs {
         let options = demo::DemoOptions {
             faults: self.faults.into_iter().collect(),
             progress: Some(hook),
+            pooler: self.pooler,
         };
         let outcome = tokio::select! {
             report = demo::run(options) => report,

@@ -6,6 +6,8 @@ mod cache;
 mod common;
 mod demo;
 mod monitor;
+mod noisy;
+mod pooled;
 mod rules;
 pub mod ui;
 

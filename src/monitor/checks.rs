@@ -345,6 +345,20 @@ pub async fn db_no_tenant(probe: &Probe, relations: &[TenantRelation]) -> Result
             .extend(visibility::no_tenant_findings(&observations, name));
     }
     db.keep(conn).await;
+    // Behind a transaction pooler, "no tenant set" is also what the application's own pooled
+    // connections hold when a transaction starts: a session-level SET would still be there.
+    if let Some(url) = &db.pooler_url {
+        use crate::attack::db::pooled::{PooledConfig, look_at_pool};
+        let options = crate::sql::connect_options(url).map_err(|e| format!("pooler URL: {e}"))?;
+        let config = PooledConfig {
+            clients: 4,
+            ..PooledConfig::default()
+        };
+        let look = look_at_pool(&options, &db.tenancy, relations, &config)
+            .await
+            .map_err(|e| e.to_string())?;
+        found.violations.extend(look.finding(&db.tenancy));
+    }
     Ok(found)
 }
 

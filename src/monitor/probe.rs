@@ -57,6 +57,9 @@ pub struct DatabaseProbe {
     pub tenancy: Tenancy,
     /// Timeouts every probe session carries.
     pub limits: crate::session::SessionLimits,
+    /// The app role through the application's transaction-mode pooler (`pooler_url_env`), when the
+    /// spec names one and it is set: the no-tenant check then looks at pooled connections too.
+    pub pooler_url: Option<String>,
     /// Kept between cycles; dropped after any error and reconnected by the next check.
     pub conn: Mutex<Option<PgConnection>>,
 }
@@ -177,6 +180,7 @@ impl Probe {
                     .ok_or_else(|| TargetError::MissingVariable(db.url_env.clone()))?,
                 tenancy: db.tenancy(),
                 limits: db.limits(),
+                pooler_url: db.pooler_url_env.as_deref().and_then(env),
                 conn: Mutex::new(None),
             }),
             None => None,

@@ -1,7 +1,9 @@
 //! The PostgreSQL and Redis that demo and tests run against (`Services`): existing servers named
-//! by `DATABASE_URL` / `REDIS_URL`, or private throwaway ones started from local binaries.
+//! by `DATABASE_URL` / `REDIS_URL`, or private throwaway ones started from local binaries; and a
+//! throwaway PgBouncer in front of either PostgreSQL.
 
 mod binaries;
+mod pgbouncer;
 mod postgres;
 mod process;
 mod redact;
@@ -11,6 +13,7 @@ mod scratch;
 use std::time::Duration;
 
 pub use binaries::{find_postgres, find_program, find_redis};
+pub use pgbouncer::{PoolEntry, PoolerConfig, ThrowawayPgBouncer, find_pgbouncer};
 pub use postgres::ThrowawayPostgres;
 pub use redact::{
     MASK, ScrubbedStderr, is_secret_param, redact, remember_secrets, scrub, secrets_of,

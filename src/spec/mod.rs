@@ -36,6 +36,8 @@ pub struct Spec {
     pub api: Option<ApiSpec>,
     pub redis: Option<RedisSpec>,
     pub monitor: Option<MonitorSpec>,
+    /// `[noisy]`: bounds and margins of `attack noisy`.
+    pub noisy: Option<crate::attack::noisy::NoisySpec>,
     #[serde(default)]
     pub waivers: Vec<Waiver>,
 }
@@ -68,6 +70,9 @@ pub struct DatabaseSpec {
     /// outside the transaction): `schema.name` or `name`, `*` as a wildcard.
     #[serde(default)]
     pub skip_functions: Vec<String>,
+    /// Variable holding a URL that logs in as the app role through the application's connection
+    /// pooler (PgBouncer in transaction mode): `attack db` then checks pooled connections too.
+    pub pooler_url_env: Option<String>,
 }
 
 impl DatabaseSpec {
@@ -323,7 +328,7 @@ fn cron_line<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 }
 
 /// Durations as humantime strings (`10s`, `1m 30s`).
-mod humantime_serde_compat {
+pub(crate) mod humantime_serde_compat {
     use serde::{Deserialize, Deserializer};
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {

@@ -10,6 +10,7 @@
 mod effects;
 mod execute;
 mod ops;
+pub mod pooled;
 pub mod rules;
 mod schema;
 mod values;

@@ -1,0 +1,129 @@
+//! `tenantprobe attack noisy`: arguments and report of the noisy-neighbour probe.
+
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use tenantprobe::attack::noisy::{self, NoisySpec, ms};
+use tenantprobe::exit::ExitStatus;
+use tenantprobe::report::Report;
+use tenantprobe::rules::RuleInfo;
+use tenantprobe::target::{HttpTarget, obtain_tenants, process_env};
+
+use super::common::{OutputArgs, RunFacts, TargetArgs};
+
+#[derive(Debug, Args)]
+pub struct AttackNoisyArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Override the API's base URL (instead of the variable the spec names).
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Most requests the noisy tenant sends [default: the spec's `noisy.requests`, else 2000].
+    #[arg(long)]
+    pub requests: Option<u32>,
+    /// Longest the noisy tenant sends, e.g. `5s` [default: the spec's `noisy.duration`, else 10s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Requests the noisy tenant keeps in flight [default: the spec's, else 16].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub concurrency: Option<u32>,
+    /// Slugs of the noisy tenant and of the victim (the spec's [tenants] decides how they are
+    /// obtained).
+    #[arg(long = "tenant", value_name = "SLUG", num_args = 1, default_values_t = ["tenantprobe-noisy".to_owned(), "tenantprobe-victim".to_owned()])]
+    pub tenants: Vec<String>,
+    /// Allow a target that is not on this machine (a staging or canary deployment). This command
+    /// generates load: never point it at production.
+    #[arg(long)]
+    pub allow_remote: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+impl AttackNoisyArgs {
+    pub async fn exec(self) -> anyhow::Result<ExitStatus> {
+        let begun = Instant::now();
+        let spec = self.target.load()?.ok_or_else(|| {
+            anyhow::anyhow!("attack noisy needs a target spec: pass --target probes/<name>.toml")
+        })?;
+        if self.tenants.len() != 2 {
+            anyhow::bail!(
+                "attack noisy takes exactly two --tenant slugs: the noisy tenant, then the victim"
+            );
+        }
+        let mut settings: NoisySpec = spec.noisy.clone().unwrap_or_default();
+        if let Some(n) = self.requests {
+            settings.requests = n;
+        }
+        if let Some(d) = self.duration {
+            settings.duration = d;
+        }
+        if let Some(c) = self.concurrency {
+            settings.concurrency = c;
+        }
+        let base_url = self.base_url.clone();
+        let api_env = spec
+            .api
+            .as_ref()
+            .map(|a| a.base_url_env.clone())
+            .unwrap_or_default();
+        let env = move |name: &str| {
+            if name == api_env && base_url.is_some() {
+                base_url.clone()
+            } else {
+                process_env(name)
+            }
+        };
+        let target = HttpTarget::resolve(&spec, &env)?;
+        noisy::check_host(&target, self.allow_remote)?;
+        let tenants = obtain_tenants(
+            &spec,
+            &env,
+            &self.tenants,
+            &reqwest::Client::new(),
+            Some(&target),
+        )
+        .await?;
+        let [noisy_tenant, victim] = tenants.as_slice() else {
+            anyhow::bail!("expected two tenants, got {}", tenants.len());
+        };
+        let outcome = noisy::noisy(&target, noisy_tenant, victim, &settings).await?;
+        let notes = vec![
+            format!(
+                "{} {}: `{}` sends at most {} requests for at most {} ({} in flight) while `{}` measures",
+                target.base_url,
+                outcome.endpoint,
+                noisy_tenant.slug,
+                settings.requests,
+                humantime::format_duration(settings.duration),
+                settings.concurrency,
+                victim.slug
+            ),
+            format!("victim alone:        {}", outcome.baseline.describe()),
+            format!("victim under load:   {}", outcome.loaded.describe()),
+            format!(
+                "noisy tenant:        {} requests in {:.1} s ({:.0}/s), {} answered 429 ({:.1} %), {} errors",
+                outcome.load.sent,
+                outcome.load.elapsed.as_secs_f64(),
+                outcome.load.rate(),
+                outcome.load.throttled,
+                outcome.load.throttled_share() * 100.0,
+                outcome.load.errors
+            ),
+            format!(
+                "margins: p99 at most ×{:.1} or +{} over the baseline, error rate +{:.1} points; at least {:.0} % of the noisy load answered 429",
+                1.0 + settings.p99_margin,
+                ms(settings.min_slowdown),
+                settings.error_margin * 100.0,
+                settings.min_throttled_share * 100.0
+            ),
+        ];
+        let rules: Vec<&'static RuleInfo> = noisy::RULES.to_vec();
+        let mut findings = outcome.findings;
+        let report = Report::new("attack noisy", &spec.name, &rules, begun.elapsed(), &notes);
+        let facts = RunFacts {
+            spec_file: self.target.target.as_deref(),
+            ..RunFacts::default()
+        };
+        self.output.emit(Some(&spec), facts, report, &mut findings)
+    }
+}
