@@ -192,6 +192,7 @@ impl AttackDbArgs {
             rules: &rules,
             duration: begun.elapsed(),
             notes: &notes,
+            stats: None,
         };
         self.output.emit(spec.as_ref(), report, &mut findings)
     }
@@ -313,6 +314,7 @@ impl AttackHttpArgs {
             rules: &rules,
             duration: begun.elapsed(),
             notes: &notes,
+            stats: None,
         };
         self.output.emit(Some(&spec), report, &mut findings)
     }

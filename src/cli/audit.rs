@@ -66,6 +66,7 @@ impl AuditArgs {
             rules: &rules,
             duration: begun.elapsed(),
             notes: &notes,
+            stats: None,
         };
         self.output.emit(spec.as_ref(), report, &mut findings)
     }

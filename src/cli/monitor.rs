@@ -269,6 +269,7 @@ impl RunArgs {
                 rules: &monitor_rules(),
                 duration: report.elapsed,
                 notes: &notes,
+                stats: None,
             },
             &mut findings,
         )?;
@@ -441,6 +442,7 @@ impl CanaryArgs {
                 rules: &monitor_rules(),
                 duration: begun.elapsed(),
                 notes: &notes,
+                stats: None,
             },
             &mut findings,
         )?;

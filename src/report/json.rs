@@ -22,6 +22,8 @@ struct Document<'a> {
     duration_ms: u128,
     findings: &'a [Finding],
     summary: Summary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stats: Option<&'a serde_json::Value>,
 }
 
 pub fn write(report: &Report<'_>, out: &mut dyn Write) -> std::io::Result<()> {
@@ -34,6 +36,7 @@ pub fn write(report: &Report<'_>, out: &mut dyn Write) -> std::io::Result<()> {
         duration_ms: report.duration.as_millis(),
         findings: report.findings,
         summary: report.summary(),
+        stats: report.stats.as_ref(),
     };
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     writeln!(out)

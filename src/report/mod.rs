@@ -42,6 +42,8 @@ pub struct Report<'a> {
     pub duration: Duration,
     /// Extra lines for humans (what was examined, coverage).
     pub notes: &'a [String],
+    /// Counts and rates for machines (the JSON report's `stats`), where a command has them.
+    pub stats: Option<serde_json::Value>,
 }
 
 impl Report<'_> {
