@@ -194,10 +194,13 @@ async fn production_safety_options_bound_the_scan() {
         globals: vec![],
         tenants: None,
     };
+    // Values are sampled only when some tenant's values are known.
+    let mut owners = Owners::default();
+    owners.add(0, &[&tenant.to_string()], &[]);
     let run = |options: CacheOptions| {
-        let (url, classifier) = (r.url.clone(), classifier.clone());
+        let (url, classifier, owners) = (r.url.clone(), classifier.clone(), owners.clone());
         async move {
-            cache::check(&url, &classifier, &Owners::default(), &options)
+            cache::check(&url, &classifier, &owners, &options)
                 .await
                 .unwrap()
         }

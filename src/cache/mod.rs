@@ -1,22 +1,28 @@
 //! `tenantprobe cache`: Redis key-namespacing and cross-tenant value checks (`check`).
 //!
-//! Keys are read with SCAN (never KEYS) and a large COUNT, streamed through a bounded channel so
-//! that scanning and classifying overlap and memory stays flat whatever the keyspace: only counts
-//! and a few samples per class are kept. Values are read for a bounded reservoir sample of keys,
-//! pipelined, with type-aware commands. Nothing is written.
+//! Keys are read with SCAN (never KEYS) on every keyspace (each logical database with keys, or
+//! each primary of a cluster), streamed through a bounded channel so that scanning and classifying
+//! overlap and memory stays flat whatever the keyspace: only counts and a few samples per class
+//! are kept. Values are read for a bounded reservoir sample of keys, pipelined, with type-aware
+//! commands, and matched against what each tenant owns (`Owners`). Nothing is written.
 
+mod check;
+pub mod keyspace;
+pub mod learn;
 mod pattern;
 pub mod rules;
+mod scan;
+mod values;
 
-use std::collections::{BTreeMap, HashSet};
-use std::time::{Duration, Instant};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
 
-use rand::{Rng, SeedableRng};
-use redis::aio::MultiplexedConnection;
-
+pub use check::check;
+pub use keyspace::Databases;
+pub use learn::{KnownTenant, LearnOptions, Learned, learn};
 pub use pattern::{Class, Classifier, Glob, KeyPattern, SegmentKind};
+pub use scan::ScanStats;
 
-use crate::finding::Finding;
 use crate::oracle::{Ownership, TenantIdx};
 
 #[derive(Debug, thiserror::Error)]
@@ -29,11 +35,15 @@ pub enum CacheError {
     },
     #[error("Redis failed during the scan")]
     Redis(#[from] redis::RedisError),
+    #[error("invalid Redis URL: {0}")]
+    Url(String),
+    #[error("the scan task failed: {0}")]
+    Task(String),
 }
 
 #[derive(Debug, Clone)]
 pub struct CacheOptions {
-    /// Keys per SCAN call.
+    /// Largest COUNT per SCAN call; the count actually used adapts to the server's time per call.
     pub count: usize,
     /// Only keys matching this glob (SCAN MATCH).
     pub match_glob: Option<String>,
@@ -45,6 +55,8 @@ pub struct CacheOptions {
     pub sample: usize,
     /// Samples kept per class and pattern, for the report.
     pub examples: usize,
+    /// Which logical databases of a single server to read.
+    pub databases: Databases,
 }
 
 impl Default for CacheOptions {
@@ -56,34 +68,60 @@ impl Default for CacheOptions {
             rate_limit: None,
             sample: 1000,
             examples: 5,
+            databases: Databases::default(),
         }
     }
 }
 
-/// Who owns which values, for the value check: tenants by index, with their id (as keys name
-/// them) and any markers.
+/// Who owns which values, for the value check: tenants by index, the key segments that name
+/// them (id, slug), their names for reports, and the values registered to each.
 #[derive(Debug, Clone, Default)]
 pub struct Owners {
     pub ownership: Ownership,
     /// Tenant segment as keys spell it → tenant index.
-    pub by_segment: std::collections::HashMap<String, TenantIdx>,
+    pub by_segment: HashMap<String, TenantIdx>,
+    /// How reports name a tenant: `42 (acme)`.
+    pub names: HashMap<TenantIdx, String>,
+    /// Values registered (ids, slugs, markers, learned values), before the oracle's own filters.
+    pub values: usize,
 }
 
 impl Owners {
     /// Owners from the tenants a database knows (id and slug): keys may name either, values
     /// may hold either, and tenantprobe's own canary marker of the slug counts too.
     pub fn from_known(tenants: &[(String, Option<String>)]) -> Self {
+        let known: Vec<KnownTenant> = tenants
+            .iter()
+            .map(|(id, slug)| KnownTenant {
+                id: id.clone(),
+                slug: slug.clone(),
+                ..KnownTenant::default()
+            })
+            .collect();
+        Self::from_learned(&known)
+    }
+
+    /// Owners from what `learn` found: ids, slugs, markers, and each tenant's distinctive values.
+    pub fn from_learned(tenants: &[KnownTenant]) -> Self {
         let mut owners = Self::default();
-        for (i, (id, slug)) in tenants.iter().enumerate() {
-            let segments: Vec<&str> = std::iter::once(id.as_str())
-                .chain(slug.as_deref())
+        for (i, t) in tenants.iter().enumerate() {
+            let segments: Vec<&str> = std::iter::once(t.id.as_str())
+                .chain(t.slug.as_deref())
                 .collect();
-            let marker = slug.as_deref().map(crate::synthetic::marker_for);
-            owners.add(
-                i,
-                &segments,
-                &marker.as_deref().into_iter().collect::<Vec<_>>(),
-            );
+            let marker = t.slug.as_deref().map(crate::synthetic::marker_for);
+            let values: Vec<&str> = marker
+                .as_deref()
+                .into_iter()
+                .chain(t.texts.iter().map(String::as_str))
+                .collect();
+            owners.add(i, &segments, &values);
+            for n in t.numbers.iter().chain(
+                // An integer tenant id of 6+ digits is as distinctive as any learned number.
+                std::iter::once(&t.id).filter(|id| id.len() >= 6 && id.parse::<i64>().is_ok()),
+            ) {
+                owners.ownership.register_number(n.clone(), i);
+                owners.values += 1;
+            }
         }
         owners
     }
@@ -93,8 +131,14 @@ impl Owners {
         self.by_segment.keys().cloned().collect()
     }
 
-    /// Registers a tenant: the segments its keys use (id, slug) and values only it has.
+    /// Registers a tenant: the segments its keys use (id, slug) and values only it has. The first
+    /// registration names it: `id (slug)`.
     pub fn add(&mut self, idx: TenantIdx, segments: &[&str], values: &[&str]) {
+        self.names.entry(idx).or_insert_with(|| match segments {
+            [] => format!("#{idx}"),
+            [id] => (*id).to_owned(),
+            [id, slug, ..] => format!("{id} ({slug})"),
+        });
         for s in segments {
             self.by_segment.insert((*s).to_owned(), idx);
             self.ownership.register(*s, idx);
@@ -102,6 +146,20 @@ impl Owners {
         for v in values {
             self.ownership.register(*v, idx);
         }
+        self.values += segments.len() + values.len();
+    }
+
+    /// How reports name tenant `idx`.
+    pub fn name(&self, idx: TenantIdx) -> String {
+        self.names
+            .get(&idx)
+            .cloned()
+            .unwrap_or_else(|| format!("#{idx}"))
+    }
+
+    /// Whether any value is registered: without, values cannot be judged.
+    pub fn is_empty(&self) -> bool {
+        self.values == 0
     }
 }
 
@@ -109,24 +167,28 @@ impl Owners {
 #[derive(Debug, Clone, Default)]
 pub struct Tally {
     pub keys: u64,
+    /// Keys as reports name them (`key`, or `key (db 3)`).
     pub examples: Vec<String>,
 }
 
 impl Tally {
-    fn add(&mut self, key: &str, keep: usize) {
+    fn add(&mut self, key: impl FnOnce() -> String, keep: usize) {
         self.keys += 1;
         if self.examples.len() < keep {
-            self.examples.push(key.to_owned());
+            self.examples.push(key());
         }
     }
 }
 
 #[derive(Debug, Default)]
 pub struct CacheOutcome {
-    pub findings: Vec<Finding>,
+    pub findings: Vec<crate::finding::Finding>,
     pub keys: u64,
     pub elapsed: Duration,
     pub scan_calls: u64,
+    /// Per keyspace (`db0`, `db3`, or a cluster primary's `host:port`): keys and SCAN calls.
+    pub keyspaces: Vec<(String, u64, u64)>,
+    pub scan: ScanStats,
     /// Per pattern source: tenant keys.
     pub per_pattern: BTreeMap<String, Tally>,
     pub global: Tally,
@@ -134,337 +196,57 @@ pub struct CacheOutcome {
     /// Per pattern source.
     pub orphaned: BTreeMap<String, Tally>,
     pub malformed: BTreeMap<String, Tally>,
+    /// Sampled keys whose values were read and judged.
     pub values_checked: usize,
+    /// Values read, by command (`GETRANGE`, `HSCAN`, `XRANGE`, …).
+    pub values_by_command: BTreeMap<String, usize>,
 }
 
 impl CacheOutcome {
     pub fn keys_per_second(&self) -> f64 {
         self.keys as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
-}
 
-/// Scans the keyspace of `url` (a `redis://` URL, its path choosing the database), classifies
-/// every key, checks the values of a sample, and reports.
-pub async fn check(
-    url: &str,
-    classifier: &Classifier,
-    owners: &Owners,
-    options: &CacheOptions,
-) -> Result<CacheOutcome, CacheError> {
-    let begun = Instant::now();
-    let unreachable = |cause| CacheError::Unreachable {
-        url: crate::servers::redact(url),
-        cause,
-    };
-    let client = redis::Client::open(url).map_err(unreachable)?;
-    let connect = client.get_multiplexed_async_connection();
-    let conn = match tokio::time::timeout(Duration::from_secs(10), connect).await {
-        Ok(result) => result.map_err(unreachable)?,
-        Err(_) => {
-            return Err(unreachable(redis::RedisError::from(std::io::Error::from(
-                std::io::ErrorKind::TimedOut,
-            ))));
-        }
-    };
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Vec<u8>>>(4);
-    let scanner = tokio::spawn(scan(conn.clone(), options.clone(), tx));
-    let mut outcome = CacheOutcome::default();
-    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5CA7);
-    // Reservoir sample of (key, owner segment or None for global keys).
-    let mut sample: Vec<(String, Option<String>)> = Vec::with_capacity(options.sample);
-    let mut considered: u64 = 0;
-    while let Some(batch) = rx.recv().await {
-        for raw in batch {
-            let key = String::from_utf8_lossy(&raw);
-            outcome.keys += 1;
-            let candidate = match classifier.classify(&key) {
-                Class::Tenant { pattern, tenant } => {
-                    outcome
-                        .per_pattern
-                        .entry(classifier.patterns[pattern].source.clone())
-                        .or_default()
-                        .add(&key, options.examples);
-                    Some(Some(tenant.to_owned()))
-                }
-                Class::Global { .. } => {
-                    outcome.global.add(&key, options.examples);
-                    None
-                }
-                Class::NotNamespaced => {
-                    outcome.not_namespaced.add(&key, options.examples);
-                    Some(None)
-                }
-                Class::Orphan { pattern, .. } => {
-                    outcome
-                        .orphaned
-                        .entry(classifier.patterns[pattern].source.clone())
-                        .or_default()
-                        .add(&key, options.examples);
-                    None
-                }
-                Class::Malformed { pattern } => {
-                    outcome
-                        .malformed
-                        .entry(classifier.patterns[pattern].source.clone())
-                        .or_default()
-                        .add(&key, options.examples);
-                    None
-                }
-            };
-            if let Some(owner) = candidate {
-                considered += 1;
-                if sample.len() < options.sample {
-                    sample.push((key.into_owned(), owner));
-                } else if options.sample > 0 {
-                    let slot = rng.random_range(0..considered);
-                    if let Ok(slot) = usize::try_from(slot)
-                        && slot < options.sample
-                    {
-                        sample[slot] = (key.into_owned(), owner);
-                    }
-                }
-            }
-        }
-    }
-    outcome.scan_calls = scanner.await.map_err(|e| {
-        CacheError::Redis(redis::RedisError::from(std::io::Error::other(
-            e.to_string(),
-        )))
-    })??;
-    outcome.values_checked = sample.len();
-    let mut ownership = owners.ownership.clone();
-    let values = read_values(conn, &sample).await?;
-    for ((key, owner), value) in sample.iter().zip(values) {
-        let Some(value) = value else { continue };
-        let viewer = owner
-            .as_ref()
-            .and_then(|segment| owners.by_segment.get(segment).copied());
-        let sightings = ownership.foreign_in_text(&value, viewer, &HashSet::new());
-        if sightings.is_empty() {
-            continue;
-        }
-        let shown: Vec<String> = sightings
-            .iter()
-            .take(3)
-            .map(|s| format!("`{}` (tenant {})", s.value, s.owner))
-            .collect();
-        let finding = match owner {
-            Some(segment) => rules::FOREIGN_VALUE.finding(
-                key,
-                "",
-                format!(
-                    "`{key}` belongs to tenant `{segment}` but holds values of other tenants: {}.",
-                    shown.join(", ")
-                ),
-            ),
-            None => rules::GLOBAL_VALUE.finding(
-                key,
-                "",
-                format!(
-                    "The global key `{key}` holds tenant values: {}.",
-                    shown.join(", ")
-                ),
-            ),
-        };
-        outcome.findings.push(finding.with_evidence(format!(
-            "redis-cli GET '{key}'   # or HGETALL/LRANGE/SMEMBERS by TYPE\n{}",
-            truncate(&value, 600)
-        )));
-    }
-    outcome.findings.extend(key_findings(&outcome));
-    outcome.findings.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then_with(|| a.object.cmp(&b.object))
-    });
-    outcome.elapsed = begun.elapsed();
-    Ok(outcome)
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_owned()
-    } else {
-        format!("{}…", s.chars().take(n).collect::<String>())
-    }
-}
-
-/// One finding per class and pattern, with counts and samples (not a line per key).
-fn key_findings(o: &CacheOutcome) -> Vec<Finding> {
-    let mut out = Vec::new();
-    let examples = |t: &Tally| {
-        t.examples
-            .iter()
-            .map(|k| format!("`{k}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if o.not_namespaced.keys > 0 {
-        out.push(
-            rules::NOT_NAMESPACED
-                .finding(
-                    "keys without a tenant",
-                    "",
-                    format!(
-                        "{} key(s) match no tenant pattern and no global glob, e.g. {}.",
-                        o.not_namespaced.keys,
-                        examples(&o.not_namespaced)
-                    ),
-                )
-                .with_evidence(o.not_namespaced.examples.join("\n")),
-        );
-    }
-    for (pattern, t) in &o.orphaned {
-        out.push(
-            rules::ORPHANED
-                .finding(pattern, "", format!("{} key(s) of `{pattern}` name tenants the database does not know, e.g. {}.", t.keys, examples(t)))
-                .with_evidence(t.examples.join("\n")),
-        );
-    }
-    for (pattern, t) in &o.malformed {
-        out.push(
-            rules::MALFORMED
-                .finding(pattern, "", format!("{} key(s) start like `{pattern}` but their tenant segment is malformed, e.g. {}.", t.keys, examples(t)))
-                .with_evidence(t.examples.join("\n")),
-        );
-    }
-    out
-}
-
-/// The SCAN loop: sends batches of keys; returns how many SCAN calls it made.
-async fn scan(
-    mut conn: MultiplexedConnection,
-    options: CacheOptions,
-    tx: tokio::sync::mpsc::Sender<Vec<Vec<u8>>>,
-) -> Result<u64, redis::RedisError> {
-    let begun = Instant::now();
-    let mut cursor: u64 = 0;
-    let mut calls = 0;
-    let mut seen: u64 = 0;
-    // Rate-limited, a call asks for a tenth of a second's worth: smooth, not bursts of COUNT.
-    let count = match options.rate_limit.filter(|r| *r > 0) {
-        Some(rate) => usize::try_from(rate / 10)
-            .unwrap_or(usize::MAX)
-            .clamp(10, options.count.max(10)),
-        None => options.count,
-    };
-    loop {
-        let mut cmd = redis::cmd("SCAN");
-        cmd.arg(cursor).arg("COUNT").arg(count);
-        if let Some(glob) = &options.match_glob {
-            cmd.arg("MATCH").arg(glob);
-        }
-        let (next, mut keys): (u64, Vec<Vec<u8>>) = cmd.query_async(&mut conn).await?;
-        calls += 1;
-        if let Some(max) = options.max_keys {
-            keys.truncate(usize::try_from(max.saturating_sub(seen)).unwrap_or(usize::MAX));
-        }
-        seen += keys.len() as u64;
-        if !keys.is_empty() && tx.send(keys).await.is_err() {
-            break;
-        }
-        if next == 0 || options.max_keys.is_some_and(|m| seen >= m) {
-            break;
-        }
-        cursor = next;
-        if let Some(rate) = options.rate_limit.filter(|r| *r > 0) {
-            let due = Duration::from_secs_f64(seen as f64 / rate as f64);
-            if let Some(wait) = due.checked_sub(begun.elapsed()) {
-                tokio::time::sleep(wait).await;
-            }
-        }
-    }
-    Ok(calls)
-}
-
-/// The values of `keys` as text, by type, pipelined (one TYPE pipeline, one fetch pipeline per
-/// 500 keys). Strings, hashes, lists, sets, sorted sets and RedisJSON documents; the first 100
-/// elements of collections.
-async fn read_values(
-    mut conn: MultiplexedConnection,
-    keys: &[(String, Option<String>)],
-) -> Result<Vec<Option<String>>, redis::RedisError> {
-    let mut out = Vec::with_capacity(keys.len());
-    for chunk in keys.chunks(500) {
-        let mut types = redis::pipe();
-        for (key, _) in chunk {
-            types.cmd("TYPE").arg(key);
-        }
-        let kinds: Vec<String> = types.query_async(&mut conn).await?;
-        let mut fetch = redis::pipe();
-        for ((key, _), kind) in chunk.iter().zip(&kinds) {
-            match kind.as_str() {
-                "string" => fetch.cmd("GET").arg(key),
-                "hash" => fetch.cmd("HGETALL").arg(key),
-                "list" => fetch.cmd("LRANGE").arg(key).arg(0).arg(99),
-                "set" => fetch.cmd("SRANDMEMBER").arg(key).arg(100),
-                "zset" => fetch
-                    .cmd("ZRANGE")
-                    .arg(key)
-                    .arg(0)
-                    .arg(99)
-                    .arg("WITHSCORES"),
-                "ReJSON-RL" => fetch.cmd("JSON.GET").arg(key),
-                _ => fetch.cmd("ECHO").arg(""),
-            };
-        }
-        let values: Vec<redis::Value> = fetch.query_async(&mut conn).await?;
-        out.extend(values.into_iter().map(|v| Some(value_text(&v))));
-    }
-    Ok(out)
-}
-
-fn value_text(v: &redis::Value) -> String {
-    match v {
-        redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
-        redis::Value::SimpleString(s) => s.clone(),
-        redis::Value::Array(items) | redis::Value::Set(items) => {
-            items.iter().map(value_text).collect::<Vec<_>>().join("\n")
-        }
-        redis::Value::Map(pairs) => pairs
-            .iter()
-            .map(|(k, v)| format!("{}={}", value_text(k), value_text(v)))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        redis::Value::Int(i) => i.to_string(),
-        _ => String::new(),
+    /// Counts and rates for machine-readable reports.
+    pub fn stats(&self) -> serde_json::Value {
+        let sum = |m: &BTreeMap<String, Tally>| m.values().map(|t| t.keys).sum::<u64>();
+        serde_json::json!({
+            "keys": self.keys,
+            "seconds": self.elapsed.as_secs_f64(),
+            "keys_per_second": self.keys_per_second().round(),
+            "scan_calls": self.scan_calls,
+            "scan_count_final": self.scan.final_count,
+            "scan_call_usec_max_mean": self.scan.max_call_usec.round(),
+            "scan_call_timed_by_server": self.scan.server_timed,
+            "keyspaces": self.keyspaces.iter().map(|(name, keys, calls)| {
+                serde_json::json!({"keyspace": name, "keys": keys, "scan_calls": calls})
+            }).collect::<Vec<_>>(),
+            "tenant_keys": self.per_pattern.iter().map(|(p, t)| (p.clone(), t.keys)).collect::<BTreeMap<_, _>>(),
+            "global_keys": self.global.keys,
+            "not_namespaced_keys": self.not_namespaced.keys,
+            "orphaned_keys": sum(&self.orphaned),
+            "malformed_keys": sum(&self.malformed),
+            "values_checked": self.values_checked,
+            "values_by_command": self.values_by_command,
+        })
     }
 }
 
 /// The tenants the database knows: the tenants table's key as text and, when the table has a
 /// `slug` column, the slug (keys may use either). The tenants table is the spec's, or inferred
-/// from foreign keys.
+/// from foreign keys. `learn` also reads what each tenant's rows hold.
 pub async fn known_tenants(
     conn: &mut sqlx::PgConnection,
     tenancy: &crate::tenancy::Tenancy,
 ) -> Result<Vec<(String, Option<String>)>, crate::audit::CatalogError> {
-    let catalog = crate::audit::Catalog::snapshot(conn, tenancy).await?;
-    let tenancy = catalog.complete(tenancy);
-    let Some(table) = tenancy.tenants_table else {
-        return Ok(Vec::new());
+    let options = LearnOptions {
+        rows_per_tenant: 0,
+        ..LearnOptions::default()
     };
-    let Some(rel) = catalog.relations.iter().find(|r| r.name == table) else {
-        return Ok(Vec::new());
-    };
-    let Some(key) = catalog
-        .constraints
-        .iter()
-        .find(|c| c.relid == rel.oid && c.kind == 'p' && c.columns.len() == 1)
-        .map(|c| c.columns[0].clone())
-    else {
-        return Ok(Vec::new());
-    };
-    let slug = if rel.column("slug").is_some() {
-        "slug::text"
-    } else {
-        "NULL::text"
-    };
-    let sql = format!(
-        "SELECT {}::text, {slug} FROM {}",
-        crate::sql::quote_ident(&key),
-        table.quoted()
-    );
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .fetch_all(conn)
-        .await?)
+    Ok(learn(conn, tenancy, options)
+        .await?
+        .tenants
+        .into_iter()
+        .map(|t| (t.id, t.slug))
+        .collect())
 }

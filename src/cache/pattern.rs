@@ -5,6 +5,12 @@
 //! Hand-written rather than built on `regex`: patterns are tiny, a key is matched against a few
 //! of them millions of times, and the matcher needs to report *where* a key stopped matching (to
 //! tell a malformed tenant segment from an unrelated key).
+//!
+//! Pattern syntax: `{tenant_id:KIND}` is the tenant segment, `*` any run of characters, `{{` and
+//! `}}` literal braces (cluster hash tags: `{{org:{tenant_id:int}}}:*`). A pattern that starts
+//! with `*` has no fixed prefix: it still classifies tenant keys, but a key that fails it can never
+//! be recognised as malformed (nothing says it was meant for that pattern), and every key costs a
+//! search; list each prefix as its own pattern instead where you can.
 
 use std::collections::HashSet;
 
@@ -59,12 +65,40 @@ impl KeyPattern {
         let mut tenants = 0;
         while let Some(c) = chars.next() {
             match c {
+                // `{{` and `}}` are literal braces, so cluster hash tags can be written:
+                // `{{org:{tenant_id:int}}}:*` matches `{org:42}:invoices`.
+                '{' if chars.peek() == Some(&'{') => {
+                    chars.next();
+                    literal.push('{');
+                }
+                '}' if chars.peek() == Some(&'}') => {
+                    chars.next();
+                    literal.push('}');
+                }
+                '}' => {
+                    return Err(format!(
+                        "`{source}`: unmatched `}}` (write `}}}}` for a literal brace)"
+                    ));
+                }
                 '{' => {
-                    let inner: String = chars.by_ref().take_while(|c| *c != '}').collect();
+                    let mut inner = String::new();
+                    let mut closed = false;
+                    for c in chars.by_ref() {
+                        if c == '}' {
+                            closed = true;
+                            break;
+                        }
+                        inner.push(c);
+                    }
+                    if !closed {
+                        return Err(format!(
+                            "`{source}`: unclosed `{{` (write `{{{{` for a literal brace)"
+                        ));
+                    }
                     let (name, kind) = inner.split_once(':').unwrap_or((inner.as_str(), "any"));
                     if name != "tenant_id" {
                         return Err(format!(
-                            "`{source}`: unknown placeholder `{{{inner}}}` (use {{tenant_id:uuid|slug|int|any}})"
+                            "`{source}`: unknown placeholder `{{{inner}}}` (use {{tenant_id:uuid|slug|int|any}}; write `{{{{` and `}}}}` for literal braces, as in a cluster hash tag)"
                         ));
                     }
                     let kind = match kind {
@@ -286,6 +320,52 @@ mod tests {
                 tenant: "acme-2"
             }
         );
+    }
+
+    #[test]
+    fn doubled_braces_are_literal_so_cluster_hash_tags_can_be_written() {
+        let p = KeyPattern::parse("{{org:{tenant_id:int}}}:*").unwrap();
+        assert_eq!(p.tenant_of("{org:42}:invoices"), Some("42"));
+        assert_eq!(p.tenant_of("{org:42}"), None);
+        assert_eq!(p.tenant_of("org:42:invoices"), None);
+        let c = Classifier {
+            patterns: vec![p],
+            globals: vec![],
+            tenants: Some(["42".to_owned()].into()),
+        };
+        assert_eq!(c.classify("{org:abc}:x"), Class::Malformed { pattern: 0 });
+        assert_eq!(
+            c.classify("{org:7}:x"),
+            Class::Orphan {
+                pattern: 0,
+                tenant: "7"
+            }
+        );
+        for bad in [
+            "t:{tenant_id:int}}:*",
+            "t:{tenant_id:int",
+            "{{org:{org}}}:*",
+        ] {
+            let e = KeyPattern::parse(bad).unwrap_err();
+            assert!(e.contains("brace"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_leading_star_classifies_but_cannot_call_a_key_malformed() {
+        let c = Classifier {
+            patterns: vec![KeyPattern::parse("*:org:{tenant_id:int}:*").unwrap()],
+            globals: vec![],
+            tenants: None,
+        };
+        assert_eq!(
+            c.classify("v2:org:42:x"),
+            Class::Tenant {
+                pattern: 0,
+                tenant: "42"
+            }
+        );
+        assert_eq!(c.classify("v2:org:abc:x"), Class::NotNamespaced);
     }
 
     #[test]

@@ -45,7 +45,7 @@ rule!(
     "cache-value-foreign",
     Critical,
     "a tenant's cache entry holds another tenant's data",
-    "A value stored under one tenant's key contains a value that belongs to another tenant (its id or a canary marker): the cache will serve it to the wrong tenant.",
+    "A value stored under one tenant's key contains a value that belongs to another tenant (its id, a canary marker, or a distinctive value learned from its rows in the database: an email, a name, an external id, a large number): the cache will serve it to the wrong tenant.",
     "Find what wrote the entry; compute cached values inside the tenant's own context, and key them by that tenant."
 );
 rule!(

@@ -3,8 +3,11 @@
 use std::time::Instant;
 
 use clap::Args;
-use tenantprobe::cache::{self, CacheOptions, Classifier, Glob, KeyPattern, Owners};
+use tenantprobe::cache::{
+    self, CacheOptions, Classifier, Databases, Glob, KeyPattern, LearnOptions, Owners,
+};
 use tenantprobe::exit::ExitStatus;
+use tenantprobe::finding::Severity;
 use tenantprobe::report::Report;
 use tenantprobe::rules::RuleInfo;
 use tenantprobe::servers::redact;
@@ -19,9 +22,10 @@ pub struct CacheArgs {
     /// Redis URL. Default: the variable the spec names in `redis.url_env`, else REDIS_URL.
     #[arg(long, value_name = "URL", hide_env_values = true)]
     pub redis_url: Option<String>,
-    /// Logical database to scan (overrides the URL's).
+    /// Logical database to scan (repeatable). Default: the one the URL's path names, else every
+    /// database `INFO keyspace` lists. A cluster is read on every primary.
     #[arg(long, value_name = "INDEX")]
-    pub db: Option<u16>,
+    pub db: Vec<u16>,
     /// A pattern tenant keys must match, e.g. `tenant:{tenant_id:uuid}:*` (repeatable; adds to
     /// the spec's `key_patterns`).
     #[arg(long = "key-pattern", value_name = "PATTERN")]
@@ -41,6 +45,10 @@ pub struct CacheArgs {
     /// Check the values of a uniform sample of this many keys.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub sample: usize,
+    /// With a database: rows read per tenant and tenant table to learn each tenant's distinctive
+    /// values (emails, names, external ids, large numbers); 0 learns ids and slugs only.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub learn_rows: i64,
     /// Also run the dynamic check through the API (needs the spec's [api] and [tenants]).
     #[arg(long)]
     pub dynamic: bool,
@@ -62,21 +70,14 @@ impl CacheArgs {
         } else {
             env_name
         };
-        let mut url = self
+        let url = self
             .redis_url
             .clone()
             .or_else(|| process_env(env_name))
             .ok_or_else(|| anyhow::anyhow!("no Redis: pass --redis-url URL or set {env_name}"))?;
         // A URL that does not parse is a configuration error (2), not an unreachable server (3).
-        let invalid = |url: &str, reason: String| {
-            anyhow::anyhow!("invalid Redis URL `{}` ({source}): {reason}", redact(url))
-        };
-        if let Some(db) = self.db {
-            let mut parsed = reqwest::Url::parse(&url).map_err(|e| invalid(&url, e.to_string()))?;
-            parsed.set_path(&format!("/{db}"));
-            url = parsed.to_string();
-        }
-        redis::Client::open(url.as_str()).map_err(|e| invalid(&url, e.to_string()))?;
+        redis::Client::open(url.as_str())
+            .map_err(|e| anyhow::anyhow!("invalid Redis URL `{}` ({source}): {e}", redact(&url)))?;
         let sources: Vec<String> = redis_spec
             .map(|r| r.key_patterns.clone())
             .unwrap_or_default()
@@ -106,24 +107,46 @@ impl CacheArgs {
             || spec.as_ref().is_some_and(|s| s.database.is_some());
         let mut notes = Vec::new();
         if has_database {
-            // Only the tenants table is read: without an app role, the connecting role stands in.
+            // Only read as the observer: the app role plays no part, so none is required (the
+            // catalog is read as the connecting role).
             let mut database = self.database.clone();
-            let placeholder =
-                database.app_role.is_none() && spec.as_ref().is_none_or(|s| s.database.is_none());
-            if placeholder {
-                database.app_role = Some(String::new());
-            }
+            database.app_role = Some(String::new());
             let mut db = database.resolve(spec.as_ref())?;
             let mut conn = db.connect().await?;
-            if placeholder {
-                db.tenancy.app_role = sqlx::query_scalar("SELECT current_user::text")
-                    .fetch_one(&mut conn)
-                    .await?;
+            db.tenancy.app_role = sqlx::query_scalar("SELECT current_user::text")
+                .fetch_one(&mut conn)
+                .await?;
+            let learned = cache::learn(
+                &mut conn,
+                &db.tenancy,
+                LearnOptions {
+                    rows_per_tenant: self.learn_rows,
+                    ..LearnOptions::default()
+                },
+            )
+            .await?;
+            let _ = sqlx::Connection::close(conn).await;
+            notes.push(format!(
+                "{} tenants known to the database; {} distinctive values learned from {} rows of {} tenant tables (at most {} rows per tenant and table)",
+                learned.tenants.len(),
+                learned.values(),
+                learned.rows,
+                learned.tables,
+                self.learn_rows.max(0)
+            ));
+            for (table, reason) in &learned.unreadable {
+                notes.push(format!("could not sample `{table}`: {reason}"));
             }
-            let tenants = cache::known_tenants(&mut conn, &db.tenancy).await?;
-            notes.push(format!("{} tenants known to the database", tenants.len()));
-            owners = Owners::from_known(&tenants);
-            known = Some(owners.segments());
+            if learned.tenants.is_empty() {
+                notes.push("the database names no tenants (no tenants table given or inferable: pass --tenants-table): orphaned keys and values are NOT checked".into());
+            } else {
+                owners = Owners::from_learned(&learned.tenants);
+                known = Some(owners.segments());
+            }
+        } else {
+            notes.push(
+                "no database (--database-url or the spec's [database]): keys are checked by shape only — keys without a tenant and malformed tenant segments are found; keys of tenants that do not exist and values holding another tenant's data are NOT checked".into(),
+            );
         }
         let classifier = Classifier {
             patterns,
@@ -135,6 +158,11 @@ impl CacheArgs {
             max_keys: self.max_keys,
             rate_limit: self.rate_limit,
             sample: self.sample,
+            databases: if self.db.is_empty() {
+                Databases::Listed
+            } else {
+                Databases::Only(self.db.clone())
+            },
             ..CacheOptions::default()
         };
         let outcome = match cache::check(&url, &classifier, &owners, &options).await {
@@ -160,15 +188,39 @@ impl CacheArgs {
                 .map(|m| format!(" matching `{m}`"))
                 .unwrap_or_default()
         );
+        let values = if owners.is_empty() {
+            "no values checked".to_owned()
+        } else {
+            let by: Vec<String> = outcome
+                .values_by_command
+                .iter()
+                .map(|(c, n)| format!("{n} {c}"))
+                .collect();
+            format!(
+                "values of {} sampled keys checked ({})",
+                outcome.values_checked,
+                by.join(", ")
+            )
+        };
+        let spaces: Vec<String> = outcome
+            .keyspaces
+            .iter()
+            .map(|(name, keys, _)| format!("{name}: {keys}"))
+            .collect();
+        let spaces = if spaces.is_empty() {
+            "no keyspace (the server is empty)".to_owned()
+        } else {
+            spaces.join(", ")
+        };
         notes.insert(
             0,
             format!(
-                "{} keys in {:.2} s ({:.0} keys/s, {} SCAN calls); values of {} sampled keys checked",
+                "{} keys in {:.2} s ({:.0} keys/s, {} SCAN calls, COUNT adapted to {} for ≤ ~1 ms per call) in {spaces}; {values}",
                 outcome.keys,
                 outcome.elapsed.as_secs_f64(),
                 outcome.keys_per_second(),
                 outcome.scan_calls,
-                outcome.values_checked
+                outcome.scan.final_count,
             ),
         );
         for (pattern, t) in &outcome.per_pattern {
@@ -182,6 +234,7 @@ impl CacheArgs {
             outcome.malformed.values().map(|t| t.keys).sum::<u64>()
         ));
         let matrix = tenantprobe::report::matrix::from_cache(&outcome);
+        let stats = outcome.stats();
         let mut findings = outcome.findings;
         if self.dynamic {
             use tenantprobe::target::{HttpTarget, obtain_tenants};
@@ -208,12 +261,26 @@ impl CacheArgs {
             ));
             findings.extend(dynamic);
         }
+        // Orphaned and malformed keys are medium: say so when they will not fail this run.
+        let medium = findings
+            .iter()
+            .filter(|f| f.is_active() && f.severity == Severity::Medium)
+            .count();
+        if medium > 0 && self.output.fail_on > Severity::Medium {
+            notes.push(format!(
+                "{medium} medium finding(s) (orphaned or malformed keys) do not fail this run at --fail-on {}; pass --fail-on medium to gate on them",
+                self.output.fail_on
+            ));
+        }
         let rules: Vec<&'static RuleInfo> = cache::rules::RULES.to_vec();
         let target = spec.as_ref().map_or_else(
             || tenantprobe::servers::without_credentials(&url),
             |s| s.name.clone(),
         );
-        let report = Report::new("cache", &target, &rules, begun.elapsed(), &notes);
+        let report = Report {
+            stats: Some(stats),
+            ..Report::new("cache", &target, &rules, begun.elapsed(), &notes)
+        };
         let facts = RunFacts {
             spec_file: self.target.target.as_deref(),
             coverage: Some(&matrix),

@@ -87,10 +87,11 @@ impl DatabaseArgs {
     pub fn resolve(&self, spec: Option<&Spec>) -> anyhow::Result<DatabaseTarget> {
         let from_spec = spec.and_then(|s| s.database.as_ref());
         let mut tenancy = from_spec.map(|d| d.tenancy()).unwrap_or_default();
-        let app_role = self
-            .app_role
-            .clone()
-            .or_else(|| from_spec.map(|d| d.app_role.clone()));
+        let app_role = self.app_role.clone().or_else(|| {
+            from_spec
+                .map(|d| d.app_role.clone())
+                .filter(|r| !r.is_empty())
+        });
         tenancy.app_role = app_role.context(
             "no app role: pass --app-role ROLE or set `app_role` under [database] in the spec",
         )?;

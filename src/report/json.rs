@@ -32,6 +32,8 @@ struct Document<'a> {
     coverage: Option<&'a Matrix>,
     findings: &'a [Finding],
     summary: Summary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stats: Option<&'a serde_json::Value>,
 }
 
 pub fn write(report: &Report<'_>, out: &mut dyn Write) -> std::io::Result<()> {
@@ -55,6 +57,7 @@ pub fn write(report: &Report<'_>, out: &mut dyn Write) -> std::io::Result<()> {
         coverage: report.coverage,
         findings: report.findings,
         summary: report.summary(),
+        stats: report.stats.as_ref(),
     };
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     writeln!(out)

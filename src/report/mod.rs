@@ -69,6 +69,8 @@ pub struct Report<'a> {
     pub locator: Option<&'a Locator>,
     /// The `--fail-on` threshold: JUnit fails only what fails the run.
     pub fail_on: Severity,
+    /// Counts and rates for machines (the JSON report's `stats`), where a command has them.
+    pub stats: Option<serde_json::Value>,
 }
 
 impl<'a> Report<'a> {
@@ -94,6 +96,7 @@ impl<'a> Report<'a> {
             spec_name: None,
             locator: None,
             fail_on: Severity::High,
+            stats: None,
         }
     }
 

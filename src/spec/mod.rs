@@ -49,6 +49,9 @@ pub struct DatabaseSpec {
     /// Variable holding the observer's URL: a role that can `SET ROLE` to the app role.
     #[serde(default = "default_database_env")]
     pub url_env: String,
+    /// Empty when not given: `cache` only reads as the observer and needs none; the commands that
+    /// act as the app role refuse to run without it.
+    #[serde(default)]
     pub app_role: String,
     #[serde(default = "default_tenant_column")]
     pub tenant_column: String,
@@ -524,6 +527,17 @@ impl Spec {
                 ));
             }
         }
+        if spec.monitor.is_some()
+            && spec
+                .database
+                .as_ref()
+                .is_some_and(|d| d.app_role.is_empty())
+        {
+            return Err(at(
+                None,
+                "database.app_role: the monitor acts as the app role, name it".into(),
+            ));
+        }
         if let Some(monitor) = &spec.monitor
             && monitor.synthetic_tenants.len() < 2
         {
@@ -608,6 +622,17 @@ mod tests {
         assert_eq!(api.resources.len(), 3);
         assert_eq!(spec.tenancy().unwrap(), Tenancy::reference());
         assert!(!spec.waivers.is_empty());
+    }
+
+    #[test]
+    fn app_role_is_needed_only_by_the_commands_that_act_as_it() {
+        let cache_only = "name = \"x\"\n[database]\ntenants_table = \"public.orgs\"\n";
+        let spec = Spec::parse(cache_only, "probes/x.toml").unwrap();
+        assert_eq!(spec.database.unwrap().app_role, "");
+        let e = error(&format!(
+            "{cache_only}[monitor]\nschedule = \"*/5 * * * *\"\nsynthetic_tenants = [\"a\", \"b\"]\n"
+        ));
+        assert!(e.contains("database.app_role"), "{e}");
     }
 
     fn error(text: &str) -> String {
