@@ -259,24 +259,12 @@ fn rand_seed() -> u64 {
 impl AttackHttpArgs {
     pub async fn exec(self) -> anyhow::Result<ExitStatus> {
         use tenantprobe::attack::http::{self, HttpAttackConfig};
-        use tenantprobe::target::{HttpTarget, obtain_tenants, process_env};
+        use tenantprobe::target::{HttpTarget, obtain_tenants};
         let begun = Instant::now();
         let spec = self.target.load()?.ok_or_else(|| {
             anyhow::anyhow!("attack http needs a target spec: pass --target probes/<name>.toml")
         })?;
-        let base_url = self.base_url.clone();
-        let api_env = spec
-            .api
-            .as_ref()
-            .map(|a| a.base_url_env.clone())
-            .unwrap_or_default();
-        let env = move |name: &str| {
-            if name == api_env && base_url.is_some() {
-                base_url.clone()
-            } else {
-                process_env(name)
-            }
-        };
+        let env = super::common::api_env(&spec, self.base_url.clone());
         let target = HttpTarget::resolve(&spec, &env)?;
         let tenants = obtain_tenants(
             &spec,

@@ -367,3 +367,20 @@ impl OutputArgs {
         })
     }
 }
+
+/// The process environment, with `--base-url` (when given) standing in for the variable the
+/// spec's `[api] base_url_env` names.
+pub fn api_env(spec: &Spec, base_url: Option<String>) -> impl Fn(&str) -> Option<String> + use<> {
+    let api_env = spec
+        .api
+        .as_ref()
+        .map(|a| a.base_url_env.clone())
+        .unwrap_or_default();
+    move |name: &str| {
+        if name == api_env && base_url.is_some() {
+            base_url.clone()
+        } else {
+            tenantprobe::target::process_env(name)
+        }
+    }
+}

@@ -7,7 +7,7 @@ use tenantprobe::attack::noisy::{self, NoisySpec, ms};
 use tenantprobe::exit::ExitStatus;
 use tenantprobe::report::Report;
 use tenantprobe::rules::RuleInfo;
-use tenantprobe::target::{HttpTarget, obtain_tenants, process_env};
+use tenantprobe::target::{HttpTarget, obtain_tenants};
 
 use super::common::{OutputArgs, RunFacts, TargetArgs};
 
@@ -60,19 +60,7 @@ impl AttackNoisyArgs {
         if let Some(c) = self.concurrency {
             settings.concurrency = c;
         }
-        let base_url = self.base_url.clone();
-        let api_env = spec
-            .api
-            .as_ref()
-            .map(|a| a.base_url_env.clone())
-            .unwrap_or_default();
-        let env = move |name: &str| {
-            if name == api_env && base_url.is_some() {
-                base_url.clone()
-            } else {
-                process_env(name)
-            }
-        };
+        let env = super::common::api_env(&spec, self.base_url.clone());
         let target = HttpTarget::resolve(&spec, &env)?;
         noisy::check_host(&target, self.allow_remote)?;
         let tenants = obtain_tenants(
