@@ -39,7 +39,8 @@ pub const STRONG_LOCK_TIMEOUT: Duration = Duration::from_millis(50);
 
 impl SessionLimits {
     /// `options` with these limits as startup parameters and `application_name` set to
-    /// `tenantprobe/<pid>`, which names this process's sessions for `cancel_own_sessions`.
+    /// `tenantprobe/<pid>-<random>`, which names this process's sessions for
+    /// `cancel_own_sessions`.
     pub fn apply(&self, options: PgConnectOptions) -> PgConnectOptions {
         let ms = |d: Duration| d.as_millis().max(1).to_string();
         options.application_name(&application_name()).options([
@@ -54,9 +55,15 @@ impl SessionLimits {
     }
 }
 
-/// `tenantprobe/<pid>`: what `pg_stat_activity.application_name` shows for this process.
+/// `tenantprobe/<pid>-<random>`: what `pg_stat_activity.application_name` shows for this
+/// process. The random part keeps processes apart that share a pid on other hosts (every
+/// container's first process is pid 1), so that cancelling our sessions never touches theirs.
 pub fn application_name() -> String {
-    format!("tenantprobe/{}", std::process::id())
+    static NAME: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        format!("tenantprobe/{}-{}", std::process::id(), &token[..16])
+    });
+    NAME.clone()
 }
 
 /// Cancels every statement this process is running on the server at `options` (used on SIGINT

@@ -516,8 +516,8 @@ async fn full_mode_keeps_nothing_and_reports_every_sequence_it_moved() {
 /// Sessions of the process `pid` still on the server.
 async fn sessions_of(options: &PgConnectOptions, pid: u32) -> i64 {
     let mut conn = PgConnection::connect_with(options).await.unwrap();
-    sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1")
-        .bind(format!("tenantprobe/{pid}"))
+    sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE $1")
+        .bind(format!("tenantprobe/{pid}-%"))
         .fetch_one(&mut conn)
         .await
         .unwrap()
@@ -546,14 +546,14 @@ async fn attack_inside_a_sleep(db: &support::TestDb) -> std::process::Child {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let app = format!("tenantprobe/{}", child.id());
+    let app = format!("tenantprobe/{}-%", child.id());
     let mut conn = PgConnection::connect_with(&db.admin_options())
         .await
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let sleeping: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state = 'active' AND wait_event = 'PgSleep'",
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE $1 AND state = 'active' AND wait_event = 'PgSleep'",
         )
         .bind(&app)
         .fetch_one(&mut conn)

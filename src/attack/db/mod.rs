@@ -142,6 +142,17 @@ impl Coverage {
         cell.1 += u64::from(refused);
     }
 
+    /// Counts one attempt: refused when the database said no, timed out when a limit cut it off
+    /// (then it is neither passed nor refused).
+    fn record(&mut self, attempt: &Attempt, outcome: &execute::Outcome) {
+        let timed_out = outcome.timed_out();
+        let refused = matches!(outcome.ending, execute::Ending::Failed { .. });
+        self.add(&attempt.object, attempt.property, refused && !timed_out);
+        if timed_out {
+            *self.timed_out.entry(attempt.object.clone()).or_default() += 1;
+        }
+    }
+
     fn note(&mut self, object: &str, note: String) {
         let entry = (object.to_owned(), note);
         if !self.notes.contains(&entry) {
@@ -686,8 +697,13 @@ impl Worker {
             if self.stopped() {
                 break;
             }
-            let key = (attempt.object.clone(), attempt.property);
-            if shared.timed_out.borrow().contains(&key) {
+            let skip = {
+                let timed_out = shared.timed_out.borrow();
+                // No key is built on the hot path until something has timed out.
+                !timed_out.is_empty()
+                    && timed_out.contains(&(attempt.object.clone(), attempt.property))
+            };
+            if skip {
                 continue;
             }
             let t0 = Instant::now();
@@ -707,22 +723,15 @@ impl Worker {
             );
             let timed_out = outcome.timed_out();
             if timed_out {
-                shared.timed_out.borrow_mut().insert(key);
+                shared
+                    .timed_out
+                    .borrow_mut()
+                    .insert((attempt.object.clone(), attempt.property));
             }
             if count {
-                let refused = matches!(outcome.ending, execute::Ending::Failed { .. });
                 let mut result = shared.result.borrow_mut();
                 result.attempts += 1 + u64::from(attempt.control.is_some());
-                result
-                    .coverage
-                    .add(&attempt.object, attempt.property, refused && !timed_out);
-                if timed_out {
-                    *result
-                        .coverage
-                        .timed_out
-                        .entry(attempt.object.clone())
-                        .or_default() += 1;
-                }
+                result.coverage.record(&attempt, &outcome);
             }
             if timed_out {
                 continue;
@@ -819,20 +828,10 @@ impl Worker {
             .await?;
             let mut result = shared.result.borrow_mut();
             result.attempts += 1;
-            let timed_out = outcome.timed_out();
-            result.coverage.add(
-                &attempt.object,
-                Property::Unset,
-                !timed_out && matches!(outcome.ending, execute::Ending::Failed { .. }),
-            );
-            if timed_out {
-                *result
-                    .coverage
-                    .timed_out
-                    .entry(attempt.object.clone())
-                    .or_default() += 1;
+            result.coverage.record(&attempt, &outcome);
+            if !outcome.timed_out() {
+                found.extend(execute::judge(&mut world, &attempt, &outcome));
             }
-            found.extend(execute::judge(&mut world, &attempt, &outcome));
         }
         Ok((found, world))
     }
