@@ -238,3 +238,27 @@ impl Drop for ReferenceApp {
         self.task.abort();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_pools_write_one_limited_entry_per_plan_and_route_the_app_to_them() {
+        let mut config = crate::servers::PoolerConfig::transparent("127.0.0.1", 5432, &[APP_ROLE]);
+        config.entries = PlanPools::default().entries("app");
+        let ini = config.ini(6432, std::path::Path::new("/tmp/x"));
+        let databases = ini.split("\n\n").next().unwrap_or_default();
+        assert_eq!(
+            databases,
+            "[databases]\n\
+             app = host=127.0.0.1 port=5432 dbname=app pool_size=4 max_db_connections=4\n\
+             app_free = host=127.0.0.1 port=5432 dbname=app pool_size=2 max_db_connections=2\n\
+             app_enterprise = host=127.0.0.1 port=5432 dbname=app pool_size=6 max_db_connections=6\n\
+             * = host=127.0.0.1 port=5432"
+        );
+        let routes = reference_app::pools::parse_routes(&PlanPools::routes("app")).unwrap();
+        let databases: Vec<&str> = routes.iter().map(|r| r.database.as_str()).collect();
+        assert_eq!(databases, ["app_free", "app_enterprise"]);
+    }
+}
