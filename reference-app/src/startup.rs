@@ -73,6 +73,7 @@ impl AppState {
                 config.tenant_connections,
                 config.faults.clone(),
                 config.behind_transaction_pooler,
+                &config.database_pools,
             )?,
             cache: Cache::connect(
                 config.redis_url.as_ref(),

@@ -112,7 +112,10 @@ async fn resolve(parts: &Parts, state: &AppState) -> Result<Tenant, ApiError> {
     let mut tenant = claims.tenant_id;
 
     if let HostTenant::Slug(slug) = &host {
-        let host_tenant = state.db.tenant_for_slug(slug).await?;
+        let host_tenant = state
+            .db
+            .tenant_for_slug(Some(claims.tenant_id), slug)
+            .await?;
         if faults.has(Fault::SubdomainTrust) {
             // FAULT(subdomain-trust): the naive middleware: the subdomain decides the tenant and
             // the token only proves that *some* user signed in.
@@ -147,7 +150,7 @@ async fn resolve(parts: &Parts, state: &AppState) -> Result<Tenant, ApiError> {
             Ok(id) => id,
             Err(_) => state
                 .db
-                .tenant_for_slug(&value)
+                .tenant_for_slug(Some(claims.tenant_id), &value)
                 .await?
                 .ok_or(ApiError::Forbidden)?,
         };
