@@ -49,6 +49,15 @@ pub struct Column {
     #[serde(rename = "type")]
     pub type_name: String,
     pub not_null: bool,
+    /// `a` GENERATED ALWAYS AS IDENTITY, `d` BY DEFAULT, `` none.
+    #[serde(default)]
+    pub identity: String,
+    /// `s` for a stored generated column, `` otherwise.
+    #[serde(default)]
+    pub generated: String,
+    /// The default expression, if any (`nextval(…)`, `gen_random_uuid()`).
+    #[serde(default)]
+    pub default: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -413,7 +422,9 @@ async fn relations(
                 has_any_column_privilege($2, c.oid, 'REFERENCES') AS references,
                 has_table_privilege($2, c.oid, 'TRIGGER') AS trigger,
                 COALESCE((SELECT json_agg(json_build_object('num', a.attnum, 'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
-                                                           'not_null', a.attnotnull) ORDER BY a.attnum)
+                                                           'not_null', a.attnotnull, 'identity', a.attidentity, 'generated', a.attgenerated,
+                                                           'default', (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum))
+                                            ORDER BY a.attnum)
                           FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]') AS columns
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
