@@ -8,6 +8,7 @@ use sqlx::PgConnection;
 
 use crate::audit::catalog::{Catalog, CatalogError, Privileges};
 use crate::audit::context::Context;
+use crate::audit::picker::Picker;
 use crate::sql::QualifiedName;
 use crate::tenancy::Tenancy;
 
@@ -125,6 +126,9 @@ pub struct SeedTable {
     pub primary_key: Vec<String>,
     /// Unique keys other than the primary key.
     pub unique_keys: Vec<Vec<String>>,
+    /// Keys (primary or unique) with a column the tenant does not pick (an identity, a random
+    /// uuid default, a sequence): no existence oracle worth attacking (`audit::picker`).
+    pub unguessable_keys: Vec<Vec<String>>,
     pub foreign_keys: Vec<ForeignKey>,
     pub app: Privileges,
 }
@@ -208,6 +212,8 @@ pub struct AttackSchema {
     pub observer_bypasses: bool,
     /// SQL type of the tenant key (for tenant ids when there is no tenants table).
     pub tenant_type: (String, ValueKind),
+    /// What the audit finds on the same catalog snapshot: the reasons behind attack findings.
+    pub reasons: Vec<crate::finding::Finding>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -349,6 +355,11 @@ impl AttackSchema {
                     .map(|c| c.columns.clone())
                     .unwrap_or_default(),
                 unique_keys: unique_keys(catalog, *oid),
+                unguessable_keys: keys_of('p')
+                    .map(|c| c.columns.clone())
+                    .chain(unique_keys(catalog, *oid))
+                    .filter(|k| Picker::of_key(rel, k) != Picker::Tenant)
+                    .collect(),
                 foreign_keys: keys_of('f')
                     .filter_map(|c| {
                         let target = c.ref_relid?;
@@ -444,6 +455,7 @@ impl AttackSchema {
             unseedable,
             observer_bypasses,
             tenant_type,
+            reasons: crate::audit::judge(catalog, tenancy, std::time::Duration::ZERO).findings,
         }
     }
 }
