@@ -75,6 +75,8 @@ pub struct Relation {
     pub app_is_owner: bool,
     pub app: Privileges,
     pub columns: Vec<Column>,
+    /// The extension that owns it (`pg_depend` deptype `e`): library code, not the app's schema.
+    pub extension: Option<String>,
 }
 
 impl Relation {
@@ -401,6 +403,7 @@ struct RelationRow {
     #[sqlx(flatten)]
     app: Privileges,
     columns: Json<Vec<Column>>,
+    extension: Option<String>,
 }
 
 async fn relations(
@@ -425,7 +428,10 @@ async fn relations(
                                                            'not_null', a.attnotnull, 'identity', a.attidentity, 'generated', a.attgenerated,
                                                            'default', (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum))
                                             ORDER BY a.attnum)
-                          FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]') AS columns
+                          FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]') AS columns,
+                (SELECT e.extname::text FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+                 WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.refclassid = 'pg_extension'::regclass
+                   AND d.deptype = 'e' LIMIT 1) AS extension
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
            AND NOT (n.nspname = 'public' AND c.relname = '_sqlx_migrations')
@@ -458,6 +464,7 @@ async fn relations(
             app_is_owner: r.app_is_owner,
             app: r.app,
             columns: r.columns.0,
+            extension: r.extension,
         })
         .collect())
 }

@@ -273,6 +273,9 @@ pub async fn attack(
             }
             None => true,
         });
+    for (object, note) in &schema.library {
+        coverage.note(object, note.clone());
+    }
     let mut catalog_findings = Vec::new();
     if !config.own_server {
         for t in schema.tables.iter().filter(|t| t.app.truncate) {

@@ -212,6 +212,9 @@ pub struct AttackSchema {
     pub observer_bypasses: bool,
     /// SQL type of the tenant key (for tenant ids when there is no tenants table).
     pub tenant_type: (String, ValueKind),
+    /// Tenant-data relations owned by an extension, with the coverage note saying why they were
+    /// not attacked.
+    pub library: Vec<(String, String)>,
     /// What the audit finds on the same catalog snapshot: the reasons behind attack findings.
     pub reasons: Vec<crate::finding::Finding>,
 }
@@ -327,6 +330,7 @@ impl AttackSchema {
             .filter(|r| {
                 r.is_table()
                     && !r.is_partition
+                    && r.extension.is_none()
                     && cx.is_tenant_data(r)
                     && !is_inheritance_child(catalog, r.oid)
             })
@@ -374,10 +378,24 @@ impl AttackSchema {
                 app: rel.app,
             });
         }
+        // Relations an extension owns are library code: not attacked one by one (like its
+        // functions), and said so in the coverage.
+        let library: Vec<(String, String)> = catalog
+            .relations
+            .iter()
+            .filter(|r| r.app.any() && cx.is_tenant_data(r))
+            .filter_map(|r| {
+                let extension = r.extension.as_ref()?;
+                Some((
+                    r.name.to_string(),
+                    format!("not attacked: library relation of the extension `{extension}`"),
+                ))
+            })
+            .collect();
         let readable = catalog
             .relations
             .iter()
-            .filter(|r| r.app.select && cx.is_tenant_data(r))
+            .filter(|r| r.app.select && r.extension.is_none() && cx.is_tenant_data(r))
             .map(|r| Readable {
                 name: r.name.clone(),
                 kind: r.kind,
@@ -455,6 +473,7 @@ impl AttackSchema {
             unseedable,
             observer_bypasses,
             tenant_type,
+            library,
             reasons: crate::audit::judge(catalog, tenancy, std::time::Duration::ZERO).findings,
         }
     }
