@@ -126,8 +126,9 @@ pub struct SeedTable {
     pub primary_key: Vec<String>,
     /// Unique keys other than the primary key.
     pub unique_keys: Vec<Vec<String>>,
-    /// Keys (primary or unique) with a column the tenant does not pick (an identity, a random
-    /// uuid default, a sequence): no existence oracle worth attacking (`audit::picker`).
+    /// Keys (primary or unique) without the tenant column and with a column the tenant does not
+    /// pick (an identity, a random uuid default, a sequence): no existence oracle worth attacking
+    /// (`audit::picker`).
     pub unguessable_keys: Vec<Vec<String>>,
     pub foreign_keys: Vec<ForeignKey>,
     pub app: Privileges,
@@ -362,7 +363,12 @@ impl AttackSchema {
                 unguessable_keys: keys_of('p')
                     .map(|c| c.columns.clone())
                     .chain(unique_keys(catalog, *oid))
-                    .filter(|k| Picker::of_key(rel, k) != Picker::Tenant)
+                    // A key holding the tenant column cannot collide across tenants: it stays
+                    // attacked, as a control.
+                    .filter(|k| {
+                        cx.tenant_key.get(oid).is_none_or(|t| !k.contains(t))
+                            && Picker::of_key(rel, k) != Picker::Tenant
+                    })
                     .collect(),
                 foreign_keys: keys_of('f')
                     .filter_map(|c| {
