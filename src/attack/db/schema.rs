@@ -360,16 +360,7 @@ impl AttackSchema {
                     .map(|c| c.columns.clone())
                     .unwrap_or_default(),
                 unique_keys: unique_keys(catalog, *oid),
-                unguessable_keys: keys_of('p')
-                    .map(|c| c.columns.clone())
-                    .chain(unique_keys(catalog, *oid))
-                    // A key holding the tenant column cannot collide across tenants: it stays
-                    // attacked, as a control.
-                    .filter(|k| {
-                        cx.tenant_key.get(oid).is_none_or(|t| !k.contains(t))
-                            && Picker::of_key(rel, k) != Picker::Tenant
-                    })
-                    .collect(),
+                unguessable_keys: unguessable_keys(catalog, &cx, rel),
                 foreign_keys: keys_of('f')
                     .filter_map(|c| {
                         let target = c.ref_relid?;
@@ -483,6 +474,35 @@ impl AttackSchema {
             reasons: crate::audit::judge(catalog, tenancy, std::time::Duration::ZERO).findings,
         }
     }
+}
+
+/// The keys of `rel` not worth attacking as existence oracles: those without the tenant column
+/// whose values the tenant does not pick (`Picker`), and every key sharing a column with one of
+/// them — copying another tenant's server-filled id into a key that holds the tenant column
+/// collides on the id's own key, which no tenant could have guessed.
+fn unguessable_keys(
+    catalog: &Catalog,
+    cx: &Context<'_>,
+    rel: &crate::audit::catalog::Relation,
+) -> Vec<Vec<String>> {
+    let all: Vec<Vec<String>> = catalog
+        .constraints
+        .iter()
+        .filter(|c| c.relid == rel.oid && c.kind == 'p')
+        .map(|c| c.columns.clone())
+        .chain(unique_keys(catalog, rel.oid))
+        .collect();
+    let tenant = cx.tenant_key.get(&rel.oid);
+    let server: Vec<&Vec<String>> = all
+        .iter()
+        .filter(|k| {
+            tenant.is_none_or(|t| !k.contains(t)) && Picker::of_key(rel, k) != Picker::Tenant
+        })
+        .collect();
+    all.iter()
+        .filter(|k| server.iter().any(|s| s.iter().any(|c| k.contains(c))))
+        .cloned()
+        .collect()
 }
 
 /// Unique constraints and unique indexes (a unique index is a unique key without the name),
