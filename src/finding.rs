@@ -99,6 +99,10 @@ pub struct Finding {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<String>,
     pub fingerprint: String,
+    /// For a finding of `attack db` explained by a catalog finding: that audit rule's id. The two
+    /// share the fingerprint (one cause, one finding for waivers and baselines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
     /// Set when a waiver in the target spec covers this finding: the waiver's reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waived: Option<String>,
@@ -133,6 +137,7 @@ impl Finding {
             detail: detail.into(),
             remediation: remediation.into(),
             evidence: None,
+            cause: None,
             waived: None,
             in_baseline: false,
         }
@@ -140,6 +145,18 @@ impl Finding {
 
     pub fn with_evidence(mut self, evidence: impl Into<String>) -> Self {
         self.evidence = Some(evidence.into());
+        self
+    }
+
+    /// Ties this finding to the catalog finding `reason` that explains it: same fingerprint, the
+    /// reason's rule as `cause`, and its detail next to the reproducer.
+    pub fn caused_by(mut self, reason: &Finding) -> Self {
+        self.fingerprint = reason.fingerprint.clone();
+        self.cause = Some(reason.rule.clone());
+        self.detail = format!(
+            "{} Catalog reason (`{}`): {}",
+            self.detail, reason.rule, reason.detail
+        );
         self
     }
 

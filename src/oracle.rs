@@ -2,6 +2,11 @@
 //! the tenant it seeded it for; anything observed while acting as one tenant that contains a value
 //! owned by another is a leak. This catches leaks that carry no tenant column at all: a view that
 //! drops it, a function that returns titles, an error message's DETAIL, a cached JSON document.
+//!
+//! Only what the actor could not know is a leak: `is_echo` is the one judgement of that, shared by
+//! `attack db`, `attack http` and the cache checks. Callers pass what the actor supplied in the
+//! attempt (arguments, inserted values, literals, request bodies, paths, queries, a cache key) and
+//! the sightings that merely repeat it are dropped.
 
 use std::collections::{HashMap, HashSet};
 
@@ -136,7 +141,7 @@ impl Ownership {
             let value = &self.patterns[pattern];
             if let Some(Some(owner)) = self.owners.get(value)
                 && Some(*owner) != viewer
-                && !supplied.contains(value)
+                && !is_echo(value, supplied)
                 && !found.iter().any(|s| &s.value == value)
             {
                 found.push(Sighting {
@@ -161,7 +166,7 @@ impl Ownership {
         for n in numbers {
             if let Some(Some(owner)) = self.numbers.get(&n)
                 && Some(*owner) != viewer
-                && !supplied.contains(&n)
+                && !is_number_echo(&n, supplied)
                 && !found.iter().any(|s| s.value == n)
             {
                 found.push(Sighting {
@@ -184,6 +189,37 @@ impl Ownership {
             .into_iter()
             .any(|p| self.owners.get(&self.patterns[p]) == Some(&Some(tenant)))
     }
+}
+
+/// Whether `value` (a registered text value) is an echo of what the actor supplied: it occurs in
+/// one of the `supplied` texts. Seeded values are often dressed (`shared tp…`, `{"tp":"tp…"}`,
+/// `\x7470…`, an array literal) or embedded in a longer argument, so an exact comparison is not
+/// enough: a function that returns or complains about its own argument teaches the actor nothing.
+pub fn is_echo(value: &str, supplied: &HashSet<String>) -> bool {
+    supplied.contains(value) || supplied.iter().any(|s| s.contains(value))
+}
+
+/// Like `is_echo` for a registered number: it must appear whole (not inside a longer number).
+pub fn is_number_echo(number: &str, supplied: &HashSet<String>) -> bool {
+    supplied.contains(number)
+        || supplied.iter().any(|s| {
+            s.split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+                .any(|token| token == number)
+        })
+}
+
+/// The sightings the actor could not have known: those that are no echo of `supplied`.
+pub fn unknown_to_actor(sightings: Vec<Sighting>, supplied: &HashSet<String>) -> Vec<Sighting> {
+    sightings
+        .into_iter()
+        .filter(|s| {
+            if s.value.parse::<f64>().is_ok() {
+                !is_number_echo(&s.value, supplied)
+            } else {
+                !is_echo(&s.value, supplied)
+            }
+        })
+        .collect()
 }
 
 fn collect_numbers(json: &serde_json::Value, out: &mut Vec<String>) {
@@ -227,6 +263,51 @@ mod tests {
         let json = serde_json::json!({"n": 7340021, "m": 73400210});
         assert_eq!(o.foreign_in_json(&json, Some(0), &none).len(), 1);
         assert!(o.mentions(text, 0) && o.mentions(text, 1));
+    }
+
+    #[test]
+    fn a_dressed_or_embedded_argument_coming_back_is_an_echo_and_a_value_not_passed_is_not() {
+        let mut o = Ownership::default();
+        o.register("tpbbbbbbbbbbbbbb", 1);
+        o.register("tpcccccccccccccc", 1);
+        o.register_number("7340021", 1);
+        // The actor passed tenant 1's dressed value, a JSON document and a bytea holding markers.
+        let supplied: HashSet<String> = [
+            "shared tpbbbbbbbbbbbbbb".to_owned(),
+            r#"{"id": 7340021}"#.to_owned(),
+        ]
+        .into();
+        let echo = r#"ERROR: invalid input syntax for type uuid: "shared tpbbbbbbbbbbbbbb""#;
+        assert!(o.foreign_in_text(echo, Some(0), &supplied).is_empty());
+        let json = serde_json::json!({"hstore": "\"k\"=>\"tpbbbbbbbbbbbbbb\"", "n": 7340021});
+        assert!(o.foreign_in_json(&json, Some(0), &supplied).is_empty());
+        // A value of tenant 1 that the actor did not pass is a leak, next to the echo.
+        let leak = serde_json::json!({"echo": "tpbbbbbbbbbbbbbb", "title": "tpcccccccccccccc"});
+        assert_eq!(
+            o.foreign_in_json(&leak, Some(0), &supplied),
+            vec![Sighting {
+                value: "tpcccccccccccccc".into(),
+                owner: 1
+            }]
+        );
+        // A number is an echo only when passed whole, not inside a longer one.
+        let longer: HashSet<String> = ["73400219".to_owned()].into();
+        assert_eq!(
+            o.foreign_in_json(&serde_json::json!({"n": 7340021}), Some(0), &longer)
+                .len(),
+            1
+        );
+        let sightings = vec![
+            Sighting {
+                value: "tpbbbbbbbbbbbbbb".into(),
+                owner: 1,
+            },
+            Sighting {
+                value: "tpcccccccccccccc".into(),
+                owner: 1,
+            },
+        ];
+        assert_eq!(unknown_to_actor(sightings, &supplied).len(), 1);
     }
 
     #[test]

@@ -250,6 +250,46 @@ async fn a_value_naming_another_tenants_user_by_email_is_found() {
 }
 
 #[tokio::test]
+async fn a_value_that_only_repeats_what_its_key_asked_for_is_an_echo_and_one_more_value_is_a_leak()
+{
+    // Acme asked whether an email is taken; the entry repeats the email its key names: Acme
+    // learns nothing it did not send.
+    let w = World::new().await;
+    w.run(
+        0,
+        &[&[
+            "SET",
+            "{org:42}:email-taken:homer@globex.example",
+            r#"{"email":"homer@globex.example","taken":true}"#,
+        ]],
+    )
+    .await;
+    let outcome = w.check().await;
+    assert!(
+        outcome
+            .findings
+            .iter()
+            .all(|f| f.severity < Severity::Medium),
+        "{:#?}",
+        outcome.findings
+    );
+    // The same entry also naming who holds the email tells Acme something it did not send.
+    let w = World::new().await;
+    w.run(
+        0,
+        &[&[
+            "SET",
+            "{org:42}:email-taken:homer@globex.example",
+            r#"{"email":"homer@globex.example","holder":"Homer Simpson"}"#,
+        ]],
+    )
+    .await;
+    let f = only(&w.check().await, "cache-value-foreign");
+    assert!(f.detail.contains("`Homer Simpson`"), "{}", f.detail);
+    assert!(!f.detail.contains("`homer@globex.example`"), "{}", f.detail);
+}
+
+#[tokio::test]
 async fn a_hash_holding_another_tenants_member_is_found() {
     let w = World::new().await;
     w.run(

@@ -49,6 +49,15 @@ pub struct Column {
     #[serde(rename = "type")]
     pub type_name: String,
     pub not_null: bool,
+    /// `a` GENERATED ALWAYS AS IDENTITY, `d` BY DEFAULT, `` none.
+    #[serde(default)]
+    pub identity: String,
+    /// `s` for a stored generated column, `` otherwise.
+    #[serde(default)]
+    pub generated: String,
+    /// The default expression, if any (`nextval(…)`, `gen_random_uuid()`).
+    #[serde(default)]
+    pub default: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -66,6 +75,8 @@ pub struct Relation {
     pub app_is_owner: bool,
     pub app: Privileges,
     pub columns: Vec<Column>,
+    /// The extension that owns it (`pg_depend` deptype `e`): library code, not the app's schema.
+    pub extension: Option<String>,
 }
 
 impl Relation {
@@ -392,6 +403,7 @@ struct RelationRow {
     #[sqlx(flatten)]
     app: Privileges,
     columns: Json<Vec<Column>>,
+    extension: Option<String>,
 }
 
 async fn relations(
@@ -413,8 +425,13 @@ async fn relations(
                 has_any_column_privilege($2, c.oid, 'REFERENCES') AS references,
                 has_table_privilege($2, c.oid, 'TRIGGER') AS trigger,
                 COALESCE((SELECT json_agg(json_build_object('num', a.attnum, 'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
-                                                           'not_null', a.attnotnull) ORDER BY a.attnum)
-                          FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]') AS columns
+                                                           'not_null', a.attnotnull, 'identity', a.attidentity, 'generated', a.attgenerated,
+                                                           'default', (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum))
+                                            ORDER BY a.attnum)
+                          FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]') AS columns,
+                (SELECT e.extname::text FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+                 WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.refclassid = 'pg_extension'::regclass
+                   AND d.deptype = 'e' LIMIT 1) AS extension
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
            AND NOT (n.nspname = 'public' AND c.relname = '_sqlx_migrations')
@@ -447,6 +464,7 @@ async fn relations(
             app_is_owner: r.app_is_owner,
             app: r.app,
             columns: r.columns.0,
+            extension: r.extension,
         })
         .collect())
 }

@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod context;
+pub mod picker;
 pub mod policy;
 pub mod rules;
 

@@ -137,7 +137,7 @@ pub async fn check(
             let viewer = owner
                 .as_ref()
                 .and_then(|segment| owners.by_segment.get(segment).copied());
-            let seen = sightings(&mut ownership, &value.parts, viewer);
+            let seen = sightings(&mut ownership, &value.parts, viewer, key);
             if !seen.is_empty() {
                 outcome.findings.push(value_finding(
                     ks,
@@ -172,13 +172,15 @@ fn tally<'o>(
 
 /// Other tenants' values in a value's parts: JSON documents are walked (numbers match only
 /// whole), other text is searched for registered strings, and a part that is a whole integer is
-/// looked up as a number.
+/// looked up as a number. What the key itself names is no leak (`oracle::is_echo`): the key is
+/// what the request asked for, so a value that repeats it tells the tenant nothing new.
 fn sightings(
     ownership: &mut Ownership,
     parts: &[String],
     viewer: Option<TenantIdx>,
+    key: &str,
 ) -> Vec<Sighting> {
-    let none = HashSet::new();
+    let supplied: HashSet<String> = [key.to_owned()].into();
     let mut found: Vec<Sighting> = Vec::new();
     for part in parts {
         let t = part.trim();
@@ -186,13 +188,14 @@ fn sightings(
             .then(|| serde_json::from_str::<serde_json::Value>(t).ok())
             .flatten();
         let mut seen = match json {
-            Some(json) => ownership.foreign_in_json(&json, viewer, &none),
-            None => ownership.foreign_in_text(part, viewer, &none),
+            Some(json) => ownership.foreign_in_json(&json, viewer, &supplied),
+            None => ownership.foreign_in_text(part, viewer, &supplied),
         };
         if !t.is_empty()
             && t.bytes().all(|b| b.is_ascii_digit() || b == b'-')
             && let Some(owner) = ownership.owner_of(t)
             && Some(owner) != viewer
+            && !crate::oracle::is_number_echo(t, &supplied)
         {
             seen.push(Sighting {
                 value: t.to_owned(),

@@ -188,11 +188,30 @@ pub fn write(format: Format, report: &Report<'_>, out: &mut dyn Write) -> std::i
 }
 
 /// Collapses duplicate findings (the same fingerprint: one cause reached twice, e.g. by two
-/// checks of one cycle); the first stays. Returns how many were dropped.
+/// checks of one cycle, or by `audit` and by `attack db`). One stays, in the first one's place:
+/// the most severe, and among equals the one with a reproducer (the attack's, which also carries
+/// the catalog reason). Returns how many were dropped.
 pub fn collapse_duplicates(findings: &mut Vec<Finding>) -> usize {
     let before = findings.len();
-    let mut seen = std::collections::HashSet::new();
-    findings.retain(|f| seen.insert(f.fingerprint.clone()));
+    let mut first: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut kept: Vec<Finding> = Vec::with_capacity(findings.len());
+    for f in findings.drain(..) {
+        match first.get(&f.fingerprint) {
+            Some(&at) => {
+                let held = &kept[at];
+                let better =
+                    (f.severity, f.evidence.is_some()) > (held.severity, held.evidence.is_some());
+                if better {
+                    kept[at] = f;
+                }
+            }
+            None => {
+                first.insert(f.fingerprint.clone(), kept.len());
+                kept.push(f);
+            }
+        }
+    }
+    *findings = kept;
     before - findings.len()
 }
 
@@ -265,6 +284,47 @@ mod tests {
         assert_eq!(collapse_duplicates(&mut findings), 1);
         assert_eq!(findings.len(), 2);
         assert_eq!(findings[1].object, "public.b");
+    }
+
+    #[test]
+    fn an_audit_finding_and_the_attack_finding_it_explains_collapse_to_the_attack_one() {
+        let audit = Finding::new(
+            "unique-without-tenant",
+            Severity::Medium,
+            Category::Audit,
+            "public.members",
+            "members_email_key",
+            "t",
+            "The unique index `members_email_key` …",
+            "r",
+        );
+        let attack = Finding::new(
+            "unique-key-existence-oracle",
+            Severity::High,
+            Category::AttackDb,
+            "public.members",
+            "",
+            "t",
+            "Inserting tenant 1's value(s) …",
+            "r",
+        )
+        .with_evidence("BEGIN; … ROLLBACK;")
+        .caused_by(&audit);
+        assert_eq!(attack.fingerprint, audit.fingerprint);
+        assert!(
+            attack
+                .detail
+                .contains("Catalog reason (`unique-without-tenant`)")
+        );
+        let mut findings = vec![audit, attack.clone()];
+        assert_eq!(collapse_duplicates(&mut findings), 1);
+        assert_eq!(findings, [attack.clone()]);
+        // A waiver written for the audit rule covers the attack finding too.
+        let waiver: Waiver = toml::from_str(
+            "rule = \"unique-without-tenant\"\nobject = \"public.members\"\nreason = \"emails are global logins\"",
+        )
+        .unwrap();
+        assert!(waiver.matches(&attack));
     }
 
     #[test]

@@ -374,7 +374,10 @@ impl Waiver {
         if let Some(fp) = &self.fingerprint {
             return *fp == finding.fingerprint;
         }
-        self.rule.as_deref() == Some(finding.rule.as_str())
+        // A waiver of the audit rule also covers the attack finding it explains (one cause).
+        let rule = self.rule.as_deref();
+        (rule == Some(finding.rule.as_str())
+            || (rule.is_some() && rule == finding.cause.as_deref()))
             && self.object.as_deref() == Some(finding.object.as_str())
     }
 }

@@ -7,6 +7,7 @@
 //! the minimal case's leak becomes a finding with a runnable SQL reproducer, and the search goes on
 //! for leaks of other kinds.
 
+mod causes;
 mod effects;
 mod execute;
 mod ops;
@@ -272,6 +273,9 @@ pub async fn attack(
             }
             None => true,
         });
+    for (object, note) in &schema.library {
+        coverage.note(object, note.clone());
+    }
     let mut catalog_findings = Vec::new();
     if !config.own_server {
         for t in schema.tables.iter().filter(|t| t.app.truncate) {
@@ -351,6 +355,7 @@ pub async fn attack(
             (moved != 0).then(|| (name.clone(), moved))
         })
         .collect();
+    outcome.findings = causes::attach(std::mem::take(&mut outcome.findings), &schema.reasons);
     outcome.findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)

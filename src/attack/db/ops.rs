@@ -606,9 +606,12 @@ impl<'a> Planner<'a> {
                     t.app.insert && t.key.is_some() && !t.is_tenants_table
                 })?;
                 let tenant_key = t.key.clone()?;
+                // Keys the server fills or a sequence numbers are no oracle a tenant could use:
+                // only tenant-chosen values are attacked (see `audit::picker`).
                 let keys: Vec<Vec<String>> = std::iter::once(t.primary_key.clone())
                     .chain(t.unique_keys.iter().cloned())
                     .filter(|k| k.iter().any(|c| *c != tenant_key))
+                    .filter(|k| !t.unguessable_keys.contains(k))
                     .collect();
                 let chosen = pick(&keys, key)?;
                 let target = pick(&self.rows(ti, victim), row)?.clone();

@@ -67,9 +67,9 @@ rule!(
 rule!(
     UNIQUE_ORACLE,
     "unique-key-existence-oracle",
-    Medium,
+    High,
     "a unique key reveals another tenant's values",
-    "Uniqueness is checked across tenants, ignoring RLS. Inserting tenant B's value as A failed with a unique violation where a fresh value succeeded, so A can test which values B uses (and block them).",
+    "Uniqueness is checked across tenants, ignoring RLS. Inserting tenant B's value as A failed with a unique violation where a fresh value succeeded, so A can test which values B uses (and block them). Only keys whose values a tenant chooses are attacked (an email, an external id): keys the server fills (identity ALWAYS, a random uuid default) are no oracle, and overridable sequences are left to the audit's low `unique-without-tenant`. Confirmed by a reproducer, hence high; it shares its fingerprint with the audit's `unique-without-tenant` on the same table.",
     "Make the unique key per tenant: UNIQUE (tenant_id, …)."
 );
 rule!(

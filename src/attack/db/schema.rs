@@ -8,6 +8,7 @@ use sqlx::PgConnection;
 
 use crate::audit::catalog::{Catalog, CatalogError, Privileges};
 use crate::audit::context::Context;
+use crate::audit::picker::Picker;
 use crate::sql::QualifiedName;
 use crate::tenancy::Tenancy;
 
@@ -125,6 +126,10 @@ pub struct SeedTable {
     pub primary_key: Vec<String>,
     /// Unique keys other than the primary key.
     pub unique_keys: Vec<Vec<String>>,
+    /// Keys (primary or unique) without the tenant column and with a column the tenant does not
+    /// pick (an identity, a random uuid default, a sequence): no existence oracle worth attacking
+    /// (`audit::picker`).
+    pub unguessable_keys: Vec<Vec<String>>,
     pub foreign_keys: Vec<ForeignKey>,
     pub app: Privileges,
 }
@@ -208,6 +213,11 @@ pub struct AttackSchema {
     pub observer_bypasses: bool,
     /// SQL type of the tenant key (for tenant ids when there is no tenants table).
     pub tenant_type: (String, ValueKind),
+    /// Tenant-data relations owned by an extension, with the coverage note saying why they were
+    /// not attacked.
+    pub library: Vec<(String, String)>,
+    /// What the audit finds on the same catalog snapshot: the reasons behind attack findings.
+    pub reasons: Vec<crate::finding::Finding>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -321,6 +331,7 @@ impl AttackSchema {
             .filter(|r| {
                 r.is_table()
                     && !r.is_partition
+                    && r.extension.is_none()
                     && cx.is_tenant_data(r)
                     && !is_inheritance_child(catalog, r.oid)
             })
@@ -349,6 +360,7 @@ impl AttackSchema {
                     .map(|c| c.columns.clone())
                     .unwrap_or_default(),
                 unique_keys: unique_keys(catalog, *oid),
+                unguessable_keys: unguessable_keys(catalog, &cx, rel),
                 foreign_keys: keys_of('f')
                     .filter_map(|c| {
                         let target = c.ref_relid?;
@@ -363,10 +375,24 @@ impl AttackSchema {
                 app: rel.app,
             });
         }
+        // Relations an extension owns are library code: not attacked one by one (like its
+        // functions), and said so in the coverage.
+        let library: Vec<(String, String)> = catalog
+            .relations
+            .iter()
+            .filter(|r| r.app.any() && cx.is_tenant_data(r))
+            .filter_map(|r| {
+                let extension = r.extension.as_ref()?;
+                Some((
+                    r.name.to_string(),
+                    format!("not attacked: library relation of the extension `{extension}`"),
+                ))
+            })
+            .collect();
         let readable = catalog
             .relations
             .iter()
-            .filter(|r| r.app.select && cx.is_tenant_data(r))
+            .filter(|r| r.app.select && r.extension.is_none() && cx.is_tenant_data(r))
             .map(|r| Readable {
                 name: r.name.clone(),
                 kind: r.kind,
@@ -444,8 +470,39 @@ impl AttackSchema {
             unseedable,
             observer_bypasses,
             tenant_type,
+            library,
+            reasons: crate::audit::judge(catalog, tenancy, std::time::Duration::ZERO).findings,
         }
     }
+}
+
+/// The keys of `rel` not worth attacking as existence oracles: those without the tenant column
+/// whose values the tenant does not pick (`Picker`), and every key sharing a column with one of
+/// them — copying another tenant's server-filled id into a key that holds the tenant column
+/// collides on the id's own key, which no tenant could have guessed.
+fn unguessable_keys(
+    catalog: &Catalog,
+    cx: &Context<'_>,
+    rel: &crate::audit::catalog::Relation,
+) -> Vec<Vec<String>> {
+    let all: Vec<Vec<String>> = catalog
+        .constraints
+        .iter()
+        .filter(|c| c.relid == rel.oid && c.kind == 'p')
+        .map(|c| c.columns.clone())
+        .chain(unique_keys(catalog, rel.oid))
+        .collect();
+    let tenant = cx.tenant_key.get(&rel.oid);
+    let server: Vec<&Vec<String>> = all
+        .iter()
+        .filter(|k| {
+            tenant.is_none_or(|t| !k.contains(t)) && Picker::of_key(rel, k) != Picker::Tenant
+        })
+        .collect();
+    all.iter()
+        .filter(|k| server.iter().any(|s| s.iter().any(|c| k.contains(c))))
+        .cloned()
+        .collect()
 }
 
 /// Unique constraints and unique indexes (a unique index is a unique key without the name),

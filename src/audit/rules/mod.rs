@@ -23,6 +23,7 @@ mod security_definer_search_path;
 mod tenant_column_not_indexed;
 mod tenant_column_nullable;
 mod tenant_data_without_rls;
+pub(crate) mod tenant_directory_readable;
 mod tenant_setting_per_row;
 mod unique_without_tenant;
 mod view_without_security_invoker;
@@ -63,6 +64,7 @@ pub static RULES: &[&AuditRule] = &[
     &app_role_dangerous_privilege::RULE,
     &foreign_key_without_tenant::RULE,
     &tenant_column_nullable::RULE,
+    &tenant_directory_readable::RULE,
     &unique_without_tenant::RULE,
     &leakproof_function::RULE,
     &policy_undecidable::RULE,

@@ -27,6 +27,8 @@ fn check(cx: &Context<'_>) -> Vec<Finding> {
                 && !r.rls_enabled
                 && r.app.any()
                 && cx.tenant_key.contains_key(&r.oid)
+                // A tenants table the app may only read is its own, milder cause.
+                && !super::tenant_directory_readable::is_readable_directory(cx, r)
         })
         .map(|r| {
             RULE.info.finding(
