@@ -1,9 +1,11 @@
-//! A schema tenantprobe has never seen (`tests/fixtures/crm/`: bigint identity tenants, setting
-//! `app.org`, natural and composite keys, per-command and RESTRICTIVE policies, extensions, range,
-//! list and hash partitions with DEFAULT partitions, a trigger): the correct version yields nothing
-//! at medium or above from `audit` and from `attack db` over three seeds, with every tenant table
-//! and partition seeded and attacked; each planted fault is found by `attack db` itself on the
-//! faulty object, with a reproducer.
+//! Schemas tenantprobe has never seen, written in other styles than the reference: `crm`
+//! (`tests/fixtures/crm/`: bigint identity tenants, setting `app.org`, natural and composite keys,
+//! per-command and RESTRICTIVE policies, extensions, range, list and hash partitions with DEFAULT
+//! partitions, a trigger) and `desk` (`tests/fixtures/desk/`: text tenant slugs, setting
+//! `app.account`, int identity, two levels of partitions). The correct versions yield nothing at
+//! medium or above from `audit` and from `attack db` over three seeds, with every tenant table and
+//! partition seeded and attacked; each fault planted on the CRM is found by `attack db` itself on
+//! the faulty object, with a reproducer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -15,7 +17,7 @@ use tenantprobe::sql::QualifiedName;
 use tenantprobe::tenancy::Tenancy;
 
 /// Every tenant table and leaf partition of the correct schema.
-const TENANT_OBJECTS: &[&str] = &[
+const CRM_OBJECTS: &[&str] = &[
     "crm.orgs",
     "crm.accounts",
     "crm.contacts",
@@ -35,19 +37,37 @@ const TENANT_OBJECTS: &[&str] = &[
     "crm.events_h2",
 ];
 
+/// Every tenant table and leaf partition of the help desk.
+const DESK_OBJECTS: &[&str] = &[
+    "desk.workspaces",
+    "desk.agents",
+    "desk.tickets",
+    "desk.messages",
+    "desk.messages_chat",
+    "desk.messages_email_2024",
+    "desk.messages_email_other",
+    "desk.messages_other",
+];
+
 struct Crm {
     db: support::TestDb,
     role: String,
+    /// `crm` or `desk`: the fixture directory and the schema's name.
+    schema: &'static str,
 }
 
 impl Crm {
     fn tenancy(&self) -> Tenancy {
+        let (column, setting, tenants) = match self.schema {
+            "crm" => ("org_id", "app.org", "orgs"),
+            _ => ("account", "app.account", "workspaces"),
+        };
         Tenancy {
-            tenant_column: "org_id".into(),
-            tenant_setting: "app.org".into(),
+            tenant_column: column.into(),
+            tenant_setting: setting.into(),
             app_role: self.role.clone(),
-            tenants_table: Some(QualifiedName::new("crm", "orgs")),
-            schemas: vec!["crm".into()],
+            tenants_table: Some(QualifiedName::new(self.schema, tenants)),
+            schemas: vec![self.schema.into()],
         }
     }
 
@@ -79,17 +99,18 @@ impl Crm {
 
     async fn sequences(&self) -> Vec<(String, Option<i64>)> {
         sqlx::query_as(
-            "SELECT sequencename::text, last_value FROM pg_sequences WHERE schemaname = 'crm' ORDER BY 1",
+            "SELECT sequencename::text, last_value FROM pg_sequences WHERE schemaname = $1 ORDER BY 1",
         )
+        .bind(self.schema)
         .fetch_all(&mut self.admin().await)
         .await
         .unwrap()
     }
 }
 
-fn fixture(name: &str, role: &str) -> String {
+fn fixture(schema: &str, name: &str, role: &str) -> String {
     std::fs::read_to_string(support::repo_path(&format!(
-        "tests/fixtures/crm/{name}.sql"
+        "tests/fixtures/{schema}/{name}.sql"
     )))
     .unwrap()
     .replace("{app}", role)
@@ -97,20 +118,25 @@ fn fixture(name: &str, role: &str) -> String {
 
 /// A fresh database with the CRM schema and the given faults, as a superuser.
 async fn crm(faults: &[&str]) -> Crm {
+    fixture_db("crm", faults).await
+}
+
+/// A fresh database with `tests/fixtures/{schema}/schema.sql` and the given faults.
+async fn fixture_db(schema: &'static str, faults: &[&str]) -> Crm {
     let db = support::empty_db().await;
-    let role = support::unique_name("crm_app");
+    let role = support::unique_name(&format!("{schema}_app"));
     let mut admin = PgConnection::connect_with(&db.admin_options())
         .await
         .unwrap();
     for name in
         std::iter::once("schema".to_owned()).chain(faults.iter().map(|f| format!("faults/{f}")))
     {
-        sqlx::raw_sql(AssertSqlSafe(fixture(&name, &role)))
+        sqlx::raw_sql(AssertSqlSafe(fixture(schema, &name, &role)))
             .execute(&mut admin)
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
-    Crm { db, role }
+    Crm { db, role, schema }
 }
 
 fn at_medium_or_above(findings: &[Finding]) -> Vec<(String, String, Severity)> {
@@ -121,9 +147,8 @@ fn at_medium_or_above(findings: &[Finding]) -> Vec<(String, String, Severity)> {
         .collect()
 }
 
-#[tokio::test]
-async fn the_correct_crm_schema_yields_nothing_at_medium_or_above_from_audit() {
-    let crm = crm(&[]).await;
+async fn assert_audit_clean(schema: &'static str) {
+    let crm = fixture_db(schema, &[]).await;
     let findings = crm.audit().await;
     assert!(
         at_medium_or_above(&findings).is_empty(),
@@ -133,9 +158,29 @@ async fn the_correct_crm_schema_yields_nothing_at_medium_or_above_from_audit() {
 }
 
 #[tokio::test]
+async fn the_correct_crm_schema_yields_nothing_at_medium_or_above_from_audit() {
+    assert_audit_clean("crm").await;
+}
+
+#[tokio::test]
+async fn the_correct_desk_schema_yields_nothing_at_medium_or_above_from_audit() {
+    assert_audit_clean("desk").await;
+}
+
+#[tokio::test]
 async fn the_correct_crm_schema_yields_nothing_at_medium_or_above_from_attack_db_over_three_seeds()
 {
-    let crm = crm(&[]).await;
+    assert_attack_clean("crm").await;
+}
+
+#[tokio::test]
+async fn the_correct_desk_schema_yields_nothing_at_medium_or_above_from_attack_db_over_three_seeds()
+{
+    assert_attack_clean("desk").await;
+}
+
+async fn assert_attack_clean(schema: &'static str) {
+    let crm = fixture_db(schema, &[]).await;
     let sequences_before = crm.sequences().await;
     for seed in [1, 2, 3] {
         let outcome = crm.attack(seed).await;
@@ -158,10 +203,19 @@ async fn the_correct_crm_schema_yields_nothing_at_medium_or_above_from_attack_db
 
 #[tokio::test]
 async fn the_coverage_shows_every_crm_table_and_partition_seeded_and_attacked() {
-    let crm = crm(&[]).await;
+    assert_covered("crm", CRM_OBJECTS).await;
+}
+
+#[tokio::test]
+async fn the_coverage_shows_every_desk_table_and_partition_seeded_and_attacked() {
+    assert_covered("desk", DESK_OBJECTS).await;
+}
+
+async fn assert_covered(schema: &'static str, objects: &[&str]) {
+    let crm = fixture_db(schema, &[]).await;
     let outcome = crm.attack(4).await;
     let table = outcome.coverage.table();
-    for object in TENANT_OBJECTS {
+    for object in objects {
         let seeded = outcome.coverage.seeded.get(*object).copied().unwrap_or(0);
         assert!(
             seeded > 0,
@@ -172,15 +226,11 @@ async fn the_coverage_shows_every_crm_table_and_partition_seeded_and_attacked() 
             .iter()
             .find(|r| r.starts_with(&format!("{object}: ")))
             .unwrap_or_else(|| panic!("`{object}` is not in the coverage:\n{}", table.join("\n")));
-        let attacked = row.contains("point-read") || row.contains("attacked through `crm.");
+        let attacked = row.contains("point-read") || row.contains("attacked through `");
         assert!(attacked, "`{object}` was not attacked: {row}");
     }
     let schema_objects: Vec<String> = outcome.coverage.seeded.keys().cloned().collect::<Vec<_>>();
-    assert_eq!(
-        schema_objects.len(),
-        TENANT_OBJECTS.len(),
-        "{schema_objects:?}"
-    );
+    assert_eq!(schema_objects.len(), objects.len(), "{schema_objects:?}");
     let uncovered: Vec<&Finding> = outcome
         .findings
         .iter()
