@@ -206,17 +206,25 @@ impl Coverage {
         let mut out: Vec<(String, String)> = Vec::new();
         for table in &schema.tables {
             let name = table.name.to_string();
-            let objects = std::iter::once((name.clone(), None)).chain(
+            let objects = std::iter::once((name.clone(), None, true)).chain(
                 table
                     .partitions
                     .iter()
-                    .map(|p| (p.name.to_string(), Some(name.clone()))),
+                    .map(|p| (p.name.to_string(), Some(name.clone()), p.steerable)),
             );
-            for (object, parent) in objects {
+            for (object, parent, steerable) in objects {
                 let seeded = self.seeded.get(&object).copied().unwrap_or(0);
                 let attacked_as = parent.as_deref().unwrap_or(&object);
                 let reason = if !read_only && seeded == 0 {
-                    Some(reason_for(&object).unwrap_or_else(|| "no row was seeded in it".into()))
+                    Some(reason_for(&object).unwrap_or_else(|| {
+                        if steerable {
+                            "no row was seeded in it".into()
+                        } else {
+                            "it is partitioned by the tenant key alone and no seeded tenant's id \
+                             fell in it (more cases reach it)"
+                                .into()
+                        }
+                    }))
                 } else if self.attempts_on(attacked_as) == 0 {
                     Some(format!("no attempt reached `{attacked_as}`"))
                 } else if not_attacked.contains(&attacked_as) {

@@ -153,6 +153,9 @@ pub struct Partition {
     /// DEFAULT partitions have none of their own: rows for them are found by refusal (PostgreSQL
     /// refuses a row outside a partition's bounds when it is inserted into it directly).
     pub candidates: Vec<Vec<(String, Option<String>)>>,
+    /// Some partition key on its path is more than the tenant key: other values can move a row
+    /// into it. (Partitioned by the tenant alone, a tenant's rows land where its id hashes.)
+    pub steerable: bool,
 }
 
 /// A partition as the catalog describes it.
@@ -436,7 +439,11 @@ impl AttackSchema {
                     })
                     .collect(),
                 app: rel.app,
-                partitions: leaf_partitions(partitions, *oid),
+                partitions: leaf_partitions(
+                    partitions,
+                    *oid,
+                    cx.tenant_key.get(oid).map(String::as_str),
+                ),
             });
         }
         let readable = catalog
@@ -526,10 +533,11 @@ impl AttackSchema {
 
 /// The leaf partitions under `root`, each with candidate key values from its own bounds and its
 /// ancestors' (a sub-partitioned partition's first candidate is merged into its leaves').
-fn leaf_partitions(rows: &[PartitionRow], root: i64) -> Vec<Partition> {
+fn leaf_partitions(rows: &[PartitionRow], root: i64, tenant_key: Option<&str>) -> Vec<Partition> {
     let mut out = Vec::new();
-    let mut stack: Vec<(i64, Vec<(String, Option<String>)>)> = vec![(root, Vec::new())];
-    while let Some((parent, inherited)) = stack.pop() {
+    let mut stack: Vec<(i64, Vec<(String, Option<String>)>, bool)> =
+        vec![(root, Vec::new(), false)];
+    while let Some((parent, inherited, steered_above)) = stack.pop() {
         let siblings: Vec<&PartitionRow> = rows.iter().filter(|r| r.parent == parent).collect();
         for row in &siblings {
             let mut candidates: Vec<Vec<(String, Option<String>)>> =
@@ -543,6 +551,11 @@ fn leaf_partitions(rows: &[PartitionRow], root: i64) -> Vec<Partition> {
             if candidates.is_empty() && !inherited.is_empty() {
                 candidates.push(inherited.clone());
             }
+            let steerable = steered_above
+                || row
+                    .key_columns
+                    .iter()
+                    .any(|c| Some(c.as_str()) != tenant_key);
             if row.partitioned {
                 stack.push((
                     row.oid,
@@ -550,11 +563,13 @@ fn leaf_partitions(rows: &[PartitionRow], root: i64) -> Vec<Partition> {
                         .first()
                         .cloned()
                         .unwrap_or_else(|| inherited.clone()),
+                    steerable,
                 ));
             } else {
                 out.push(Partition {
                     name: QualifiedName::new(&row.schema, &row.name),
                     candidates,
+                    steerable,
                 });
             }
         }
@@ -878,7 +893,7 @@ mod tests {
                 &["n"],
             ),
         ];
-        let range = leaf_partitions(&rows, 1);
+        let range = leaf_partitions(&rows, 1, Some("t"));
         let by_name = |ps: &[Partition], n: &str| {
             ps.iter()
                 .find(|p| p.name.to_string() == format!("s.{n}"))
@@ -892,7 +907,7 @@ mod tests {
             by_name(&range, "rdef"),
             vec![some("d", "2024-01-01"), some("d", "2025-01-01")]
         );
-        let list = leaf_partitions(&rows, 5);
+        let list = leaf_partitions(&rows, 5, Some("t"));
         assert_eq!(
             by_name(&list, "l1"),
             vec![some("region", "it's"), some("region", "us")]
@@ -901,7 +916,9 @@ mod tests {
             by_name(&list, "lnull"),
             vec![vec![("region".to_owned(), None)]]
         );
-        assert!(by_name(&leaf_partitions(&rows, 8), "h0").is_empty());
+        assert!(by_name(&leaf_partitions(&rows, 8, Some("t")), "h0").is_empty());
+        assert!(leaf_partitions(&rows, 8, Some("t"))[0].steerable);
+        assert!(!leaf_partitions(&rows, 8, Some("n"))[0].steerable);
     }
 
     #[test]
