@@ -185,9 +185,20 @@ impl Ownership {
             .find_iter(text)
             .map(|m| m.pattern().as_usize())
             .collect();
-        matches
+        if matches
             .into_iter()
             .any(|p| self.owners.get(&self.patterns[p]) == Some(&Some(tenant)))
+        {
+            return true;
+        }
+        // A row of ids and numbers only (its text columns NULL) still shows its owner's numbers.
+        let mut numbers = Vec::new();
+        if let Ok(json) = serde_json::from_str::<serde_json::Value>(text) {
+            collect_numbers(&json, &mut numbers);
+        }
+        numbers
+            .iter()
+            .any(|n| self.numbers.get(n) == Some(&Some(tenant)))
     }
 }
 

@@ -216,7 +216,7 @@ fn attack_db_columns(rule: &str) -> &'static [&'static str] {
         "foreign-key-existence-oracle" => &["fk-oracle"],
         "unique-key-existence-oracle" => &["unique-oracle"],
         "no-tenant-read" => &["unset", "empty", "malformed", "unknown"],
-        "tenant-locked-out" | "table-not-seedable" => &["read"],
+        "tenant-locked-out" | "tenant-object-not-attacked" => &["read"],
         _ => &[],
     }
 }

@@ -134,6 +134,8 @@ pub struct Coverage {
     /// Objects deliberately left alone or judged another way, with why (functions not called,
     /// privileges judged from the catalog).
     pub notes: Vec<(String, String)>,
+    /// Rows seeded per tenant table and leaf partition, over all cases.
+    pub seeded: BTreeMap<String, u64>,
 }
 
 impl Coverage {
@@ -178,6 +180,68 @@ impl Coverage {
         for (object, note) in other.notes {
             self.note(&object, note);
         }
+        for (object, n) in other.seeded {
+            *self.seeded.entry(object).or_default() += n;
+        }
+    }
+
+    /// Attempts that reached `object` (any property).
+    pub fn attempts_on(&self, object: &str) -> u64 {
+        self.cells
+            .iter()
+            .filter(|((o, _), _)| o == object)
+            .map(|(_, (n, _))| n)
+            .sum()
+    }
+
+    /// Tenant tables and leaf partitions that were not both seeded and attacked, with why: the
+    /// verdict's coverage. `read_only`: nothing is seeded, so only attacks count.
+    pub fn uncovered(&self, schema: &AttackSchema, read_only: bool) -> Vec<(String, String)> {
+        let reason_for = |object: &str| {
+            self.gaps
+                .iter()
+                .find(|(o, _)| o == object)
+                .map(|(_, r)| r.clone())
+        };
+        let not_attacked = self.not_attacked();
+        let mut out: Vec<(String, String)> = Vec::new();
+        for table in &schema.tables {
+            let name = table.name.to_string();
+            let objects = std::iter::once((name.clone(), None, true)).chain(
+                table
+                    .partitions
+                    .iter()
+                    .map(|p| (p.name.to_string(), Some(name.clone()), p.steerable)),
+            );
+            for (object, parent, steerable) in objects {
+                let seeded = self.seeded.get(&object).copied().unwrap_or(0);
+                let attacked_as = parent.as_deref().unwrap_or(&object);
+                let reason = if !read_only && seeded == 0 {
+                    Some(reason_for(&object).unwrap_or_else(|| {
+                        if steerable {
+                            "no row was seeded in it".into()
+                        } else {
+                            "it is partitioned by the tenant key alone and no seeded tenant's id \
+                             fell in it (more cases reach it)"
+                                .into()
+                        }
+                    }))
+                } else if self.attempts_on(attacked_as) == 0 {
+                    Some(format!("no attempt reached `{attacked_as}`"))
+                } else if not_attacked.contains(&attacked_as) {
+                    Some(format!("every attempt on `{attacked_as}` timed out"))
+                } else {
+                    None
+                };
+                if let Some(reason) = reason {
+                    out.push((object, reason));
+                }
+            }
+        }
+        for (object, reason) in &schema.unseedable {
+            out.push((object.to_string(), reason.clone()));
+        }
+        out
     }
 
     /// Objects none of whose attempts ran to an answer: every one hit a timeout.
@@ -217,6 +281,12 @@ impl Coverage {
                 } else {
                     format!("timed out {n} (not tried again)")
                 });
+        }
+        for (object, n) in &self.seeded {
+            by_object
+                .entry(object)
+                .or_default()
+                .insert(0, format!("seeded {n}"));
         }
         for (object, note) in &self.notes {
             by_object.entry(object).or_default().push(note.clone());
@@ -331,17 +401,23 @@ pub async fn attack(
             }
         }
     }
-    for (table, reason) in schema
-        .unseedable
-        .iter()
-        .map(|(t, r)| (t.to_string(), r.clone()))
-        .chain(outcome.coverage.gaps.clone())
-    {
-        if seen.insert((rules::NOT_SEEDABLE.id.to_owned(), table.clone())) {
-            outcome.findings.push(rules::NOT_SEEDABLE.finding(
-                &table,
+    for table in &schema.tables {
+        for partition in &table.partitions {
+            outcome.coverage.note(
+                &partition.name.to_string(),
+                format!("attacked through `{}`", table.name),
+            );
+        }
+    }
+    for (object, reason) in outcome.coverage.uncovered(&schema, config.read_only) {
+        if seen.insert((rules::NOT_COVERED.id.to_owned(), object.clone())) {
+            outcome.findings.push(rules::NOT_COVERED.finding(
+                &object,
                 "",
-                format!("`{table}` was not attacked: {reason}"),
+                format!(
+                    "`{object}` holds tenant data but was not seeded and attacked: {reason}. \
+                     Nothing is known about its isolation."
+                ),
             ));
         }
     }
@@ -753,6 +829,9 @@ impl Worker {
                 if !result.coverage.gaps.contains(&gap) {
                     result.coverage.gaps.push(gap);
                 }
+            }
+            for (object, n) in &world.seeded {
+                *result.coverage.seeded.entry(object.clone()).or_default() += n;
             }
         }
         Ok(leaks)

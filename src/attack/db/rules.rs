@@ -89,12 +89,12 @@ rule!(
     "Check that the policy compares the tenant column with the setting the application sets, with the same type."
 );
 rule!(
-    NOT_SEEDABLE,
-    "table-not-seedable",
-    Info,
-    "a tenant table could not be seeded, so it was not attacked",
-    "tenantprobe seeds every tenant table inside the attack's transaction. This one refused every row it generated (a CHECK constraint it cannot satisfy, a type it cannot produce, a parent without rows): attacks that need its rows did not run on it. Reported so that nothing is skipped silently.",
-    "Read the reason in the detail; seed the table's dependencies, or accept the gap with a waiver."
+    NOT_COVERED,
+    "tenant-object-not-attacked",
+    High,
+    "a tenant table or partition was not seeded and attacked",
+    "Coverage is part of the verdict. tenantprobe seeds every tenant table and every leaf partition inside the attack's transaction and attacks them as the app role; this one refused every row it generated (a CHECK it could not satisfy, a type it cannot produce, a parent without rows, key values outside every partition), or no attempt reached it, or every attempt timed out. Its isolation is unknown, so the run is not green.",
+    "Read the reason in the detail and make the object seedable (a CHECK tenantprobe can satisfy, a parent it can seed), or, if it really cannot be attacked here, waive it in the spec with the reason: [[waivers]] rule = \"tenant-object-not-attacked\", object = \"schema.table\", reason = \"…\"."
 );
 
 /// Every `attack db` rule, for the catalogue.
@@ -108,5 +108,5 @@ pub static RULES: &[&RuleInfo] = &[
     &UNIQUE_ORACLE,
     &NO_TENANT_READ,
     &TENANT_LOCKED_OUT,
-    &NOT_SEEDABLE,
+    &NOT_COVERED,
 ];

@@ -33,6 +33,10 @@ pub enum ValueKind {
     Bytea,
     /// An array of the element kind; `element_type` is the element's SQL type for casts.
     Array(Box<ValueKind>, String),
+    /// A range over the element kind (`int4range`, `daterange`, `tstzrange` …).
+    Range(Box<ValueKind>),
+    /// `hstore` (the extension's key/value type).
+    Hstore,
     /// Anything else: only NULL or the column default can be used.
     Other,
 }
@@ -64,6 +68,12 @@ impl ValueKind {
             "timestamp" | "timestamptz" => Self::Timestamp,
             "json" | "jsonb" => Self::Json,
             "bytea" => Self::Bytea,
+            "hstore" => Self::Hstore,
+            "int4range" => Self::Range(Box::new(Self::Int { bits: 32 })),
+            "int8range" => Self::Range(Box::new(Self::Int { bits: 64 })),
+            "numrange" => Self::Range(Box::new(Self::Numeric)),
+            "daterange" => Self::Range(Box::new(Self::Date)),
+            "tsrange" | "tstzrange" => Self::Range(Box::new(Self::Timestamp)),
             _ => match element {
                 Some(e) => {
                     let inner = Self::from_catalog(e, "b", Vec::new(), e, None);
@@ -104,6 +114,9 @@ pub struct SeedColumn {
     pub sequence: bool,
     /// String literals of CHECK constraints on this column (an IN list's values, say).
     pub check_literals: Vec<String>,
+    /// Inclusive numeric bounds from CHECK constraints on this column alone (`score BETWEEN 0
+    /// AND 100`), so generated numbers satisfy them.
+    pub check_bounds: (Option<i64>, Option<i64>),
 }
 
 #[derive(Debug, Clone)]
@@ -132,6 +145,37 @@ pub struct SeedTable {
     pub unguessable_keys: Vec<Vec<String>>,
     pub foreign_keys: Vec<ForeignKey>,
     pub app: Privileges,
+    /// Leaf partitions (all levels), each seeded on its own so that every one is attacked.
+    pub partitions: Vec<Partition>,
+}
+
+/// A leaf partition and key values that fall inside its bounds.
+#[derive(Debug, Clone)]
+pub struct Partition {
+    pub name: QualifiedName,
+    /// Candidate values for partition key columns, tried in order (column → text, `None` for
+    /// NULL); read from the bounds of the partition and of its partitioned ancestors. Hash and
+    /// DEFAULT partitions have none of their own: rows for them are found by refusal (PostgreSQL
+    /// refuses a row outside a partition's bounds when it is inserted into it directly).
+    pub candidates: Vec<Vec<(String, Option<String>)>>,
+    /// Some partition key on its path is more than the tenant key: other values can move a row
+    /// into it. (Partitioned by the tenant alone, a tenant's rows land where its id hashes.)
+    pub steerable: bool,
+}
+
+/// A partition as the catalog describes it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PartitionRow {
+    pub parent: i64,
+    pub oid: i64,
+    pub schema: String,
+    pub name: String,
+    /// `pg_get_expr(relpartbound)`: `FOR VALUES FROM (…) TO (…)`, `IN (…)`, `WITH (…)`, `DEFAULT`.
+    pub bound: String,
+    /// The parent's partition key columns (empty entries for expressions).
+    pub key_columns: Vec<String>,
+    /// Itself partitioned (not a leaf).
+    pub partitioned: bool,
 }
 
 impl SeedTable {
@@ -274,6 +318,23 @@ impl AttackSchema {
         .bind(&tenancy.schemas)
         .fetch_all(&mut *conn)
         .await?;
+        let partitions: Vec<PartitionRow> = sqlx::query_as(
+            "SELECT i.inhparent::int8 AS parent, c.oid::int8 AS oid, n.nspname::text AS schema,
+                    c.relname::text AS name, pg_get_expr(c.relpartbound, c.oid) AS bound,
+                    ARRAY(SELECT COALESCE(a.attname::text, '')
+                          FROM unnest(p.partattrs::int2[]) WITH ORDINALITY k(attnum, ord)
+                          LEFT JOIN pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = k.attnum
+                          ORDER BY k.ord) AS key_columns,
+                    c.relkind = 'p' AS partitioned
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             JOIN pg_inherits i ON i.inhrelid = c.oid
+             JOIN pg_partitioned_table p ON p.partrelid = i.inhparent
+             WHERE c.relispartition AND n.nspname = ANY($1)
+             ORDER BY c.relname",
+        )
+        .bind(&tenancy.schemas)
+        .fetch_all(&mut *conn)
+        .await?;
         let observer_bypasses: bool = sqlx::query_scalar(
             "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user",
         )
@@ -284,6 +345,7 @@ impl AttackSchema {
             tenancy,
             &columns,
             &checks,
+            &partitions,
             observer_bypasses,
             skip_functions,
         ))
@@ -294,6 +356,7 @@ impl AttackSchema {
         tenancy: &Tenancy,
         columns: &[ColumnRow],
         checks: &[(i64, Vec<String>, String)],
+        partitions: &[PartitionRow],
         observer_bypasses: bool,
         skip_functions: &[String],
     ) -> Self {
@@ -322,6 +385,21 @@ impl AttackSchema {
                 identity_always: c.identity_always,
                 sequence: c.sequence,
                 check_literals: literals,
+                check_bounds: checks
+                    .iter()
+                    .filter(|(rel, cols, _)| {
+                        *rel == c.relid && cols.len() == 1 && cols[0] == c.name
+                    })
+                    .map(|(_, _, def)| numeric_bounds(def, &c.name))
+                    .fold((None, None), |(lo, hi), (l, h)| {
+                        (
+                            lo.max(l),
+                            match (hi, h) {
+                                (Some(a), Some(b)) => Some(a.min(b)),
+                                (a, b) => a.or(b),
+                            },
+                        )
+                    }),
             });
         }
         // Seedable: tenant-data tables and partitioned parents (their partitions fill through them).
@@ -373,6 +451,11 @@ impl AttackSchema {
                     })
                     .collect(),
                 app: rel.app,
+                partitions: leaf_partitions(
+                    partitions,
+                    *oid,
+                    cx.tenant_key.get(oid).map(String::as_str),
+                ),
             });
         }
         // Relations an extension owns are library code: not attacked one by one (like its
@@ -505,6 +588,156 @@ fn unguessable_keys(
         .collect()
 }
 
+/// The leaf partitions under `root`, each with candidate key values from its own bounds and its
+/// ancestors' (a sub-partitioned partition's first candidate is merged into its leaves').
+fn leaf_partitions(rows: &[PartitionRow], root: i64, tenant_key: Option<&str>) -> Vec<Partition> {
+    let mut out = Vec::new();
+    let mut stack: Vec<(i64, Vec<(String, Option<String>)>, bool)> =
+        vec![(root, Vec::new(), false)];
+    while let Some((parent, inherited, steered_above)) = stack.pop() {
+        let siblings: Vec<&PartitionRow> = rows.iter().filter(|r| r.parent == parent).collect();
+        for row in &siblings {
+            let mut candidates: Vec<Vec<(String, Option<String>)>> =
+                bound_candidates(row, &siblings)
+                    .into_iter()
+                    .map(|mut c| {
+                        c.extend(inherited.iter().cloned());
+                        c
+                    })
+                    .collect();
+            if candidates.is_empty() && !inherited.is_empty() {
+                candidates.push(inherited.clone());
+            }
+            let steerable = steered_above
+                || row
+                    .key_columns
+                    .iter()
+                    .any(|c| Some(c.as_str()) != tenant_key);
+            if row.partitioned {
+                stack.push((
+                    row.oid,
+                    candidates
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| inherited.clone()),
+                    steerable,
+                ));
+            } else {
+                out.push(Partition {
+                    name: QualifiedName::new(&row.schema, &row.name),
+                    candidates,
+                    steerable,
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.name.to_string().cmp(&b.name.to_string()));
+    out
+}
+
+/// Key values inside one partition's bounds: a range's lower bound (inclusive), each value of a
+/// list; for a DEFAULT partition of a range, the siblings' upper bounds (exclusive, so the highest
+/// is outside them all). Hash and list DEFAULT partitions get none (generated values are tried).
+fn bound_candidates(
+    row: &PartitionRow,
+    siblings: &[&PartitionRow],
+) -> Vec<Vec<(String, Option<String>)>> {
+    let zip = |values: Vec<Option<String>>| -> Option<Vec<(String, Option<String>)>> {
+        let pairs: Vec<(String, Option<String>)> = row
+            .key_columns
+            .iter()
+            .cloned()
+            .zip(values)
+            .filter(|(c, _)| !c.is_empty())
+            .collect();
+        (!pairs.is_empty()).then_some(pairs)
+    };
+    let bound = row.bound.trim();
+    if bound == "DEFAULT" {
+        return siblings
+            .iter()
+            .filter_map(|s| range_bounds(&s.bound))
+            .filter_map(|(_, upper)| finite(upper))
+            .filter_map(zip)
+            .collect();
+    }
+    if let Some((lower, upper)) = range_bounds(bound) {
+        // A MINVALUE lower bound has no value to name: generated values are tried instead.
+        let _ = upper;
+        return finite(lower).and_then(zip).into_iter().collect();
+    }
+    if let Some(list) = bound.strip_prefix("FOR VALUES IN (") {
+        return split_values(list.trim_end_matches(')'))
+            .into_iter()
+            .filter_map(|v| zip(vec![v]))
+            .collect();
+    }
+    Vec::new()
+}
+
+/// `FOR VALUES FROM (a, b) TO (c, d)` → the two value lists (`MINVALUE`/`MAXVALUE` kept as words).
+fn range_bounds(bound: &str) -> Option<(Vec<Option<String>>, Vec<Option<String>>)> {
+    let rest = bound.strip_prefix("FOR VALUES FROM (")?;
+    let (lower, upper) = rest.split_once(") TO (")?;
+    Some((
+        split_values(lower),
+        split_values(upper.trim_end_matches(')')),
+    ))
+}
+
+/// A bound's values when none is `MINVALUE` or `MAXVALUE`.
+fn finite(values: Vec<Option<String>>) -> Option<Vec<Option<String>>> {
+    (!values
+        .iter()
+        .flatten()
+        .any(|v| v == "MINVALUE" || v == "MAXVALUE"))
+    .then_some(values)
+}
+
+/// Splits `'a''b', 10, NULL` into `a'b`, `10`, NULL (commas inside quotes kept).
+fn split_values(list: &str) -> Vec<Option<String>> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    let mut in_quotes = false;
+    let mut chars = list.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' if in_quotes && chars.peek() == Some(&'\'') => {
+                chars.next();
+                current.push('\'');
+            }
+            '\'' if !quoted => {
+                in_quotes = true;
+                quoted = true;
+            }
+            '\'' if in_quotes => in_quotes = false,
+            ',' if !in_quotes => {
+                out.push(bound_value(&current, quoted));
+                current.clear();
+                quoted = false;
+            }
+            c if in_quotes => current.push(c),
+            // After a closing quote only a cast can follow (`'x'::text`): not part of the value.
+            _ if quoted => {}
+            c if c.is_whitespace() => {}
+            c => current.push(c),
+        }
+    }
+    if !current.is_empty() || quoted {
+        out.push(bound_value(&current, quoted));
+    }
+    out
+}
+
+fn bound_value(text: &str, quoted: bool) -> Option<String> {
+    if quoted {
+        return Some(text.to_owned());
+    }
+    let word = text.split("::").next().unwrap_or(text);
+    (!word.eq_ignore_ascii_case("NULL")).then(|| word.to_owned())
+}
+
 /// Unique constraints and unique indexes (a unique index is a unique key without the name),
 /// except the primary key and partial or expression indexes.
 fn unique_keys(catalog: &Catalog, oid: i64) -> Vec<Vec<String>> {
@@ -605,9 +838,145 @@ fn string_literals(def: &str) -> Vec<String> {
     out
 }
 
+/// Inclusive integer bounds a CHECK definition puts on `column`: `(score >= 0) AND (score <=
+/// 100)` gives `(Some(0), Some(100))`. Only comparisons with a number literal are read, and only
+/// when nothing but AND joins them (an OR could admit values outside).
+fn numeric_bounds(def: &str, column: &str) -> (Option<i64>, Option<i64>) {
+    if def.to_ascii_uppercase().contains(" OR ") {
+        return (None, None);
+    }
+    let quoted = crate::sql::quote_ident(column);
+    let mut bounds = (None::<i64>, None::<i64>);
+    for name in [column, quoted.as_str()] {
+        let mut rest = def;
+        while let Some(at) = rest.find(name) {
+            let before_ok = rest[..at]
+                .chars()
+                .last()
+                .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '"'));
+            let after = &rest[at + name.len()..];
+            rest = after;
+            if !before_ok || after.starts_with(|c: char| c.is_alphanumeric() || c == '_') {
+                continue;
+            }
+            let after = after.trim_start();
+            let (op, tail) = [">=", "<=", ">", "<"]
+                .iter()
+                .find_map(|op| after.strip_prefix(op).map(|t| (*op, t)))
+                .unwrap_or(("", ""));
+            if op.is_empty() {
+                continue;
+            }
+            let digits: String = tail
+                .trim_start()
+                .trim_start_matches(['(', '\''])
+                .chars()
+                .enumerate()
+                .take_while(|(i, c)| c.is_ascii_digit() || (*i == 0 && *c == '-'))
+                .map(|(_, c)| c)
+                .collect();
+            let Ok(n) = digits.parse::<i64>() else {
+                continue;
+            };
+            match op {
+                ">=" => bounds.0 = bounds.0.max(Some(n)),
+                ">" => bounds.0 = bounds.0.max(Some(n.saturating_add(1))),
+                "<=" => bounds.1 = Some(bounds.1.map_or(n, |h| h.min(n))),
+                _ => bounds.1 = Some(bounds.1.map_or(n - 1, |h| h.min(n - 1))),
+            }
+        }
+    }
+    bounds
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numeric_check_bounds_are_read_from_and_joined_comparisons_only() {
+        assert_eq!(
+            numeric_bounds("CHECK (((score >= 0) AND (score <= 100)))", "score"),
+            (Some(0), Some(100))
+        );
+        assert_eq!(
+            numeric_bounds("CHECK ((qty > (0)::numeric))", "qty"),
+            (Some(1), None)
+        );
+        assert_eq!(
+            numeric_bounds("CHECK (((a < 0) OR (a > 10)))", "a"),
+            (None, None)
+        );
+        assert_eq!(numeric_bounds("CHECK ((ab >= 5))", "b"), (None, None));
+    }
+
+    fn partition(parent: i64, oid: i64, name: &str, bound: &str, keys: &[&str]) -> PartitionRow {
+        PartitionRow {
+            parent,
+            oid,
+            schema: "s".into(),
+            name: name.into(),
+            bound: bound.into(),
+            key_columns: keys.iter().map(|k| (*k).to_owned()).collect(),
+            partitioned: false,
+        }
+    }
+
+    #[test]
+    fn partition_bounds_give_values_inside_each_partition() {
+        let rows = vec![
+            partition(
+                1,
+                2,
+                "r23",
+                "FOR VALUES FROM ('2023-01-01') TO ('2024-01-01')",
+                &["d"],
+            ),
+            partition(
+                1,
+                3,
+                "r24",
+                "FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')",
+                &["d"],
+            ),
+            partition(1, 4, "rdef", "DEFAULT", &["d"]),
+            partition(5, 6, "l1", "FOR VALUES IN ('it''s', 'us')", &["region"]),
+            partition(5, 7, "lnull", "FOR VALUES IN (NULL)", &["region"]),
+            partition(
+                8,
+                9,
+                "h0",
+                "FOR VALUES WITH (modulus 3, remainder 0)",
+                &["n"],
+            ),
+        ];
+        let range = leaf_partitions(&rows, 1, Some("t"));
+        let by_name = |ps: &[Partition], n: &str| {
+            ps.iter()
+                .find(|p| p.name.to_string() == format!("s.{n}"))
+                .unwrap()
+                .candidates
+                .clone()
+        };
+        let some = |c: &str, v: &str| vec![(c.to_owned(), Some(v.to_owned()))];
+        assert_eq!(by_name(&range, "r23"), vec![some("d", "2023-01-01")]);
+        assert_eq!(
+            by_name(&range, "rdef"),
+            vec![some("d", "2024-01-01"), some("d", "2025-01-01")]
+        );
+        let list = leaf_partitions(&rows, 5, Some("t"));
+        assert_eq!(
+            by_name(&list, "l1"),
+            vec![some("region", "it's"), some("region", "us")]
+        );
+        assert_eq!(
+            by_name(&list, "lnull"),
+            vec![vec![("region".to_owned(), None)]]
+        );
+        assert!(by_name(&leaf_partitions(&rows, 8, Some("t")), "h0").is_empty());
+        assert!(leaf_partitions(&rows, 8, Some("t"))[0].steerable);
+        assert!(!leaf_partitions(&rows, 8, Some("n"))[0].steerable);
+    }
 
     #[test]
     fn check_literals_and_length_limits_are_read() {

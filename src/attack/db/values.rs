@@ -215,8 +215,62 @@ impl ValueGen {
                     element.replace('\\', "\\\\").replace('"', "\\\"")
                 )
             }
+            ValueKind::Hstore => {
+                let marker = self.marker();
+                ownership.register(&marker, tenant);
+                format!("\"tp\"=>\"{marker}\"")
+            }
+            ValueKind::Range(inner) => {
+                // Bounds are not registered: a range's text is rarely echoed whole, and a bare
+                // number or date would be too common to own.
+                let start = self.distinct_number(0, 300);
+                match inner.as_ref() {
+                    ValueKind::Int { .. } | ValueKind::Numeric | ValueKind::Float => {
+                        format!("[{},{})", 1_000 + start, 1_010 + start)
+                    }
+                    ValueKind::Date => {
+                        let (y, d) = (2024, start % 28 + 1);
+                        format!("[{y}-02-{d:02},{y}-03-{d:02})")
+                    }
+                    ValueKind::Timestamp => {
+                        let d = start % 28 + 1;
+                        format!("[\"2024-02-{d:02} 12:00:00+00\",\"2024-03-{d:02} 12:00:00+00\")")
+                    }
+                    _ => return None,
+                }
+            }
             ValueKind::Other => return None,
         })
+    }
+
+    /// A value for `column`, within the numeric bounds its CHECK constraints set.
+    pub fn value_for(
+        &mut self,
+        column: &super::schema::SeedColumn,
+        tenant: TenantIdx,
+        ownership: &mut Ownership,
+    ) -> Option<String> {
+        let numeric = matches!(
+            column.kind,
+            ValueKind::Int { .. } | ValueKind::Numeric | ValueKind::Float
+        );
+        match column.check_bounds {
+            (lo, hi) if numeric && (lo.is_some() || hi.is_some()) => {
+                let low = lo.unwrap_or_else(|| hi.unwrap_or(0).saturating_sub(1_000_000_000));
+                let high = hi.unwrap_or_else(|| low.saturating_add(1_000_000_000));
+                let span = u64::try_from(high.saturating_sub(low))
+                    .ok()?
+                    .saturating_add(1);
+                let offset = i64::try_from(self.distinct_number(0, span)).ok()?;
+                let n = low.saturating_add(offset);
+                // Only a wide range gives numbers distinctive enough to own.
+                if span >= 1_000_000 {
+                    ownership.register_number(n.to_string(), tenant);
+                }
+                Some(n.to_string())
+            }
+            _ => self.value(&column.kind, tenant, &column.check_literals, ownership),
+        }
     }
 }
 

@@ -2,12 +2,12 @@
 //! transaction, every distinctive value registered to its tenant, and the SQL that recreates it
 //! for reproducers. In read-only mode the world is a sample of existing rows instead.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Map, Value};
 use sqlx::{AssertSqlSafe, Column, PgConnection, Row};
 
-use super::schema::{AttackSchema, SeedTable, ValueKind};
+use super::schema::{AttackSchema, Partition, SeedTable, ValueKind};
 use super::values::{SqlValue, ValueGen};
 use crate::oracle::{Ownership, TenantIdx};
 use crate::sql::{QualifiedName, quote_ident, quote_literal};
@@ -41,8 +41,10 @@ pub struct World {
     /// Statements that recreate the world, for reproducer scripts, with the table each inserts
     /// into (`None`: a context switch).
     pub setup: Vec<(Option<usize>, String)>,
-    /// Tables that could not be seeded, with the reason.
+    /// Tables and partitions that could not be seeded, with the reason.
     pub unseedable: Vec<(QualifiedName, String)>,
+    /// Rows seeded per table and per leaf partition (by name), for the coverage.
+    pub seeded: BTreeMap<String, u64>,
 }
 
 impl World {
@@ -113,6 +115,24 @@ pub async fn seed(
         let tenants: Vec<TenantIdx> = (0..params.tenants)
             .filter(|t| !(is_child && *t < 8 && params.sparse & (1 << t) != 0))
             .collect();
+        if !table.partitions.is_empty() {
+            seed_partitions(
+                conn,
+                schema,
+                ti,
+                &tenants,
+                rows,
+                set_context,
+                &mut values_gen,
+                &mut world,
+                &mut foreign_cache,
+            )
+            .await?;
+            if !world.rows.iter().any(|r| r.table == ti) {
+                dead.push(ti);
+            }
+            continue;
+        }
         // Fast path: every row of every tenant in one round trip.
         if seed_table_at_once(
             conn,
@@ -142,6 +162,7 @@ pub async fn seed(
                     conn,
                     schema,
                     ti,
+                    None,
                     tenant,
                     &mut values_gen,
                     &mut world,
@@ -158,7 +179,79 @@ pub async fn seed(
             }
         }
     }
+    for (ti, table) in schema.tables.iter().enumerate() {
+        let n = world.rows.iter().filter(|r| r.table == ti).count() as u64;
+        if n > 0 {
+            world.seeded.insert(table.name.to_string(), n);
+        }
+    }
     Ok(world)
+}
+
+/// Seeds a partitioned table leaf by leaf: each tenant gets a row in every leaf partition (at least
+/// `rows` in all), inserted into the leaf itself with key values inside its bounds, so every
+/// partition is seeded and attacked through its parent. A leaf no tenant could be given a row is
+/// reported unseedable with the last refusal.
+#[allow(clippy::too_many_arguments)]
+async fn seed_partitions(
+    conn: &mut PgConnection,
+    schema: &AttackSchema,
+    ti: usize,
+    tenants: &[TenantIdx],
+    rows: usize,
+    set_context: bool,
+    values_gen: &mut ValueGen,
+    world: &mut World,
+    foreign_cache: &mut HashMap<QualifiedName, Option<Map<String, Value>>>,
+) -> Result<(), sqlx::Error> {
+    let table = &schema.tables[ti];
+    let leaves = &table.partitions;
+    let mut refusals: BTreeMap<usize, String> = BTreeMap::new();
+    for &tenant in tenants {
+        if set_context {
+            let sql = set_tenant_sql(&schema.tenancy.tenant_setting, &world.tenant_ids[tenant]);
+            sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+                .execute(&mut *conn)
+                .await?;
+            world.setup.push((None, format!("{sql};")));
+        }
+        for r in 0..rows.max(leaves.len()) {
+            let leaf = r % leaves.len();
+            match insert_row(
+                conn,
+                schema,
+                ti,
+                Some(&leaves[leaf]),
+                tenant,
+                values_gen,
+                world,
+                foreign_cache,
+            )
+            .await?
+            {
+                Ok(()) => {
+                    *world
+                        .seeded
+                        .entry(leaves[leaf].name.to_string())
+                        .or_default() += 1;
+                }
+                Err(reason) => {
+                    refusals.insert(leaf, reason);
+                }
+            }
+        }
+    }
+    // A leaf partitioned by the tenant alone takes only the tenants whose ids fall in it: missing
+    // it in one case is no refusal (the run's coverage still requires some case to reach it).
+    for (leaf, partition) in leaves.iter().enumerate().filter(|(_, p)| p.steerable) {
+        if !world.seeded.contains_key(&partition.name.to_string()) {
+            let reason = refusals
+                .remove(&leaf)
+                .unwrap_or_else(|| "no tenant was given a row in it".into());
+            world.unseedable.push((partition.name.clone(), reason));
+        }
+    }
+    Ok(())
 }
 
 /// Inserts all rows of one table (every tenant) in one simple-query batch under a savepoint.
@@ -261,18 +354,48 @@ fn keep_row(world: &mut World, table: &SeedTable, ti: usize, tenant: TenantIdx, 
 fn insert_literal(table: &SeedTable, values: &[(String, SqlValue)]) -> String {
     if values.is_empty() {
         return format!(
-            "INSERT INTO {} AS tp_row DEFAULT VALUES RETURNING row_to_json(tp_row.*)::text AS tp_seeded",
-            table.name.quoted()
+            "INSERT INTO {} AS tp_row DEFAULT VALUES RETURNING {} AS tp_seeded",
+            table.name.quoted(),
+            returning(table)
         );
     }
     let columns: Vec<String> = values.iter().map(|(c, _)| quote_ident(c)).collect();
     let literals: Vec<String> = values.iter().map(|(_, v)| v.literal()).collect();
     format!(
-        "INSERT INTO {} AS tp_row ({}) VALUES ({}) RETURNING row_to_json(tp_row.*)::text AS tp_seeded",
+        "INSERT INTO {} AS tp_row ({}) VALUES ({}) RETURNING {} AS tp_seeded",
         table.name.quoted(),
         columns.join(", "),
-        literals.join(", ")
+        literals.join(", "),
+        returning(table)
     )
+}
+
+/// The stored row as a JSON object of each column's text form (what its type's input accepts:
+/// arrays as `{…}`, hstore as `"k"=>"v"`, ranges as `[a,b)`), json and jsonb columns as JSON, so
+/// every value can be cast back by attacks and replayed by `json_populate_record`.
+fn returning(table: &SeedTable) -> String {
+    let pairs: Vec<String> = table
+        .columns
+        .iter()
+        .map(|c| {
+            let column = format!("tp_row.{}", quote_ident(&c.name));
+            let value = if c.kind == ValueKind::Json {
+                column
+            } else {
+                format!("{column}::text")
+            };
+            format!("{}, {value}", quote_literal(&c.name))
+        })
+        .collect();
+    if pairs.is_empty() {
+        return "row_to_json(tp_row.*)::text".into();
+    }
+    // Functions take at most 100 arguments: 50 columns per object.
+    let objects: Vec<String> = pairs
+        .chunks(50)
+        .map(|chunk| format!("jsonb_build_object({})", chunk.join(", ")))
+        .collect();
+    format!("({})::text", objects.join(" || "))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -285,11 +408,16 @@ enum Level {
     Minimal,
 }
 
-/// Inserts one row; `Ok(Err(reason))` when the table cannot be seeded.
+/// Inserts one row (into the leaf partition `into`, when given); `Ok(Err(reason))` when the
+/// table cannot be seeded. A refusal is learnt from: dressed text, then bare markers, then only
+/// the columns that must be given; for a partition, each candidate key value in turn, then
+/// generated ones (a hash or DEFAULT partition refuses values outside it).
+#[allow(clippy::too_many_arguments)]
 async fn insert_row(
     conn: &mut PgConnection,
     schema: &AttackSchema,
     ti: usize,
+    into: Option<&Partition>,
     tenant: TenantIdx,
     values_gen: &mut ValueGen,
     world: &mut World,
@@ -297,47 +425,66 @@ async fn insert_row(
 ) -> Result<Result<(), String>, sqlx::Error> {
     let table = &schema.tables[ti];
     let mut last_error = String::new();
-    for level in [Level::Full, Level::Plain, Level::Minimal] {
-        values_gen.plain = level != Level::Full;
-        let values = match row_values(
-            conn,
-            schema,
-            table,
-            ti,
-            tenant,
-            level,
-            values_gen,
-            world,
-            foreign_cache,
-        )
-        .await?
-        {
-            Ok(v) => v,
-            Err(reason) => return Ok(Err(reason)),
-        };
-        let (sql, binds) = insert_sql(table, &values);
-        sqlx::raw_sql("SAVEPOINT tp_seed")
-            .execute(&mut *conn)
-            .await?;
-        let mut query = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
-        for v in &binds {
-            query = query.bind(v.text.clone());
-        }
-        match query.fetch_one(&mut *conn).await {
-            Ok(json) => {
-                sqlx::raw_sql("RELEASE SAVEPOINT tp_seed")
-                    .execute(&mut *conn)
-                    .await?;
-                keep_row(world, table, ti, tenant, &json);
-                return Ok(Ok(()));
+    let no_forced = Vec::new();
+    let forced_sets: Vec<&Vec<(String, Option<String>)>> = match into {
+        Some(p) => p
+            .candidates
+            .iter()
+            .chain(std::iter::repeat_n(
+                &no_forced,
+                if p.steerable { PARTITION_TRIES } else { 1 },
+            ))
+            .collect(),
+        None => vec![&no_forced],
+    };
+    for forced in forced_sets {
+        for level in [Level::Full, Level::Plain, Level::Minimal] {
+            values_gen.plain = level != Level::Full;
+            let mut values = match row_values(
+                conn,
+                schema,
+                table,
+                ti,
+                tenant,
+                level,
+                values_gen,
+                world,
+                foreign_cache,
+            )
+            .await?
+            {
+                Ok(v) => v,
+                Err(reason) => return Ok(Err(reason)),
+            };
+            force(table, &mut values, forced);
+            let (sql, binds) = insert_sql(table, into.map(|p| &p.name), &values);
+            sqlx::raw_sql("SAVEPOINT tp_seed")
+                .execute(&mut *conn)
+                .await?;
+            let mut query = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
+            for v in &binds {
+                query = query.bind(v.text.clone());
             }
-            Err(e) => {
-                sqlx::raw_sql("ROLLBACK TO SAVEPOINT tp_seed; RELEASE SAVEPOINT tp_seed")
-                    .execute(&mut *conn)
-                    .await?;
-                last_error = e
-                    .as_database_error()
-                    .map_or_else(|| e.to_string(), |d| d.message().to_owned());
+            match query.fetch_one(&mut *conn).await {
+                Ok(json) => {
+                    sqlx::raw_sql("RELEASE SAVEPOINT tp_seed")
+                        .execute(&mut *conn)
+                        .await?;
+                    keep_row(world, table, ti, tenant, &json);
+                    return Ok(Ok(()));
+                }
+                Err(e) => {
+                    sqlx::raw_sql("ROLLBACK TO SAVEPOINT tp_seed; RELEASE SAVEPOINT tp_seed")
+                        .execute(&mut *conn)
+                        .await?;
+                    last_error = e
+                        .as_database_error()
+                        .map_or_else(|| e.to_string(), |d| d.message().to_owned());
+                    // Other text or fewer columns cannot move a row into a partition's bounds.
+                    if last_error.contains("partition constraint") {
+                        break;
+                    }
+                }
             }
         }
     }
@@ -345,6 +492,34 @@ async fn insert_row(
     Ok(Err(format!(
         "every row the observer tried to insert was refused: {last_error}"
     )))
+}
+
+/// Generated rows tried for a leaf partition after its candidate key values (a hash partition of
+/// modulus m takes one in m).
+const PARTITION_TRIES: usize = 12;
+
+/// Puts partition key values into a row (never over the tenant key: the row stays its tenant's).
+fn force(
+    table: &SeedTable,
+    values: &mut Vec<(String, SqlValue)>,
+    forced: &[(String, Option<String>)],
+) {
+    for (column, text) in forced {
+        let Some(c) = table.column(column) else {
+            continue;
+        };
+        if Some(column) == table.key.as_ref() {
+            continue;
+        }
+        let value = SqlValue {
+            text: text.clone(),
+            sql_type: c.sql_type.clone(),
+        };
+        match values.iter_mut().find(|(name, _)| name == column) {
+            Some(slot) => slot.1 = value,
+            None => values.push((column.clone(), value)),
+        }
+    }
 }
 
 /// The values of one new row, by column.
@@ -435,12 +610,7 @@ async fn row_values(
         if !column.not_null && !is_key && values_gen.null_now() {
             continue;
         }
-        match values_gen.value(
-            &column.kind,
-            tenant,
-            &column.check_literals,
-            &mut world.ownership,
-        ) {
+        match values_gen.value_for(column, tenant, &mut world.ownership) {
             Some(text) => values.push((column.name.clone(), SqlValue::new(text, &column.sql_type))),
             None if optional => {}
             None => {
@@ -455,12 +625,17 @@ async fn row_values(
     Ok(Ok(values))
 }
 
-fn insert_sql(table: &SeedTable, values: &[(String, SqlValue)]) -> (String, Vec<SqlValue>) {
+fn insert_sql(
+    table: &SeedTable,
+    into: Option<&QualifiedName>,
+    values: &[(String, SqlValue)],
+) -> (String, Vec<SqlValue>) {
+    let target = into.unwrap_or(&table.name).quoted();
     if values.is_empty() {
         return (
             format!(
-                "INSERT INTO {} AS tp_row DEFAULT VALUES RETURNING row_to_json(tp_row.*)::text",
-                table.name.quoted()
+                "INSERT INTO {target} AS tp_row DEFAULT VALUES RETURNING {}",
+                returning(table)
             ),
             Vec::new(),
         );
@@ -473,11 +648,11 @@ fn insert_sql(table: &SeedTable, values: &[(String, SqlValue)]) -> (String, Vec<
         .collect();
     (
         format!(
-            "INSERT INTO {} AS tp_row ({}){} VALUES ({}) RETURNING row_to_json(tp_row.*)::text",
-            table.name.quoted(),
+            "INSERT INTO {target} AS tp_row ({}){} VALUES ({}) RETURNING {}",
             columns.join(", "),
             overriding(table, values.iter().map(|(c, _)| c)),
-            params.join(", ")
+            params.join(", "),
+            returning(table)
         ),
         values.iter().map(|(_, v)| v.clone()).collect(),
     )
