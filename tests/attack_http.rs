@@ -206,3 +206,40 @@ async fn a_path_tenant_api_with_static_tokens_is_attacked_from_its_spec_alone() 
         "only the planted IDOR: {rules:?}"
     );
 }
+
+#[tokio::test]
+async fn an_api_that_refuses_before_reading_the_body_yields_no_finding_when_correct() {
+    let (addr, tokens) = support::early_api::start().await;
+    let spec = tenantprobe::spec::Spec::load(std::path::Path::new(&support::repo_path(
+        "tests/early-api.toml",
+    )))
+    .unwrap();
+    let vars = [
+        ("EARLY_API_URL".to_owned(), format!("http://{addr}")),
+        ("EARLY_API_TOKEN_ALPHA".to_owned(), tokens[0].1.clone()),
+        ("EARLY_API_TOKEN_BETA".to_owned(), tokens[1].1.clone()),
+    ];
+    let env = move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let target = HttpTarget::resolve(&spec, &env).unwrap();
+    let tenants = obtain_tenants(&spec, &env, &[], &reqwest::Client::new(), Some(&target))
+        .await
+        .unwrap();
+    let outcome = http::attack(
+        target,
+        tenants,
+        HttpAttackConfig {
+            cases: 64,
+            seed: 9,
+            ..HttpAttackConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(outcome.findings.is_empty(), "{:#?}", outcome.findings);
+    assert!(
+        outcome.items_created > 0 && outcome.requests > 500,
+        "the run examined something: {} items, {} requests",
+        outcome.items_created,
+        outcome.requests
+    );
+}
