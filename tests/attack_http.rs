@@ -97,17 +97,28 @@ async fn assert_caught(f: Fault, rule: &str, object: Option<&str>) -> String {
         !evidence.contains(&w.app.jwt_secret),
         "the secret leaked into the reproducer"
     );
-    found.detail.clone()
+    assert!(
+        found.detail.contains("/3 when replayed alone"),
+        "confirmed before being reported: {}",
+        found.detail
+    );
+    evidence.to_owned()
 }
 
 #[tokio::test]
-async fn catches_global_cache_key() {
-    assert_caught(
+async fn catches_global_cache_key_with_the_request_that_filled_the_cache_in_the_reproducer() {
+    let evidence = assert_caught(
         Fault::GlobalCacheKey,
         "http-cross-tenant-read",
         Some("GET /api/projects"),
     )
     .await;
+    // One tenant's list fills the cache, the other's reads it: both are in the reproducer.
+    let lists: Vec<&str> = evidence
+        .lines()
+        .filter(|l| l.starts_with("curl -sS -X GET") && l.contains("/api/projects'"))
+        .collect();
+    assert!(lists.len() >= 2, "{evidence}");
 }
 
 #[tokio::test]

@@ -126,6 +126,15 @@ impl Client {
             .pool_max_idle_per_host(64)
     }
 
+    /// Drops every identity's pool: the next requests open fresh connections (confirmation
+    /// replays must not ride on connections an earlier case left in some state).
+    pub fn fresh_connections(&self) {
+        self.pools
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+
     /// The connection pool of the identity presenting `creds`.
     fn pool_for(&self, creds: &Credentials) -> Result<reqwest::Client, reqwest::Error> {
         let key = (

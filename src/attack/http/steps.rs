@@ -39,6 +39,9 @@ pub struct Ctx<'a> {
     pub identities: &'a [Identity],
     pub world: &'a World,
     pub markers: &'a Mutex<Markers>,
+    /// Every exchange of the case so far, in order (a sequential replay's reproducer needs the
+    /// steps before the leak too, e.g. the request that filled a shared cache).
+    pub history: Mutex<Vec<Exchange>>,
 }
 
 /// How the actor presents itself, and whose data it may legitimately see.
@@ -224,6 +227,11 @@ struct Judge<'a> {
 impl Judge<'_> {
     fn record(&mut self, e: &Exchange) {
         self.exchanges.push(e.clone());
+        self.ctx
+            .history
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(e.clone());
     }
 
     fn leak(&mut self, rule: &'static RuleInfo, object: &str, detail: String) {
