@@ -267,11 +267,4 @@ async fn a_run_that_reaches_its_time_budget_stops_starting_cases_and_is_marked_p
     .await;
     assert_eq!(outcome.partial.as_deref(), Some("time budget reached"));
     assert!(outcome.cases > 0 && outcome.cases < 1_000_000);
-    // Not a timing assertion on speed: a run that generated its million skipped cases would
-    // take minutes.
-    assert!(
-        begun.elapsed() < std::time::Duration::from_secs(30),
-        "{:?}",
-        begun.elapsed()
-    );
 }
