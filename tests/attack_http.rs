@@ -1,5 +1,5 @@
 //! `attack http` against the real reference app on a random port: the correct app yields nothing
-//! (several seeds, default and 10× cases); each of the seven faults is found, with a reproducer of
+//! (several seeds, default and 10× cases); each of the isolation faults is found, with a reproducer of
 //! curl commands.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -67,7 +67,7 @@ async fn the_correct_app_stays_clean_at_ten_times_the_cases() {
 }
 
 /// The fault is found as `rule` (on `object`, when given), with a curl reproducer.
-async fn assert_caught(f: Fault, rule: &str, object: Option<&str>) {
+async fn assert_caught(f: Fault, rule: &str, object: Option<&str>) -> String {
     let mut options = fault(f);
     if f == Fault::SessionContextLeak {
         options.pool_size = 2;
@@ -97,16 +97,28 @@ async fn assert_caught(f: Fault, rule: &str, object: Option<&str>) {
         !evidence.contains(&w.app.jwt_secret),
         "the secret leaked into the reproducer"
     );
+    assert!(
+        found.detail.contains("/3 when replayed alone"),
+        "confirmed before being reported: {}",
+        found.detail
+    );
+    evidence.to_owned()
 }
 
 #[tokio::test]
-async fn catches_global_cache_key() {
-    assert_caught(
+async fn catches_global_cache_key_with_the_request_that_filled_the_cache_in_the_reproducer() {
+    let evidence = assert_caught(
         Fault::GlobalCacheKey,
         "http-cross-tenant-read",
         Some("GET /api/projects"),
     )
     .await;
+    // One tenant's list fills the cache, the other's reads it: both are in the reproducer.
+    let lists: Vec<&str> = evidence
+        .lines()
+        .filter(|l| l.starts_with("curl -sS -X GET") && l.contains("/api/projects'"))
+        .collect();
+    assert!(lists.len() >= 2, "{evidence}");
 }
 
 #[tokio::test]
@@ -142,6 +154,18 @@ async fn catches_body_tenant_override() {
 #[tokio::test]
 async fn catches_debug_tenant_param() {
     assert_caught(Fault::DebugTenantParam, "http-tenant-confusion", None).await;
+}
+
+#[tokio::test]
+async fn catches_nested_parent_only_through_a_parent_of_the_attacker_and_a_child_of_the_victim() {
+    // Under this fault B's task under B's project is refused (the parent check holds, see
+    // tests/reference_app.rs), so only A's project with B's task can leak it.
+    assert_caught(
+        Fault::NestedParentOnly,
+        "http-cross-tenant-read",
+        Some("GET /api/projects/{parent_id}/tasks/{id}"),
+    )
+    .await;
 }
 
 /// A different API — tenant in the path, static tokens — attacked through a spec alone.
@@ -192,4 +216,55 @@ async fn a_path_tenant_api_with_static_tokens_is_attacked_from_its_spec_alone() 
         rules.iter().all(|(_, o)| *o == "GET /t/{slug}/notes/{id}"),
         "only the planted IDOR: {rules:?}"
     );
+}
+
+/// `attack http` on the early-answering API of tests/support/early_api.rs.
+async fn attack_early_api(config: HttpAttackConfig) -> HttpOutcome {
+    let (addr, tokens) = support::early_api::start().await;
+    let spec = tenantprobe::spec::Spec::load(std::path::Path::new(&support::repo_path(
+        "tests/early-api.toml",
+    )))
+    .unwrap();
+    let vars = [
+        ("EARLY_API_URL".to_owned(), format!("http://{addr}")),
+        ("EARLY_API_TOKEN_ALPHA".to_owned(), tokens[0].1.clone()),
+        ("EARLY_API_TOKEN_BETA".to_owned(), tokens[1].1.clone()),
+    ];
+    let env = move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let target = HttpTarget::resolve(&spec, &env).unwrap();
+    let tenants = obtain_tenants(&spec, &env, &[], &reqwest::Client::new(), Some(&target))
+        .await
+        .unwrap();
+    http::attack(target, tenants, config).await.unwrap()
+}
+
+#[tokio::test]
+async fn an_api_that_refuses_before_reading_the_body_yields_no_finding_when_correct() {
+    let outcome = attack_early_api(HttpAttackConfig {
+        cases: 64,
+        seed: 9,
+        ..HttpAttackConfig::default()
+    })
+    .await;
+    assert!(outcome.findings.is_empty(), "{:#?}", outcome.findings);
+    assert!(outcome.partial.is_none());
+    assert!(
+        outcome.items_created > 0 && outcome.requests > 500,
+        "the run examined something: {} items, {} requests",
+        outcome.items_created,
+        outcome.requests
+    );
+}
+
+#[tokio::test]
+async fn a_run_that_reaches_its_time_budget_stops_starting_cases_and_is_marked_partial() {
+    let outcome = attack_early_api(HttpAttackConfig {
+        cases: 1_000_000,
+        seed: 4,
+        time_budget: Some(std::time::Duration::from_secs(1)),
+        ..HttpAttackConfig::default()
+    })
+    .await;
+    assert_eq!(outcome.partial.as_deref(), Some("time budget reached"));
+    assert!(outcome.cases > 0 && outcome.cases < 1_000_000);
 }

@@ -15,8 +15,8 @@ pub(crate) mod world;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use proptest::test_runner::{
@@ -68,6 +68,11 @@ pub struct HttpAttackConfig {
     pub on_shrink: Option<ProgressHook>,
     /// Keep every request sent (`HttpOutcome::sent`), for benchmarks that replay the same mix.
     pub record: bool,
+    /// Time spent shrinking one failing case, at most: a finding is reported with the smallest
+    /// sequence found by then.
+    pub shrink_budget: Duration,
+    /// Set from outside (SIGINT) to stop at the next step: the outcome is then `partial`.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl Default for HttpAttackConfig {
@@ -82,6 +87,8 @@ impl Default for HttpAttackConfig {
             on_case: None,
             on_shrink: None,
             record: false,
+            shrink_budget: Duration::from_secs(5),
+            stop: None,
         }
     }
 }
@@ -103,6 +110,12 @@ pub struct HttpOutcome {
     pub first_seen: BTreeMap<(String, String), u64>,
     /// Every request sent, when `record` was asked for.
     pub sent: Vec<Sent>,
+    /// Leaks seen once that did not reproduce when replayed alone (`rule on object`): not
+    /// reported as findings.
+    pub unconfirmed: Vec<String>,
+    /// Why the run ended before its cases were all run (`interrupted`, `time budget reached`):
+    /// the findings so far are real, but the run is incomplete.
+    pub partial: Option<String>,
 }
 
 impl HttpOutcome {
@@ -150,6 +163,9 @@ pub(crate) fn identities(
         .collect()
 }
 
+/// Times a failing case is replayed alone before its findings are reported.
+const REPLAYS: u32 = 3;
+
 struct Engine {
     runtime: tokio::runtime::Runtime,
     client: Client,
@@ -167,6 +183,10 @@ struct State {
     fatal: RefCell<Option<reqwest::Error>>,
     cases_this_round: Cell<u64>,
     failed_at: Cell<Option<u64>>,
+    /// The signature that failed the current round's case.
+    failing: RefCell<Option<(&'static str, String)>>,
+    /// The run was stopped or its time budget spent: the rest of the round is skipped.
+    ended: Cell<bool>,
 }
 
 impl Engine {
@@ -234,6 +254,8 @@ impl Engine {
             fatal: RefCell::new(None),
             cases_this_round: Cell::new(0),
             failed_at: Cell::new(None),
+            failing: RefCell::new(None),
+            ended: Cell::new(false),
         };
         let strategy = ops::arb_case(self.config.max_steps);
         let mut remaining = u64::from(self.config.cases);
@@ -241,6 +263,7 @@ impl Engine {
         while remaining > 0 && !self.out_of_time() {
             state.cases_this_round.set(0);
             state.failed_at.set(None);
+            *state.failing.borrow_mut() = None;
             let mut runner = self.runner(remaining, round);
             let result = runner.run(&strategy, |case| self.property(&state, &case));
             if let Some(e) = state.fatal.borrow_mut().take() {
@@ -256,24 +279,46 @@ impl Engine {
             remaining = remaining.saturating_sub(consumed.max(1));
             match result {
                 Ok(()) => break,
+                Err(TestError::Fail(..))
+                    if state.ended.get() && state.failing.borrow().is_none() =>
+                {
+                    break;
+                }
                 Err(TestError::Fail(_, minimal)) => {
                     let before = state.outcome.borrow().cases;
-                    let leaks = self
-                        .runtime
-                        .block_on(self.execute(&minimal, None))
-                        .map_err(|e| HttpAttackError::Worker(e.to_string()))?;
                     let known = state.known.borrow().clone();
-                    for leak in leaks
-                        .into_iter()
-                        .filter(|l| !known.contains(&l.signature()))
-                    {
+                    let confirmed = if self.stopped() {
+                        Vec::new()
+                    } else {
+                        self.confirm(&minimal, &known)
+                            .map_err(|e| HttpAttackError::Worker(e.to_string()))?
+                    };
+                    if confirmed.is_empty() {
+                        // Seen once, never again alone: not reported, and not hunted again.
+                        if let Some(signature) = state.failing.borrow_mut().take()
+                            && state.known.borrow_mut().insert(signature.clone())
+                        {
+                            state
+                                .outcome
+                                .borrow_mut()
+                                .unconfirmed
+                                .push(format!("{} on {}", signature.0, signature.1));
+                        }
+                    }
+                    for (leak, reproduced) in confirmed {
                         if state.known.borrow_mut().insert(leak.signature()) {
                             let mut outcome = state.outcome.borrow_mut();
                             outcome
                                 .first_seen
                                 .entry((leak.rule.id.to_owned(), leak.object.clone()))
                                 .or_insert(before);
-                            outcome.findings.push(self.finding(&leak));
+                            let mut finding = self.finding(&leak);
+                            finding.detail = format!(
+                                "{} Reproduced {reproduced}/{REPLAYS} when replayed alone, one \
+                                 request at a time, on fresh connections.",
+                                finding.detail
+                            );
+                            outcome.findings.push(finding);
                         }
                     }
                 }
@@ -284,6 +329,11 @@ impl Engine {
             round += 1;
         }
         let mut outcome = state.outcome.into_inner();
+        if self.stopped() {
+            outcome.partial = Some("interrupted".into());
+        } else if outcome.cases < u64::from(self.config.cases) && self.out_of_time() {
+            outcome.partial = Some("time budget reached".into());
+        }
         outcome.requests = self.client.requests.load(Ordering::Relaxed);
         outcome.throttled = self.client.throttled.load(Ordering::Relaxed);
         outcome.elapsed = self.begun.elapsed();
@@ -304,7 +354,14 @@ impl Engine {
     }
 
     fn out_of_time(&self) -> bool {
-        self.deadline.is_some_and(|d| Instant::now() >= d)
+        self.deadline.is_some_and(|d| Instant::now() >= d) || self.stopped()
+    }
+
+    fn stopped(&self) -> bool {
+        self.config
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
     }
 
     fn runner(&self, cases: u64, round: u64) -> TestRunner {
@@ -312,7 +369,9 @@ impl Engine {
             cases: u32::try_from(cases).unwrap_or(u32::MAX),
             // Every shrink step replays a case over HTTP; a few dozen find the minimal sequence.
             max_shrink_iters: 96,
-            max_shrink_time: 20_000,
+            max_shrink_time: u32::try_from(self.config.shrink_budget.as_millis())
+                .unwrap_or(u32::MAX)
+                .max(1),
             failure_persistence: self.config.regressions.as_ref().map(|p| {
                 let path: &'static str = Box::leak(p.display().to_string().into_boxed_str());
                 Box::new(FileFailurePersistence::Direct(path))
@@ -329,7 +388,17 @@ impl Engine {
 
     fn property(&self, state: &State, case: &Case) -> Result<(), TestCaseError> {
         let shrinking = state.failed_at.get().is_some();
-        if state.fatal.borrow().is_some() || (!shrinking && self.out_of_time()) {
+        if state.fatal.borrow().is_some() || state.ended.get() {
+            return Ok(());
+        }
+        if (!shrinking && self.out_of_time()) || self.stopped() {
+            // End the round now rather than generate its remaining cases for nothing: a failure
+            // the round loop knows as `ended`, whose shrinking costs no request.
+            state.ended.set(true);
+            if !shrinking {
+                state.failed_at.set(Some(state.cases_this_round.get()));
+                return Err(TestCaseError::fail("the run was stopped"));
+            }
             return Ok(());
         }
         if !shrinking {
@@ -342,13 +411,14 @@ impl Engine {
             (hook.0)();
         }
         let coverage = (!shrinking).then_some(&state.outcome);
-        match self.runtime.block_on(self.execute(case, coverage)) {
+        match self.runtime.block_on(self.execute(case, coverage, false)) {
             Ok(leaks) => {
                 let known = state.known.borrow();
                 match leaks.iter().find(|l| !known.contains(&l.signature())) {
                     Some(leak) => {
                         if !shrinking {
                             state.failed_at.set(Some(state.cases_this_round.get()));
+                            *state.failing.borrow_mut() = Some(leak.signature());
                         }
                         Err(TestCaseError::fail(format!(
                             "{} on {}",
@@ -365,11 +435,36 @@ impl Engine {
         }
     }
 
-    /// Builds the case's world, runs its steps in concurrent waves, cleans up.
+    /// Replays `minimal` alone `REPLAYS` times, one request at a time, each on fresh connections;
+    /// returns each new leak that reproduced, with how often.
+    fn confirm(
+        &self,
+        minimal: &Case,
+        known: &HashSet<(&'static str, String)>,
+    ) -> Result<Vec<(Leak, u32)>, reqwest::Error> {
+        let mut seen: BTreeMap<(&'static str, String), (Leak, u32)> = BTreeMap::new();
+        for _ in 0..REPLAYS {
+            self.client.fresh_connections();
+            let leaks = self.runtime.block_on(self.execute(minimal, None, true))?;
+            let mut this_replay = HashSet::new();
+            for leak in leaks {
+                let signature = leak.signature();
+                if known.contains(&signature) || !this_replay.insert(signature.clone()) {
+                    continue;
+                }
+                seen.entry(signature).or_insert((leak, 0)).1 += 1;
+            }
+        }
+        Ok(seen.into_values().collect())
+    }
+
+    /// Builds the case's world, runs its steps in concurrent waves (one step at a time when
+    /// `sequential`), cleans up.
     async fn execute(
         &self,
         case: &Case,
         coverage: Option<&RefCell<HttpOutcome>>,
+        sequential: bool,
     ) -> Result<Vec<Leak>, reqwest::Error> {
         let world = world::build(
             &self.client,
@@ -388,15 +483,34 @@ impl Engine {
             identities: &self.identities,
             world: &world,
             markers: &self.markers,
+            history: Mutex::new(Vec::new()),
         };
         let mut leaks = Vec::new();
         let mut failure = None;
-        for wave in case.steps.chunks(self.config.concurrency.max(1)) {
+        let wave_size = if sequential {
+            1
+        } else {
+            self.config.concurrency.max(1)
+        };
+        for wave in case.steps.chunks(wave_size) {
+            let earlier = if sequential {
+                ctx.history
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone()
+            } else {
+                Vec::new()
+            };
             let results =
                 futures::future::join_all(wave.iter().map(|step| steps::run_step(&ctx, step)))
                     .await;
             for (step, result) in wave.iter().zip(results) {
                 match result {
+                    // One step at a time: every earlier step belongs to the reproducer.
+                    Ok(found) if sequential => leaks.extend(found.into_iter().map(|mut l| {
+                        l.exchanges = earlier.iter().cloned().chain(l.exchanges).collect();
+                        l
+                    })),
                     Ok(found) => leaks.extend(found),
                     Err(e) => failure = Some(e),
                 }

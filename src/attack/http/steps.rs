@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use serde_json::Value;
 
 use super::client::{Client, Credentials, Exchange};
-use super::ops::{Actor, Op, Step};
+use super::ops::{Actor, Op, ParentMix, Step};
 use super::rules;
 use super::world::{Identity, Item, World, create, next_marker, parent_index, values_for};
 use crate::oracle::{Markers, TenantIdx};
@@ -39,6 +39,9 @@ pub struct Ctx<'a> {
     pub identities: &'a [Identity],
     pub world: &'a World,
     pub markers: &'a Mutex<Markers>,
+    /// Every exchange of the case so far, in order (a sequential replay's reproducer needs the
+    /// steps before the leak too, e.g. the request that filled a shared cache).
+    pub history: Mutex<Vec<Exchange>>,
 }
 
 /// How the actor presents itself, and whose data it may legitimately see.
@@ -224,6 +227,11 @@ struct Judge<'a> {
 impl Judge<'_> {
     fn record(&mut self, e: &Exchange) {
         self.exchanges.push(e.clone());
+        self.ctx
+            .history
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(e.clone());
     }
 
     fn leak(&mut self, rule: &'static RuleInfo, object: &str, detail: String) {
@@ -247,14 +255,42 @@ impl Judge<'_> {
         }
         // The response text is scanned as it came (no JSON round trip): every registered value
         // here is text (ids, markers), so no number matching is needed.
-        let sightings = self
-            .ctx
-            .world
-            .ownership
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .foreign_in_text(&e.response, p.viewer, &p.supplied);
-        if !sightings.is_empty() {
+        let sightings = {
+            let mut ownership = self
+                .ctx
+                .world
+                .ownership
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // The echo rule: whatever registered value this attempt itself sent (path, query,
+            // body, Host) is the actor's own input coming back, never a leak.
+            let sent = format!(
+                "{} {}\n{}",
+                e.path,
+                e.host.as_deref().unwrap_or_default(),
+                e.body.as_ref().map(ToString::to_string).unwrap_or_default()
+            );
+            let mut supplied = p.supplied.clone();
+            supplied.extend(
+                ownership
+                    .foreign_in_text(&sent, None, &HashSet::new())
+                    .into_iter()
+                    .map(|s| s.value),
+            );
+            ownership.foreign_in_text(&e.response, p.viewer, &supplied)
+        };
+        if !sightings.is_empty() && self.ctx.client.echoes_other_request(&e.response, e.seq) {
+            // Another request's body read as the start of this one: one finding of its own.
+            self.leak(
+                &rules::REQUEST_DESYNC,
+                "connection reuse",
+                format!(
+                    "{} ({}) got an answer repeating the body of an earlier request, sent on \
+                     the same connection: {} {}.",
+                    p.label, e.status, e.method, e.path
+                ),
+            );
+        } else if !sightings.is_empty() {
             let shown: Vec<String> = sightings
                 .iter()
                 .take(3)
@@ -400,9 +436,21 @@ pub async fn run_step(ctx: &Ctx<'_>, step: &Step) -> Result<Vec<Leak>, reqwest::
                 }
             }
         }
-        Op::Get { resource, item }
-        | Op::Update { resource, item }
-        | Op::Delete { resource, item } => {
+        Op::Get {
+            resource,
+            item,
+            parent,
+        }
+        | Op::Update {
+            resource,
+            item,
+            parent,
+        }
+        | Op::Delete {
+            resource,
+            item,
+            parent,
+        } => {
             let r = usize::from(*resource) % resources.len();
             let (endpoint, operation) = match &step.op {
                 Op::Get { .. } => (&resources[r].get, Operation::Get),
@@ -412,28 +460,48 @@ pub async fn run_step(ctx: &Ctx<'_>, step: &Step) -> Result<Vec<Leak>, reqwest::
             let Some(endpoint) = endpoint else {
                 return Ok(Vec::new());
             };
-            let Some(target) = pick(&ctx.world.items_of(r, b), *item).map(|i| (*i).clone()) else {
+            // A nested route names the parent beside the child: mix the two tenants' objects.
+            let nested_parent =
+                parent_index(resources, r).filter(|_| endpoint.path.1.contains("{parent_id}"));
+            let mix = nested_parent.map(|pr| (*parent, pr));
+            let (child_owner, parent_from) = match mix {
+                None | Some((ParentMix::Own, _)) => (b, None),
+                Some((ParentMix::ActorsParent(choice), pr)) => (b, Some((pr, a, choice))),
+                Some((ParentMix::VictimsParent(choice), pr)) => (a, Some((pr, b, choice))),
+            };
+            let Some(target) =
+                pick(&ctx.world.items_of(r, child_owner), *item).map(|i| (*i).clone())
+            else {
                 return Ok(Vec::new());
             };
+            let path_parent = match parent_from {
+                None => target.parent.clone(),
+                Some((pr, owner, choice)) => match pick(&ctx.world.items_of(pr, owner), choice) {
+                    Some(item) => Some(item.id.clone()),
+                    None => return Ok(Vec::new()),
+                },
+            };
+            // A's own child under B's parent: only B's parent is foreign, so nothing of B is at
+            // stake but what the answer shows (judged by ownership) and how it differs from a
+            // missing parent.
+            let own_child_foreign_parent = child_owner == a;
             let marker = next_marker(ctx.markers);
             let method = endpoint.method_for(operation);
             let object = object(&method, endpoint);
             let mut p = p;
             p.supplied.insert(target.id.clone());
-            if let Some(parent) = &target.parent {
-                p.supplied.insert(parent.clone());
-            }
+            p.supplied.extend(target.parent.clone());
+            p.supplied.extend(path_parent.clone());
             let p = p;
-            let request = |id: &str| {
-                let values =
-                    values_for(&p.path_tenant, &marker, Some(id), target.parent.as_deref());
+            let request = |id: &str, parent: Option<&str>| {
+                let values = values_for(&p.path_tenant, &marker, Some(id), parent);
                 let path = endpoint.path.render(&values).ok()?;
                 Some((
                     with_query(&path, &p.query),
                     body_for(endpoint, &values, p.body_tenant.as_ref()),
                 ))
             };
-            let Some((path, body)) = request(&target.id) else {
+            let Some((path, body)) = request(&target.id, path_parent.as_deref()) else {
                 return Ok(Vec::new());
             };
             let e = ctx
@@ -442,6 +510,47 @@ pub async fn run_step(ctx: &Ctx<'_>, step: &Step) -> Result<Vec<Leak>, reqwest::
                 .await?;
             judge.record(&e);
             judge.inspect(&e, &object, &p);
+            let under = match (&parent_from, &path_parent) {
+                (Some((pr, owner, _)), Some(id)) => format!(
+                    " under tenant {}'s `{}` {id}",
+                    tag(*owner),
+                    resources[*pr].name
+                ),
+                _ => String::new(),
+            };
+            if own_child_foreign_parent {
+                if p.viewer.is_some() && !e.is_success() {
+                    // B's parent must answer exactly like a parent that does not exist.
+                    let missing = path_parent.as_deref().map(missing_id);
+                    if let Some((path, body)) = request(&target.id, missing.as_deref()) {
+                        let control = ctx
+                            .client
+                            .send(&p.label, &p.creds, &method, &path, body.as_ref())
+                            .await?;
+                        let normal = |x: &Exchange, id: Option<&str>| {
+                            let text = id.map_or_else(
+                                || x.response.clone(),
+                                |id| x.response.replace(id, "{parent_id}"),
+                            );
+                            (x.status, text)
+                        };
+                        if normal(&e, path_parent.as_deref())
+                            != normal(&control, missing.as_deref())
+                        {
+                            judge.record(&control);
+                            judge.leak(
+                                &rules::FOREIGN_ID_DISTINGUISHABLE,
+                                &object,
+                                format!(
+                                    "Its own `{}`{under} answered {} and under a missing parent {}.",
+                                    resources[r].name, e.status, control.status
+                                ),
+                            );
+                        }
+                    }
+                }
+                return Ok(judge.leaks);
+            }
             if e.is_success() {
                 let rule = if operation == Operation::Get {
                     read_rule(step.actor)
@@ -452,7 +561,7 @@ pub async fn run_step(ctx: &Ctx<'_>, step: &Step) -> Result<Vec<Leak>, reqwest::
                     rule,
                     &object,
                     format!(
-                        "{} {} tenant {}'s `{}` {}: {}.",
+                        "{} {} tenant {}'s `{}` {}{under}: {}.",
                         p.label,
                         operation.as_str(),
                         tag(b),
@@ -464,7 +573,7 @@ pub async fn run_step(ctx: &Ctx<'_>, step: &Step) -> Result<Vec<Leak>, reqwest::
             } else if p.viewer.is_some() {
                 // Another tenant's id must answer exactly like an id that does not exist.
                 let missing = missing_id(&target.id);
-                if let Some((path, body)) = request(&missing) {
+                if let Some((path, body)) = request(&missing, path_parent.as_deref()) {
                     let control = ctx
                         .client
                         .send(&p.label, &p.creds, &method, &path, body.as_ref())
