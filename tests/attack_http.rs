@@ -1,5 +1,5 @@
 //! `attack http` against the real reference app on a random port: the correct app yields nothing
-//! (several seeds, default and 10× cases); each of the seven faults is found, with a reproducer of
+//! (several seeds, default and 10× cases); each of the isolation faults is found, with a reproducer of
 //! curl commands.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -67,7 +67,7 @@ async fn the_correct_app_stays_clean_at_ten_times_the_cases() {
 }
 
 /// The fault is found as `rule` (on `object`, when given), with a curl reproducer.
-async fn assert_caught(f: Fault, rule: &str, object: Option<&str>) {
+async fn assert_caught(f: Fault, rule: &str, object: Option<&str>) -> String {
     let mut options = fault(f);
     if f == Fault::SessionContextLeak {
         options.pool_size = 2;
@@ -97,6 +97,7 @@ async fn assert_caught(f: Fault, rule: &str, object: Option<&str>) {
         !evidence.contains(&w.app.jwt_secret),
         "the secret leaked into the reproducer"
     );
+    found.detail.clone()
 }
 
 #[tokio::test]
@@ -142,6 +143,18 @@ async fn catches_body_tenant_override() {
 #[tokio::test]
 async fn catches_debug_tenant_param() {
     assert_caught(Fault::DebugTenantParam, "http-tenant-confusion", None).await;
+}
+
+#[tokio::test]
+async fn catches_nested_parent_only_through_a_parent_of_the_attacker_and_a_child_of_the_victim() {
+    // Under this fault B's task under B's project is refused (the parent check holds, see
+    // tests/reference_app.rs), so only A's project with B's task can leak it.
+    assert_caught(
+        Fault::NestedParentOnly,
+        "http-cross-tenant-read",
+        Some("GET /api/projects/{parent_id}/tasks/{id}"),
+    )
+    .await;
 }
 
 /// A different API — tenant in the path, static tokens — attacked through a spec alone.

@@ -127,6 +127,70 @@ async fn another_tenants_ids_answer_exactly_like_missing_ids() {
 }
 
 #[tokio::test]
+async fn a_nested_task_is_found_only_under_its_own_project_of_the_callers_tenant() {
+    let w = app_world(Options::default()).await;
+    // Synthetic tenants: tasks 0 and 1 live in project 0 ("alpha"), task 2 in project 1.
+    let nested =
+        |project: uuid::Uuid, task: uuid::Uuid| format!("/api/projects/{project}/tasks/{task}");
+    let (status, own) = send(w.as_tenant(
+        &w.a,
+        Method::GET,
+        &nested(w.a.project_ids[0], w.a.task_ids[0]),
+    ))
+    .await;
+    assert_eq!(status, 200, "{own}");
+    assert_eq!(own["id"], json!(w.a.task_ids[0]));
+    // The parent applies even within one tenant: task 2 is not under project 0.
+    let (status, _) = send(w.as_tenant(
+        &w.a,
+        Method::GET,
+        &nested(w.a.project_ids[0], w.a.task_ids[2]),
+    ))
+    .await;
+    assert_eq!(status, 404);
+    let missing = uuid::Uuid::new_v4();
+    for (project, task) in [
+        (w.a.project_ids[0], w.b.task_ids[0]),
+        (w.b.project_ids[0], w.a.task_ids[0]),
+        (w.b.project_ids[0], w.b.task_ids[0]),
+    ] {
+        for (method, body) in [
+            (Method::GET, None),
+            (Method::PATCH, Some(json!({"title": "hijacked"}))),
+            (Method::DELETE, None),
+        ] {
+            let request = |task| {
+                let r = w.as_tenant(&w.a, method.clone(), &nested(project, task));
+                match &body {
+                    Some(b) => r.json(b),
+                    None => r,
+                }
+            };
+            let (status, answer) = send(request(task)).await;
+            let (_, missing_answer) = send(request(missing)).await;
+            assert_eq!(
+                status,
+                404,
+                "{method} {} by A: {answer}",
+                nested(project, task)
+            );
+            assert_eq!(
+                answer, missing_answer,
+                "{method}: foreign and missing differ"
+            );
+        }
+    }
+    let (status, task) = send(w.as_tenant(
+        &w.b,
+        Method::GET,
+        &format!("/api/tasks/{}", w.b.task_ids[0]),
+    ))
+    .await;
+    assert_eq!(status, 200);
+    assert!(mentions(&task, &w.b.marker) && !mentions(&task, "hijacked"));
+}
+
+#[tokio::test]
 async fn subdomain_and_token_must_agree_and_unknown_slugs_reveal_nothing() {
     let w = app_world(Options::default()).await;
     let on_host = |tenant, slug: &str| {
@@ -582,4 +646,38 @@ async fn fault_debug_tenant_param_switches_tenant_from_the_query_string() {
         w.as_tenant(&w.a, Method::GET, &format!("/api/users?tenant={}", w.b.id)),
     )
     .await;
+}
+
+#[tokio::test]
+async fn fault_nested_parent_only_reads_changes_and_deletes_a_task_under_the_callers_project() {
+    let w = app_world(faults(&[Fault::NestedParentOnly])).await;
+    let path = format!(
+        "/api/projects/{}/tasks/{}",
+        w.a.project_ids[0], w.b.task_ids[0]
+    );
+    b_leaks_to_a(&w, w.as_tenant(&w.a, Method::GET, &path)).await;
+    let (status, body) = send(
+        w.as_tenant(&w.a, Method::PATCH, &path)
+            .json(&json!({"title": "renamed by A"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let b_task = format!("/api/tasks/{}", w.b.task_ids[0]);
+    let (_, seen_by_b) = send(w.as_tenant(&w.b, Method::GET, &b_task)).await;
+    assert_eq!(seen_by_b["title"], "renamed by A");
+    let (status, _) = send(w.as_tenant(&w.a, Method::DELETE, &path)).await;
+    assert_eq!(status, 204);
+    let (status, _) = send(w.as_tenant(&w.b, Method::GET, &b_task)).await;
+    assert_eq!(status, 404, "A deleted B's task");
+    // The parent check itself still holds: B's project with A's task is refused.
+    let (status, _) = send(w.as_tenant(
+        &w.a,
+        Method::GET,
+        &format!(
+            "/api/projects/{}/tasks/{}",
+            w.b.project_ids[0], w.a.task_ids[0]
+        ),
+    ))
+    .await;
+    assert_eq!(status, 404);
 }

@@ -117,6 +117,12 @@ impl Database {
                 .await?,
         )
     }
+
+    /// FAULT(nested-parent-only): the owner's pool, which bypasses RLS, for the nested task
+    /// handler that trusts its parent check to cover the child.
+    pub fn owner_pool_bypassing_rls(&self) -> Result<&PgPool, ApiError> {
+        self.owner_pool.as_ref().ok_or(ApiError::Unavailable)
+    }
 }
 
 fn pool_options(size: u32) -> PgPoolOptions {

@@ -27,10 +27,13 @@ pub enum Fault {
     DebugTenantParam,
     /// No per-tenant limits: no rate limit, and every tenant draws from one shared pool.
     NoTenantLimits,
+    /// `/api/projects/{project_id}/tasks/{task_id}` checks that the project is the tenant's, then
+    /// reads, updates or deletes the task by `task_id` alone through the owner's pool.
+    NestedParentOnly,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 8] = [
+    pub const ALL: [Fault; 9] = [
         Self::GlobalCacheKey,
         Self::SubdomainTrust,
         Self::JwtNoVerify,
@@ -39,6 +42,7 @@ impl Fault {
         Self::BodyTenantOverride,
         Self::DebugTenantParam,
         Self::NoTenantLimits,
+        Self::NestedParentOnly,
     ];
 
     pub fn name(self) -> &'static str {
@@ -51,6 +55,7 @@ impl Fault {
             Self::BodyTenantOverride => "body-tenant-override",
             Self::DebugTenantParam => "debug-tenant-param",
             Self::NoTenantLimits => "no-tenant-limits",
+            Self::NestedParentOnly => "nested-parent-only",
         }
     }
 }

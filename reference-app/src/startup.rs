@@ -58,10 +58,12 @@ impl AppState {
         if !config.faults.is_empty() {
             warn_faults(&config.faults);
         }
-        if config.faults.has(Fault::RlsBypassHandler) && config.migration_database_url.is_none() {
-            anyhow::bail!(
-                "the rls-bypass-handler fault reads through the owner's pool: set MIGRATION_DATABASE_URL"
-            );
+        for fault in [Fault::RlsBypassHandler, Fault::NestedParentOnly] {
+            if config.faults.has(fault) && config.migration_database_url.is_none() {
+                anyhow::bail!(
+                    "the {fault} fault reads through the owner's pool: set MIGRATION_DATABASE_URL"
+                );
+            }
         }
         let per_second = NonZeroU32::new(config.rate_limit_per_second).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(config.rate_limit_burst).unwrap_or(NonZeroU32::MIN);

@@ -41,6 +41,12 @@ pub fn router() -> Router<AppState> {
             "/api/tasks/{id}",
             get(tasks::get).patch(tasks::update).delete(tasks::delete),
         )
+        .route(
+            "/api/projects/{project_id}/tasks/{task_id}",
+            get(tasks::get_nested)
+                .patch(tasks::update_nested)
+                .delete(tasks::delete_nested),
+        )
         .route("/api/users", get(users::list))
         .route("/admin/tenants/{id}/projects", get(admin::projects))
         .route("/admin/tenants/{id}/users", get(admin::users))
@@ -70,6 +76,23 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
         Path::<Uuid>::from_request_parts(parts, state)
             .await
             .map(|Path(id)| Self(id))
+            .map_err(|e: PathRejection| {
+                ApiError::BadRequest(format!("invalid id: {}", e.body_text()))
+            })
+    }
+}
+
+/// Two UUID path segments, parent first (`/parents/{parent}/children/{child}`); anything else
+/// is 400.
+pub struct ParentAndId(pub Uuid, pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for ParentAndId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<(Uuid, Uuid)>::from_request_parts(parts, state)
+            .await
+            .map(|Path((parent, id))| Self(parent, id))
             .map_err(|e: PathRejection| {
                 ApiError::BadRequest(format!("invalid id: {}", e.body_text()))
             })

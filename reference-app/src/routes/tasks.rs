@@ -1,15 +1,19 @@
-//! `/api/projects/{id}/tasks` and `/api/tasks/{id}`. A task can only join a project (and an
+//! `/api/projects/{id}/tasks`, `/api/projects/{project_id}/tasks/{task_id}` and
+//! `/api/tasks/{id}`. A task can only join a project (and an
 //! assignee) of its own tenant: RLS hides foreign projects, and the composite foreign keys refuse
 //! them even where RLS would not look (FK checks bypass RLS).
 
 use axum::Json;
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{ApiJson, Id, Items, not_found_on_rls, required_text};
+use super::{ApiJson, Id, Items, ParentAndId, not_found_on_rls, required_text};
 use crate::error::ApiError;
+use crate::faults::Fault;
+use crate::startup::AppState;
 use crate::tenant::Tenant;
 
 #[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
@@ -156,5 +160,132 @@ pub async fn delete(tenant: Tenant, Id(id): Id) -> Result<StatusCode, ApiError> 
     if deleted == 0 {
         return Err(ApiError::NotFound("task"));
     }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- nested: /api/projects/{project_id}/tasks/{task_id} ---------------------------------------
+
+/// What a nested request does to its task.
+enum NestedOp {
+    Get,
+    Update {
+        title: Option<String>,
+        changes: TaskChanges,
+    },
+    Delete,
+}
+
+impl NestedOp {
+    /// The statement on the task: `$1` is the task id, `$2` the project it must live under (NULL:
+    /// any project, only under the fault).
+    fn sql(&self) -> &'static str {
+        match self {
+            Self::Get => {
+                "SELECT id, project_id, assignee_id, title, done, due_on, created_at FROM tasks
+                 WHERE id = $1 AND ($2::uuid IS NULL OR project_id = $2)"
+            }
+            Self::Update { .. } => {
+                "UPDATE tasks SET title = COALESCE($3, title), done = COALESCE($4, done),
+                 due_on = COALESCE($5, due_on) WHERE id = $1 AND ($2::uuid IS NULL OR project_id = $2)
+                 RETURNING id, project_id, assignee_id, title, done, due_on, created_at"
+            }
+            Self::Delete => {
+                "DELETE FROM tasks WHERE id = $1 AND ($2::uuid IS NULL OR project_id = $2)
+                 RETURNING id, project_id, assignee_id, title, done, due_on, created_at"
+            }
+        }
+    }
+
+    /// Runs it on `executor`; `None` when no task matched.
+    async fn run<'e, E: sqlx::PgExecutor<'e>>(
+        self,
+        executor: E,
+        project: Option<Uuid>,
+        task: Uuid,
+    ) -> Result<Option<Task>, ApiError> {
+        let sql = self.sql();
+        let query = sqlx::query_as::<_, Task>(sql).bind(task).bind(project);
+        let query = match self {
+            Self::Update { title, changes } => {
+                query.bind(title).bind(changes.done).bind(changes.due_on)
+            }
+            Self::Get | Self::Delete => query,
+        };
+        query
+            .fetch_optional(executor)
+            .await
+            .map_err(not_found_on_rls("task"))
+    }
+}
+
+/// One nested request: the task must be the tenant's (RLS) and live under the project.
+async fn nested(
+    state: &AppState,
+    tenant: Tenant,
+    project: Uuid,
+    task: Uuid,
+    op: NestedOp,
+) -> Result<Task, ApiError> {
+    if state.faults.has(Fault::NestedParentOnly) {
+        // FAULT(nested-parent-only): the parent is checked (under RLS), then the child is touched
+        // by its id alone through the owner's pool, which bypasses RLS: "checked the parent, not
+        // the child".
+        tenant
+            .db
+            .run(move |tx| {
+                Box::pin(async move {
+                    let exists: Option<Uuid> =
+                        sqlx::query_scalar("SELECT id FROM projects WHERE id = $1")
+                            .bind(project)
+                            .fetch_optional(tx)
+                            .await?;
+                    exists.ok_or(ApiError::NotFound("project")).map(|_| ())
+                })
+            })
+            .await?;
+        let pool = state.db.owner_pool_bypassing_rls()?;
+        return op
+            .run(pool, None, task)
+            .await?
+            .ok_or(ApiError::NotFound("task"));
+    }
+    tenant
+        .db
+        .run(move |tx| Box::pin(async move { op.run(tx, Some(project), task).await }))
+        .await?
+        .ok_or(ApiError::NotFound("task"))
+}
+
+pub async fn get_nested(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    ParentAndId(project, task): ParentAndId,
+) -> Result<Json<Task>, ApiError> {
+    Ok(Json(
+        nested(&state, tenant, project, task, NestedOp::Get).await?,
+    ))
+}
+
+pub async fn update_nested(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    ParentAndId(project, task): ParentAndId,
+    ApiJson(changes): ApiJson<TaskChanges>,
+) -> Result<Json<Task>, ApiError> {
+    let title = changes
+        .title
+        .as_deref()
+        .map(|t| required_text("title", t, 500))
+        .transpose()?;
+    let op = NestedOp::Update { title, changes };
+    Ok(Json(nested(&state, tenant, project, task, op).await?))
+}
+
+pub async fn delete_nested(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    ParentAndId(project, task): ParentAndId,
+) -> Result<StatusCode, ApiError> {
+    nested(&state, tenant, project, task, NestedOp::Delete).await?;
     Ok(StatusCode::NO_CONTENT)
 }

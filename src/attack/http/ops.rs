@@ -56,6 +56,18 @@ impl Actor {
     }
 }
 
+/// Which parent a nested route (`{parent_id}` and `{id}` in one path) is given, beside the
+/// child's own. Routes without `{parent_id}` ignore it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParentMix {
+    /// B's child under its own (B's) parent.
+    Own,
+    /// B's child under one of A's parents: the handler that checks only the parent lets it by.
+    ActorsParent(Pick),
+    /// A's child under one of B's parents: the handler that checks only the child lets it by.
+    VictimsParent(Pick),
+}
+
 #[derive(Debug, Clone)]
 pub enum Op {
     /// List a resource (a child resource under a parent of A, or of B).
@@ -65,11 +77,23 @@ pub enum Op {
         foreign_parent: bool,
     },
     /// Fetch B's item by id.
-    Get { resource: Pick, item: Pick },
+    Get {
+        resource: Pick,
+        item: Pick,
+        parent: ParentMix,
+    },
     /// Change B's item.
-    Update { resource: Pick, item: Pick },
+    Update {
+        resource: Pick,
+        item: Pick,
+        parent: ParentMix,
+    },
     /// Delete B's item.
-    Delete { resource: Pick, item: Pick },
+    Delete {
+        resource: Pick,
+        item: Pick,
+        parent: ParentMix,
+    },
     /// Create: under B's parent (child resources), or at the top with the actor's tenant tricks.
     Create { resource: Pick, parent: Pick },
     /// Fetch A's own item (A must see it).
@@ -142,12 +166,21 @@ fn arb_actor() -> impl Strategy<Value = Actor> {
     ]
 }
 
+/// `Own` first, so shrinking ends on the plainest request that still leaks.
+fn arb_parent_mix() -> impl Strategy<Value = ParentMix> {
+    prop_oneof![
+        2 => Just(ParentMix::Own),
+        2 => any::<u8>().prop_map(ParentMix::ActorsParent),
+        1 => any::<u8>().prop_map(ParentMix::VictimsParent),
+    ]
+}
+
 fn arb_op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => (any::<u8>(), any::<u8>(), any::<bool>()).prop_map(|(resource, parent, foreign_parent)| Op::List { resource, parent, foreign_parent }),
-        2 => (any::<u8>(), any::<u8>()).prop_map(|(resource, item)| Op::Get { resource, item }),
-        1 => (any::<u8>(), any::<u8>()).prop_map(|(resource, item)| Op::Update { resource, item }),
-        1 => (any::<u8>(), any::<u8>()).prop_map(|(resource, item)| Op::Delete { resource, item }),
+        2 => (any::<u8>(), any::<u8>(), arb_parent_mix()).prop_map(|(resource, item, parent)| Op::Get { resource, item, parent }),
+        1 => (any::<u8>(), any::<u8>(), arb_parent_mix()).prop_map(|(resource, item, parent)| Op::Update { resource, item, parent }),
+        1 => (any::<u8>(), any::<u8>(), arb_parent_mix()).prop_map(|(resource, item, parent)| Op::Delete { resource, item, parent }),
         1 => (any::<u8>(), any::<u8>()).prop_map(|(resource, parent)| Op::Create { resource, parent }),
         1 => (any::<u8>(), any::<u8>()).prop_map(|(resource, item)| Op::Own { resource, item }),
         1 => any::<u8>().prop_map(|resource| Op::DeleteThenGet { resource }),

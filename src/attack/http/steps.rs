@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use serde_json::Value;
 
 use super::client::{Client, Credentials, Exchange};
-use super::ops::{Actor, Op, Step};
+use super::ops::{Actor, Op, ParentMix, Step};
 use super::rules;
 use super::world::{Identity, Item, World, create, next_marker, parent_index, values_for};
 use crate::oracle::{Markers, TenantIdx};
@@ -400,9 +400,21 @@ pub async fn run_step(ctx: &Ctx<'_>, step: &Step) -> Result<Vec<Leak>, reqwest::
                 }
             }
         }
-        Op::Get { resource, item }
-        | Op::Update { resource, item }
-        | Op::Delete { resource, item } => {
+        Op::Get {
+            resource,
+            item,
+            parent,
+        }
+        | Op::Update {
+            resource,
+            item,
+            parent,
+        }
+        | Op::Delete {
+            resource,
+            item,
+            parent,
+        } => {
             let r = usize::from(*resource) % resources.len();
             let (endpoint, operation) = match &step.op {
                 Op::Get { .. } => (&resources[r].get, Operation::Get),
@@ -412,28 +424,48 @@ pub async fn run_step(ctx: &Ctx<'_>, step: &Step) -> Result<Vec<Leak>, reqwest::
             let Some(endpoint) = endpoint else {
                 return Ok(Vec::new());
             };
-            let Some(target) = pick(&ctx.world.items_of(r, b), *item).map(|i| (*i).clone()) else {
+            // A nested route names the parent beside the child: mix the two tenants' objects.
+            let nested_parent =
+                parent_index(resources, r).filter(|_| endpoint.path.1.contains("{parent_id}"));
+            let mix = nested_parent.map(|pr| (*parent, pr));
+            let (child_owner, parent_from) = match mix {
+                None | Some((ParentMix::Own, _)) => (b, None),
+                Some((ParentMix::ActorsParent(choice), pr)) => (b, Some((pr, a, choice))),
+                Some((ParentMix::VictimsParent(choice), pr)) => (a, Some((pr, b, choice))),
+            };
+            let Some(target) =
+                pick(&ctx.world.items_of(r, child_owner), *item).map(|i| (*i).clone())
+            else {
                 return Ok(Vec::new());
             };
+            let path_parent = match parent_from {
+                None => target.parent.clone(),
+                Some((pr, owner, choice)) => match pick(&ctx.world.items_of(pr, owner), choice) {
+                    Some(item) => Some(item.id.clone()),
+                    None => return Ok(Vec::new()),
+                },
+            };
+            // A's own child under B's parent: only B's parent is foreign, so nothing of B is at
+            // stake but what the answer shows (judged by ownership) and how it differs from a
+            // missing parent.
+            let own_child_foreign_parent = child_owner == a;
             let marker = next_marker(ctx.markers);
             let method = endpoint.method_for(operation);
             let object = object(&method, endpoint);
             let mut p = p;
             p.supplied.insert(target.id.clone());
-            if let Some(parent) = &target.parent {
-                p.supplied.insert(parent.clone());
-            }
+            p.supplied.extend(target.parent.clone());
+            p.supplied.extend(path_parent.clone());
             let p = p;
-            let request = |id: &str| {
-                let values =
-                    values_for(&p.path_tenant, &marker, Some(id), target.parent.as_deref());
+            let request = |id: &str, parent: Option<&str>| {
+                let values = values_for(&p.path_tenant, &marker, Some(id), parent);
                 let path = endpoint.path.render(&values).ok()?;
                 Some((
                     with_query(&path, &p.query),
                     body_for(endpoint, &values, p.body_tenant.as_ref()),
                 ))
             };
-            let Some((path, body)) = request(&target.id) else {
+            let Some((path, body)) = request(&target.id, path_parent.as_deref()) else {
                 return Ok(Vec::new());
             };
             let e = ctx
@@ -442,6 +474,47 @@ pub async fn run_step(ctx: &Ctx<'_>, step: &Step) -> Result<Vec<Leak>, reqwest::
                 .await?;
             judge.record(&e);
             judge.inspect(&e, &object, &p);
+            let under = match (&parent_from, &path_parent) {
+                (Some((pr, owner, _)), Some(id)) => format!(
+                    " under tenant {}'s `{}` {id}",
+                    tag(*owner),
+                    resources[*pr].name
+                ),
+                _ => String::new(),
+            };
+            if own_child_foreign_parent {
+                if p.viewer.is_some() && !e.is_success() {
+                    // B's parent must answer exactly like a parent that does not exist.
+                    let missing = path_parent.as_deref().map(missing_id);
+                    if let Some((path, body)) = request(&target.id, missing.as_deref()) {
+                        let control = ctx
+                            .client
+                            .send(&p.label, &p.creds, &method, &path, body.as_ref())
+                            .await?;
+                        let normal = |x: &Exchange, id: Option<&str>| {
+                            let text = id.map_or_else(
+                                || x.response.clone(),
+                                |id| x.response.replace(id, "{parent_id}"),
+                            );
+                            (x.status, text)
+                        };
+                        if normal(&e, path_parent.as_deref())
+                            != normal(&control, missing.as_deref())
+                        {
+                            judge.record(&control);
+                            judge.leak(
+                                &rules::FOREIGN_ID_DISTINGUISHABLE,
+                                &object,
+                                format!(
+                                    "Its own `{}`{under} answered {} and under a missing parent {}.",
+                                    resources[r].name, e.status, control.status
+                                ),
+                            );
+                        }
+                    }
+                }
+                return Ok(judge.leaks);
+            }
             if e.is_success() {
                 let rule = if operation == Operation::Get {
                     read_rule(step.actor)
@@ -452,7 +525,7 @@ pub async fn run_step(ctx: &Ctx<'_>, step: &Step) -> Result<Vec<Leak>, reqwest::
                     rule,
                     &object,
                     format!(
-                        "{} {} tenant {}'s `{}` {}: {}.",
+                        "{} {} tenant {}'s `{}` {}{under}: {}.",
                         p.label,
                         operation.as_str(),
                         tag(b),
@@ -464,7 +537,7 @@ pub async fn run_step(ctx: &Ctx<'_>, step: &Step) -> Result<Vec<Leak>, reqwest::
             } else if p.viewer.is_some() {
                 // Another tenant's id must answer exactly like an id that does not exist.
                 let missing = missing_id(&target.id);
-                if let Some((path, body)) = request(&missing) {
+                if let Some((path, body)) = request(&missing, path_parent.as_deref()) {
                     let control = ctx
                         .client
                         .send(&p.label, &p.creds, &method, &path, body.as_ref())
