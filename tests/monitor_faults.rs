@@ -13,7 +13,7 @@ use tenantprobe::monitor::{Probe, ProbeOptions, Provisioning};
 use tenantprobe::reference::Options;
 
 /// The faults a client of the API can trigger (not `no-tenant-limits`, a load property).
-const HTTP_FAULTS: [Fault; 7] = [
+const HTTP_FAULTS: [Fault; 8] = [
     Fault::GlobalCacheKey,
     Fault::SubdomainTrust,
     Fault::JwtNoVerify,
@@ -21,6 +21,7 @@ const HTTP_FAULTS: [Fault; 7] = [
     Fault::RlsBypassHandler,
     Fault::BodyTenantOverride,
     Fault::DebugTenantParam,
+    Fault::NestedParentOnly,
 ];
 
 #[tokio::test]
@@ -44,7 +45,8 @@ async fn one_cycle_catches_the_faults_that_foreign_writes_or_anonymous_access_re
     let clean = probe.cycle().await;
     assert!(clean.passed(), "{:#?}", clean.findings());
 
-    let mut caught: Vec<(Fault, BTreeSet<String>)> = Vec::new();
+    // (fault, rules of findings at medium or above, canaries put back as "owner resource damage")
+    let mut caught: Vec<(Fault, BTreeSet<String>, Vec<String>)> = Vec::new();
     for fault in HTTP_FAULTS {
         w.app.faults.switch(fault, true);
         let report = probe.cycle().await;
@@ -55,7 +57,20 @@ async fn one_cycle_catches_the_faults_that_foreign_writes_or_anonymous_access_re
             .filter(|f| f.severity >= tenantprobe::finding::Severity::Medium)
             .map(|f| f.rule)
             .collect();
-        caught.push((fault, rules));
+        let restored: Vec<String> = report
+            .results
+            .iter()
+            .flat_map(|r| &r.found.restored)
+            .map(|r| {
+                format!(
+                    "{} {} {}",
+                    r.synthetic_tenant,
+                    r.resource,
+                    r.damage.as_str()
+                )
+            })
+            .collect();
+        caught.push((fault, rules, restored));
         // What the fault left in the cache goes with it; then the app is clean again.
         let mut conn = redis.connection().await.unwrap();
         redis::cmd("FLUSHDB")
@@ -67,27 +82,53 @@ async fn one_cycle_catches_the_faults_that_foreign_writes_or_anonymous_access_re
         // put back in that cycle (reported as such); `monitor init` does it once the cache is gone.
         let unrestored = report.findings().iter().any(|f| f.object == "canaries");
         assert_eq!(unrestored, fault == Fault::SessionContextLeak, "{fault}");
+        if !unrestored {
+            // Whatever the cycle's writes destroyed was put back before it ended.
+            for i in 0..probe.tenants.len() {
+                let kinds: BTreeSet<usize> = probe
+                    .find_canaries(i)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|c| c.resource)
+                    .collect();
+                assert_eq!(kinds.len(), 2, "{fault}: a project and a task canary each");
+            }
+        }
         if unrestored {
             probe.init().await.unwrap();
         }
         let after = probe.cycle().await;
         assert!(after.passed(), "{fault} off: {:#?}", after.findings());
     }
-    for (fault, rules) in &caught {
+    for (fault, rules, restored) in &caught {
         eprintln!(
-            "| `{fault}` | {} |",
-            rules.iter().cloned().collect::<Vec<_>>().join(", ")
+            "| `{fault}` | {} | {} |",
+            rules.iter().cloned().collect::<Vec<_>>().join(", "),
+            restored.join(", ")
         );
     }
     let missed: Vec<&Fault> = caught
         .iter()
-        .filter(|(_, rules)| rules.is_empty())
-        .map(|(f, _)| f)
+        .filter(|(_, rules, _)| rules.is_empty())
+        .map(|(f, _, _)| f)
         .collect();
-    let by = |fault: Fault| &caught.iter().find(|(f, _)| *f == fault).unwrap().1;
+    let by = |fault: Fault| &caught.iter().find(|(f, _, _)| *f == fault).unwrap().1;
     assert!(
         by(Fault::SessionContextLeak).contains("monitor-anonymous-access"),
         "{caught:?}"
+    );
+    let restored = |fault: Fault| &caught.iter().find(|(f, _, _)| *f == fault).unwrap().2;
+    assert!(
+        by(Fault::NestedParentOnly).contains("monitor-foreign-canary-reachable")
+            && by(Fault::NestedParentOnly).contains("monitor-foreign-write"),
+        "{caught:?}"
+    );
+    assert!(
+        restored(Fault::NestedParentOnly)
+            .iter()
+            .any(|r| r.starts_with("tenantprobe-synthetic-b task destroyed")),
+        "the nested delete destroyed b's task canary: {caught:?}"
     );
     assert!(
         by(Fault::SubdomainTrust).contains("monitor-foreign-canary-reachable"),

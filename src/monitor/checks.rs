@@ -173,8 +173,11 @@ pub async fn api_foreign(
     let transport = |e: reqwest::Error| format!("as `{}`: {e}", tenant.slug);
     for (j, theirs) in canaries.iter().enumerate().filter(|(j, _)| *j != i) {
         let owner = &probe.tenants[j];
-        for canary in theirs {
-            let resource = &resources[canary.resource];
+        for (canary, route) in theirs
+            .iter()
+            .flat_map(|c| probe.routes_to(c.resource).into_iter().map(move |r| (c, r)))
+        {
+            let resource = &resources[route];
             let Some(endpoint) = &resource.get else {
                 continue;
             };

@@ -345,7 +345,7 @@ impl Probe {
         let marker = &self.tenants[i].marker;
         let mut found: Vec<Canary> = Vec::new();
         for ri in world::creation_order(resources) {
-            if resources[ri].create.is_none() {
+            if !self.keeps_canaries(ri) {
                 continue;
             }
             for parent in self.parents(ri, &found) {
@@ -371,6 +371,32 @@ impl Probe {
             }
         }
         Ok(found)
+    }
+
+    /// Whether `resource` gets canaries: it can be created, and listed to find them again.
+    pub fn keeps_canaries(&self, resource: usize) -> bool {
+        let r = &self.client.target.resources[resource];
+        r.create.is_some() && r.list.is_some()
+    }
+
+    /// The resources whose routes reach `resource`'s objects: itself, then every resource without
+    /// a `list` that creates at the same path under the same parent (another route to the same
+    /// objects, such as `/api/projects/{parent_id}/tasks/{id}` beside `/api/tasks/{id}`).
+    pub fn routes_to(&self, resource: usize) -> Vec<usize> {
+        let resources = &self.client.target.resources;
+        let this = &resources[resource];
+        let create = this.create.as_ref().map(|e| e.path.1.as_str());
+        let parent = this.parent.as_ref().map(|p| p.get_ref());
+        let mut routes = vec![resource];
+        routes.extend((0..resources.len()).filter(|&r| {
+            let other = &resources[r];
+            r != resource
+                && other.list.is_none()
+                && create.is_some()
+                && other.create.as_ref().map(|e| e.path.1.as_str()) == create
+                && other.parent.as_ref().map(|p| p.get_ref()) == parent
+        }));
+        routes
     }
 
     /// The parents to list `resource` under: none for a top-level resource, else the canaries of
@@ -418,7 +444,7 @@ impl Probe {
         let mut have = existing.clone();
         let mut created = Vec::new();
         for ri in world::creation_order(resources) {
-            if resources[ri].create.is_none() {
+            if !self.keeps_canaries(ri) {
                 continue;
             }
             for parent in self.parents(ri, &have) {

@@ -69,7 +69,9 @@ pub async fn foreign_writes(
         for canary in children_first(probe, theirs) {
             // A child of one's own under the other tenant's parent.
             for (ri, child) in resources.iter().enumerate() {
-                if world::parent_index(resources, ri) != Some(canary.resource) {
+                if world::parent_index(resources, ri) != Some(canary.resource)
+                    || !probe.keeps_canaries(ri)
+                {
                     continue;
                 }
                 let Some(endpoint) = &child.create else {
@@ -101,11 +103,13 @@ pub async fn foreign_writes(
                     });
                 }
             }
-            let resource = &resources[canary.resource];
-            for (op, endpoint) in [
-                (Operation::Update, &resource.update),
-                (Operation::Delete, &resource.delete),
-            ] {
+            let routes = probe.routes_to(canary.resource);
+            for (op, endpoint) in routes.iter().flat_map(|&r| {
+                [
+                    (Operation::Update, &resources[r].update),
+                    (Operation::Delete, &resources[r].delete),
+                ]
+            }) {
                 let Some(endpoint) = endpoint else {
                     continue;
                 };
@@ -275,8 +279,11 @@ pub async fn anonymous(
         }
         let ordered = children_first(probe, theirs);
         for op in [Operation::Get, Operation::Update, Operation::Delete] {
-            for canary in &ordered {
-                let resource = &resources[canary.resource];
+            for (canary, route) in ordered
+                .iter()
+                .flat_map(|c| probe.routes_to(c.resource).into_iter().map(move |r| (c, r)))
+            {
+                let resource = &resources[route];
                 let endpoint = match op {
                     Operation::Get => &resource.get,
                     Operation::Update => &resource.update,
