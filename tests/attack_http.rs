@@ -97,17 +97,28 @@ async fn assert_caught(f: Fault, rule: &str, object: Option<&str>) -> String {
         !evidence.contains(&w.app.jwt_secret),
         "the secret leaked into the reproducer"
     );
-    found.detail.clone()
+    assert!(
+        found.detail.contains("/3 when replayed alone"),
+        "confirmed before being reported: {}",
+        found.detail
+    );
+    evidence.to_owned()
 }
 
 #[tokio::test]
-async fn catches_global_cache_key() {
-    assert_caught(
+async fn catches_global_cache_key_with_the_request_that_filled_the_cache_in_the_reproducer() {
+    let evidence = assert_caught(
         Fault::GlobalCacheKey,
         "http-cross-tenant-read",
         Some("GET /api/projects"),
     )
     .await;
+    // One tenant's list fills the cache, the other's reads it: both are in the reproducer.
+    let lists: Vec<&str> = evidence
+        .lines()
+        .filter(|l| l.starts_with("curl -sS -X GET") && l.contains("/api/projects'"))
+        .collect();
+    assert!(lists.len() >= 2, "{evidence}");
 }
 
 #[tokio::test]
@@ -204,5 +215,42 @@ async fn a_path_tenant_api_with_static_tokens_is_attacked_from_its_spec_alone() 
     assert!(
         rules.iter().all(|(_, o)| *o == "GET /t/{slug}/notes/{id}"),
         "only the planted IDOR: {rules:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_api_that_refuses_before_reading_the_body_yields_no_finding_when_correct() {
+    let (addr, tokens) = support::early_api::start().await;
+    let spec = tenantprobe::spec::Spec::load(std::path::Path::new(&support::repo_path(
+        "tests/early-api.toml",
+    )))
+    .unwrap();
+    let vars = [
+        ("EARLY_API_URL".to_owned(), format!("http://{addr}")),
+        ("EARLY_API_TOKEN_ALPHA".to_owned(), tokens[0].1.clone()),
+        ("EARLY_API_TOKEN_BETA".to_owned(), tokens[1].1.clone()),
+    ];
+    let env = move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let target = HttpTarget::resolve(&spec, &env).unwrap();
+    let tenants = obtain_tenants(&spec, &env, &[], &reqwest::Client::new(), Some(&target))
+        .await
+        .unwrap();
+    let outcome = http::attack(
+        target,
+        tenants,
+        HttpAttackConfig {
+            cases: 64,
+            seed: 9,
+            ..HttpAttackConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(outcome.findings.is_empty(), "{:#?}", outcome.findings);
+    assert!(
+        outcome.items_created > 0 && outcome.requests > 500,
+        "the run examined something: {} items, {} requests",
+        outcome.items_created,
+        outcome.requests
     );
 }

@@ -338,6 +338,24 @@ impl AttackHttpArgs {
                 .into_iter()
                 .map(|(op, cells)| format!("  {op}: {}", cells.join(", "))),
         );
+        if !outcome.first_seen.is_empty() {
+            notes.push(
+                "cases to first detection (each finding confirmed by replaying it alone):"
+                    .to_owned(),
+            );
+            notes.extend(
+                outcome
+                    .first_seen
+                    .iter()
+                    .map(|((rule, object), cases)| format!("  {rule} on {object}: {cases}")),
+            );
+        }
+        if !outcome.unconfirmed.is_empty() {
+            notes.push(format!(
+                "seen once but not reproduced alone (not reported): {}",
+                outcome.unconfirmed.join("; ")
+            ));
+        }
         let rules: Vec<&'static RuleInfo> = http::rules::RULES.to_vec();
         let mut findings = outcome.findings;
         let matrix = tenantprobe::report::matrix::from_attack_http(&outcome.endpoints);

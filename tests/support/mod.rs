@@ -8,6 +8,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub mod early_api;
 pub mod path_api;
 
 use sqlx::postgres::PgConnectOptions;

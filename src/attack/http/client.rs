@@ -1,6 +1,8 @@
 //! Requests as some actor (`Client::send`), each recorded as an `Exchange` that renders as a curl
 //! command with its answer, for reproducers. Secrets never appear: tokens are shown as variables.
 
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -28,6 +30,8 @@ pub struct Exchange {
     pub body: Option<Value>,
     pub status: u16,
     pub response: String,
+    /// The request's number in this run (tells it from other requests' bodies).
+    pub seq: u64,
 }
 
 impl Exchange {
@@ -83,28 +87,85 @@ pub struct Sent {
     pub body: Option<Value>,
 }
 
-/// An HTTP client bound to one target, counting requests.
+/// Request bodies kept for telling an echoed request (desynchronisation) from a leak.
+const RECENT_BODIES: usize = 256;
+
+/// An HTTP client bound to one target, counting requests. Every identity (token and host) gets a
+/// connection pool of its own: a connection is never shared between identities, so a body one
+/// left unread on a connection cannot reach another's request.
 pub struct Client {
+    /// For requests that are no identity's (the reachability probe).
     pub http: reqwest::Client,
+    pools: Mutex<HashMap<(Option<String>, Option<String>), reqwest::Client>>,
+    /// Recent request bodies as sent, with their sequence number.
+    recent: Mutex<VecDeque<(u64, String)>>,
     pub target: HttpTarget,
     pub requests: AtomicU64,
     pub throttled: AtomicU64,
     /// When set, every request is recorded here.
-    pub recorded: Option<std::sync::Mutex<Vec<Sent>>>,
+    pub recorded: Option<Mutex<Vec<Sent>>>,
 }
 
 impl Client {
     pub fn new(target: HttpTarget) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(15))
-            .pool_max_idle_per_host(64)
-            .build()?;
+        let http = Self::builder().build()?;
         Ok(Self {
             http,
+            pools: Mutex::new(HashMap::new()),
+            recent: Mutex::new(VecDeque::new()),
             target,
             requests: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
             recorded: None,
+        })
+    }
+
+    fn builder() -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .pool_max_idle_per_host(64)
+    }
+
+    /// Drops every identity's pool: the next requests open fresh connections (confirmation
+    /// replays must not ride on connections an earlier case left in some state).
+    pub fn fresh_connections(&self) {
+        self.pools
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+
+    /// The connection pool of the identity presenting `creds`.
+    fn pool_for(&self, creds: &Credentials) -> Result<reqwest::Client, reqwest::Error> {
+        let key = (
+            creds.token.as_ref().map(|(token, _)| token.clone()),
+            creds.host.clone(),
+        );
+        let mut pools = self
+            .pools
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(pool) = pools.get(&key) {
+            return Ok(pool.clone());
+        }
+        let pool = Self::builder().build()?;
+        pools.insert(key, pool.clone());
+        Ok(pool)
+    }
+
+    /// Whether `response` repeats the body of a request other than number `own` (as sent, or
+    /// escaped inside a JSON string): an answer to a desynchronised connection, not data.
+    pub fn echoes_other_request(&self, response: &str, own: u64) -> bool {
+        let recent = self
+            .recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        recent.iter().any(|(seq, body)| {
+            *seq != own
+                && body.len() >= 16
+                && (response.contains(body.as_str())
+                    || serde_json::to_string(body)
+                        .is_ok_and(|quoted| response.contains(quoted.trim_matches('"'))))
         })
     }
 
@@ -120,11 +181,10 @@ impl Client {
     ) -> Result<Exchange, reqwest::Error> {
         let method_value =
             reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
+        let pool = self.pool_for(creds)?;
         let mut attempt = 0;
         loop {
-            let mut request = self
-                .http
-                .request(method_value.clone(), self.target.url(path));
+            let mut request = pool.request(method_value.clone(), self.target.url(path));
             if let Some(host) = &creds.host {
                 request = request.header(reqwest::header::HOST, host);
             }
@@ -134,7 +194,17 @@ impl Client {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            self.requests.fetch_add(1, Ordering::Relaxed);
+            let seq = self.requests.fetch_add(1, Ordering::Relaxed);
+            if let Some(body) = body {
+                let mut recent = self
+                    .recent
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                recent.push_back((seq, body.to_string()));
+                if recent.len() > RECENT_BODIES {
+                    recent.pop_front();
+                }
+            }
             if let Some(recorded) = &self.recorded {
                 recorded
                     .lock()
@@ -171,6 +241,7 @@ impl Client {
                 body: body.cloned(),
                 status,
                 response: text,
+                seq,
             });
         }
     }

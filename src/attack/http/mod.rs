@@ -103,6 +103,9 @@ pub struct HttpOutcome {
     pub first_seen: BTreeMap<(String, String), u64>,
     /// Every request sent, when `record` was asked for.
     pub sent: Vec<Sent>,
+    /// Leaks seen once that did not reproduce when replayed alone (`rule on object`): not
+    /// reported as findings.
+    pub unconfirmed: Vec<String>,
 }
 
 impl HttpOutcome {
@@ -150,6 +153,9 @@ pub(crate) fn identities(
         .collect()
 }
 
+/// Times a failing case is replayed alone before its findings are reported.
+const REPLAYS: u32 = 3;
+
 struct Engine {
     runtime: tokio::runtime::Runtime,
     client: Client,
@@ -167,6 +173,8 @@ struct State {
     fatal: RefCell<Option<reqwest::Error>>,
     cases_this_round: Cell<u64>,
     failed_at: Cell<Option<u64>>,
+    /// The signature that failed the current round's case.
+    failing: RefCell<Option<(&'static str, String)>>,
 }
 
 impl Engine {
@@ -234,6 +242,7 @@ impl Engine {
             fatal: RefCell::new(None),
             cases_this_round: Cell::new(0),
             failed_at: Cell::new(None),
+            failing: RefCell::new(None),
         };
         let strategy = ops::arb_case(self.config.max_steps);
         let mut remaining = u64::from(self.config.cases);
@@ -258,22 +267,36 @@ impl Engine {
                 Ok(()) => break,
                 Err(TestError::Fail(_, minimal)) => {
                     let before = state.outcome.borrow().cases;
-                    let leaks = self
-                        .runtime
-                        .block_on(self.execute(&minimal, None))
-                        .map_err(|e| HttpAttackError::Worker(e.to_string()))?;
                     let known = state.known.borrow().clone();
-                    for leak in leaks
-                        .into_iter()
-                        .filter(|l| !known.contains(&l.signature()))
-                    {
+                    let confirmed = self
+                        .confirm(&minimal, &known)
+                        .map_err(|e| HttpAttackError::Worker(e.to_string()))?;
+                    if confirmed.is_empty() {
+                        // Seen once, never again alone: not reported, and not hunted again.
+                        if let Some(signature) = state.failing.borrow_mut().take()
+                            && state.known.borrow_mut().insert(signature.clone())
+                        {
+                            state
+                                .outcome
+                                .borrow_mut()
+                                .unconfirmed
+                                .push(format!("{} on {}", signature.0, signature.1));
+                        }
+                    }
+                    for (leak, reproduced) in confirmed {
                         if state.known.borrow_mut().insert(leak.signature()) {
                             let mut outcome = state.outcome.borrow_mut();
                             outcome
                                 .first_seen
                                 .entry((leak.rule.id.to_owned(), leak.object.clone()))
                                 .or_insert(before);
-                            outcome.findings.push(self.finding(&leak));
+                            let mut finding = self.finding(&leak);
+                            finding.detail = format!(
+                                "{} Reproduced {reproduced}/{REPLAYS} when replayed alone, one \
+                                 request at a time, on fresh connections.",
+                                finding.detail
+                            );
+                            outcome.findings.push(finding);
                         }
                     }
                 }
@@ -342,13 +365,14 @@ impl Engine {
             (hook.0)();
         }
         let coverage = (!shrinking).then_some(&state.outcome);
-        match self.runtime.block_on(self.execute(case, coverage)) {
+        match self.runtime.block_on(self.execute(case, coverage, false)) {
             Ok(leaks) => {
                 let known = state.known.borrow();
                 match leaks.iter().find(|l| !known.contains(&l.signature())) {
                     Some(leak) => {
                         if !shrinking {
                             state.failed_at.set(Some(state.cases_this_round.get()));
+                            *state.failing.borrow_mut() = Some(leak.signature());
                         }
                         Err(TestCaseError::fail(format!(
                             "{} on {}",
@@ -365,11 +389,36 @@ impl Engine {
         }
     }
 
-    /// Builds the case's world, runs its steps in concurrent waves, cleans up.
+    /// Replays `minimal` alone `REPLAYS` times, one request at a time, each on fresh connections;
+    /// returns each new leak that reproduced, with how often.
+    fn confirm(
+        &self,
+        minimal: &Case,
+        known: &HashSet<(&'static str, String)>,
+    ) -> Result<Vec<(Leak, u32)>, reqwest::Error> {
+        let mut seen: BTreeMap<(&'static str, String), (Leak, u32)> = BTreeMap::new();
+        for _ in 0..REPLAYS {
+            self.client.fresh_connections();
+            let leaks = self.runtime.block_on(self.execute(minimal, None, true))?;
+            let mut this_replay = HashSet::new();
+            for leak in leaks {
+                let signature = leak.signature();
+                if known.contains(&signature) || !this_replay.insert(signature.clone()) {
+                    continue;
+                }
+                seen.entry(signature).or_insert((leak, 0)).1 += 1;
+            }
+        }
+        Ok(seen.into_values().collect())
+    }
+
+    /// Builds the case's world, runs its steps in concurrent waves (one step at a time when
+    /// `sequential`), cleans up.
     async fn execute(
         &self,
         case: &Case,
         coverage: Option<&RefCell<HttpOutcome>>,
+        sequential: bool,
     ) -> Result<Vec<Leak>, reqwest::Error> {
         let world = world::build(
             &self.client,
@@ -388,15 +437,34 @@ impl Engine {
             identities: &self.identities,
             world: &world,
             markers: &self.markers,
+            history: Mutex::new(Vec::new()),
         };
         let mut leaks = Vec::new();
         let mut failure = None;
-        for wave in case.steps.chunks(self.config.concurrency.max(1)) {
+        let wave_size = if sequential {
+            1
+        } else {
+            self.config.concurrency.max(1)
+        };
+        for wave in case.steps.chunks(wave_size) {
+            let earlier = if sequential {
+                ctx.history
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone()
+            } else {
+                Vec::new()
+            };
             let results =
                 futures::future::join_all(wave.iter().map(|step| steps::run_step(&ctx, step)))
                     .await;
             for (step, result) in wave.iter().zip(results) {
                 match result {
+                    // One step at a time: every earlier step belongs to the reproducer.
+                    Ok(found) if sequential => leaks.extend(found.into_iter().map(|mut l| {
+                        l.exchanges = earlier.iter().cloned().chain(l.exchanges).collect();
+                        l
+                    })),
                     Ok(found) => leaks.extend(found),
                     Err(e) => failure = Some(e),
                 }

@@ -89,6 +89,15 @@ rule!(
     "Check the tenant resolution and the policies against the tenant the token names."
 );
 
+rule!(
+    REQUEST_DESYNC,
+    "http-request-desync",
+    High,
+    "an answer echoed another request's body (request desynchronisation)",
+    "A response repeated the body of a different, earlier request. The server answered a request without reading its body (typically a 401 or 404 sent early) and left the body on the connection, where it was read as the start of the next request. Through a shared proxy or client pool that next request can be another user's. Reported once, and not as a cross-tenant leak: the data came from a request, not from another tenant's storage.",
+    "Read (or discard) the whole request body before answering, or close the connection after an early answer (`Connection: close`)."
+);
+
 /// Every `attack http` rule, for the catalogue.
 pub static RULES: &[&RuleInfo] = &[
     &CROSS_TENANT_READ,
@@ -100,4 +109,5 @@ pub static RULES: &[&RuleInfo] = &[
     &SERVER_ERROR,
     &STALE_AFTER_DELETE,
     &TENANT_LOCKED_OUT,
+    &REQUEST_DESYNC,
 ];

@@ -39,6 +39,9 @@ pub struct Ctx<'a> {
     pub identities: &'a [Identity],
     pub world: &'a World,
     pub markers: &'a Mutex<Markers>,
+    /// Every exchange of the case so far, in order (a sequential replay's reproducer needs the
+    /// steps before the leak too, e.g. the request that filled a shared cache).
+    pub history: Mutex<Vec<Exchange>>,
 }
 
 /// How the actor presents itself, and whose data it may legitimately see.
@@ -224,6 +227,11 @@ struct Judge<'a> {
 impl Judge<'_> {
     fn record(&mut self, e: &Exchange) {
         self.exchanges.push(e.clone());
+        self.ctx
+            .history
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(e.clone());
     }
 
     fn leak(&mut self, rule: &'static RuleInfo, object: &str, detail: String) {
@@ -247,14 +255,42 @@ impl Judge<'_> {
         }
         // The response text is scanned as it came (no JSON round trip): every registered value
         // here is text (ids, markers), so no number matching is needed.
-        let sightings = self
-            .ctx
-            .world
-            .ownership
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .foreign_in_text(&e.response, p.viewer, &p.supplied);
-        if !sightings.is_empty() {
+        let sightings = {
+            let mut ownership = self
+                .ctx
+                .world
+                .ownership
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // The echo rule: whatever registered value this attempt itself sent (path, query,
+            // body, Host) is the actor's own input coming back, never a leak.
+            let sent = format!(
+                "{} {}\n{}",
+                e.path,
+                e.host.as_deref().unwrap_or_default(),
+                e.body.as_ref().map(ToString::to_string).unwrap_or_default()
+            );
+            let mut supplied = p.supplied.clone();
+            supplied.extend(
+                ownership
+                    .foreign_in_text(&sent, None, &HashSet::new())
+                    .into_iter()
+                    .map(|s| s.value),
+            );
+            ownership.foreign_in_text(&e.response, p.viewer, &supplied)
+        };
+        if !sightings.is_empty() && self.ctx.client.echoes_other_request(&e.response, e.seq) {
+            // Another request's body read as the start of this one: one finding of its own.
+            self.leak(
+                &rules::REQUEST_DESYNC,
+                "connection reuse",
+                format!(
+                    "{} ({}) got an answer repeating the body of an earlier request, sent on \
+                     the same connection: {} {}.",
+                    p.label, e.status, e.method, e.path
+                ),
+            );
+        } else if !sightings.is_empty() {
             let shown: Vec<String> = sightings
                 .iter()
                 .take(3)

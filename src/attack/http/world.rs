@@ -160,6 +160,7 @@ fn empty_exchange() -> Exchange {
         body: None,
         status: 0,
         response: String::new(),
+        seq: u64::MAX,
     }
 }
 
