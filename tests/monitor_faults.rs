@@ -142,13 +142,14 @@ async fn one_cycle_catches_the_faults_that_foreign_writes_or_anonymous_access_re
         by(Fault::GlobalCacheKey).contains("cache-key-not-namespaced"),
         "{caught:?}"
     );
+    assert!(
+        by(Fault::JwtNoVerify).contains("monitor-forged-token-accepted")
+            && !by(Fault::JwtNoVerify).contains("monitor-anonymous-access"),
+        "{caught:?}"
+    );
     assert_eq!(
         missed,
-        [
-            &Fault::JwtNoVerify,
-            &Fault::BodyTenantOverride,
-            &Fault::DebugTenantParam
-        ],
+        [&Fault::BodyTenantOverride, &Fault::DebugTenantParam],
         "{caught:?}"
     );
 }

@@ -53,7 +53,7 @@ pub enum Check {
     ApiForeign,
     /// Updates, deletes and creates on other tenants' canaries; damaged canaries put back.
     ApiForeignWrites,
-    /// Every declared endpoint without credentials.
+    /// Every declared endpoint without valid credentials (none, forged, unsigned).
     ApiAnonymous,
     /// Tenant context set: no foreign row visible.
     DbTenant,
@@ -79,7 +79,7 @@ impl Check {
             Self::ApiOwn => "api-own-data",
             Self::ApiForeign => "api-foreign-canaries",
             Self::ApiForeignWrites => "api-foreign-writes",
-            Self::ApiAnonymous => "api-anonymous",
+            Self::ApiAnonymous => "api-unauthenticated",
             Self::DbTenant => "db-tenant-visibility",
             Self::DbNoTenant => "db-no-tenant-visibility",
             Self::RedisKeys => "redis-keys",

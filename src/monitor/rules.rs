@@ -58,6 +58,15 @@ pub static ANONYMOUS_ACCESS: RuleInfo = RuleInfo {
     remediation: "Make the authentication extractor mandatory on every tenant route and refuse (401) when there is no valid token; never fall back to a default or leftover tenant.",
 };
 
+pub static FORGED_TOKEN_ACCEPTED: RuleInfo = RuleInfo {
+    id: "monitor-forged-token-accepted",
+    category: Category::Monitor,
+    severity: Severity::Critical,
+    title: "a forged or unsigned token claiming a synthetic tenant was accepted",
+    explanation: "A token claiming a synthetic tenant, signed with a key the API does not have or not signed at all (`alg: none`), was answered with success on that tenant's endpoints: anyone can act as any tenant by writing its id into a token.",
+    remediation: "Verify every token's signature with the expected algorithm and key (and its expiry) before believing any claim; reject `alg: none`.",
+};
+
 /// The monitor's API rules, for the catalogue.
 pub static RULES: &[&RuleInfo] = &[
     &FOREIGN_DATA_LISTED,
@@ -66,4 +75,5 @@ pub static RULES: &[&RuleInfo] = &[
     &FOREIGN_CANARY_REACHABLE,
     &FOREIGN_WRITE,
     &ANONYMOUS_ACCESS,
+    &FORGED_TOKEN_ACCEPTED,
 ];

@@ -1,7 +1,8 @@
 //! Writes that must be refused, tried every cycle between the synthetic tenants only: one tenant
 //! updates and deletes the other's canaries by id (and through nested routes under its own parent)
 //! and creates children under the other's parent canaries (`foreign_writes`); a caller without
-//! credentials reads, updates and deletes every declared endpoint (`anonymous`). Whatever a write
+//! valid credentials (no token, a forged or unsigned one) reads, updates and deletes every
+//! declared endpoint (`anonymous`). Whatever a write
 //! that got through destroyed or changed is reported and put back in the same cycle (`restore`).
 
 use std::collections::HashSet;
@@ -14,7 +15,8 @@ use crate::spec::{Operation, render_json};
 use super::checks::{Found, attempt_parents};
 use super::probe::{Actor, Canary, Probe};
 use super::restore::{self, Damage};
-use super::rules::{ANONYMOUS_ACCESS, FOREIGN_WRITE, OWN_CANARIES_MISSING};
+use super::rules::{ANONYMOUS_ACCESS, FOREIGN_WRITE, FORGED_TOKEN_ACCEPTED, OWN_CANARIES_MISSING};
+use crate::rules::RuleInfo;
 
 pub use super::restore::Restored;
 
@@ -243,10 +245,49 @@ async fn plant_removed(probe: &Probe, resource: usize, id: &str, parent: &str, t
     }
 }
 
-/// Without credentials (on each synthetic tenant's subdomain, when the spec has one): every list
-/// (children under the tenant's parent canaries), and get, update and delete of every canary,
-/// must be refused. Creates are not sent: one that got through would write into a tenant nobody
-/// chose, possibly a real one.
+/// Callers without valid credentials, on tenant `j`'s subdomain when the spec has one: nobody (no
+/// token); on JWT targets also a token claiming `j` signed with another key, and an unsigned one.
+fn callers(probe: &Probe, j: usize) -> Vec<(&'static str, Credentials, &'static RuleInfo)> {
+    let target = &probe.client.target;
+    let tenant = &probe.tenants[j];
+    let host = target.host_for(&tenant.slug, &tenant.tenant_id);
+    let mut callers = vec![(
+        "without credentials",
+        Credentials {
+            token: None,
+            host: host.clone(),
+        },
+        &ANONYMOUS_ACCESS,
+    )];
+    for (caller, token, shown) in [
+        (
+            "with a token signed with another key",
+            target.forged_token(tenant),
+            "$FORGED_TOKEN",
+        ),
+        (
+            "with an unsigned token",
+            target.unsigned_token(tenant),
+            "$UNSIGNED_TOKEN",
+        ),
+    ] {
+        if let Some(token) = token {
+            callers.push((
+                caller,
+                Credentials {
+                    token: Some((token, shown.to_owned())),
+                    host: host.clone(),
+                },
+                &FORGED_TOKEN_ACCEPTED,
+            ));
+        }
+    }
+    callers
+}
+
+/// Without valid credentials (`callers`): every list (children under the tenant's parent
+/// canaries), and get, update and delete of every canary, must be refused. Creates are not sent:
+/// one that got through would write into a tenant nobody chose, possibly a real one.
 pub async fn anonymous(
     probe: &Probe,
     canaries: &[Vec<Canary>],
@@ -256,13 +297,9 @@ pub async fn anonymous(
     let mut found = Found::default();
     let mut replaced = Replaced::new();
     let mut ownership = probe.ownership.clone();
-    let mut sent: HashSet<(String, String, Option<String>)> = HashSet::new();
-    let transport = |e: reqwest::Error| format!("without credentials: {e}");
+    let mut sent: HashSet<(&str, String, String, Option<String>)> = HashSet::new();
+    let transport = |e: reqwest::Error| format!("without valid credentials: {e}");
     for (j, tenant) in probe.tenants.iter().enumerate() {
-        let creds = Credentials {
-            token: None,
-            host: target.host_for(&tenant.slug, &tenant.tenant_id),
-        };
         let theirs = canaries.get(j).map_or(&[][..], Vec::as_slice);
         // (operation, endpoint, values)
         let mut requests = Vec::new();
@@ -304,60 +341,69 @@ pub async fn anonymous(
             }
         }
         let mut wrote = false;
-        for (op, endpoint, values) in requests {
-            let Ok(path) = endpoint.path.render(&values) else {
-                continue;
-            };
-            let method = endpoint.method_for(op);
-            if !sent.insert((method.clone(), path.clone(), creds.host.clone())) {
-                continue;
-            }
-            let body = match op {
-                Operation::Update => endpoint
-                    .body
-                    .as_ref()
-                    .and_then(|b| render_json(&b.0, &values).ok()),
-                _ => None,
-            };
-            wrote |= matches!(op, Operation::Update | Operation::Delete);
-            let exchange = probe
-                .send(Actor::Anonymous, &creds, &method, &path, body.as_ref())
-                .await
-                .map_err(transport)?;
-            if !exchange.is_success() {
-                continue;
-            }
-            let seen = ownership.foreign_in_text(&exchange.response, None, &HashSet::new());
-            let data = match seen.first() {
-                Some(s) => format!(
-                    " and served data of `{}` (value `{}`)",
-                    probe.tenants[s.owner].slug, s.value
-                ),
-                None => String::new(),
-            };
-            found.violations.push(
-                ANONYMOUS_ACCESS
-                    .finding(
+        // The rule of the first caller whose write got through: damage is laid at its door.
+        let mut damaged_by: Option<&'static RuleInfo> = None;
+        for (caller, creds, rule) in callers(probe, j) {
+            for (op, endpoint, values) in &requests {
+                let Ok(path) = endpoint.path.render(values) else {
+                    continue;
+                };
+                let method = endpoint.method_for(*op);
+                if !sent.insert((caller, method.clone(), path.clone(), creds.host.clone())) {
+                    continue;
+                }
+                let body = match op {
+                    Operation::Update => endpoint
+                        .body
+                        .as_ref()
+                        .and_then(|b| render_json(&b.0, values).ok()),
+                    _ => None,
+                };
+                let writes = matches!(op, Operation::Update | Operation::Delete);
+                wrote |= writes;
+                let exchange = probe
+                    .send(Actor::Anonymous, &creds, &method, &path, body.as_ref())
+                    .await
+                    .map_err(transport)?;
+                if !exchange.is_success() {
+                    continue;
+                }
+                if writes {
+                    damaged_by.get_or_insert(rule);
+                }
+                let seen = ownership.foreign_in_text(&exchange.response, None, &HashSet::new());
+                let data = match seen.first() {
+                    Some(s) => format!(
+                        " and served data of `{}` (value `{}`)",
+                        probe.tenants[s.owner].slug, s.value
+                    ),
+                    None => String::new(),
+                };
+                found.violations.push(
+                    rule.finding(
                         format!("{method} {}", endpoint.path.1),
                         &tenant.slug,
                         format!(
-                            "A request without credentials to `{method} {path}` (as seen by `{}`) was answered {}{data}.",
+                            "A request {caller} to `{method} {path}` (on `{}`'s canaries) was answered {}{data}.",
                             tenant.slug, exchange.status
                         ),
                     )
                     .with_evidence(evidence(probe, &exchange)),
-            );
+                );
+            }
         }
         if wrote && !theirs.is_empty() {
             let outcome = restore::restore(probe, j, theirs).await;
             found.problems.extend(not_restored(probe, j, &outcome));
             for (canary, d) in &outcome.damaged {
                 let resource = &resources[canary.resource].name;
-                found.violations.push(ANONYMOUS_ACCESS.finding(
+                found
+                    .violations
+                    .push(damaged_by.unwrap_or(&ANONYMOUS_ACCESS).finding(
                     resource,
                     &format!("{}:canary", tenant.slug),
                     format!(
-                        "Requests without credentials left `{}`'s {resource} canary {}{}.",
+                        "Requests without valid credentials left `{}`'s {resource} canary {}{}.",
                         tenant.slug,
                         d.as_str(),
                         consequence(Some(*d))
