@@ -129,7 +129,7 @@ async fn init_is_idempotent_and_a_clean_cycle_passes_and_says_so_in_metrics() {
         .iter()
         .map(|r| (r.check.as_str(), r.synthetic_tenant.as_str()))
         .collect();
-    assert_eq!(checks.len(), 8, "every check ran: {checks:?}");
+    assert_eq!(checks.len(), 11, "every check ran: {checks:?}");
     for check in Check::ALL {
         assert!(
             checks.iter().any(|(c, _)| *c == check.as_str()),

@@ -10,7 +10,7 @@ use crate::finding::Finding;
 use crate::spec::Operation;
 use crate::visibility::{self, NoTenant, TenantRelation};
 
-use super::probe::{Canary, Probe};
+use super::probe::{Actor, Canary, Probe};
 use super::rules::{
     FOREIGN_CANARY_REACHABLE, FOREIGN_DATA_LISTED, OWN_CANARIES_MISSING, UNEXPECTED_ITEM,
 };
@@ -22,6 +22,8 @@ pub struct Found {
     pub violations: Vec<Finding>,
     /// Broken but not a leak: own data missing (deny-everything), a relation that cannot be read.
     pub problems: Vec<Finding>,
+    /// Canaries a foreign or anonymous write destroyed or changed, put back in this cycle.
+    pub restored: Vec<super::writes::Restored>,
 }
 
 /// API: every resource listed as tenant `i`; every item its own, its canaries present.
@@ -90,14 +92,27 @@ pub async fn api_own(probe: &Probe, i: usize) -> Result<(Found, Vec<Canary>), St
                     );
                 } else if item.to_string().contains(tenant.marker.as_str()) {
                     own_seen = true;
-                    if resource.create.is_some()
-                        && let Some(id) = id
-                    {
-                        canaries.push(Canary {
-                            resource: ri,
-                            id,
-                            parent: parent.clone(),
-                        });
+                    if resource.create.is_some() {
+                        match id {
+                            Some(id) => canaries.push(Canary {
+                                resource: ri,
+                                id,
+                                parent: parent.clone(),
+                            }),
+                            // Without its id no other check can aim at it: that is no pass.
+                            None => found.problems.push(
+                                OWN_CANARIES_MISSING
+                                    .finding(
+                                        &object,
+                                        &format!("{}:id", tenant.slug),
+                                        format!(
+                                            "Synthetic tenant `{}` listed its {} canary but its id is not at `{}`: fix the resource's `id` pointer.",
+                                            tenant.slug, resource.name, resource.id
+                                        ),
+                                    )
+                                    .with_evidence(format!("{curl}\n# item: {item}")),
+                            ),
+                        }
                     }
                 } else if id.is_some() && id == tenant.user_id {
                     own_seen = true;
@@ -158,48 +173,104 @@ pub async fn api_foreign(
     let transport = |e: reqwest::Error| format!("as `{}`: {e}", tenant.slug);
     for (j, theirs) in canaries.iter().enumerate().filter(|(j, _)| *j != i) {
         let owner = &probe.tenants[j];
-        for canary in theirs {
-            let resource = &resources[canary.resource];
+        for (canary, route) in theirs
+            .iter()
+            .flat_map(|c| probe.routes_to(c.resource).into_iter().map(move |r| (c, r)))
+        {
+            let resource = &resources[route];
             let Some(endpoint) = &resource.get else {
                 continue;
             };
-            let values = values_for(tenant, "", Some(&canary.id), canary.parent.as_deref());
-            let Ok(path) = endpoint.path.render(&values) else {
-                continue;
-            };
-            let exchange = probe
-                .send(
-                    identity,
-                    &identity.creds,
-                    &endpoint.method_for(Operation::Get),
-                    &path,
-                )
-                .await
-                .map_err(transport)?;
-            if exchange.status >= 500 {
-                return Err(format!("GET {path} answered {}", exchange.status));
+            // By id (under the owner's parent), then, where the route is nested, under one's own
+            // parent: the route that checks the parent and reads the child by id alone.
+            for parent in attempt_parents(probe, i, canary, &endpoint.path.1, canaries) {
+                let values = values_for(tenant, "", Some(&canary.id), parent.as_deref());
+                let Ok(path) = endpoint.path.render(&values) else {
+                    continue;
+                };
+                let exchange = probe
+                    .send(
+                        Actor::Tenant(i),
+                        &identity.creds,
+                        &endpoint.method_for(Operation::Get),
+                        &path,
+                        None,
+                    )
+                    .await
+                    .map_err(transport)?;
+                if exchange.status >= 500 {
+                    return Err(format!("GET {path} answered {}", exchange.status));
+                }
+                let leaked =
+                    ownership.foreign_in_text(&exchange.response, Some(i), &HashSet::new());
+                if !leaked.is_empty() || !like_missing(probe, exchange.status) {
+                    let how = if parent.as_deref() == canary.parent.as_deref() {
+                        "by id"
+                    } else {
+                        "by id under its own parent"
+                    };
+                    found.violations.push(reachable(
+                        &format!("GET {}", endpoint.path.1),
+                        &tenant.slug,
+                        format!(
+                            "Synthetic tenant `{}` fetched the {} canary of `{}` {how} and got {} ({}).",
+                            tenant.slug,
+                            resource.name,
+                            owner.slug,
+                            exchange.status,
+                            if leaked.is_empty() { "not the status of a missing id" } else { "its data" }
+                        ),
+                        &exchange,
+                        probe,
+                    ));
+                }
             }
-            let leaked = ownership.foreign_in_text(&exchange.response, Some(i), &HashSet::new());
-            let like_missing = if target.foreign_status.is_empty() {
-                (400..500).contains(&exchange.status)
-            } else {
-                target.foreign_status.contains(&exchange.status)
-            };
-            if !leaked.is_empty() || !like_missing {
-                found.violations.push(reachable(
-                    &format!("GET {}", endpoint.path.1),
-                    &tenant.slug,
-                    format!(
-                        "Synthetic tenant `{}` fetched the {} canary of `{}` by id and got {} ({}).",
-                        tenant.slug,
-                        resource.name,
-                        owner.slug,
-                        exchange.status,
-                        if leaked.is_empty() { "not the status of a missing id" } else { "its data" }
-                    ),
-                    &exchange,
-                    probe,
-                ));
+        }
+        // Cross-parent lists: the children of the other tenant's parent canaries.
+        for canary in theirs {
+            for (ri, child) in resources.iter().enumerate() {
+                if world::parent_index(resources, ri) != Some(canary.resource) {
+                    continue;
+                }
+                let Some(endpoint) = &child.list else {
+                    continue;
+                };
+                let values = values_for(tenant, "", None, Some(&canary.id));
+                let Ok(path) = endpoint.path.render(&values) else {
+                    continue;
+                };
+                let exchange = probe
+                    .send(
+                        Actor::Tenant(i),
+                        &identity.creds,
+                        &endpoint.method_for(Operation::List),
+                        &path,
+                        None,
+                    )
+                    .await
+                    .map_err(transport)?;
+                if exchange.status >= 500 {
+                    return Err(format!("GET {path} answered {}", exchange.status));
+                }
+                let leaked =
+                    ownership.foreign_in_text(&exchange.response, Some(i), &HashSet::new());
+                if !leaked.is_empty() || !like_missing(probe, exchange.status) {
+                    found.violations.push(reachable(
+                        &format!("GET {}", endpoint.path.1),
+                        &format!("{}@parent", tenant.slug),
+                        format!(
+                            "Synthetic tenant `{}` listed {} under the {} canary of `{}` and got {} ({}).",
+                            tenant.slug,
+                            child.name,
+                            resources[canary.resource].name,
+                            owner.slug,
+                            exchange.status,
+                            if leaked.is_empty() { "not the status of a missing parent" } else { "its data" }
+                        ),
+                        &exchange,
+                        probe,
+                    ));
+                }
             }
         }
         // Own token, the other tenant's subdomain: the first top-level list must not be theirs.
@@ -223,10 +294,11 @@ pub async fn api_foreign(
         };
         let exchange = probe
             .send(
-                identity,
+                Actor::Tenant(i),
                 &creds,
                 &endpoint.method_for(Operation::List),
                 &path,
+                None,
             )
             .await
             .map_err(transport)?;
@@ -247,7 +319,41 @@ pub async fn api_foreign(
     Ok(found)
 }
 
-fn reachable(
+/// Whether `status` is what the spec says another tenant's id answers (any 4xx when it says
+/// nothing).
+pub fn like_missing(probe: &Probe, status: u16) -> bool {
+    let target = &probe.client.target;
+    if target.foreign_status.is_empty() {
+        (400..500).contains(&status)
+    } else {
+        target.foreign_status.contains(&status)
+    }
+}
+
+/// The parents under which tenant `i` tries another tenant's `canary`: its owner's (a plain
+/// by-id request), and, when `path` is nested (`{parent_id}`), one of `i`'s own parent canaries.
+pub fn attempt_parents(
+    probe: &Probe,
+    i: usize,
+    canary: &Canary,
+    path: &str,
+    canaries: &[Vec<Canary>],
+) -> Vec<Option<String>> {
+    let mut parents = vec![canary.parent.clone()];
+    if path.contains("{parent_id}")
+        && let Some(pr) = world::parent_index(&probe.client.target.resources, canary.resource)
+        && let Some(own) = canaries
+            .get(i)
+            .into_iter()
+            .flatten()
+            .find(|c| c.resource == pr)
+    {
+        parents.push(Some(own.id.clone()));
+    }
+    parents
+}
+
+pub fn reachable(
     object: &str,
     key: &str,
     detail: String,
@@ -384,6 +490,6 @@ pub async fn redis_keys(probe: &Probe, canaries: &[Vec<Canary>]) -> Result<Found
             .into_iter()
             .filter(|f| f.rule != cache::rules::ORPHANED.id)
             .collect(),
-        problems: Vec::new(),
+        ..Found::default()
     })
 }

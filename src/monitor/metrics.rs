@@ -9,6 +9,7 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
+use super::restore::Damage;
 use super::{Check, CheckStatus, CycleReport, Surface};
 
 /// Why a scheduled cycle did not run (`skipped_runs_total{reason}`).
@@ -33,6 +34,7 @@ pub struct Metrics {
     skipped: IntCounterVec,
     surface_up: IntGaugeVec,
     run_duration: Gauge,
+    restored: IntCounterVec,
 }
 
 impl Metrics {
@@ -115,6 +117,14 @@ impl Metrics {
             "How long the last cycle took.",
         )
         .unwrap_or_else(fixed);
+        let restored = IntCounterVec::new(
+            Opts::new(
+                "tenantprobe_canaries_restored_total",
+                "Canaries of a synthetic tenant that a foreign or anonymous write destroyed or changed, put back in the same cycle, by owner and reason (destroyed, changed).",
+            ),
+            &["synthetic_tenant", "reason"],
+        )
+        .unwrap_or_else(fixed);
         let build_info = IntGaugeVec::new(
             Opts::new(
                 "tenantprobe_build_info",
@@ -138,6 +148,7 @@ impl Metrics {
             Box::new(skipped.clone()),
             Box::new(surface_up.clone()),
             Box::new(run_duration.clone()),
+            Box::new(restored.clone()),
             Box::new(build_info),
         ] {
             registry.register(collector).unwrap_or_else(fixed);
@@ -162,6 +173,11 @@ impl Metrics {
         for check in Check::ALL {
             check_duration.with_label_values(&[check.as_str()]);
         }
+        for tenant in synthetic_tenants {
+            for damage in Damage::ALL {
+                restored.with_label_values(&[tenant.as_str(), damage.as_str()]);
+            }
+        }
         Self {
             registry,
             runs,
@@ -176,6 +192,7 @@ impl Metrics {
             skipped,
             surface_up,
             run_duration,
+            restored,
         }
     }
 
@@ -199,6 +216,11 @@ impl Metrics {
                 self.violations
                     .with_label_values(&[&r.synthetic_tenant, r.check.surface().as_str()])
                     .inc_by(n);
+            }
+            for canary in &r.found.restored {
+                self.restored
+                    .with_label_values(&[canary.synthetic_tenant.as_str(), canary.damage.as_str()])
+                    .inc();
             }
             let key = (r.synthetic_tenant.as_str(), r.check.surface());
             match last_run.iter_mut().find(|(k, _)| *k == key) {
@@ -310,7 +332,7 @@ mod tests {
                         } else {
                             Vec::new()
                         },
-                        problems: Vec::new(),
+                        ..Found::default()
                     },
                     error: None,
                     duration: Duration::from_millis(1),

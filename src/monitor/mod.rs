@@ -10,8 +10,10 @@ pub mod daemon;
 pub mod metrics;
 pub mod probe;
 pub mod push;
+pub mod restore;
 pub mod rules;
 pub mod schedule;
+pub mod writes;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -20,7 +22,7 @@ use tracing::Instrument;
 
 use crate::finding::Finding;
 pub use checks::Found;
-pub use probe::{Canary, InitReport, Probe, ProbeOptions, Provisioning, SetupError};
+pub use probe::{Actor, Canary, InitReport, Probe, ProbeOptions, Provisioning, SetupError};
 
 /// Where a check looks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -47,8 +49,12 @@ impl Surface {
 pub enum Check {
     /// Own lists: every item its own, own canaries present.
     ApiOwn,
-    /// Other tenants' canaries by id, other tenants' subdomains.
+    /// Other tenants' canaries by id (also nested, cross-parent), other tenants' subdomains.
     ApiForeign,
+    /// Updates, deletes and creates on other tenants' canaries; damaged canaries put back.
+    ApiForeignWrites,
+    /// Every declared endpoint without valid credentials (none, forged, unsigned).
+    ApiAnonymous,
     /// Tenant context set: no foreign row visible.
     DbTenant,
     /// No tenant set: no row visible.
@@ -58,9 +64,11 @@ pub enum Check {
 }
 
 impl Check {
-    pub const ALL: [Check; 5] = [
+    pub const ALL: [Check; 7] = [
         Self::ApiOwn,
         Self::ApiForeign,
+        Self::ApiForeignWrites,
+        Self::ApiAnonymous,
         Self::DbTenant,
         Self::DbNoTenant,
         Self::RedisKeys,
@@ -70,6 +78,8 @@ impl Check {
         match self {
             Self::ApiOwn => "api-own-data",
             Self::ApiForeign => "api-foreign-canaries",
+            Self::ApiForeignWrites => "api-foreign-writes",
+            Self::ApiAnonymous => "api-unauthenticated",
             Self::DbTenant => "db-tenant-visibility",
             Self::DbNoTenant => "db-no-tenant-visibility",
             Self::RedisKeys => "redis-keys",
@@ -78,7 +88,9 @@ impl Check {
 
     pub fn surface(self) -> Surface {
         match self {
-            Self::ApiOwn | Self::ApiForeign => Surface::Api,
+            Self::ApiOwn | Self::ApiForeign | Self::ApiForeignWrites | Self::ApiAnonymous => {
+                Surface::Api
+            }
             Self::DbTenant | Self::DbNoTenant => Surface::Db,
             Self::RedisKeys => Surface::Redis,
         }
@@ -254,6 +266,31 @@ impl Probe {
                     .await
                     .0,
             );
+        }
+        // Writes last among the API checks: what one destroys is put back before the next.
+        for (i, tenant) in self.tenants.iter().enumerate() {
+            let (result, replaced) = run_check(
+                timeout,
+                &tenant.slug,
+                Check::ApiForeignWrites,
+                writes::foreign_writes(self, i, &canaries),
+            )
+            .await;
+            results.push(result);
+            for (j, now) in replaced {
+                canaries[j] = now;
+            }
+        }
+        let (result, replaced) = run_check(
+            timeout,
+            Check::ALL_TENANTS,
+            Check::ApiAnonymous,
+            writes::anonymous(self, &canaries),
+        )
+        .await;
+        results.push(result);
+        for (j, now) in replaced {
+            canaries[j] = now;
         }
         if self.database.is_some() {
             let (result, relations) =

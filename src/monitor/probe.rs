@@ -101,10 +101,22 @@ pub struct RedisProbe {
     pub classifier: Classifier,
 }
 
+/// Who sends a request: one synthetic tenant, or nobody (no credentials at all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    Tenant(usize),
+    Anonymous,
+}
+
 /// Everything a cycle needs, set up once.
 pub struct Probe {
     pub name: String,
+    /// Provisioning and pushing only; requests of a cycle go through `actor_clients`.
     pub client: Client,
+    /// One client, and so one connection pool, per actor (each synthetic tenant, then the
+    /// anonymous caller): no connection is ever shared between identities, so one actor's
+    /// leftovers on a kept-alive connection cannot be mistaken for another's answer.
+    actor_clients: Vec<Client>,
     pub tenants: Vec<TestTenant>,
     pub identities: Vec<Identity>,
     /// Static values of every synthetic tenant: id, user id, canary marker.
@@ -158,10 +170,15 @@ impl Probe {
         let client = Client::new(target.clone()).map_err(|e| SetupError::Invalid(e.to_string()))?;
         let http = client.http.clone();
         let slugs = &monitor.synthetic_tenants;
+        let spec = &only_synthetic(spec, slugs)?;
         let tenants = match provisioning {
             Provisioning::Create => obtain_tenants(spec, env, slugs, &http, Some(&target)).await?,
             Provisioning::LookUp => lookup_tenants(spec, env, slugs, &http, Some(&target)).await?,
         };
+        let actor_clients = (0..=tenants.len())
+            .map(|_| Client::new(target.clone()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| SetupError::Invalid(e.to_string()))?;
         let identities = crate::attack::http::identities(&client, &tenants)
             .map_err(|e| SetupError::Invalid(e.to_string()))?;
         let mut ownership = Ownership::default();
@@ -205,6 +222,7 @@ impl Probe {
         Ok(Self {
             name: spec.name.clone(),
             client,
+            actor_clients,
             tenants,
             identities,
             ownership,
@@ -227,18 +245,32 @@ impl Probe {
         owners
     }
 
-    /// Sends one request, timing it.
+    /// The client (and connection pool) of `actor`.
+    pub fn client_for(&self, actor: Actor) -> &Client {
+        let index = match actor {
+            Actor::Tenant(i) => i,
+            Actor::Anonymous => self.tenants.len(),
+        };
+        self.actor_clients.get(index).unwrap_or(&self.client)
+    }
+
+    /// Sends one request as `actor`, timing it.
     pub async fn send(
         &self,
-        identity: &Identity,
+        actor: Actor,
         creds: &Credentials,
         method: &str,
         path: &str,
+        body: Option<&Value>,
     ) -> Result<Exchange, reqwest::Error> {
+        let who = match actor {
+            Actor::Tenant(i) => self.identities[i].label.as_str(),
+            Actor::Anonymous => "anonymous",
+        };
         let begun = std::time::Instant::now();
         let exchange = self
-            .client
-            .send(&identity.label, creds, method, path, None)
+            .client_for(actor)
+            .send(who, creds, method, path, body)
             .await;
         self.latencies
             .lock()
@@ -272,12 +304,12 @@ impl Probe {
         let Ok(path) = endpoint.path.render(&values) else {
             return Ok(None);
         };
-        let identity = &self.identities[i];
         self.send(
-            identity,
-            &identity.creds,
+            Actor::Tenant(i),
+            &self.identities[i].creds,
             &endpoint.method_for(Operation::List),
             &path,
+            None,
         )
         .await
         .map(Some)
@@ -291,10 +323,20 @@ impl Probe {
             .map_or(&[], Vec::as_slice)
     }
 
-    /// An item's id, by the resource's `id` pointer.
+    /// An item's id, by the resource's `id` pointer. The pointer is written for a created object,
+    /// which an API may wrap (`/data/id` in `{"data": {"id": 7}}`) while its list items are bare:
+    /// then the pointer's tails are tried, longest first (`/id`).
     pub fn id_of(&self, resource: usize, item: &Value) -> Option<String> {
-        let pointer = &self.client.target.resources[resource].id;
-        item.pointer(pointer).and_then(crate::attack::db::json_text)
+        let pointer = self.client.target.resources[resource].id.as_str();
+        let tails = pointer
+            .match_indices('/')
+            .map(|(at, _)| &pointer[at..])
+            .collect::<Vec<_>>();
+        tails
+            .into_iter()
+            .find_map(|tail| item.pointer(tail))
+            .or_else(|| item.pointer(pointer))
+            .and_then(crate::attack::db::json_text)
     }
 
     /// Tenant `i`'s canaries, found by its marker in its own lists (parents before children).
@@ -303,7 +345,7 @@ impl Probe {
         let marker = &self.tenants[i].marker;
         let mut found: Vec<Canary> = Vec::new();
         for ri in world::creation_order(resources) {
-            if resources[ri].create.is_none() {
+            if !self.keeps_canaries(ri) {
                 continue;
             }
             for parent in self.parents(ri, &found) {
@@ -331,6 +373,32 @@ impl Probe {
         Ok(found)
     }
 
+    /// Whether `resource` gets canaries: it can be created, and listed to find them again.
+    pub fn keeps_canaries(&self, resource: usize) -> bool {
+        let r = &self.client.target.resources[resource];
+        r.create.is_some() && r.list.is_some()
+    }
+
+    /// The resources whose routes reach `resource`'s objects: itself, then every resource without
+    /// a `list` that creates at the same path under the same parent (another route to the same
+    /// objects, such as `/api/projects/{parent_id}/tasks/{id}` beside `/api/tasks/{id}`).
+    pub fn routes_to(&self, resource: usize) -> Vec<usize> {
+        let resources = &self.client.target.resources;
+        let this = &resources[resource];
+        let create = this.create.as_ref().map(|e| e.path.1.as_str());
+        let parent = this.parent.as_ref().map(|p| p.get_ref());
+        let mut routes = vec![resource];
+        routes.extend((0..resources.len()).filter(|&r| {
+            let other = &resources[r];
+            r != resource
+                && other.list.is_none()
+                && create.is_some()
+                && other.create.as_ref().map(|e| e.path.1.as_str()) == create
+                && other.parent.as_ref().map(|p| p.get_ref()) == parent
+        }));
+        routes
+    }
+
     /// The parents to list `resource` under: none for a top-level resource, else the canaries of
     /// its parent resource found so far.
     pub fn parents(&self, resource: usize, found: &[Canary]) -> Vec<Option<String>> {
@@ -348,51 +416,67 @@ impl Probe {
     /// canary parent), through the API as each synthetic tenant. Idempotent: a canary is found by
     /// the tenant's marker before anything is created.
     pub async fn init(&self) -> Result<InitReport, String> {
-        let resources = &self.client.target.resources;
         let mut report = InitReport::default();
         for i in 0..self.tenants.len() {
-            let existing = self.find_canaries(i).await.map_err(|e| e.to_string())?;
-            let mut have = existing.clone();
-            report.existing += existing.len();
-            for ri in world::creation_order(resources) {
-                if resources[ri].create.is_none() {
-                    continue;
-                }
-                for parent in self.parents(ri, &have) {
-                    if have.iter().any(|c| c.resource == ri && c.parent == parent) {
-                        continue;
-                    }
-                    let tenant = &self.tenants[i];
-                    let (id, exchange) = world::create(
-                        &self.client,
-                        tenant,
-                        &self.identities[i],
-                        ri,
-                        parent.as_deref(),
-                        &tenant.marker,
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                    let id = id.ok_or_else(|| {
-                        format!(
-                            "creating the {} canary of `{}` failed: {} {}",
-                            resources[ri].name, tenant.slug, exchange.status, exchange.response
-                        )
-                    })?;
-                    report.created.push((
-                        tenant.slug.clone(),
-                        resources[ri].name.clone(),
-                        id.clone(),
-                    ));
-                    have.push(Canary {
-                        resource: ri,
+            let (existing, created) = self.complete_canaries(i).await?;
+            report.existing += existing;
+            report
+                .created
+                .extend(created.into_iter().map(|(resource, id)| {
+                    (
+                        self.tenants[i].slug.clone(),
+                        self.client.target.resources[resource].name.clone(),
                         id,
-                        parent: parent.clone(),
-                    });
-                }
-            }
+                    )
+                }));
         }
         Ok(report)
+    }
+
+    /// Finds tenant `i`'s canaries and creates the missing ones, as tenant `i`. Returns how many
+    /// were there and (resource, id) of each one created now.
+    pub async fn complete_canaries(
+        &self,
+        i: usize,
+    ) -> Result<(usize, Vec<(usize, String)>), String> {
+        let resources = &self.client.target.resources;
+        let existing = self.find_canaries(i).await.map_err(|e| e.to_string())?;
+        let mut have = existing.clone();
+        let mut created = Vec::new();
+        for ri in world::creation_order(resources) {
+            if !self.keeps_canaries(ri) {
+                continue;
+            }
+            for parent in self.parents(ri, &have) {
+                if have.iter().any(|c| c.resource == ri && c.parent == parent) {
+                    continue;
+                }
+                let tenant = &self.tenants[i];
+                let (id, exchange) = world::create(
+                    self.client_for(Actor::Tenant(i)),
+                    tenant,
+                    &self.identities[i],
+                    ri,
+                    parent.as_deref(),
+                    &tenant.marker,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                let id = id.ok_or_else(|| {
+                    format!(
+                        "creating the {} canary of `{}` failed: {} {}",
+                        resources[ri].name, tenant.slug, exchange.status, exchange.response
+                    )
+                })?;
+                created.push((ri, id.clone()));
+                have.push(Canary {
+                    resource: ri,
+                    id,
+                    parent: parent.clone(),
+                });
+            }
+        }
+        Ok((existing.len(), created))
     }
 
     /// Values tenant `i` itself owns, which never count as foreign in its answers.
@@ -407,4 +491,23 @@ impl Probe {
         .flatten()
         .collect()
     }
+}
+
+/// The spec as the monitor sees it: with `existing` tenants, only the synthetic ones (in the order
+/// of `synthetic_tenants`), so that no other listed tenant is ever acted as.
+fn only_synthetic(spec: &Spec, slugs: &[String]) -> Result<Spec, SetupError> {
+    let mut spec = spec.clone();
+    if let Some(crate::spec::TenantsSpec::Existing { tenants }) = &mut spec.tenants {
+        let mut chosen = Vec::new();
+        for slug in slugs {
+            let tenant = tenants.iter().find(|t| t.slug == *slug).ok_or_else(|| {
+                SetupError::Invalid(format!(
+                    "[monitor] synthetic tenant `{slug}` is not among [tenants] existing: list it there with its token"
+                ))
+            })?;
+            chosen.push(tenant.clone());
+        }
+        *tenants = chosen;
+    }
+    Ok(spec)
 }

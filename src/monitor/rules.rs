@@ -40,10 +40,40 @@ pub static FOREIGN_CANARY_REACHABLE: RuleInfo = RuleInfo {
     remediation: "Look the id up inside the caller's tenant context only, and answer every id the tenant cannot see with the same status as a missing one.",
 };
 
+pub static FOREIGN_WRITE: RuleInfo = RuleInfo {
+    id: "monitor-foreign-write",
+    category: Category::Monitor,
+    severity: Severity::Critical,
+    title: "a synthetic tenant changed, deleted or added to another tenant's canaries",
+    explanation: "One synthetic tenant updated or deleted the other's canary by id (also through a nested route under its own parent), or created an item under the other's parent canary, and the API accepted it, or the canary was found destroyed or changed afterwards. In production this is a live cross-tenant write. The monitor puts the canary back (or recreates it) in the same cycle, so the next cycle starts clean.",
+    remediation: "Reproduce with the curl command in the evidence; look the object (and, on nested routes, the child as well as the parent) up inside the caller's tenant context before writing, and answer like a missing id otherwise.",
+};
+
+pub static ANONYMOUS_ACCESS: RuleInfo = RuleInfo {
+    id: "monitor-anonymous-access",
+    category: Category::Monitor,
+    severity: Severity::Critical,
+    title: "a request without credentials was served a tenant endpoint",
+    explanation: "A request with no token at all (on the synthetic tenant's subdomain, where the spec has one) to an endpoint of a tenant-owned resource was answered with success. Every such endpoint must refuse it: whatever it served or changed was chosen by something other than an authenticated tenant (a default tenant, a pooled connection's leftover context).",
+    remediation: "Make the authentication extractor mandatory on every tenant route and refuse (401) when there is no valid token; never fall back to a default or leftover tenant.",
+};
+
+pub static FORGED_TOKEN_ACCEPTED: RuleInfo = RuleInfo {
+    id: "monitor-forged-token-accepted",
+    category: Category::Monitor,
+    severity: Severity::Critical,
+    title: "a forged or unsigned token claiming a synthetic tenant was accepted",
+    explanation: "A token claiming a synthetic tenant, signed with a key the API does not have or not signed at all (`alg: none`), was answered with success on that tenant's endpoints: anyone can act as any tenant by writing its id into a token.",
+    remediation: "Verify every token's signature with the expected algorithm and key (and its expiry) before believing any claim; reject `alg: none`.",
+};
+
 /// The monitor's API rules, for the catalogue.
 pub static RULES: &[&RuleInfo] = &[
     &FOREIGN_DATA_LISTED,
     &UNEXPECTED_ITEM,
     &OWN_CANARIES_MISSING,
     &FOREIGN_CANARY_REACHABLE,
+    &FOREIGN_WRITE,
+    &ANONYMOUS_ACCESS,
+    &FORGED_TOKEN_ACCEPTED,
 ];
