@@ -1,8 +1,10 @@
 //! `attack db` throughput against a bare pgbench loop of one cross-tenant attempt per
 //! transaction (`BEGIN; SET LOCAL ROLE; SAVEPOINT; set_config; SELECT` another tenant's row by its
 //! key `; ROLLBACK TO SAVEPOINT; ROLLBACK`, `pgbench -M prepared`) on the same freshly provisioned
-//! reference database, at 1 and at 2 connections, repetitions interleaved in one run; then where
-//! the attack's time goes (phases, round trips and statements per attempt). With `-- detection`:
+//! reference database, at 1 and at 2 connections, repetitions interleaved in one run, beside the
+//! attack sending one attempt per round trip as literal SQL (`Pipeline::ONE_AT_A_TIME`, how it
+//! worked before batching); then where the attack's time goes (phases, round trips and
+//! statements per attempt). With `-- detection`:
 //! for each schema fault in tests/faults, the test cases needed to first detection over ten seeds
 //! (median and max).
 //!
@@ -41,7 +43,10 @@ fn options() -> anyhow::Result<Options> {
             _ => {}
         }
     }
-    anyhow::ensure!(o.reps > 0 && o.seconds > 0, "`--reps` and `--seconds` must be at least 1");
+    anyhow::ensure!(
+        o.reps > 0 && o.seconds > 0,
+        "`--reps` and `--seconds` must be at least 1"
+    );
     Ok(o)
 }
 
@@ -92,7 +97,11 @@ async fn throughput(postgres: &Postgres, options: &Options) -> anyhow::Result<()
     let file = tempfile::NamedTempFile::new()?;
     std::fs::write(
         file.path(),
-        pgbench_script(&a.id.to_string(), &b.id.to_string(), &victim_project.to_string()),
+        pgbench_script(
+            &a.id.to_string(),
+            &b.id.to_string(),
+            &victim_project.to_string(),
+        ),
     )?;
     let pgbench = find_program("pgbench")
         .or_else(|| Some("/usr/lib/postgresql/15/bin/pgbench".into()))
@@ -151,8 +160,7 @@ async fn throughput(postgres: &Postgres, options: &Options) -> anyhow::Result<()
     let mut single_rates: Vec<Vec<f64>> = vec![Vec::new(); connections.len()];
     let mut outcomes: Vec<Vec<AttackOutcome>> =
         (0..connections.len()).map(|_| Vec::new()).collect();
-    let mut singles: Vec<Vec<AttackOutcome>> =
-        (0..connections.len()).map(|_| Vec::new()).collect();
+    let mut singles: Vec<Vec<AttackOutcome>> = (0..connections.len()).map(|_| Vec::new()).collect();
     for rep in 1..=options.reps {
         for (i, &c) in connections.iter().enumerate() {
             let tps = pgbench_run(c)?;

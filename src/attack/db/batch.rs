@@ -428,7 +428,11 @@ fn execute_statement(name: &str, binds: &[SqlValue]) -> String {
     }
     let args: Vec<String> = binds
         .iter()
-        .map(|b| b.text.as_deref().map_or_else(|| "NULL".into(), quote_literal))
+        .map(|b| {
+            b.text
+                .as_deref()
+                .map_or_else(|| "NULL".into(), quote_literal)
+        })
         .collect();
     format!("EXECUTE {name}({})", args.join(", "))
 }
@@ -589,9 +593,13 @@ mod tests {
 
     #[test]
     fn only_single_statements_of_the_kinds_prepare_takes_are_prepared() {
-        assert!(is_preparable("SELECT row_to_json(tp_r)::text AS tp_result FROM t"));
+        assert!(is_preparable(
+            "SELECT row_to_json(tp_r)::text AS tp_result FROM t"
+        ));
         assert!(is_preparable("insert into t (a) values ($1::int4)"));
-        assert!(!is_preparable("SET LOCAL lock_timeout = '50ms'; TRUNCATE t CASCADE"));
+        assert!(!is_preparable(
+            "SET LOCAL lock_timeout = '50ms'; TRUNCATE t CASCADE"
+        ));
         assert!(!is_preparable("TRUNCATE t"));
     }
 
@@ -604,7 +612,10 @@ mod tests {
                 sql_type: "uuid".into(),
             },
         ];
-        assert_eq!(execute_statement("tp_s3", &binds), "EXECUTE tp_s3('it''s', NULL)");
+        assert_eq!(
+            execute_statement("tp_s3", &binds),
+            "EXECUTE tp_s3('it''s', NULL)"
+        );
         assert_eq!(execute_statement("tp_s4", &[]), "EXECUTE tp_s4");
     }
 }

@@ -38,8 +38,8 @@ pub use world::json_text;
 
 use self::batch::Link;
 use self::execute::{Fingerprints, Leak};
-use self::timings::add_since;
 use self::ops::{Attempt, Case, Context, Planner};
+use self::timings::add_since;
 use self::values::ValueGen;
 use self::world::{World, WorldParams};
 use crate::audit::CatalogError;
