@@ -1,86 +1,263 @@
-//! `attack db` throughput against pgbench running the same statements (SAVEPOINT, set_config,
-//! SELECT by key, ROLLBACK TO SAVEPOINT) on one connection, in the same run; then with two
-//! workers. With `-- detection`: for each schema fault in tests/faults, the test cases needed to
-//! first detection over ten seeds (median and max).
+//! `attack db` throughput against a bare pgbench loop of one cross-tenant attempt per
+//! transaction (`BEGIN; SET LOCAL ROLE; SAVEPOINT; set_config; SELECT` another tenant's row by its
+//! key `; ROLLBACK TO SAVEPOINT; ROLLBACK`, `pgbench -M prepared`) on the same freshly provisioned
+//! reference database, at 1 and at 2 connections, repetitions interleaved in one run, beside the
+//! attack sending one attempt per round trip as literal SQL (`Pipeline::ONE_AT_A_TIME`, how it
+//! worked before batching); then where the attack's time goes (phases, round trips and
+//! statements per attempt). With `-- detection`:
+//! for each schema fault in tests/faults, the test cases needed to first detection over ten seeds
+//! (median and max).
 //!
-//! `cargo bench --bench attack_db [-- detection]` (throwaway servers, or DATABASE_URL).
+//! `cargo bench --bench attack_db [-- [--reps N] [--seconds S] [detection]]` (throwaway servers,
+//! or DATABASE_URL; defaults: 5 repetitions of 5 s per tool and connection count).
 
 use std::process::Command;
+use std::time::Duration;
 
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
-use tenantprobe::attack::db::{AttackConfig, attack};
+use tenantprobe::attack::db::{AttackConfig, AttackOutcome, Pipeline, attack};
 use tenantprobe::provision::ReferenceDatabase;
 use tenantprobe::servers::{Postgres, find_program};
 use tenantprobe::synthetic;
 use tenantprobe::tenancy::Tenancy;
 
-/// Attempts per pgbench transaction (one transaction wraps them, as one attack transaction does).
-const PER_TRANSACTION: usize = 10;
+struct Options {
+    detection: bool,
+    reps: usize,
+    seconds: u64,
+}
+
+fn options() -> anyhow::Result<Options> {
+    let mut o = Options {
+        detection: false,
+        reps: 5,
+        seconds: 5,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "detection" => o.detection = true,
+            "--reps" => o.reps = args.next().unwrap_or_default().parse()?,
+            "--seconds" => o.seconds = args.next().unwrap_or_default().parse()?,
+            // `cargo bench` passes `--bench`.
+            _ => {}
+        }
+    }
+    anyhow::ensure!(
+        o.reps > 0 && o.seconds > 0,
+        "`--reps` and `--seconds` must be at least 1"
+    );
+    Ok(o)
+}
 
 fn main() -> anyhow::Result<()> {
-    let detection = std::env::args().any(|a| a == "detection");
+    let options = options()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
         let postgres = Postgres::from_env_or_start().await?;
         println!("{}", postgres.describe());
-        if detection {
+        if options.detection {
             return detection_table(&postgres).await;
         }
-        let db = ReferenceDatabase::create(&postgres.url(), "tp_bench_attack").await?;
-        let mut owner = db.connect_as_owner().await?;
-        let tenant = synthetic::provision_reference(&mut owner, "bench").await?;
-        // The slug function is a known, waived cross-tenant read; without EXECUTE the attack runs
-        // clean, so what is timed is attacking, not shrinking.
-        sqlx::raw_sql("REVOKE EXECUTE ON FUNCTION tenant_id_for_slug(text) FROM app_user").execute(&mut owner).await?;
-        owner.close().await?;
-
-        let mut script = String::from("BEGIN;\n");
-        for _ in 0..PER_TRANSACTION {
-            script.push_str(&format!(
-                "SAVEPOINT a;\nSELECT set_config('app.current_tenant', '{}', true);\nSELECT * FROM projects WHERE tenant_id = '{}' AND id = '{}';\nROLLBACK TO SAVEPOINT a;\n",
-                tenant.id, tenant.id, tenant.project_ids[0]
-            ));
-        }
-        script.push_str("COMMIT;\n");
-        let file = tempfile::NamedTempFile::new()?;
-        std::fs::write(file.path(), script)?;
-        let pgbench = find_program("pgbench").or_else(|| Some("/usr/lib/postgresql/15/bin/pgbench".into())).ok_or_else(|| anyhow::anyhow!("pgbench not found"))?;
-        let options = db.options_as("app_user");
-        let mut baseline = 0.0f64;
-        println!("| what | attempts/s | vs pgbench |\n| --- | --- | --- |");
-        for mode in ["simple", "prepared"] {
-            let out = Command::new(&pgbench)
-                .args(["-n", "-M", mode, "-T", "10", "-f"])
-                .arg(file.path())
-                .args(["-h", options.get_host(), "-p", &options.get_port().to_string(), "-U", "app_user", &db.name])
-                .output()?;
-            let text = String::from_utf8_lossy(&out.stdout);
-            let tps: f64 = text.lines().find(|l| l.starts_with("tps")).and_then(|l| l.split_whitespace().nth(2)).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-            let rate = tps * PER_TRANSACTION as f64;
-            baseline = baseline.max(rate);
-            println!("| pgbench -M {mode}, 1 connection | {rate:.0} | |");
-        }
-        let tenancy = Tenancy::reference();
-        for (jobs, cases) in [(1usize, 400u32), (2, 800)] {
-            let config = AttackConfig { cases, seed: 1, jobs, ..AttackConfig::default() };
-            let outcome = attack(&db.admin_options(), &tenancy, &config).await?;
-            anyhow::ensure!(outcome.findings.is_empty(), "the benchmark schema should be clean: {:?}", outcome.findings);
-            let rate = outcome.attempts_per_second();
-            println!(
-                "| tenantprobe attack db, {jobs} worker(s) ({} cases, {} attempts incl. seeding and checks) | {rate:.0} | {:.2}× (per connection {:.2}×) |",
-                outcome.cases,
-                outcome.attempts,
-                rate / baseline,
-                rate / baseline / jobs as f64
-            );
-        }
-        if matches!(postgres, Postgres::External { .. }) {
-            db.drop_database().await?;
-        }
-        Ok(())
+        throughput(&postgres, &options).await
     })
+}
+
+/// The pgbench script: one cross-tenant attempt per transaction, as the attack's observer would
+/// run it (tenant A's context, tenant B's project read by its full key).
+fn pgbench_script(actor: &str, victim: &str, victim_project: &str) -> String {
+    format!(
+        "BEGIN;\n\
+         SET LOCAL ROLE app_user;\n\
+         SAVEPOINT a;\n\
+         SELECT set_config('app.current_tenant', '{actor}', true);\n\
+         SELECT * FROM projects WHERE tenant_id = '{victim}' AND id = '{victim_project}';\n\
+         ROLLBACK TO SAVEPOINT a;\n\
+         ROLLBACK;\n"
+    )
+}
+
+async fn throughput(postgres: &Postgres, options: &Options) -> anyhow::Result<()> {
+    let db = ReferenceDatabase::create(&postgres.url(), "tp_bench_attack").await?;
+    let mut owner = db.connect_as_owner().await?;
+    let a = synthetic::provision_reference(&mut owner, "bench-a").await?;
+    let b = synthetic::provision_reference(&mut owner, "bench-b").await?;
+    // The slug function is a known, waived cross-tenant read; without EXECUTE the attack runs
+    // clean, so what is timed is attacking, not shrinking.
+    sqlx::raw_sql("REVOKE EXECUTE ON FUNCTION tenant_id_for_slug(text) FROM app_user")
+        .execute(&mut owner)
+        .await?;
+    owner.close().await?;
+    let victim_project = b
+        .project_ids
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("the synthetic tenant has no project"))?;
+    let file = tempfile::NamedTempFile::new()?;
+    std::fs::write(
+        file.path(),
+        pgbench_script(
+            &a.id.to_string(),
+            &b.id.to_string(),
+            &victim_project.to_string(),
+        ),
+    )?;
+    let pgbench = find_program("pgbench")
+        .or_else(|| Some("/usr/lib/postgresql/15/bin/pgbench".into()))
+        .ok_or_else(|| anyhow::anyhow!("pgbench not found"))?;
+    // Both connect as the administrator: the attack's observer, which assumes the app role.
+    let admin = db.admin_options();
+    let pgbench_run = |clients: usize| -> anyhow::Result<f64> {
+        let mut command = Command::new(&pgbench);
+        command
+            .args(["-n", "-M", "prepared", "-T"])
+            .arg(options.seconds.to_string())
+            .args(["-c", &clients.to_string(), "-j", &clients.to_string(), "-f"])
+            .arg(file.path())
+            .args(["-h", admin.get_host(), "-p", &admin.get_port().to_string()])
+            .args(["-U", admin.get_username(), &db.name]);
+        if let Ok(password) = std::env::var("PGPASSWORD") {
+            command.env("PGPASSWORD", password);
+        }
+        let out = command.output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        anyhow::ensure!(
+            out.status.success(),
+            "pgbench failed: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text.lines()
+            .find(|l| l.starts_with("tps"))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("no tps in pgbench output: {text}"))
+    };
+    let tenancy = Tenancy::reference();
+    let attack_run = |jobs: usize, pipeline: Pipeline| {
+        let config = AttackConfig {
+            cases: u32::MAX,
+            seed: 1,
+            jobs,
+            time_budget: Some(Duration::from_secs(options.seconds)),
+            pipeline,
+            ..AttackConfig::default()
+        };
+        let (admin, tenancy) = (admin.clone(), tenancy.clone());
+        async move { attack(&admin, &tenancy, &config).await }
+    };
+
+    println!(
+        "\n{} repetitions of {} s per tool and connection count, interleaved; pgbench -M prepared, one attempt per transaction\n",
+        options.reps, options.seconds
+    );
+    println!(
+        "| run | connections | pgbench tx/s | attack db attempts/s | ratio | one attempt per round trip, literal SQL | ratio |\n| --- | --- | --- | --- | --- | --- | --- |"
+    );
+    let connections = [1usize, 2];
+    let mut pgbench_rates: Vec<Vec<f64>> = vec![Vec::new(); connections.len()];
+    let mut attack_rates: Vec<Vec<f64>> = vec![Vec::new(); connections.len()];
+    let mut single_rates: Vec<Vec<f64>> = vec![Vec::new(); connections.len()];
+    let mut outcomes: Vec<Vec<AttackOutcome>> =
+        (0..connections.len()).map(|_| Vec::new()).collect();
+    let mut singles: Vec<Vec<AttackOutcome>> = (0..connections.len()).map(|_| Vec::new()).collect();
+    for rep in 1..=options.reps {
+        for (i, &c) in connections.iter().enumerate() {
+            let tps = pgbench_run(c)?;
+            let outcome = attack_run(c, Pipeline::default()).await?;
+            let single = attack_run(c, Pipeline::ONE_AT_A_TIME).await?;
+            for o in [&outcome, &single] {
+                anyhow::ensure!(
+                    o.findings.is_empty(),
+                    "the benchmark schema should be clean: {:?}",
+                    o.findings
+                );
+            }
+            let rate = outcome.attempts_per_second();
+            let single_rate = single.attempts_per_second();
+            println!(
+                "| {rep} | {c} | {tps:.0} | {rate:.0} | {:.2}× | {single_rate:.0} | {:.2}× |",
+                rate / tps,
+                single_rate / tps
+            );
+            pgbench_rates[i].push(tps);
+            attack_rates[i].push(rate);
+            single_rates[i].push(single_rate);
+            outcomes[i].push(outcome);
+            singles[i].push(single);
+        }
+    }
+    println!(
+        "\n| connections | pgbench tx/s, best (median) | attack db attempts/s, best (median) | ratio of bests (of medians) | one attempt per round trip, literal SQL: attempts/s, best (median) | ratio of bests (of medians) |\n| --- | --- | --- | --- | --- | --- |"
+    );
+    for (i, &c) in connections.iter().enumerate() {
+        let (pb, pm) = best_median(&pgbench_rates[i]);
+        let (ab, am) = best_median(&attack_rates[i]);
+        let (sb, sm) = best_median(&single_rates[i]);
+        println!(
+            "| {c} | {pb:.0} ({pm:.0}) | {ab:.0} ({am:.0}) | {:.2}× ({:.2}×) | {sb:.0} ({sm:.0}) | {:.2}× ({:.2}×) |",
+            ab / pb,
+            am / pm,
+            sb / pb,
+            sm / pm
+        );
+    }
+    for (i, &c) in connections.iter().enumerate() {
+        where_the_time_goes(&format!("{c} connection(s)"), &outcomes[i]);
+        where_the_time_goes(
+            &format!("{c} connection(s), one attempt per round trip, literal SQL"),
+            &singles[i],
+        );
+    }
+    if matches!(postgres, Postgres::External { .. }) {
+        db.drop_database().await?;
+    }
+    Ok(())
+}
+
+fn best_median(values: &[f64]) -> (f64, f64) {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    (
+        sorted.last().copied().unwrap_or(0.0),
+        sorted.get(sorted.len() / 2).copied().unwrap_or(0.0),
+    )
+}
+
+/// The attack's timings over all runs at one connection count, per attempt.
+fn where_the_time_goes(what: &str, outcomes: &[AttackOutcome]) {
+    let mut timings = tenantprobe::attack::db::Timings::default();
+    let (mut attempts, mut cases, mut elapsed) = (0u64, 0u64, Duration::ZERO);
+    for o in outcomes {
+        timings.merge(&o.timings);
+        attempts += o.attempts;
+        cases += o.cases;
+        elapsed += o.elapsed;
+    }
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / attempts.max(1) as f64;
+    println!(
+        "\nWhere the time goes, {what}: {attempts} attempts in {cases} cases ({:.1} attempts per case), {:.1} s of run time, {:.1} s of worker time; µs of worker time per attempt:\n",
+        attempts as f64 / cases.max(1) as f64,
+        elapsed.as_secs_f64(),
+        timings.workers.as_secs_f64()
+    );
+    println!("| phase | µs per attempt | share |\n| --- | --- | --- |");
+    for (phase, d) in timings.phases() {
+        println!(
+            "| {phase} | {:.1} | {:.0} % |",
+            per(d),
+            100.0 * d.as_secs_f64() / timings.workers.as_secs_f64().max(1e-9)
+        );
+    }
+    println!(
+        "| total | {:.1} | |\n\nPer attempt: {:.2} round trips and {:.2} statements outside seeding; attempt statements prepared and reused {}, prepared on first use {}, sent as literal SQL {}.",
+        per(timings.workers),
+        timings.round_trips as f64 / attempts.max(1) as f64,
+        timings.statements as f64 / attempts.max(1) as f64,
+        timings.prepared_hits,
+        timings.prepared_new,
+        timings.literal
+    );
 }
 
 /// Per fault: the test cases run before the fault's finding first appeared, over seeds 1–10.

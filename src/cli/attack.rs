@@ -157,6 +157,7 @@ impl AttackDbArgs {
             on_case: super::ui::case_hook(&progress),
             on_shrink: super::ui::shrink_hook(&progress),
             stop: None,
+            ..AttackConfig::default()
         };
         let stop = Arc::new(AtomicBool::new(false));
         config.stop = Some(Arc::clone(&stop));

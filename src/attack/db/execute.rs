@@ -1,18 +1,15 @@
-//! Running attempts (`run`) as the app role inside a savepoint that is always rolled back, and
-//! judging what came out (`judge`) by ownership.
+//! What an attempt came to (`Outcome`), judged by ownership (`judge`), and the reproducer of a
+//! leak (`reproducer`); `batch` runs the attempts.
 
 use std::collections::HashMap;
 
-use sqlx::postgres::PgDatabaseError;
-use sqlx::{AssertSqlSafe, Column, PgConnection, Row};
-
-use super::ops::{Attempt, Context, Property, Statement};
+use super::ops::{Attempt, Context, Property};
 use super::rules;
 use super::schema::AttackSchema;
 use super::world::{World, set_tenant_sql};
 use crate::oracle::{Sighting, TenantIdx};
 use crate::rules::RuleInfo;
-use crate::sql::{quote_ident, quote_literal};
+use crate::sql::quote_ident;
 
 /// How a statement ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,190 +77,6 @@ fn context_sql(schema: &AttackSchema, world: &World, context: &Context) -> Strin
         Context::Tenant(t) => set_tenant_sql(&schema.tenancy.tenant_setting, &world.tenant_ids[*t]),
         Context::Unset => "SELECT 1".into(),
         Context::Value(v) => set_tenant_sql(&schema.tenancy.tenant_setting, v),
-    }
-}
-
-/// The setup every attempt starts with: a savepoint, the app role, the tenant context.
-pub fn setup_sql(schema: &AttackSchema, world: &World, context: &Context) -> String {
-    format!(
-        "SAVEPOINT tp_attempt; SET LOCAL ROLE {}; {}",
-        quote_ident(&schema.tenancy.app_role),
-        context_sql(schema, world, context)
-    )
-}
-
-/// Runs `prefix` and then `statement` (with literals) as one simple-query batch: one round trip.
-/// Rows are those the statement returned (aliased `tp_result`); the affected count is its own.
-async fn execute(
-    conn: &mut PgConnection,
-    prefix: &str,
-    statement: &Statement,
-) -> Result<Ending, sqlx::Error> {
-    use futures::TryStreamExt;
-    let batch = format!("{prefix}; {}", aliased(&statement.literal()));
-    let mut stream = sqlx::raw_sql(AssertSqlSafe(batch)).fetch_many(&mut *conn);
-    let mut rows = Vec::new();
-    let mut affected = 0;
-    let outcome = loop {
-        match stream.try_next().await {
-            Ok(Some(sqlx::Either::Left(done))) => affected = done.rows_affected(),
-            Ok(Some(sqlx::Either::Right(row))) => {
-                if row
-                    .columns()
-                    .first()
-                    .is_some_and(|c| c.name() == "tp_result")
-                    && let Ok(Some(text)) = row.try_get::<Option<String>, _>(0)
-                {
-                    rows.push(text);
-                }
-            }
-            Ok(None) => break Ok(Ending::Ok { rows, affected }),
-            Err(e) => break Err(e),
-        }
-    };
-    drop(stream);
-    match outcome {
-        Ok(ending) => Ok(ending),
-        Err(sqlx::Error::Database(e)) => {
-            let (code, text) = match e.try_downcast_ref::<PgDatabaseError>() {
-                Some(pg) => (
-                    pg.code().to_owned(),
-                    [Some(pg.message()), pg.detail(), pg.hint()]
-                        .into_iter()
-                        .flatten()
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                ),
-                None => (
-                    e.code().map(|c| c.to_string()).unwrap_or_default(),
-                    e.message().to_owned(),
-                ),
-            };
-            Ok(Ending::Failed { code, text })
-        }
-        Err(other) => Err(other),
-    }
-}
-
-/// Result rows of attack statements are JSON text in a column named `tp_result`.
-fn aliased(sql: &str) -> String {
-    sql.replacen(
-        "SELECT row_to_json(tp_r)::text FROM",
-        "SELECT row_to_json(tp_r)::text AS tp_result FROM",
-        1,
-    )
-    .replace(
-        "RETURNING row_to_json(tp_row.*)::text",
-        "RETURNING row_to_json(tp_row.*)::text AS tp_result",
-    )
-}
-
-/// The observer's fingerprint of `tenant`'s rows in a table (count and digest), read with the
-/// observer's own rights and, for an observer subject to RLS, that tenant's context. `isolated`:
-/// under its own savepoint (before an attempt); otherwise inside the attempt's.
-async fn fingerprint(
-    conn: &mut PgConnection,
-    schema: &AttackSchema,
-    world: &World,
-    (table, tenant): (usize, TenantIdx),
-    prefix: &str,
-    isolated: bool,
-) -> Result<String, sqlx::Error> {
-    let t = &schema.tables[table];
-    let filter = match &t.key {
-        // Typed, so the tenant-leading index serves it.
-        Some(key) => {
-            let sql_type = t.column(key).map_or("text", |c| c.sql_type.as_str());
-            format!(
-                "WHERE {} = {}::{sql_type}",
-                quote_ident(key),
-                quote_literal(&world.tenant_ids[tenant])
-            )
-        }
-        None => String::new(),
-    };
-    let (open, close) = if isolated {
-        (
-            "SAVEPOINT tp_print; ",
-            "; ROLLBACK TO SAVEPOINT tp_print; RELEASE SAVEPOINT tp_print",
-        )
-    } else {
-        ("", "")
-    };
-    let sql = format!(
-        "{prefix}{open}{}; SELECT count(*)::text || ':' || coalesce(md5(string_agg(row_to_json(tp_t)::text, '|' ORDER BY row_to_json(tp_t)::text)), '') AS tp_print FROM {} tp_t {filter}{close}",
-        set_tenant_sql(&schema.tenancy.tenant_setting, &world.tenant_ids[tenant]),
-        t.name.quoted()
-    );
-    let rows = sqlx::raw_sql(AssertSqlSafe(sql))
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok(rows
-        .iter()
-        .find(|r| r.columns().first().is_some_and(|c| c.name() == "tp_print"))
-        .and_then(|r| r.try_get::<String, _>(0).ok())
-        .unwrap_or_default())
-}
-
-/// Runs `attempt` (and its control). Nothing is kept: each statement runs under the savepoint
-/// `tp_attempt`, and the rollback to it is not sent on its own but at the head of the next batch
-/// (`pending_undo`), so a read costs one round trip; rolling the case back discards it anyway.
-pub async fn run(
-    conn: &mut PgConnection,
-    schema: &AttackSchema,
-    world: &World,
-    attempt: &Attempt,
-    prints: &mut Fingerprints,
-    pending_undo: &mut bool,
-) -> Result<Outcome, sqlx::Error> {
-    let before = match attempt.watch {
-        Some(key) if !prints.contains_key(&key) => {
-            let print =
-                fingerprint(conn, schema, world, key, undo_prefix(pending_undo), true).await?;
-            prints.insert(key, print.clone());
-            Some(print)
-        }
-        Some(key) => prints.get(&key).cloned(),
-        None => None,
-    };
-    let setup = setup_sql(schema, world, &attempt.context);
-    let ending = execute(
-        conn,
-        &format!("{}{setup}", undo_prefix(pending_undo)),
-        &attempt.statement,
-    )
-    .await?;
-    *pending_undo = true;
-    let mut changed = false;
-    if let (Some(key), Some(before), true) = (attempt.watch, &before, ending.succeeded()) {
-        changed = fingerprint(conn, schema, world, key, "RESET ROLE; ", false).await? != *before;
-    }
-    let control = match &attempt.control {
-        Some(statement) => {
-            let ending = execute(
-                conn,
-                &format!("{}{setup}", undo_prefix(pending_undo)),
-                statement,
-            )
-            .await?;
-            *pending_undo = true;
-            Some(ending)
-        }
-        None => None,
-    };
-    Ok(Outcome {
-        ending,
-        changed,
-        control,
-    })
-}
-
-/// The rollback owed by the previous attempt, if any, as the head of the next batch.
-fn undo_prefix(pending: &mut bool) -> &'static str {
-    if std::mem::take(pending) {
-        "ROLLBACK TO SAVEPOINT tp_attempt; RELEASE SAVEPOINT tp_attempt; "
-    } else {
-        ""
     }
 }
 

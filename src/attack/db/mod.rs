@@ -7,6 +7,7 @@
 //! the minimal case's leak becomes a finding with a runnable SQL reproducer, and the search goes on
 //! for leaks of other kinds.
 
+mod batch;
 mod causes;
 mod effects;
 mod execute;
@@ -14,6 +15,7 @@ mod ops;
 pub mod pooled;
 pub mod rules;
 mod schema;
+mod timings;
 mod values;
 mod world;
 
@@ -32,10 +34,13 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 pub use ops::Property;
 pub use schema::AttackSchema;
+pub use timings::Timings;
 pub use world::json_text;
 
+use self::batch::Link;
 use self::execute::{Fingerprints, Leak};
 use self::ops::{Attempt, Case, Context, Planner};
+use self::timings::add_since;
 use self::values::ValueGen;
 use self::world::{World, WorldParams};
 use crate::audit::CatalogError;
@@ -89,6 +94,36 @@ pub struct AttackConfig {
     pub stop: Option<Arc<AtomicBool>>,
     /// Called before every shrinking step, so progress shows the run is not stuck.
     pub on_shrink: Option<ProgressHook>,
+    /// How attempts travel to the server (the default: batched and prepared).
+    pub pipeline: Pipeline,
+}
+
+/// How attempts travel to the server. Either way each attempt runs alone under its own savepoint,
+/// rolled back before the next; the findings and coverage are the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pipeline {
+    /// Most attempts sent in one round trip (at least 1).
+    pub depth: usize,
+    /// Attack statements prepared once per connection, then executed with arguments, instead
+    /// of being parsed and planned anew as literal SQL every time.
+    pub prepare: bool,
+}
+
+impl Pipeline {
+    /// One attempt per round trip, literal SQL (for comparisons).
+    pub const ONE_AT_A_TIME: Pipeline = Pipeline {
+        depth: 1,
+        prepare: false,
+    };
+}
+
+impl Default for Pipeline {
+    fn default() -> Self {
+        Self {
+            depth: batch::PIPELINE,
+            prepare: true,
+        }
+    }
 }
 
 /// A callback after every test case.
@@ -117,6 +152,7 @@ impl Default for AttackConfig {
             on_case: None,
             stop: None,
             on_shrink: None,
+            pipeline: Pipeline::default(),
         }
     }
 }
@@ -314,6 +350,8 @@ pub struct AttackOutcome {
     pub tables: usize,
     pub relations: usize,
     pub functions: usize,
+    /// Where the workers' time went, and the round trips and statements they sent.
+    pub timings: Timings,
 }
 
 impl AttackOutcome {
@@ -387,6 +425,7 @@ pub async fn attack(
             .map_err(|e| AttackError::Worker(e.to_string()))??;
         outcome.cases += result.cases;
         outcome.attempts += result.attempts;
+        outcome.timings.merge(&result.timings);
         outcome.coverage.merge(result.coverage);
         for (key, n) in result.first_seen {
             outcome
@@ -504,6 +543,7 @@ struct WorkerResult {
     attempts: u64,
     coverage: Coverage,
     first_seen: BTreeMap<(String, String), u64>,
+    timings: Timings,
 }
 
 struct Worker {
@@ -527,6 +567,7 @@ struct Shared {
     failed_at: Cell<Option<u64>>,
     /// (object, property) an attempt timed out on: not tried again.
     timed_out: RefCell<HashSet<(String, Property)>>,
+    link: RefCell<Link>,
 }
 
 impl Worker {
@@ -555,6 +596,7 @@ impl Worker {
     }
 
     fn run(self, options: &PgConnectOptions) -> Result<WorkerResult, AttackError> {
+        let started = Instant::now();
         let conn = self.handle.block_on(PgConnection::connect_with(options))?;
         let shared = Shared {
             conn: RefCell::new(conn),
@@ -564,11 +606,16 @@ impl Worker {
             cases_this_round: Cell::new(0),
             failed_at: Cell::new(None),
             timed_out: RefCell::new(HashSet::new()),
+            link: RefCell::new(Link::new(self.config.pipeline.prepare)),
         };
         // A fresh session has never defined the setting, so `current_setting(name, true)` is NULL
         // only now: probe every relation "unset" before anything else touches it.
-        self.handle
-            .block_on(self.probe_unset(&mut shared.conn.borrow_mut(), &shared))?;
+        self.handle.block_on(self.probe_unset(
+            &mut shared.conn.borrow_mut(),
+            &mut shared.link.borrow_mut(),
+            &shared,
+        ))?;
+        shared.result.borrow_mut().timings.startup = started.elapsed();
 
         let strategy = ops::arb_case(
             self.config.max_tenants,
@@ -598,6 +645,7 @@ impl Worker {
                     let total_before = shared.result.borrow().cases;
                     let leaks = self.handle.block_on(self.execute_case(
                         &mut shared.conn.borrow_mut(),
+                        &mut shared.link.borrow_mut(),
                         &shared,
                         &minimal,
                         true,
@@ -622,7 +670,10 @@ impl Worker {
         }
         let conn = shared.conn.into_inner();
         self.handle.block_on(conn.close())?;
-        Ok(shared.result.into_inner())
+        let mut result = shared.result.into_inner();
+        result.timings.merge(&shared.link.into_inner().sent);
+        result.timings.workers = started.elapsed();
+        Ok(result)
     }
 
     fn runner(&self, cases: u64, round: u64) -> TestRunner {
@@ -671,12 +722,18 @@ impl Worker {
         } else if let Some(hook) = &self.config.on_shrink {
             (hook.0)();
         }
-        match self.handle.block_on(self.execute_case(
+        let t0 = Instant::now();
+        let executed = self.handle.block_on(self.execute_case(
             &mut shared.conn.borrow_mut(),
+            &mut shared.link.borrow_mut(),
             shared,
             case,
             !shrinking,
-        )) {
+        ));
+        if shrinking {
+            add_since(&mut shared.result.borrow_mut().timings.shrinking, t0);
+        }
+        match executed {
             Ok(leaks) => {
                 let known = shared.known.borrow();
                 match leaks.iter().find(|(l, _)| !known.contains(&l.signature())) {
@@ -716,15 +773,25 @@ impl Worker {
     async fn execute_case(
         &self,
         conn: &mut PgConnection,
+        link: &mut Link,
         shared: &Shared,
         case: &Case,
         count: bool,
     ) -> Result<Vec<(Leak, World)>, sqlx::Error> {
+        let t0 = Instant::now();
         sqlx::raw_sql(self.begin()).execute(&mut *conn).await?;
-        let result = self.run_case(conn, shared, case, count).await;
+        let mut spent = t0.elapsed();
+        let result = self.run_case(conn, link, shared, case, count).await;
         // One case, one transaction: always rolled back, also after an error, so nothing is
         // kept and no lock outlives the case.
+        let t1 = Instant::now();
         let rollback = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+        spent += t1.elapsed();
+        link.sent.round_trips += 2;
+        link.sent.statements += 2;
+        if count {
+            shared.result.borrow_mut().timings.begin_rollback += spent;
+        }
         let leaks = result?;
         rollback?;
         Ok(leaks)
@@ -743,10 +810,12 @@ impl Worker {
     async fn run_case(
         &self,
         conn: &mut PgConnection,
+        link: &mut Link,
         shared: &Shared,
         case: &Case,
         count: bool,
     ) -> Result<Vec<(Leak, World)>, sqlx::Error> {
+        let mut spent = Timings::default();
         let seeding = Instant::now();
         let mut world = if self.config.read_only {
             world::sample(conn, &self.schema, case.world.tenants).await?
@@ -760,6 +829,8 @@ impl Worker {
             .await?
         };
         tracing::debug!(elapsed = ?seeding.elapsed(), rows = world.rows.len(), "world seeded");
+        add_since(&mut spent.seeding, seeding);
+        let planning = Instant::now();
         let mut planner = Planner {
             schema: &self.schema,
             world: &world.clone(),
@@ -771,59 +842,80 @@ impl Worker {
             .iter()
             .flat_map(|s| planner.plan_all(s))
             .collect();
+        add_since(&mut spent.planning, planning);
         let mut prints = Fingerprints::new();
-        let mut pending_undo = false;
+        link.start_case();
         let mut leaks = Vec::new();
-        for attempt in attempts {
-            if self.stopped() {
-                break;
-            }
-            let skip = {
-                let timed_out = shared.timed_out.borrow();
-                // No key is built on the hot path until something has timed out.
-                !timed_out.is_empty()
-                    && timed_out.contains(&(attempt.object.clone(), attempt.property))
-            };
-            if skip {
-                continue;
-            }
+        let mut next = 0;
+        while next < attempts.len() && !self.stopped() {
             let t0 = Instant::now();
-            let outcome = execute::run(
-                conn,
-                &self.schema,
-                &world,
-                &attempt,
-                &mut prints,
-                &mut pending_undo,
-            )
-            .await?;
-            tracing::trace!(
-                property = attempt.property.as_str(),
-                elapsed_us = t0.elapsed().as_micros() as u64,
-                "attempt"
-            );
-            let timed_out = outcome.timed_out();
-            if timed_out {
-                shared
-                    .timed_out
-                    .borrow_mut()
-                    .insert((attempt.object.clone(), attempt.property));
-            }
-            if count {
-                let mut result = shared.result.borrow_mut();
-                result.attempts += 1 + u64::from(attempt.control.is_some());
-                result.coverage.record(&attempt, &outcome);
-            }
-            if timed_out {
+            // The next attempts whose object has not timed out, up to a batch's worth.
+            let window: Vec<&Attempt> = {
+                let timed_out = shared.timed_out.borrow();
+                let mut window = Vec::new();
+                while next < attempts.len() && window.len() < self.config.pipeline.depth.max(1) {
+                    let attempt = &attempts[next];
+                    next += 1;
+                    // No key is built on the hot path until something has timed out.
+                    if timed_out.is_empty()
+                        || !timed_out.contains(&(attempt.object.clone(), attempt.property))
+                    {
+                        window.push(attempt);
+                    }
+                }
+                window
+            };
+            let t1 = Instant::now();
+            spent.bookkeeping += t1 - t0;
+            if window.is_empty() {
                 continue;
             }
-            for leak in execute::judge(&mut world, &attempt, &outcome) {
-                leaks.push((leak, world.clone()));
+            let outcomes =
+                batch::run_window(conn, link, &self.schema, &world, &window, &mut prints).await?;
+            let t2 = Instant::now();
+            spent.executing += t2 - t1;
+            tracing::trace!(
+                attempts = outcomes.len(),
+                elapsed_us = (t2 - t1).as_micros() as u64,
+                "batch"
+            );
+            if outcomes.len() < window.len() {
+                // One timed out: those after it go through the check again.
+                let resume = window[outcomes.len()];
+                next = attempts
+                    .iter()
+                    .position(|a| std::ptr::eq(a, resume))
+                    .unwrap_or(next);
+            }
+            for (attempt, outcome) in window.iter().zip(&outcomes) {
+                let t3 = Instant::now();
+                let timed_out = outcome.timed_out();
+                if timed_out {
+                    shared
+                        .timed_out
+                        .borrow_mut()
+                        .insert((attempt.object.clone(), attempt.property));
+                }
+                if count {
+                    let mut result = shared.result.borrow_mut();
+                    result.attempts += 1 + u64::from(attempt.control.is_some());
+                    result.coverage.record(attempt, outcome);
+                }
+                let t4 = Instant::now();
+                spent.bookkeeping += t4 - t3;
+                if timed_out {
+                    continue;
+                }
+                for leak in execute::judge(&mut world, attempt, outcome) {
+                    leaks.push((leak, world.clone()));
+                }
+                add_since(&mut spent.judging, t4);
             }
         }
         tracing::debug!(elapsed = ?seeding.elapsed(), "case done");
         if count {
             let mut result = shared.result.borrow_mut();
+            result.timings.merge(&spent);
             for (table, reason) in &world.unseedable {
                 let gap = (table.to_string(), reason.clone());
                 if !result.coverage.gaps.contains(&gap) {
@@ -841,6 +933,7 @@ impl Worker {
     async fn probe_unset(
         &self,
         conn: &mut PgConnection,
+        link: &mut Link,
         shared: &Shared,
     ) -> Result<(), sqlx::Error> {
         if self.config.read_only || !self.schema.observer_bypasses {
@@ -849,7 +942,7 @@ impl Worker {
             return Ok(());
         }
         sqlx::raw_sql("BEGIN").execute(&mut *conn).await?;
-        let found = self.probe_unset_in_transaction(conn, shared).await;
+        let found = self.probe_unset_in_transaction(conn, link, shared).await;
         let rollback = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
         let (found, world) = found?;
         rollback?;
@@ -869,6 +962,7 @@ impl Worker {
     async fn probe_unset_in_transaction(
         &self,
         conn: &mut PgConnection,
+        link: &mut Link,
         shared: &Shared,
     ) -> Result<(Vec<Leak>, World), sqlx::Error> {
         let params = WorldParams {
@@ -879,10 +973,12 @@ impl Worker {
         };
         let mut world = world::seed(conn, &self.schema, &params, false).await?;
         let mut prints = Fingerprints::new();
-        let mut pending_undo = false;
-        let mut found = Vec::new();
-        for r in &self.schema.readable {
-            let attempt = Attempt {
+        link.start_case();
+        let attempts: Vec<Attempt> = self
+            .schema
+            .readable
+            .iter()
+            .map(|r| Attempt {
                 property: Property::Unset,
                 object: r.name.to_string(),
                 actor: 0,
@@ -900,21 +996,25 @@ impl Worker {
                 watch: None,
                 control: None,
                 liveness: None,
-            };
-            let outcome = execute::run(
-                conn,
-                &self.schema,
-                &world,
-                &attempt,
-                &mut prints,
-                &mut pending_undo,
-            )
-            .await?;
-            let mut result = shared.result.borrow_mut();
-            result.attempts += 1;
-            result.coverage.record(&attempt, &outcome);
-            if !outcome.timed_out() {
-                found.extend(execute::judge(&mut world, &attempt, &outcome));
+            })
+            .collect();
+        let mut found = Vec::new();
+        let mut next = 0;
+        while next < attempts.len() {
+            let window: Vec<&Attempt> = attempts[next..]
+                .iter()
+                .take(self.config.pipeline.depth.max(1))
+                .collect();
+            let outcomes =
+                batch::run_window(conn, link, &self.schema, &world, &window, &mut prints).await?;
+            next += outcomes.len().max(1);
+            for (attempt, outcome) in window.iter().zip(&outcomes) {
+                let mut result = shared.result.borrow_mut();
+                result.attempts += 1;
+                result.coverage.record(attempt, outcome);
+                if !outcome.timed_out() {
+                    found.extend(execute::judge(&mut world, attempt, outcome));
+                }
             }
         }
         Ok((found, world))
