@@ -350,8 +350,16 @@ async fn obtain(
             Ok(out)
         }
         TenantsSpec::Existing { tenants } => {
+            // The listed tenants the caller named, when it named at least two of them; else every
+            // listed tenant (an `attack http` run uses them all, not the first two).
+            let named: Vec<_> = tenants.iter().filter(|t| slugs.contains(&t.slug)).collect();
+            let chosen = if named.len() >= 2 {
+                named
+            } else {
+                tenants.iter().collect()
+            };
             let mut out = Vec::new();
-            for t in tenants.iter().take(slugs.len().max(2)) {
+            for t in chosen {
                 let token = match &t.token_env {
                     Some(name) => Some(SecretString::from(
                         env(name).ok_or_else(|| TargetError::MissingVariable(name.clone()))?,
@@ -393,4 +401,44 @@ fn provision_values(slug: &str) -> Values {
         ("marker".to_owned(), marker),
     ]
     .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const THREE: &str = r#"
+name = "three"
+[tenants]
+provision = "existing"
+tenants = [
+    { slug = "alpha", tenant_id = "1" },
+    { slug = "beta", tenant_id = "2" },
+    { slug = "gamma", tenant_id = "3" },
+]
+"#;
+
+    #[tokio::test]
+    async fn every_listed_existing_tenant_is_used_unless_two_or_more_are_named() {
+        let spec = Spec::parse(THREE, "three.toml").unwrap_or_else(|e| panic!("{e:?}"));
+        let env = |_: &str| None;
+        let http = reqwest::Client::new();
+        let slugs = |names: &[&str]| names.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let all = obtain_tenants(
+            &spec,
+            &env,
+            &slugs(&["tenantprobe-attack-a", "tenantprobe-attack-b"]),
+            &http,
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        let ids: Vec<&str> = all.iter().map(|t| t.tenant_id.as_str()).collect();
+        assert_eq!(ids, ["1", "2", "3"]);
+        let named = obtain_tenants(&spec, &env, &slugs(&["gamma", "alpha"]), &http, None)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let slugs: Vec<&str> = named.iter().map(|t| t.slug.as_str()).collect();
+        assert_eq!(slugs, ["alpha", "gamma"]);
+    }
 }

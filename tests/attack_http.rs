@@ -218,8 +218,8 @@ async fn a_path_tenant_api_with_static_tokens_is_attacked_from_its_spec_alone() 
     );
 }
 
-#[tokio::test]
-async fn an_api_that_refuses_before_reading_the_body_yields_no_finding_when_correct() {
+/// `attack http` on the early-answering API of tests/support/early_api.rs.
+async fn attack_early_api(config: HttpAttackConfig) -> HttpOutcome {
     let (addr, tokens) = support::early_api::start().await;
     let spec = tenantprobe::spec::Spec::load(std::path::Path::new(&support::repo_path(
         "tests/early-api.toml",
@@ -235,22 +235,36 @@ async fn an_api_that_refuses_before_reading_the_body_yields_no_finding_when_corr
     let tenants = obtain_tenants(&spec, &env, &[], &reqwest::Client::new(), Some(&target))
         .await
         .unwrap();
-    let outcome = http::attack(
-        target,
-        tenants,
-        HttpAttackConfig {
-            cases: 64,
-            seed: 9,
-            ..HttpAttackConfig::default()
-        },
-    )
-    .await
-    .unwrap();
+    http::attack(target, tenants, config).await.unwrap()
+}
+
+#[tokio::test]
+async fn an_api_that_refuses_before_reading_the_body_yields_no_finding_when_correct() {
+    let outcome = attack_early_api(HttpAttackConfig {
+        cases: 64,
+        seed: 9,
+        ..HttpAttackConfig::default()
+    })
+    .await;
     assert!(outcome.findings.is_empty(), "{:#?}", outcome.findings);
+    assert!(outcome.partial.is_none());
     assert!(
         outcome.items_created > 0 && outcome.requests > 500,
         "the run examined something: {} items, {} requests",
         outcome.items_created,
         outcome.requests
     );
+}
+
+#[tokio::test]
+async fn a_run_that_reaches_its_time_budget_stops_starting_cases_and_is_marked_partial() {
+    let outcome = attack_early_api(HttpAttackConfig {
+        cases: 1_000_000,
+        seed: 4,
+        time_budget: Some(std::time::Duration::from_secs(1)),
+        ..HttpAttackConfig::default()
+    })
+    .await;
+    assert_eq!(outcome.partial.as_deref(), Some("time budget reached"));
+    assert!(outcome.cases > 0 && outcome.cases < 1_000_000);
 }

@@ -685,3 +685,29 @@ async fn sigint_stops_the_monitor_daemon_after_its_cycle_with_130() {
     assert_eq!(code, Some(130), "{stderr}");
     assert!(stderr.contains("stopped by a signal"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attack_http_run_interrupted_midway_writes_a_partial_report() {
+    let w = support::app_world(tenantprobe::reference::Options::default()).await;
+    let env = app_env(&w);
+    let spec = repo_path("probes/reference-app.toml");
+    let child = spawn(
+        &[
+            "attack", "http", "-t", &spec, "--cases", "100000", "--seed", "3", "--format", "json",
+        ],
+        &env,
+    );
+    // Well into the run: 100,000 cases would take hours.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    signal(&child, Signal::SIGINT);
+    let (code, stdout, stderr) =
+        tokio::task::spawn_blocking(move || wait_for(child, Duration::from_secs(30)))
+            .await
+            .unwrap();
+    assert_eq!(code, Some(130), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect(&stdout);
+    assert_eq!(report["stats"]["partial"], true, "{stdout}");
+    assert_eq!(report["stats"]["partial_reason"], "interrupted", "{stdout}");
+    let cases = report["stats"]["cases"].as_u64().unwrap();
+    assert!(cases > 0 && cases < 100_000, "{cases} cases ran");
+}

@@ -68,9 +68,12 @@ pub struct AttackHttpArgs {
     /// Steps sent at once, so leaks through pools and caches surface.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub concurrency: u64,
-    /// Stop starting new cases after this long (e.g. `2m`).
+    /// Stop starting new cases after this long (e.g. `2m`); the report is then marked partial.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub time_budget: Option<Duration>,
+    /// Time spent shrinking one failing case to its smallest sequence, at most (e.g. `5s`).
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub shrink_budget: Duration,
     /// Slugs of the test tenants to provision (the spec's [tenants] decides how).
     #[arg(long = "tenant", value_name = "SLUG", default_values_t = ["tenantprobe-attack-a".to_owned(), "tenantprobe-attack-b".to_owned()])]
     pub tenants: Vec<String>,
@@ -286,9 +289,27 @@ impl AttackHttpArgs {
             on_case: super::ui::case_hook(&progress),
             on_shrink: super::ui::shrink_hook(&progress),
             record: false,
+            shrink_budget: self.shrink_budget,
+            stop: None,
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let config = HttpAttackConfig {
+            stop: Some(Arc::clone(&stop)),
+            ..config
         };
         let base = tenantprobe::servers::redact(target.base_url.as_str());
-        let outcome = match http::attack(target, tenants, config).await {
+        let attack = http::attack(target, tenants, config);
+        tokio::pin!(attack);
+        // On SIGINT/SIGTERM the engine stops at its next step and the report of what was found so
+        // far is still written, marked partial (the process then exits 130/143).
+        let result = tokio::select! {
+            result = &mut attack => result,
+            () = crate::shutdown_signal() => {
+                stop.store(true, Ordering::Relaxed);
+                attack.await
+            }
+        };
+        let outcome = match result {
             Err(http::HttpAttackError::Unreachable { url, cause }) => {
                 return Err(tenantprobe::servers::ServerError::Unreachable {
                     what: "the API",
@@ -305,13 +326,21 @@ impl AttackHttpArgs {
         }
         // Without items of its own to reach for, no attack means anything: never green.
         anyhow::ensure!(
-            outcome.items_created > 0,
+            outcome.items_created > 0 || outcome.partial.is_some(),
             "attack http created no item in {} case(s), so nothing was attacked: check each \
              resource's `create` endpoint and its `id` pointer (the JSON pointer to the id in the \
              create response) in the spec",
             outcome.cases
         );
-        let mut notes = vec![
+        let mut notes = Vec::new();
+        if let Some(reason) = &outcome.partial {
+            notes.push(format!(
+                "PARTIAL report ({reason}): {} of {} cases ran; findings so far are confirmed, \
+                 but the run is incomplete",
+                outcome.cases, self.cases
+            ));
+        }
+        notes.extend([
             format!("{base}; seed {seed} (`--seed {seed}` replays these cases)"),
             format!(
                 "{} cases, {} requests in {:.1} s ({:.0} requests/s, {} at once){}",
@@ -327,7 +356,7 @@ impl AttackHttpArgs {
                 }
             ),
             "coverage (steps per operation and actor):".to_owned(),
-        ];
+        ]);
         let mut by_op: std::collections::BTreeMap<&str, Vec<String>> =
             std::collections::BTreeMap::new();
         for ((op, actor), n) in &outcome.coverage {
@@ -359,7 +388,21 @@ impl AttackHttpArgs {
         let rules: Vec<&'static RuleInfo> = http::rules::RULES.to_vec();
         let mut findings = outcome.findings;
         let matrix = tenantprobe::report::matrix::from_attack_http(&outcome.endpoints);
-        let report = Report::new("attack http", &spec.name, &rules, begun.elapsed(), &notes);
+        let mut report = Report::new("attack http", &spec.name, &rules, begun.elapsed(), &notes);
+        report.stats = Some(serde_json::json!({
+            "partial": outcome.partial.is_some(),
+            "partial_reason": outcome.partial,
+            "cases": outcome.cases,
+            "requests": outcome.requests,
+            "cases_to_first_detection": outcome
+                .first_seen
+                .iter()
+                .map(|((rule, object), cases)| serde_json::json!({
+                    "rule": rule, "object": object, "cases": cases,
+                }))
+                .collect::<Vec<_>>(),
+            "unconfirmed": outcome.unconfirmed,
+        }));
         let facts = RunFacts {
             spec_file: self.target.target.as_deref(),
             seed: Some(seed),

@@ -110,9 +110,10 @@ impl Command {
     /// Whether the command reacts to SIGINT/SIGTERM itself and must be left to finish (the monitor
     /// daemon completes its cycle, `demo` removes its servers); others are simply dropped.
     pub fn winds_down_on_signal(&self) -> bool {
-        // `attack db` cancels its running statements and rolls back before it goes.
+        // `attack db` cancels its running statements and rolls back before it goes; `attack
+        // http` finishes its case (deleting what it created) and writes a partial report.
         matches!(self, Self::Demo(_) | Self::Monitor(_))
-            || matches!(self, Self::Attack(a) if matches!(a.kind, attack::AttackKind::Db(_)))
+            || matches!(self, Self::Attack(a) if matches!(a.kind, attack::AttackKind::Db(_) | attack::AttackKind::Http(_)))
     }
 }
 

@@ -15,8 +15,8 @@ pub(crate) mod world;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use proptest::test_runner::{
@@ -68,6 +68,11 @@ pub struct HttpAttackConfig {
     pub on_shrink: Option<ProgressHook>,
     /// Keep every request sent (`HttpOutcome::sent`), for benchmarks that replay the same mix.
     pub record: bool,
+    /// Time spent shrinking one failing case, at most: a finding is reported with the smallest
+    /// sequence found by then.
+    pub shrink_budget: Duration,
+    /// Set from outside (SIGINT) to stop at the next step: the outcome is then `partial`.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl Default for HttpAttackConfig {
@@ -82,6 +87,8 @@ impl Default for HttpAttackConfig {
             on_case: None,
             on_shrink: None,
             record: false,
+            shrink_budget: Duration::from_secs(5),
+            stop: None,
         }
     }
 }
@@ -106,6 +113,9 @@ pub struct HttpOutcome {
     /// Leaks seen once that did not reproduce when replayed alone (`rule on object`): not
     /// reported as findings.
     pub unconfirmed: Vec<String>,
+    /// Why the run ended before its cases were all run (`interrupted`, `time budget reached`):
+    /// the findings so far are real, but the run is incomplete.
+    pub partial: Option<String>,
 }
 
 impl HttpOutcome {
@@ -175,6 +185,8 @@ struct State {
     failed_at: Cell<Option<u64>>,
     /// The signature that failed the current round's case.
     failing: RefCell<Option<(&'static str, String)>>,
+    /// The run was stopped or its time budget spent: the rest of the round is skipped.
+    ended: Cell<bool>,
 }
 
 impl Engine {
@@ -243,6 +255,7 @@ impl Engine {
             cases_this_round: Cell::new(0),
             failed_at: Cell::new(None),
             failing: RefCell::new(None),
+            ended: Cell::new(false),
         };
         let strategy = ops::arb_case(self.config.max_steps);
         let mut remaining = u64::from(self.config.cases);
@@ -250,6 +263,7 @@ impl Engine {
         while remaining > 0 && !self.out_of_time() {
             state.cases_this_round.set(0);
             state.failed_at.set(None);
+            *state.failing.borrow_mut() = None;
             let mut runner = self.runner(remaining, round);
             let result = runner.run(&strategy, |case| self.property(&state, &case));
             if let Some(e) = state.fatal.borrow_mut().take() {
@@ -265,12 +279,20 @@ impl Engine {
             remaining = remaining.saturating_sub(consumed.max(1));
             match result {
                 Ok(()) => break,
+                Err(TestError::Fail(..))
+                    if state.ended.get() && state.failing.borrow().is_none() =>
+                {
+                    break;
+                }
                 Err(TestError::Fail(_, minimal)) => {
                     let before = state.outcome.borrow().cases;
                     let known = state.known.borrow().clone();
-                    let confirmed = self
-                        .confirm(&minimal, &known)
-                        .map_err(|e| HttpAttackError::Worker(e.to_string()))?;
+                    let confirmed = if self.stopped() {
+                        Vec::new()
+                    } else {
+                        self.confirm(&minimal, &known)
+                            .map_err(|e| HttpAttackError::Worker(e.to_string()))?
+                    };
                     if confirmed.is_empty() {
                         // Seen once, never again alone: not reported, and not hunted again.
                         if let Some(signature) = state.failing.borrow_mut().take()
@@ -307,6 +329,11 @@ impl Engine {
             round += 1;
         }
         let mut outcome = state.outcome.into_inner();
+        if self.stopped() {
+            outcome.partial = Some("interrupted".into());
+        } else if outcome.cases < u64::from(self.config.cases) && self.out_of_time() {
+            outcome.partial = Some("time budget reached".into());
+        }
         outcome.requests = self.client.requests.load(Ordering::Relaxed);
         outcome.throttled = self.client.throttled.load(Ordering::Relaxed);
         outcome.elapsed = self.begun.elapsed();
@@ -327,7 +354,14 @@ impl Engine {
     }
 
     fn out_of_time(&self) -> bool {
-        self.deadline.is_some_and(|d| Instant::now() >= d)
+        self.deadline.is_some_and(|d| Instant::now() >= d) || self.stopped()
+    }
+
+    fn stopped(&self) -> bool {
+        self.config
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
     }
 
     fn runner(&self, cases: u64, round: u64) -> TestRunner {
@@ -335,7 +369,9 @@ impl Engine {
             cases: u32::try_from(cases).unwrap_or(u32::MAX),
             // Every shrink step replays a case over HTTP; a few dozen find the minimal sequence.
             max_shrink_iters: 96,
-            max_shrink_time: 20_000,
+            max_shrink_time: u32::try_from(self.config.shrink_budget.as_millis())
+                .unwrap_or(u32::MAX)
+                .max(1),
             failure_persistence: self.config.regressions.as_ref().map(|p| {
                 let path: &'static str = Box::leak(p.display().to_string().into_boxed_str());
                 Box::new(FileFailurePersistence::Direct(path))
@@ -352,7 +388,17 @@ impl Engine {
 
     fn property(&self, state: &State, case: &Case) -> Result<(), TestCaseError> {
         let shrinking = state.failed_at.get().is_some();
-        if state.fatal.borrow().is_some() || (!shrinking && self.out_of_time()) {
+        if state.fatal.borrow().is_some() || state.ended.get() {
+            return Ok(());
+        }
+        if (!shrinking && self.out_of_time()) || self.stopped() {
+            // End the round now rather than generate its remaining cases for nothing: a failure
+            // the round loop knows as `ended`, whose shrinking costs no request.
+            state.ended.set(true);
+            if !shrinking {
+                state.failed_at.set(Some(state.cases_this_round.get()));
+                return Err(TestCaseError::fail("the run was stopped"));
+            }
             return Ok(());
         }
         if !shrinking {
