@@ -28,6 +28,8 @@ pub struct Database {
     /// `pool` goes through a transaction-mode pooler: every query runs inside a transaction that
     /// starts by dropping the prepared statements other clients left on the server connection.
     pooled: bool,
+    /// How `pool` connects: the premium tier derives its databases' pools from it.
+    options: PgConnectOptions,
 }
 
 impl Database {
@@ -46,7 +48,7 @@ impl Database {
             // connection, where they do not exist.
             options = options.statement_cache_capacity(0);
         }
-        let pool = pool_options(pool_size).connect_lazy_with(options);
+        let pool = pool_options(pool_size).connect_lazy_with(options.clone());
         let owner_pool = match owner_url {
             Some(url) => Some(pool_options(2).connect_lazy_with(connect_options(url)?)),
             None => None,
@@ -60,7 +62,31 @@ impl Database {
                 Duration::from_secs(5),
             ),
             pooled,
+            options,
         })
+    }
+
+    /// A pool on another database of the same server, logging in as `role` with the app's own
+    /// credentials: a premium tenant's database. Lazy and small (`size`); faults and per-tenant
+    /// slots work as on the shared pool.
+    pub fn for_database(&self, database: &str, role: &str, size: u32) -> Self {
+        let options = self.options.clone().database(database).username(role);
+        Self {
+            pool: pool_options(size).connect_lazy_with(options.clone()),
+            owner_pool: None,
+            faults: self.faults.clone(),
+            slots: self.slots.clone(),
+            pooled: self.pooled,
+            options,
+        }
+    }
+
+    /// Whether a connection can be had within `wait` (an idle one is immediate).
+    pub async fn reachable(&self, wait: Duration) -> bool {
+        matches!(
+            tokio::time::timeout(wait, self.pool.acquire()).await,
+            Ok(Ok(_))
+        )
     }
 
     /// Work for one tenant: `None` only under the `session-context-leak` fault.
@@ -86,7 +112,9 @@ impl Database {
     /// A transaction on the app's pool. Behind a transaction pooler, prepared statements that
     /// another client left on this server connection are dropped first: sqlx names its statements
     /// per client connection, so they would collide with ours.
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    pub(crate) async fn begin(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         if self.pooled {
             sqlx::raw_sql("DEALLOCATE ALL").execute(&mut *tx).await?;

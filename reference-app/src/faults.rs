@@ -27,10 +27,15 @@ pub enum Fault {
     DebugTenantParam,
     /// No per-tenant limits: no rate limit, and every tenant draws from one shared pool.
     NoTenantLimits,
+    /// A premium tenant whose own database is unknown to the app or cannot be reached is served
+    /// from the shared database instead of failing.
+    PremiumRouteFallback,
+    /// `promote` switches the route but leaves the tenant's rows readable in the shared schema.
+    PromoteLeftovers,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 8] = [
+    pub const ALL: [Fault; 10] = [
         Self::GlobalCacheKey,
         Self::SubdomainTrust,
         Self::JwtNoVerify,
@@ -39,6 +44,8 @@ impl Fault {
         Self::BodyTenantOverride,
         Self::DebugTenantParam,
         Self::NoTenantLimits,
+        Self::PremiumRouteFallback,
+        Self::PromoteLeftovers,
     ];
 
     pub fn name(self) -> &'static str {
@@ -51,6 +58,8 @@ impl Fault {
             Self::BodyTenantOverride => "body-tenant-override",
             Self::DebugTenantParam => "debug-tenant-param",
             Self::NoTenantLimits => "no-tenant-limits",
+            Self::PremiumRouteFallback => "premium-route-fallback",
+            Self::PromoteLeftovers => "promote-leftovers",
         }
     }
 }

@@ -124,8 +124,9 @@ async fn resolve(parts: &Parts, state: &AppState) -> Result<Tenant, ApiError> {
 
     // Membership: the token's user must exist in the token's tenant (read under that tenant's RLS).
     let user = claims.sub;
-    let role: Option<String> = state
-        .db
+    // The token's tenant's database (shared or its own premium one) answers for its members.
+    let home = state.routes.route(claims.tenant_id).await?;
+    let role: Option<String> = home
         .for_tenant(Some(claims.tenant_id))
         .run(move |tx| {
             Box::pin(async move {
@@ -160,7 +161,12 @@ async fn resolve(parts: &Parts, state: &AppState) -> Result<Tenant, ApiError> {
         id: tenant,
         user_id: claims.sub,
         role,
-        db: state.db.for_tenant(Some(tenant)),
+        db: if tenant == claims.tenant_id {
+            home
+        } else {
+            state.routes.route(tenant).await?
+        }
+        .for_tenant(Some(tenant)),
         cache: state.cache.for_tenant(Some(tenant)),
     })
 }

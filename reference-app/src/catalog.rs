@@ -1,0 +1,163 @@
+//! The premium tier's tenant catalog and routing (`PremiumRoutes`, `Placement`): the table
+//! `control.tenant_placements` in the shared database says which tenants live in a database of
+//! their own; `PremiumRoutes::route` is the one function the request path asks for a tenant's
+//! database.
+//!
+//! A tenant without a placement, or whose promotion has not yet switched its route, is served by
+//! the shared database. A routed tenant is served by its own database and only by it: when that
+//! database cannot be reached the request fails (503) rather than reading or writing elsewhere.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::db::Database;
+use crate::error::ApiError;
+use crate::faults::{Fault, Faults};
+
+/// The catalog's schema and table, in the shared database.
+pub const CATALOG_TABLE: &str = "control.tenant_placements";
+
+/// Creates the catalog if missing (idempotent); run as the owner on the shared database. The app
+/// role may read it, never write it: only `promote` (as the owner) moves tenants.
+pub const CATALOG_SQL: &str = "
+CREATE SCHEMA IF NOT EXISTS control;
+CREATE TABLE IF NOT EXISTS control.tenant_placements (
+    tenant_id     uuid        PRIMARY KEY,
+    database_name text        NOT NULL UNIQUE,
+    app_role      text        NOT NULL UNIQUE,
+    state         text        NOT NULL,
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+GRANT USAGE ON SCHEMA control TO app_user;
+GRANT SELECT ON control.tenant_placements TO app_user;
+";
+
+/// States in which requests go to the tenant's own database: the route has been switched.
+pub const ROUTED_STATES: [&str; 2] = ["routed", "done"];
+
+/// Premium databases kept open at once; the least recently opened is closed beyond this.
+const MAX_POOLS: usize = 64;
+/// Connections per premium database pool.
+const POOL_SIZE: u32 = 4;
+/// How long a request waits for a premium database before it answers 503.
+const CONNECT_WAIT: Duration = Duration::from_secs(3);
+
+/// One tenant's row in the catalog.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Placement {
+    pub tenant_id: Uuid,
+    pub database_name: String,
+    pub app_role: String,
+    pub state: String,
+}
+
+impl Placement {
+    pub fn is_routed(&self) -> bool {
+        ROUTED_STATES.contains(&self.state.as_str())
+    }
+}
+
+/// The catalog row of `tenant`, if any; `None` too while no tenant was ever promoted (no catalog).
+pub async fn placement(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+) -> Result<Option<Placement>, sqlx::Error> {
+    let row = sqlx::query_as(
+        "SELECT tenant_id, database_name, app_role, state FROM control.tenant_placements WHERE tenant_id = $1",
+    )
+    .bind(tenant)
+    .fetch_optional(conn)
+    .await;
+    match row {
+        // 42P01 undefined_table, 3F000 invalid_schema_name: nothing was promoted yet.
+        Err(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("42P01" | "3F000")) => {
+            Ok(None)
+        }
+        other => other,
+    }
+}
+
+/// Routes each request to the shared database or to the tenant's own, keeping one small lazy pool
+/// per premium database (at most `MAX_POOLS`).
+#[derive(Clone)]
+pub struct PremiumRoutes {
+    shared: Database,
+    faults: Faults,
+    pools: Arc<Mutex<Pools>>,
+}
+
+#[derive(Default)]
+struct Pools {
+    by_database: HashMap<String, Database>,
+    /// Databases in the order their pools were opened, oldest first.
+    order: Vec<String>,
+}
+
+impl PremiumRoutes {
+    pub fn new(shared: Database, faults: Faults) -> Self {
+        Self {
+            shared,
+            faults,
+            pools: Arc::default(),
+        }
+    }
+
+    /// The database that serves `tenant`. A routed tenant's database that cannot be reached is a
+    /// 503, never the shared database.
+    pub async fn route(&self, tenant: Uuid) -> Result<Database, ApiError> {
+        let lookup = async {
+            let mut tx = self.shared.begin().await?;
+            let found = placement(&mut tx, tenant).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(found)
+        };
+        let placement = match lookup.await {
+            Ok(p) => p,
+            Err(e) if self.faults.has(Fault::PremiumRouteFallback) => {
+                // FAULT(premium-route-fallback): a catalog that cannot be read means "shared".
+                tracing::warn!(error = %e, "catalog unreadable, serving from the shared database");
+                None
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let Some(placement) = placement.filter(Placement::is_routed) else {
+            return Ok(self.shared.clone());
+        };
+        let db = self.pool_for(&placement);
+        if db.reachable(CONNECT_WAIT).await {
+            return Ok(db);
+        }
+        if self.faults.has(Fault::PremiumRouteFallback) {
+            // FAULT(premium-route-fallback): the tenant's own database is down or unknown, so the
+            // request quietly runs on the shared database — where a half-finished promotion still
+            // holds its old rows, and where its writes now land and are lost at clean-up.
+            tracing::warn!(database = %placement.database_name, "premium database unreachable, serving from the shared database");
+            return Ok(self.shared.clone());
+        }
+        tracing::error!(database = %placement.database_name, "premium database unreachable");
+        Err(ApiError::Unavailable)
+    }
+
+    fn pool_for(&self, placement: &Placement) -> Database {
+        let mut pools = self.pools.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(db) = pools.by_database.get(&placement.database_name) {
+            return db.clone();
+        }
+        if pools.order.len() >= MAX_POOLS {
+            let oldest = pools.order.remove(0);
+            pools.by_database.remove(&oldest);
+        }
+        let db = self
+            .shared
+            .for_database(&placement.database_name, &placement.app_role, POOL_SIZE);
+        pools.order.push(placement.database_name.clone());
+        pools
+            .by_database
+            .insert(placement.database_name.clone(), db.clone());
+        db
+    }
+}
