@@ -76,6 +76,10 @@ pub struct DatabaseSpec {
     /// Variable holding a URL that logs in as the app role through the application's connection
     /// pooler (PgBouncer in transaction mode): `attack db` then checks pooled connections too.
     pub pooler_url_env: Option<String>,
+    /// Premium databases (database-per-tenant): a query run on this database that lists them,
+    /// returning `tenant_id` and `database` (text), optionally `app_role` and `cleaned` (bool).
+    /// `audit` and `attack db` then run on each, and `audit` checks where every tenant's data lives.
+    pub placements_query: Option<String>,
 }
 
 impl DatabaseSpec {
