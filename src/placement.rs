@@ -119,7 +119,10 @@ impl TenantTable {
     }
 }
 
-async fn connect(options: &PgConnectOptions, database: &str) -> Result<PgConnection, PlacementError> {
+async fn connect(
+    options: &PgConnectOptions,
+    database: &str,
+) -> Result<PgConnection, PlacementError> {
     let options = options.clone().database(database);
     let err = |source| PlacementError::Database {
         database: database.to_owned(),
@@ -169,9 +172,7 @@ async fn tenant_tables(
     Ok(rows
         .into_iter()
         .filter_map(|(schema, name, tenant_column, primary_key)| {
-            let is_tenants = tenants_table.is_some_and(|t| {
-                t.name == name && t.schema == schema
-            });
+            let is_tenants = tenants_table.is_some_and(|t| t.name == name && t.schema == schema);
             let key = match tenant_column {
                 Some(column) => column,
                 None if is_tenants => primary_key.first()?.clone(),
@@ -262,7 +263,9 @@ pub async fn check(
         };
         let mut conn = connect(shared, &db.database).await?;
         outcome.databases += 1;
-        let tables = tenant_tables(&mut conn, tenancy).await.map_err(premium_err)?;
+        let tables = tenant_tables(&mut conn, tenancy)
+            .await
+            .map_err(premium_err)?;
         let own = vec![db.tenant_id.clone()];
         // No other tenant's rows in a premium database.
         for table in &tables {
@@ -297,7 +300,10 @@ pub async fn check(
         }
         // None of its rows in the shared schema, except those a promotion still has to clean up
         // and that its own database holds too. The tenants table stays as the shared directory.
-        for table in shared_tables.iter().filter(|t| !is_tenants_table(t, tenancy)) {
+        for table in shared_tables
+            .iter()
+            .filter(|t| !is_tenants_table(t, tenancy))
+        {
             outcome.tables += 1;
             let left = keys(&mut shared_conn, table, &own, false)
                 .await
@@ -306,9 +312,15 @@ pub async fn check(
                 continue;
             }
             let (misplaced, why) = if db.cleaned.unwrap_or(true) {
-                (left, "were left in the shared schema after the promotion finished")
+                (
+                    left,
+                    "were left in the shared schema after the promotion finished",
+                )
             } else {
-                let there = match tables.iter().find(|t| t.schema == table.schema && t.name == table.name) {
+                let there = match tables
+                    .iter()
+                    .find(|t| t.schema == table.schema && t.name == table.name)
+                {
                     Some(t) => keys(&mut conn, t, &own, false).await.map_err(premium_err)?,
                     None => BTreeSet::new(),
                 };

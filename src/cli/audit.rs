@@ -78,7 +78,12 @@ impl AuditArgs {
                     outcome.relations,
                     outcome.findings.len()
                 ));
-                findings.extend(outcome.findings.into_iter().map(|f| f.in_database(&p.database)));
+                findings.extend(
+                    outcome
+                        .findings
+                        .into_iter()
+                        .map(|f| f.in_database(&p.database)),
+                );
             }
             let located = tenantprobe::placement::check(&options, &db.tenancy, &premium).await?;
             notes.push(format!(

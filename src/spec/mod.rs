@@ -378,8 +378,18 @@ impl Waiver {
         if let Some(fp) = &self.fingerprint {
             return *fp == finding.fingerprint;
         }
+        // An object without a database covers it on every database (`database:object`).
+        let on_any_database = |object: &str| {
+            finding
+                .object
+                .strip_suffix(object)
+                .is_some_and(|db| db.ends_with(':') && !db[..db.len() - 1].contains([':', ' ']))
+        };
         self.rule.as_deref() == Some(finding.rule.as_str())
-            && self.object.as_deref() == Some(finding.object.as_str())
+            && self
+                .object
+                .as_deref()
+                .is_some_and(|o| o == finding.object || on_any_database(o))
     }
 }
 
