@@ -601,3 +601,92 @@ async fn audit_and_attack_db_run_on_the_shared_and_both_premium_databases() {
         format!("{}:public.projects", w.db.name)
     );
 }
+
+// ---- the monitor's premium synthetic tenant -------------------------------------------------------
+
+/// The reference spec for two existing synthetic tenants, `acme` premium: the catalog query under
+/// [database], `premium_tenants` under [monitor].
+fn monitor_spec(w: &World) -> tenantprobe::spec::Spec {
+    let text = std::fs::read_to_string(repo_path("probes/reference-app.toml")).unwrap();
+    let start = text.find("[tenants]").unwrap();
+    let end = text.find("[api]").unwrap();
+    let tenants = format!(
+        "[tenants]\nprovision = \"existing\"\n{}\n",
+        [&w.acme, &w.globex]
+            .iter()
+            .map(|t| format!(
+                "[[tenants.tenants]]\nslug = \"{}\"\ntenant_id = \"{}\"\nuser_id = \"{}\"\n",
+                t.slug, t.id, t.user_id
+            ))
+            .collect::<String>()
+    );
+    let text = format!("{}{tenants}{}", &text[..start], &text[end..])
+        .replacen(
+            "[database]\n",
+            &format!("[database]\nplacements_query = \"{PLACEMENTS_QUERY}\"\n"),
+            1,
+        )
+        .replace(
+            "synthetic_tenants = [\"tenantprobe-synthetic-a\", \"tenantprobe-synthetic-b\"]",
+            "synthetic_tenants = [\"acme\", \"globex\"]\npremium_tenants = [\"acme\"]",
+        );
+    tenantprobe::spec::Spec::parse(&text, "premium-monitor.toml").unwrap()
+}
+
+async fn monitor_cycle(faults: &Faults) -> tenantprobe::monitor::CycleReport {
+    use tenantprobe::monitor::{Probe, Provisioning};
+    let w = world().await;
+    w.promote(&w.acme, faults, None).await.unwrap();
+    let redis = support::redis_db().await;
+    let app = ReferenceApp::start(
+        &w.db,
+        Options {
+            redis_url: Some(redis.url.clone()),
+            ..Options::default()
+        },
+    )
+    .await
+    .unwrap();
+    let env = app.env(&w.db, Some(&redis.url));
+    let probe = Probe::setup(&monitor_spec(&w), &env, Provisioning::Create, None)
+        .await
+        .unwrap();
+    probe.init().await.unwrap();
+    probe.cycle().await
+}
+
+#[tokio::test]
+async fn the_monitor_checks_a_premium_synthetic_tenant_in_its_own_database() {
+    use tenantprobe::monitor::{Check, CheckStatus};
+    let report = monitor_cycle(&Faults::none()).await;
+    let premium: Vec<_> = report
+        .results
+        .iter()
+        .filter(|r| r.check == Check::DbPremium)
+        .collect();
+    assert_eq!(premium.len(), 1, "{:#?}", report.results);
+    assert_eq!(premium[0].synthetic_tenant, "acme");
+    assert_eq!(premium[0].status(), CheckStatus::Pass, "{:#?}", premium[0]);
+    assert!(report.passed(), "{:#?}", report.results);
+}
+
+#[tokio::test]
+async fn the_monitor_catches_promote_leftovers_for_its_premium_synthetic_tenant() {
+    use tenantprobe::monitor::{Check, CheckStatus};
+    let report = monitor_cycle(&[Fault::PromoteLeftovers].into_iter().collect()).await;
+    let premium = report
+        .results
+        .iter()
+        .find(|r| r.check == Check::DbPremium)
+        .unwrap();
+    assert_eq!(premium.status(), CheckStatus::Fail);
+    assert!(
+        premium
+            .found
+            .violations
+            .iter()
+            .any(|f| f.rule == "tenant-data-misplaced"),
+        "{premium:#?}"
+    );
+    assert!(!report.passed());
+}

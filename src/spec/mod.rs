@@ -322,6 +322,11 @@ pub struct MonitorSpec {
     /// Random delay before each cycle, e.g. `5s`.
     #[serde(default, with = "humantime_serde_compat")]
     pub jitter: std::time::Duration,
+    /// Synthetic tenants (from `synthetic_tenants`) that live in a premium database of their own:
+    /// each cycle checks their canaries there, and that none of their rows is elsewhere
+    /// (`[database] placements_query` lists the databases).
+    #[serde(default)]
+    pub premium_tenants: Vec<String>,
 }
 
 fn default_check_timeout() -> std::time::Duration {
