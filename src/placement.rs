@@ -19,7 +19,7 @@ pub static TENANT_DATA_MISPLACED: RuleInfo = RuleInfo {
     id: "tenant-data-misplaced",
     category: Category::Audit,
     severity: Severity::Critical,
-    title: "Tenant rows stored outside the database the tenant catalog assigns",
+    title: "tenant rows stored outside the database the tenant catalog assigns",
     explanation: "In a hybrid deployment the tenant catalog says where each tenant lives: the shared \
         database or a premium database of its own. Rows of a premium tenant left in the shared \
         schema (a promotion that did not clean up, or writes that fell back to the shared database \
@@ -35,7 +35,7 @@ pub static PREMIUM_DATABASE_CROSS_CONNECT: RuleInfo = RuleInfo {
     id: "premium-database-cross-connect",
     category: Category::Audit,
     severity: Severity::High,
-    title: "A premium database's app role may connect to another premium database",
+    title: "a premium database's app role may connect to another premium database",
     explanation: "Database-per-tenant isolation rests on each premium database's app role being \
         able to connect to its own database only. When CONNECT is left to PUBLIC or granted to a \
         role the others share, a confused route or a stolen credential of one tenant reaches \

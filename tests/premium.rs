@@ -319,6 +319,22 @@ async fn a_promoted_tenant_is_served_from_its_own_database_and_writes_land_there
     assert!(w.located().await.findings.is_empty());
 }
 
+#[tokio::test]
+async fn a_tenant_is_fenced_off_between_its_copy_and_the_switch() {
+    let w = world().await;
+    w.promote(&w.acme, &Faults::none(), Some("copied"))
+        .await
+        .unwrap();
+    let app = app(&w, &[]).await;
+    let (status, _) = send(as_tenant(&app, &w.acme, Method::GET, "/api/projects")).await;
+    assert_eq!(status, 503);
+    let (status, _) = send(as_tenant(&app, &w.globex, Method::GET, "/api/projects")).await;
+    assert_eq!(status, 200);
+    w.promote(&w.acme, &Faults::none(), None).await.unwrap();
+    let (status, body) = send(as_tenant(&app, &w.acme, Method::GET, "/api/projects")).await;
+    assert_eq!((status, ids(&body).len()), (200, w.acme.project_ids.len()));
+}
+
 /// A promotion stopped after the route switch (clean-up to come), then the tenant's database
 /// becomes unreachable for the app (its role may no longer log in), then the tenant writes.
 async fn write_while_the_premium_database_is_down(faults: &[Fault]) -> (u16, World) {

@@ -3,8 +3,8 @@
 //! their own; `PremiumRoutes::route` is the one function the request path asks for a tenant's
 //! database.
 //!
-//! A tenant without a placement, or whose promotion has not yet switched its route, is served by
-//! the shared database. A routed tenant is served by its own database and only by it: when that
+//! A tenant without a placement, or whose promotion has not yet copied its rows, is served by the
+//! shared database; while its copy is verified and its route switched it is answered 503. A routed tenant is served by its own database and only by it: when that
 //! database cannot be reached the request fails (503) rather than reading or writing elsewhere.
 
 use std::collections::HashMap;
@@ -38,6 +38,10 @@ GRANT SELECT ON control.tenant_placements TO app_user;
 
 /// States in which requests go to the tenant's own database: the route has been switched.
 pub const ROUTED_STATES: [&str; 2] = ["routed", "done"];
+
+/// States in which the tenant is fenced off (503): its rows are copied and being verified, so a
+/// write now would reach the shared database after the copy and be lost at the clean-up.
+pub const FENCED_STATES: [&str; 2] = ["copied", "verified"];
 
 /// Premium databases kept open at once; the least recently opened is closed beyond this.
 const MAX_POOLS: usize = 64;
@@ -124,6 +128,12 @@ impl PremiumRoutes {
             }
             Err(e) => return Err(e.into()),
         };
+        if placement
+            .as_ref()
+            .is_some_and(|p| FENCED_STATES.contains(&p.state.as_str()))
+        {
+            return Err(ApiError::Unavailable);
+        }
         let Some(placement) = placement.filter(Placement::is_routed) else {
             return Ok(self.shared.clone());
         };

@@ -8,7 +8,8 @@
 //!    `tenant_owner`, with CONNECT revoked from PUBLIC and granted to that role alone;
 //! 3. `migrated`: the reference migrations, applied as `tenant_owner`;
 //! 4. `copied`: the tenant's rows copied in foreign-key order, in one transaction that first
-//!    removes whatever an earlier, interrupted copy left;
+//!    removes whatever an earlier, interrupted copy left; from here until the switch the app
+//!    answers the tenant 503, so no write lands in the shared database after the copy;
 //! 5. `verified`: per table, row count and checksum (md5 over the sorted rows) equal on both sides;
 //!    a mismatch sends the state back to `migrated` and fails, so the next run copies again;
 //! 6. `routed`: the switch: from now on the app serves the tenant from its own database;
