@@ -155,6 +155,15 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
         Some(Pooler::PgBouncer) => {
             let bouncer = start_pgbouncer(&database).await?;
             report.env(bouncer.describe());
+            report.env(format!(
+                "per-plan pools (server connections): {}",
+                crate::reference::PlanPools::default()
+                    .entries(&database.name)
+                    .iter()
+                    .map(|e| format!("`{}` {}", e.name, e.max_db_connections))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
             Some(bouncer)
         }
         None => None,
@@ -174,10 +183,13 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
     outcome.map(|()| report)
 }
 
-/// A throwaway PgBouncer in transaction mode in front of the demo's database, for `app_user`.
+/// A throwaway PgBouncer in transaction mode in front of the demo's database, for `app_user`,
+/// with the reference app's per-plan entries (`PlanPools`).
 async fn start_pgbouncer(database: &ReferenceDatabase) -> Result<ThrowawayPgBouncer, DemoError> {
     let upstream = database.admin_options();
-    let config = PoolerConfig::transparent(upstream.get_host(), upstream.get_port(), &[APP_ROLE]);
+    let mut config =
+        PoolerConfig::transparent(upstream.get_host(), upstream.get_port(), &[APP_ROLE]);
+    config.entries = crate::reference::PlanPools::default().entries(&database.name);
     Ok(ThrowawayPgBouncer::start(&config).await?)
 }
 
@@ -215,6 +227,7 @@ async fn run_checks(
         faults: options.faults.clone(),
         redis_url: Some(redis_url.to_owned()),
         pooler_url: pooler_url.clone(),
+        database_pools: pooler.map(|_| crate::reference::PlanPools::routes(&database.name)),
         ..Default::default()
     };
     let app = crate::reference::ReferenceApp::start(database, app_options)

@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::provision::ReferenceDatabase;
+use crate::servers::PoolEntry;
 use crate::synthetic::SyntheticTenant;
 
 /// The target spec of the reference app (`probes/reference-app.toml`), built in.
@@ -37,6 +38,8 @@ pub struct Options {
     /// The app's own connection (as `app_user`) through a transaction-mode pooler, instead of
     /// straight to the database.
     pub pooler_url: Option<String>,
+    /// `DATABASE_POOLS`: tenants' own pooler entries by plan or tenant id (see `PlanPools`).
+    pub database_pools: Option<String>,
 }
 
 impl Default for Options {
@@ -48,7 +51,53 @@ impl Default for Options {
             rate_limit_per_second: 1000,
             rate_limit_burst: 2000,
             pooler_url: None,
+            database_pools: None,
         }
+    }
+}
+
+/// Per-tenant connection limits through PgBouncer, by plan: server connections of the default
+/// entry (the database's own name: plans without an entry of their own, such as `pro`, and every
+/// tenant under the `no-tenant-limits` fault), of `{database}_free` and of
+/// `{database}_enterprise`. Each entry's `pool_size` and `max_db_connections` are both its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanPools {
+    pub default: u32,
+    pub free: u32,
+    pub enterprise: u32,
+}
+
+impl Default for PlanPools {
+    fn default() -> Self {
+        Self {
+            default: 4,
+            free: 2,
+            enterprise: 6,
+        }
+    }
+}
+
+impl PlanPools {
+    /// The `[databases]` entries for `database` (all of them pointing at it).
+    pub fn entries(&self, database: &str) -> Vec<PoolEntry> {
+        [
+            (database.to_owned(), self.default),
+            (format!("{database}_free"), self.free),
+            (format!("{database}_enterprise"), self.enterprise),
+        ]
+        .into_iter()
+        .map(|(name, limit)| PoolEntry {
+            name,
+            dbname: database.to_owned(),
+            pool_size: limit,
+            max_db_connections: limit,
+        })
+        .collect()
+    }
+
+    /// The app's `DATABASE_POOLS` for those entries (its `DATABASE_URL` names the default one).
+    pub fn routes(database: &str) -> String {
+        format!("free={database}_free,enterprise={database}_enterprise")
     }
 }
 
@@ -90,6 +139,7 @@ impl ReferenceApp {
                     .as_ref()
                     .map(|_| "transaction".to_owned()),
             ),
+            ("DATABASE_POOLS", options.database_pools.clone()),
             ("MIGRATION_DATABASE_URL", Some(database.url_as(OWNER_ROLE))),
             ("REDIS_URL", options.redis_url.clone()),
             ("JWT_SECRET", Some(jwt_secret.clone())),
@@ -186,5 +236,29 @@ impl ReferenceApp {
 impl Drop for ReferenceApp {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_pools_write_one_limited_entry_per_plan_and_route_the_app_to_them() {
+        let mut config = crate::servers::PoolerConfig::transparent("127.0.0.1", 5432, &[APP_ROLE]);
+        config.entries = PlanPools::default().entries("app");
+        let ini = config.ini(6432, std::path::Path::new("/tmp/x"));
+        let databases = ini.split("\n\n").next().unwrap_or_default();
+        assert_eq!(
+            databases,
+            "[databases]\n\
+             app = host=127.0.0.1 port=5432 dbname=app pool_size=4 max_db_connections=4\n\
+             app_free = host=127.0.0.1 port=5432 dbname=app pool_size=2 max_db_connections=2\n\
+             app_enterprise = host=127.0.0.1 port=5432 dbname=app pool_size=6 max_db_connections=6\n\
+             * = host=127.0.0.1 port=5432"
+        );
+        let routes = reference_app::pools::parse_routes(&PlanPools::routes("app")).unwrap();
+        let databases: Vec<&str> = routes.iter().map(|r| r.database.as_str()).collect();
+        assert_eq!(databases, ["app_free", "app_enterprise"]);
     }
 }

@@ -1,20 +1,21 @@
 //! The premium tier's tenant catalog and routing (`PremiumRoutes`, `Placement`): the table
 //! `control.tenant_placements` in the shared database says which tenants live in a database of
-//! their own; `PremiumRoutes::route` is the one function the request path asks for a tenant's
-//! database.
+//! their own; `PremiumRoutes::route`, asked by the one pool seam (`TenantPools::pool_for`), picks
+//! a premium tenant's pool.
 //!
 //! A tenant without a placement, or whose promotion has not yet copied its rows, is served by the
-//! shared database; while its copy is verified and its route switched it is answered 503. A routed tenant is served by its own database and only by it: when that
-//! database cannot be reached the request fails (503) rather than reading or writing elsewhere.
+//! shared database; while its copy is verified and its route switched it is answered 503. A routed
+//! tenant is served by its own database and only by it: when that database cannot be reached the
+//! request fails (503) rather than reading or writing elsewhere.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use sqlx::PgConnection;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::db::Database;
 use crate::error::ApiError;
 use crate::faults::{Fault, Faults};
 
@@ -42,6 +43,13 @@ pub const ROUTED_STATES: [&str; 2] = ["routed", "done"];
 /// States in which the tenant is fenced off (503): its rows are copied and being verified, so a
 /// write now would reach the shared database after the copy and be lost at the clean-up.
 pub const FENCED_STATES: [&str; 2] = ["copied", "verified"];
+
+/// How long an app instance trusts a tenant's catalog row. `promote` holds the fence (503) for
+/// longer than this before it verifies, so no instance still writes to the shared database then.
+pub const ROUTE_TTL: Duration = Duration::from_millis(500);
+
+/// Cached tenants are pruned to the fresh ones above this many.
+const PRUNE_ABOVE: usize = 10_000;
 
 /// Premium databases kept open at once; the least recently opened is closed beyond this.
 const MAX_POOLS: usize = 64;
@@ -85,41 +93,70 @@ pub async fn placement(
     }
 }
 
-/// Routes each request to the shared database or to the tenant's own, keeping one small lazy pool
-/// per premium database (at most `MAX_POOLS`).
+/// Premium routing inside the pool seam (`TenantPools::pool_for`): a routed tenant gets its own
+/// database's pool (one small lazy pool per premium database, at most `MAX_POOLS`), everyone else
+/// continues to the shared database's pools.
 #[derive(Clone)]
 pub struct PremiumRoutes {
-    shared: Database,
+    /// How the app connects to the shared database; premium pools change the database and role.
+    options: PgConnectOptions,
     faults: Faults,
+    pooled: bool,
     pools: Arc<Mutex<Pools>>,
+    /// Tenant → its catalog row (`None`: shared) and when it was read.
+    cached: Arc<Mutex<HashMap<Uuid, (Option<Placement>, Instant)>>>,
 }
 
 #[derive(Default)]
 struct Pools {
-    by_database: HashMap<String, Database>,
+    by_database: HashMap<String, PgPool>,
     /// Databases in the order their pools were opened, oldest first.
     order: Vec<String>,
 }
 
 impl PremiumRoutes {
-    pub fn new(shared: Database, faults: Faults) -> Self {
+    pub fn new(options: PgConnectOptions, faults: Faults, pooled: bool) -> Self {
         Self {
-            shared,
+            options,
             faults,
+            pooled,
             pools: Arc::default(),
+            cached: Arc::default(),
         }
     }
 
-    /// The database that serves `tenant`. A routed tenant's database that cannot be reached is a
-    /// 503, never the shared database.
-    pub async fn route(&self, tenant: Uuid) -> Result<Database, ApiError> {
-        let lookup = async {
-            let mut tx = self.shared.begin().await?;
-            let found = placement(&mut tx, tenant).await?;
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(found)
-        };
-        let placement = match lookup.await {
+    /// The tenant's catalog row, read on `catalog` (a pool of the shared database: the tenant's own
+    /// plan pool, so that reading the catalog never queues one plan behind another) at most once
+    /// per `ROUTE_TTL`.
+    async fn placement(
+        &self,
+        tenant: Uuid,
+        catalog: &PgPool,
+    ) -> Result<Option<Placement>, sqlx::Error> {
+        {
+            let cached = self.cached.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some((found, at)) = cached.get(&tenant)
+                && at.elapsed() < ROUTE_TTL
+            {
+                return Ok(found.clone());
+            }
+        }
+        let mut tx = crate::pools::begin(catalog, self.pooled).await?;
+        let found = placement(&mut tx, tenant).await?;
+        tx.commit().await?;
+        let mut cached = self.cached.lock().unwrap_or_else(PoisonError::into_inner);
+        if cached.len() > PRUNE_ABOVE {
+            cached.retain(|_, (_, at)| at.elapsed() < ROUTE_TTL);
+        }
+        cached.insert(tenant, (found.clone(), Instant::now()));
+        Ok(found)
+    }
+
+    /// The pool of `tenant`'s own database, or `None` when the shared database serves it (its
+    /// pool there is `catalog`). A routed tenant whose database cannot be reached is a 503, never
+    /// the shared database.
+    pub async fn route(&self, tenant: Uuid, catalog: &PgPool) -> Result<Option<PgPool>, ApiError> {
+        let placement = match self.placement(tenant, catalog).await {
             Ok(p) => p,
             Err(e) if self.faults.has(Fault::PremiumRouteFallback) => {
                 // FAULT(premium-route-fallback): a catalog that cannot be read means "shared".
@@ -135,39 +172,48 @@ impl PremiumRoutes {
             return Err(ApiError::Unavailable);
         }
         let Some(placement) = placement.filter(Placement::is_routed) else {
-            return Ok(self.shared.clone());
+            return Ok(None);
         };
-        let db = self.pool_for(&placement);
-        if db.reachable(CONNECT_WAIT).await {
-            return Ok(db);
+        let pool = self.pool_for(&placement);
+        if matches!(
+            tokio::time::timeout(CONNECT_WAIT, pool.acquire()).await,
+            Ok(Ok(_))
+        ) {
+            return Ok(Some(pool));
         }
         if self.faults.has(Fault::PremiumRouteFallback) {
             // FAULT(premium-route-fallback): the tenant's own database is down or unknown, so the
             // request quietly runs on the shared database — where a half-finished promotion still
             // holds its old rows, and where its writes now land and are lost at clean-up.
             tracing::warn!(database = %placement.database_name, "premium database unreachable, serving from the shared database");
-            return Ok(self.shared.clone());
+            return Ok(None);
         }
         tracing::error!(database = %placement.database_name, "premium database unreachable");
         Err(ApiError::Unavailable)
     }
 
-    fn pool_for(&self, placement: &Placement) -> Database {
+    fn pool_for(&self, placement: &Placement) -> PgPool {
         let mut pools = self.pools.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(db) = pools.by_database.get(&placement.database_name) {
-            return db.clone();
+        if let Some(pool) = pools.by_database.get(&placement.database_name) {
+            return pool.clone();
         }
         if pools.order.len() >= MAX_POOLS {
             let oldest = pools.order.remove(0);
             pools.by_database.remove(&oldest);
         }
-        let db = self
-            .shared
-            .for_database(&placement.database_name, &placement.app_role, POOL_SIZE);
+        let options = self
+            .options
+            .clone()
+            .database(&placement.database_name)
+            .username(&placement.app_role);
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .acquire_timeout(CONNECT_WAIT)
+            .connect_lazy_with(options);
         pools.order.push(placement.database_name.clone());
         pools
             .by_database
-            .insert(placement.database_name.clone(), db.clone());
-        db
+            .insert(placement.database_name.clone(), pool.clone());
+        pool
     }
 }

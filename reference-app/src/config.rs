@@ -34,6 +34,11 @@ pub struct Config {
     pub pool_size: u32,
     /// `TENANT_MAX_CONNECTIONS`: connections one tenant may hold at once (default half the pool).
     pub tenant_connections: u32,
+    /// `DATABASE_POOLS`: tenants with a database entry of their own, by plan or by tenant id
+    /// (`free=app_free,enterprise=app_enterprise,<uuid>=app_acme`), on `DATABASE_URL`'s server
+    /// with its user and options; everyone else, and all work under the `no-tenant-limits` fault,
+    /// uses `DATABASE_URL` itself.
+    pub database_pools: Vec<crate::pools::PoolRoute>,
     /// `DATABASE_POOLER=transaction`: `DATABASE_URL` goes through a transaction-mode pooler
     /// (PgBouncer before 1.21 keeps no prepared statements across transactions).
     pub behind_transaction_pooler: bool,
@@ -105,6 +110,11 @@ impl Config {
             base_domain,
             admin_token: secret("ADMIN_TOKEN"),
             pool_size,
+            database_pools: crate::pools::parse_routes(&get("DATABASE_POOLS").unwrap_or_default())
+                .map_err(|reason| ConfigError::Invalid {
+                    name: "DATABASE_POOLS",
+                    reason,
+                })?,
             tenant_connections: small("TENANT_MAX_CONNECTIONS", u64::from(pool_size.div_ceil(2)))?,
             behind_transaction_pooler: match get("DATABASE_POOLER").as_deref() {
                 None => false,

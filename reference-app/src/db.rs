@@ -1,7 +1,7 @@
-//! Database access (`Database`, `TenantDb`). The pool is private to this module: the only way to
-//! touch tenant data is `TenantDb::run`, which wraps the work in a transaction that first sets the
-//! tenant with `set_config('app.current_tenant', id, true)` — transaction-local, so a pooled
-//! connection never carries one request's tenant into the next.
+//! Database access (`Database`, `TenantDb`). The pools are private to this module: the only way to
+//! touch tenant data is `TenantDb::run`, which wraps the work in a transaction, on the tenant's
+//! pool (`pools`), that first sets the tenant with `set_config('app.current_tenant', id, true)` —
+//! transaction-local, so a pooled connection never carries one request's tenant into the next.
 
 use std::time::Duration;
 
@@ -13,27 +13,27 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::faults::{Fault, Faults};
+use crate::pools::{PoolRoute, TenantPools};
 use crate::tenant_slots::TenantSlots;
 
 /// The app's connection pools.
 #[derive(Clone)]
 pub struct Database {
-    pool: PgPool,
+    /// The default pool and the tenants' own (`DATABASE_POOLS`).
+    pools: TenantPools,
     /// The owner's pool (lazy: it never connects unless used): only the `rls-bypass-handler`
     /// fault ever uses it, and that fault can be switched on in a running app.
     owner_pool: Option<PgPool>,
     faults: Faults,
-    /// Each tenant's share of `pool`.
+    /// Each tenant's share of its pool.
     slots: TenantSlots,
-    /// `pool` goes through a transaction-mode pooler: every query runs inside a transaction that
-    /// starts by dropping the prepared statements other clients left on the server connection.
-    pooled: bool,
-    /// How `pool` connects: the premium tier derives its databases' pools from it.
-    options: PgConnectOptions,
 }
 
 impl Database {
     /// Connects lazily: the app starts even when PostgreSQL is briefly away, and `/readyz` tells.
+    /// `pooled`: the connections go through a transaction-mode pooler, so every transaction
+    /// starts by dropping the prepared statements other clients left on the server connection.
+    /// Each of `routes` gets a pool of `pool_size` connections of its own, to its database.
     pub fn connect(
         url: &SecretString,
         owner_url: Option<&SecretString>,
@@ -41,6 +41,7 @@ impl Database {
         tenant_connections: u32,
         faults: Faults,
         pooled: bool,
+        routes: &[PoolRoute],
     ) -> Result<Self, sqlx::Error> {
         let mut options = connect_options(url)?;
         if pooled {
@@ -49,44 +50,39 @@ impl Database {
             options = options.statement_cache_capacity(0);
         }
         let pool = pool_options(pool_size).connect_lazy_with(options.clone());
+        let routed = routes
+            .iter()
+            .map(|route| {
+                let options = options.clone().database(&route.database);
+                (
+                    route.key.clone(),
+                    pool_options(pool_size).connect_lazy_with(options),
+                )
+            })
+            .collect();
         let owner_pool = match owner_url {
             Some(url) => Some(pool_options(2).connect_lazy_with(connect_options(url)?)),
             None => None,
         };
         Ok(Self {
-            pool,
+            pools: TenantPools::new(
+                pool,
+                routed,
+                faults.clone(),
+                pooled,
+                Some(crate::catalog::PremiumRoutes::new(
+                    options,
+                    faults.clone(),
+                    pooled,
+                )),
+            ),
             owner_pool,
             faults,
             slots: TenantSlots::new(
                 usize::try_from(tenant_connections).unwrap_or(1),
                 Duration::from_secs(5),
             ),
-            pooled,
-            options,
         })
-    }
-
-    /// A pool on another database of the same server, logging in as `role` with the app's own
-    /// credentials: a premium tenant's database. Lazy and small (`size`); faults and per-tenant
-    /// slots work as on the shared pool.
-    pub fn for_database(&self, database: &str, role: &str, size: u32) -> Self {
-        let options = self.options.clone().database(database).username(role);
-        Self {
-            pool: pool_options(size).connect_lazy_with(options.clone()),
-            owner_pool: None,
-            faults: self.faults.clone(),
-            slots: self.slots.clone(),
-            pooled: self.pooled,
-            options,
-        }
-    }
-
-    /// Whether a connection can be had within `wait` (an idle one is immediate).
-    pub async fn reachable(&self, wait: Duration) -> bool {
-        matches!(
-            tokio::time::timeout(wait, self.pool.acquire()).await,
-            Ok(Ok(_))
-        )
     }
 
     /// Work for one tenant: `None` only under the `session-context-leak` fault.
@@ -98,9 +94,14 @@ impl Database {
     }
 
     /// Maps a subdomain slug to a tenant id before any tenant is set, through the one narrow
-    /// SECURITY DEFINER function.
-    pub async fn tenant_for_slug(&self, slug: &str) -> Result<Option<Uuid>, ApiError> {
-        let mut tx = self.begin().await?;
+    /// SECURITY DEFINER function, on the pool of `asking` (the token's tenant): one plan's load
+    /// never delays another plan's requests, not even their lookups.
+    pub async fn tenant_for_slug(
+        &self,
+        asking: Option<Uuid>,
+        slug: &str,
+    ) -> Result<Option<Uuid>, ApiError> {
+        let mut tx = self.begin(asking).await?;
         let id = sqlx::query_scalar("SELECT tenant_id_for_slug($1)")
             .bind(slug)
             .fetch_one(&mut *tx)
@@ -109,22 +110,19 @@ impl Database {
         Ok(id)
     }
 
-    /// A transaction on the app's pool. Behind a transaction pooler, prepared statements that
-    /// another client left on this server connection are dropped first: sqlx names its statements
-    /// per client connection, so they would collide with ours.
-    pub(crate) async fn begin(
+    /// A transaction on the pool that serves `tenant` (the default pool for `None`).
+    async fn begin(
         &self,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        if self.pooled {
-            sqlx::raw_sql("DEALLOCATE ALL").execute(&mut *tx).await?;
-        }
-        Ok(tx)
+        tenant: Option<Uuid>,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, ApiError> {
+        let pool = self.pools.pool_for(tenant).await?;
+        Ok(crate::pools::begin(&pool, self.pools.pooled()).await?)
     }
 
     pub async fn ping(&self) -> bool {
         let ping = async {
-            let mut tx = self.begin().await?;
+            let mut tx =
+                crate::pools::begin(self.pools.default_pool(), self.pools.pooled()).await?;
             sqlx::raw_sql("SELECT 1").execute(&mut *tx).await?;
             tx.commit().await
         };
@@ -182,7 +180,7 @@ impl TenantDb {
             }
             _ => None,
         };
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db.begin(self.tenant).await?;
         if self.db.faults.has(Fault::SessionContextLeak) {
             // FAULT(session-context-leak): the tenant is set for the whole session (`is_local =
             // false`), so it outlives this transaction on the pooled connection; and a request

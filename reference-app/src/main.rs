@@ -10,7 +10,8 @@ use reference_app::startup::Application;
 /// The multi-tenant reference API for tenantprobe.
 ///
 /// Configuration comes from the environment: DATABASE_URL (as app_user), MIGRATION_DATABASE_URL
-/// (as the owner; for `migrate`), REDIS_URL, JWT_SECRET (≥ 32 bytes), BASE_DOMAIN, ADMIN_TOKEN,
+/// (as the owner; for `migrate`), DATABASE_POOLS (tenants' own pools, by plan or tenant id),
+/// REDIS_URL, JWT_SECRET (≥ 32 bytes), BASE_DOMAIN, ADMIN_TOKEN,
 /// REFERENCE_APP_FAULTS, LOG_FORMAT=text|json, RUST_LOG.
 #[derive(Debug, Parser)]
 #[command(version)]

@@ -150,6 +150,9 @@ pub async fn promote(
                 "copied"
             }
             "copied" => {
+                // The fence holds for longer than any app instance trusts a catalog row, so no
+                // write reaches the shared rows once they are verified.
+                tokio::time::sleep(crate::catalog::ROUTE_TTL * 2).await;
                 match verify(&mut shared, admin, &current).await {
                     Ok(rows) => run.rows = rows,
                     Err(e) => {

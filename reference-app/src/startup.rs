@@ -36,8 +36,6 @@ pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
     pub db: Database,
-    /// Which database serves each tenant (the shared one, or a premium tenant's own).
-    pub routes: crate::catalog::PremiumRoutes,
     pub cache: Cache,
     pub verifier: TokenVerifier,
     pub limiter: TenantRateLimiter,
@@ -67,17 +65,16 @@ impl AppState {
         }
         let per_second = NonZeroU32::new(config.rate_limit_per_second).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(config.rate_limit_burst).unwrap_or(NonZeroU32::MIN);
-        let db = Database::connect(
-            &config.database_url,
-            config.migration_database_url.as_ref(),
-            config.pool_size,
-            config.tenant_connections,
-            config.faults.clone(),
-            config.behind_transaction_pooler,
-        )?;
         Ok(Self(Arc::new(Inner {
-            routes: crate::catalog::PremiumRoutes::new(db.clone(), config.faults.clone()),
-            db,
+            db: Database::connect(
+                &config.database_url,
+                config.migration_database_url.as_ref(),
+                config.pool_size,
+                config.tenant_connections,
+                config.faults.clone(),
+                config.behind_transaction_pooler,
+                &config.database_pools,
+            )?,
             cache: Cache::connect(
                 config.redis_url.as_ref(),
                 config.cache_ttl,

@@ -112,7 +112,10 @@ async fn resolve(parts: &Parts, state: &AppState) -> Result<Tenant, ApiError> {
     let mut tenant = claims.tenant_id;
 
     if let HostTenant::Slug(slug) = &host {
-        let host_tenant = state.db.tenant_for_slug(slug).await?;
+        let host_tenant = state
+            .db
+            .tenant_for_slug(Some(claims.tenant_id), slug)
+            .await?;
         if faults.has(Fault::SubdomainTrust) {
             // FAULT(subdomain-trust): the naive middleware: the subdomain decides the tenant and
             // the token only proves that *some* user signed in.
@@ -124,9 +127,8 @@ async fn resolve(parts: &Parts, state: &AppState) -> Result<Tenant, ApiError> {
 
     // Membership: the token's user must exist in the token's tenant (read under that tenant's RLS).
     let user = claims.sub;
-    // The token's tenant's database (shared or its own premium one) answers for its members.
-    let home = state.routes.route(claims.tenant_id).await?;
-    let role: Option<String> = home
+    let role: Option<String> = state
+        .db
         .for_tenant(Some(claims.tenant_id))
         .run(move |tx| {
             Box::pin(async move {
@@ -148,7 +150,7 @@ async fn resolve(parts: &Parts, state: &AppState) -> Result<Tenant, ApiError> {
             Ok(id) => id,
             Err(_) => state
                 .db
-                .tenant_for_slug(&value)
+                .tenant_for_slug(Some(claims.tenant_id), &value)
                 .await?
                 .ok_or(ApiError::Forbidden)?,
         };
@@ -161,12 +163,7 @@ async fn resolve(parts: &Parts, state: &AppState) -> Result<Tenant, ApiError> {
         id: tenant,
         user_id: claims.sub,
         role,
-        db: if tenant == claims.tenant_id {
-            home
-        } else {
-            state.routes.route(tenant).await?
-        }
-        .for_tenant(Some(tenant)),
+        db: state.db.for_tenant(Some(tenant)),
         cache: state.cache.for_tenant(Some(tenant)),
     })
 }

@@ -60,8 +60,21 @@ impl AttackNoisyArgs {
         if let Some(c) = self.concurrency {
             settings.concurrency = c;
         }
+        settings.validate()?;
         let env = super::common::api_env(&spec, self.base_url.clone());
         let target = HttpTarget::resolve(&spec, &env)?;
+        // The load goes to loopback or to the spec's own URL, never to one typed on the command
+        // line: --allow-remote opens the spec's target, not any host.
+        if self.base_url.is_some()
+            && !self.is_specs_url(&spec, &target)
+            && noisy::check_host(&target, false).is_err()
+        {
+            let variable = spec.api.as_ref().map_or("", |a| a.base_url_env.as_str());
+            anyhow::bail!(
+                "`{}` is neither on this machine nor the spec's API URL (`{variable}`): attack noisy sends load only to loopback or to the URL the spec names; for a staging target set `{variable}` and pass --allow-remote",
+                target.base_url
+            );
+        }
         noisy::check_host(&target, self.allow_remote)?;
         let tenants = obtain_tenants(
             &spec,
@@ -106,12 +119,27 @@ impl AttackNoisyArgs {
             ),
         ];
         let rules: Vec<&'static RuleInfo> = noisy::RULES.to_vec();
+        let stats = outcome.stats(&settings);
         let mut findings = outcome.findings;
-        let report = Report::new("attack noisy", &spec.name, &rules, begun.elapsed(), &notes);
+        let report = Report {
+            stats: Some(stats),
+            ..Report::new("attack noisy", &spec.name, &rules, begun.elapsed(), &notes)
+        };
         let facts = RunFacts {
             spec_file: self.target.target.as_deref(),
             ..RunFacts::default()
         };
         self.output.emit(Some(&spec), facts, report, &mut findings)
+    }
+}
+
+impl AttackNoisyArgs {
+    /// Whether the resolved base URL is the one the spec's variable names.
+    fn is_specs_url(&self, spec: &tenantprobe::spec::Spec, target: &HttpTarget) -> bool {
+        spec.api
+            .as_ref()
+            .and_then(|api| tenantprobe::target::process_env(&api.base_url_env))
+            .and_then(|url| url.parse::<reqwest::Url>().ok())
+            .is_some_and(|url| url == target.base_url)
     }
 }

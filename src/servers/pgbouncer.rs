@@ -41,6 +41,9 @@ pub struct PoolerConfig {
     /// Pool size of every database not named in `entries` (reached through the `*` fallback).
     pub default_pool_size: u32,
     pub entries: Vec<PoolEntry>,
+    /// Users (among `users`) that may read the admin console's `SHOW POOLS` / `SHOW DATABASES`
+    /// (database `pgbouncer`): how tests watch each entry's server connections.
+    pub stats_users: Vec<String>,
 }
 
 impl PoolerConfig {
@@ -53,6 +56,7 @@ impl PoolerConfig {
             users: users.iter().map(|u| (*u).to_owned()).collect(),
             default_pool_size: 4,
             entries: Vec::new(),
+            stats_users: Vec::new(),
         }
     }
 
@@ -85,6 +89,9 @@ impl PoolerConfig {
             dir.join("userlist.txt").display(),
             self.default_pool_size,
         ));
+        if !self.stats_users.is_empty() {
+            out.push_str(&format!("stats_users = {}\n", self.stats_users.join(",")));
+        }
         out
     }
 

@@ -50,7 +50,7 @@ impl FromRequestParts<AppState> for Impersonation {
         tracing::Span::current().record("tenant_id", tracing::field::display(tenant));
         Ok(Self {
             tenant,
-            db: state.routes.route(tenant).await?.for_tenant(Some(tenant)),
+            db: state.db.for_tenant(Some(tenant)),
             path: parts.uri.path().to_owned(),
         })
     }

@@ -72,6 +72,22 @@ pub struct NoisySpec {
     pub min_throttled_share: f64,
 }
 
+impl NoisySpec {
+    /// Refuses bounds that would send nothing or measure nothing: such a run must not pass.
+    pub fn validate(&self) -> Result<(), NoisyError> {
+        let zero = [
+            ("requests", self.requests == 0),
+            ("duration", self.duration.is_zero()),
+            ("concurrency", self.concurrency == 0),
+            ("victim_requests", self.victim_requests == 0),
+        ];
+        match zero.into_iter().find(|(_, z)| *z) {
+            Some((field, _)) => Err(NoisyError::NoLoad { field }),
+            None => Ok(()),
+        }
+    }
+}
+
 impl Default for NoisySpec {
     fn default() -> Self {
         Self {
@@ -91,6 +107,10 @@ impl Default for NoisySpec {
 
 #[derive(Debug, thiserror::Error)]
 pub enum NoisyError {
+    #[error(
+        "`{field}` must be greater than zero: attack noisy would measure nothing; set it in the spec's [noisy] or on the command line"
+    )]
+    NoLoad { field: &'static str },
     #[error(
         "the spec's API has no top-level resource with a `list` endpoint: attack noisy needs one request to repeat"
     )]
@@ -152,6 +172,41 @@ pub struct NoisyOutcome {
     pub loaded: Stats,
     pub load: Load,
     pub findings: Vec<Finding>,
+}
+
+impl NoisyOutcome {
+    /// The figures for the JSON report's `stats`, with the bounds they were held to.
+    pub fn stats(&self, spec: &NoisySpec) -> serde_json::Value {
+        let series = |s: &Stats| {
+            serde_json::json!({
+                "requests": s.requests,
+                "errors": s.errors,
+                "p50_ms": s.p50.as_secs_f64() * 1e3,
+                "p99_ms": s.p99.as_secs_f64() * 1e3,
+                "max_ms": s.max.as_secs_f64() * 1e3,
+            })
+        };
+        serde_json::json!({
+            "endpoint": self.endpoint,
+            "bounds": {
+                "requests": spec.requests,
+                "duration_ms": spec.duration.as_millis(),
+                "concurrency": spec.concurrency,
+            },
+            "noisy": {
+                "sent": self.load.sent,
+                "throttled": self.load.throttled,
+                "errors": self.load.errors,
+                "elapsed_ms": self.load.elapsed.as_millis(),
+                "requests_per_second": self.load.rate(),
+                "throttled_share": self.load.throttled_share(),
+            },
+            "victim": {
+                "alone": series(&self.baseline),
+                "loaded": series(&self.loaded),
+            },
+        })
+    }
 }
 
 /// The base URL must be loopback unless `allow_remote`.
@@ -246,6 +301,7 @@ pub async fn noisy(
     victim: &TestTenant,
     spec: &NoisySpec,
 ) -> Result<NoisyOutcome, NoisyError> {
+    spec.validate()?;
     let (noisy_request, endpoint) = Request::for_tenant(target, noisy)?;
     let (victim_request, _) = Request::for_tenant(target, victim)?;
     // Each tenant its own client (own connections), no redirects: the load stays on the target.
