@@ -104,8 +104,11 @@ pub struct PremiumRoutes {
     pooled: bool,
     pools: Arc<Mutex<Pools>>,
     /// Tenant → its catalog row (`None`: shared) and when it was read.
-    cached: Arc<Mutex<HashMap<Uuid, (Option<Placement>, Instant)>>>,
+    cached: Arc<Mutex<HashMap<Uuid, CachedPlacement>>>,
 }
+
+/// A catalog row (`None`: the tenant is shared) and when it was read.
+type CachedPlacement = (Option<Placement>, Instant);
 
 #[derive(Default)]
 struct Pools {
