@@ -261,7 +261,63 @@ async fn run_checks(
         result = pooled_connections(database, url, report).await;
     }
     app.stop().await;
+    if result.is_ok() {
+        result = premium_tier(database, options, report).await;
+    }
     result
+}
+
+/// The premium tier: one more tenant promoted into a database of its own (`promote`, with the
+/// demo's faults), then the data-location check over the shared and the premium database.
+async fn premium_tier(
+    database: &ReferenceDatabase,
+    options: &DemoOptions,
+    report: &mut DemoReport,
+) -> Result<(), DemoError> {
+    report.start("premium tier");
+    let begun = Instant::now();
+    let mut owner = database.connect_as_owner().await?;
+    let tenant = synthetic::provision_reference(&mut owner, "initech")
+        .await
+        .map_err(db("cannot provision the premium tenant"))?;
+    let _ = owner.close().await;
+    let promoted = reference_app::promote::promote(
+        &database.admin_options(),
+        &tenant.slug,
+        &options.faults,
+        None,
+    )
+    .await
+    .map_err(|e| DemoError::App(format!("promote `{}`: {e}", tenant.slug)))?;
+    let premium = vec![crate::placement::PremiumDatabase {
+        tenant_id: tenant.id.to_string(),
+        database: promoted.placement.database_name.clone(),
+        app_role: Some(promoted.placement.app_role.clone()),
+        cleaned: Some(promoted.placement.state == "done"),
+    }];
+    let tenancy = crate::reference::spec()
+        .tenancy()
+        .unwrap_or_else(Tenancy::reference);
+    let located = crate::placement::check(&database.admin_options(), &tenancy, &premium)
+        .await
+        .map_err(|e| DemoError::App(e.to_string()))?;
+    report.finish(Step {
+        name: "premium tier".into(),
+        summary: format!(
+            "`{}` promoted into `{}` ({}; {} rows verified by count and checksum); data location over {} databases, {} table reads: {} finding(s)",
+            tenant.slug,
+            promoted.placement.database_name,
+            promoted.performed.join(", "),
+            promoted.rows.iter().map(|(_, n)| n).sum::<i64>(),
+            located.databases,
+            located.tables,
+            located.findings.len()
+        ),
+        passed: located.findings.is_empty() && located.databases == 2,
+        duration: begun.elapsed(),
+    });
+    report.findings.extend(located.findings);
+    Ok(())
 }
 
 /// The app's Redis: through the API (A warms the caches, B calls the same routes); then, with the

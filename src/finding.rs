@@ -160,6 +160,14 @@ impl Finding {
         self
     }
 
+    /// The same finding found on one of several databases: the object names the database
+    /// (`database:object`) and the fingerprint tells the databases apart.
+    pub fn in_database(mut self, database: &str) -> Self {
+        self.object = format!("{database}:{}", self.object);
+        self.fingerprint = fingerprint(self.category, &self.rule, &self.object, &self.fingerprint);
+        self
+    }
+
     /// Counts toward `--fail-on`: not waived, not in the baseline.
     pub fn is_active(&self) -> bool {
         self.waived.is_none() && !self.in_baseline

@@ -11,6 +11,7 @@ pub mod finding;
 pub mod large_schema;
 pub mod monitor;
 pub mod oracle;
+pub mod placement;
 pub mod provision;
 pub mod reference;
 pub mod report;

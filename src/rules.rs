@@ -49,6 +49,7 @@ pub fn catalogue() -> Vec<&'static RuleInfo> {
     all.extend(crate::cache::rules::RULES);
     all.extend(crate::visibility::RULES);
     all.extend(crate::monitor::rules::RULES);
+    all.extend(crate::placement::RULES);
     all
 }
 

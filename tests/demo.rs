@@ -64,11 +64,33 @@ fn demo_runs_end_to_end_and_reports_every_check_passed() {
         "PASS API attack",
         "PASS cache check",
         "PASS monitor cycle",
+        "PASS premium tier",
     ] {
         assert!(stdout.contains(step), "{step} missing:\n{stdout}");
     }
     assert!(stdout.contains("tenants are isolated"), "{stdout}");
     assert!(!stdout.contains("FAIL"), "{stdout}");
+}
+
+#[test]
+fn demo_with_promote_leftovers_fails_only_the_premium_tier() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tenantprobe"))
+        .args(["demo", "--fault", "promote-leftovers"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    for line in [
+        "PASS API attack",
+        "PASS monitor cycle",
+        "FAIL premium tier",
+        "[tenant-data-misplaced]",
+    ] {
+        assert!(stdout.contains(line), "{line} missing:\n{stdout}");
+    }
 }
 
 #[test]

@@ -65,7 +65,17 @@ impl Database {
             None => None,
         };
         Ok(Self {
-            pools: TenantPools::new(pool, routed, faults.clone(), pooled),
+            pools: TenantPools::new(
+                pool,
+                routed,
+                faults.clone(),
+                pooled,
+                Some(crate::catalog::PremiumRoutes::new(
+                    options,
+                    faults.clone(),
+                    pooled,
+                )),
+            ),
             owner_pool,
             faults,
             slots: TenantSlots::new(
@@ -106,7 +116,7 @@ impl Database {
         tenant: Option<Uuid>,
     ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, ApiError> {
         let pool = self.pools.pool_for(tenant).await?;
-        Ok(crate::pools::begin(pool, self.pools.pooled()).await?)
+        Ok(crate::pools::begin(&pool, self.pools.pooled()).await?)
     }
 
     pub async fn ping(&self) -> bool {

@@ -30,10 +30,15 @@ pub enum Fault {
     /// `/api/projects/{project_id}/tasks/{task_id}` checks that the project is the tenant's, then
     /// reads, updates or deletes the task by `task_id` alone through the owner's pool.
     NestedParentOnly,
+    /// A premium tenant whose own database is unknown to the app or cannot be reached is served
+    /// from the shared database instead of failing.
+    PremiumRouteFallback,
+    /// `promote` switches the route but leaves the tenant's rows readable in the shared schema.
+    PromoteLeftovers,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 9] = [
+    pub const ALL: [Fault; 11] = [
         Self::GlobalCacheKey,
         Self::SubdomainTrust,
         Self::JwtNoVerify,
@@ -43,6 +48,8 @@ impl Fault {
         Self::DebugTenantParam,
         Self::NoTenantLimits,
         Self::NestedParentOnly,
+        Self::PremiumRouteFallback,
+        Self::PromoteLeftovers,
     ];
 
     pub fn name(self) -> &'static str {
@@ -56,6 +63,8 @@ impl Fault {
             Self::DebugTenantParam => "debug-tenant-param",
             Self::NoTenantLimits => "no-tenant-limits",
             Self::NestedParentOnly => "nested-parent-only",
+            Self::PremiumRouteFallback => "premium-route-fallback",
+            Self::PromoteLeftovers => "promote-leftovers",
         }
     }
 }

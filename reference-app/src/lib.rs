@@ -10,12 +10,14 @@
 
 pub mod auth;
 pub mod cache;
+pub mod catalog;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod faults;
 pub mod migrations;
 pub mod pools;
+pub mod promote;
 pub mod rate_limit;
 pub mod routes;
 pub mod startup;

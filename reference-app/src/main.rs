@@ -37,6 +37,16 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Move a tenant into a premium database of its own, over PROMOTE_DATABASE_URL (the shared
+    /// database, as a role that may create roles and databases). Resumable: re-run after an
+    /// interruption; a promoted tenant is left as it is.
+    Promote {
+        /// The tenant's id or slug.
+        tenant: String,
+        /// Stop once this step is recorded (placed, created, migrated, copied, verified, routed).
+        #[arg(long, value_name = "STEP")]
+        stop_after: Option<String>,
+    },
 }
 
 #[tokio::main]
@@ -56,6 +66,53 @@ async fn main() -> anyhow::Result<()> {
                     .map_err(|_| anyhow::anyhow!("MIGRATION_DATABASE_URL is not set"))?,
             );
             reference_app::db::migrate(&url, dry_run).await?;
+        }
+        Command::Promote { tenant, stop_after } => {
+            if let Some(step) = &stop_after
+                && !reference_app::promote::STEPS.contains(&step.as_str())
+            {
+                anyhow::bail!(
+                    "unknown step `{step}` for --stop-after (known: {})",
+                    reference_app::promote::STEPS.join(", ")
+                );
+            }
+            let url = std::env::var("PROMOTE_DATABASE_URL").map_err(|_| {
+                anyhow::anyhow!(
+                    "PROMOTE_DATABASE_URL is not set: give the shared database's URL as a role that may create roles and databases"
+                )
+            })?;
+            let options: sqlx::postgres::PgConnectOptions = url
+                .parse()
+                .map_err(|e| anyhow::anyhow!("PROMOTE_DATABASE_URL is invalid: {e}"))?;
+            let faults = reference_app::faults::Faults::parse_list(
+                &std::env::var("REFERENCE_APP_FAULTS").unwrap_or_default(),
+            )
+            .map_err(|e| anyhow::anyhow!("REFERENCE_APP_FAULTS is invalid: {e}"))?;
+            let run = tokio::time::timeout(
+                reference_app::promote::TIMEOUT,
+                reference_app::promote::promote(&options, &tenant, &faults, stop_after.as_deref()),
+            )
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!("promote `{tenant}` timed out: run it again to resume")
+            })??;
+            if run.performed.is_empty() {
+                println!(
+                    "tenant {} already in `{}` (state {}): nothing to do",
+                    run.placement.tenant_id, run.placement.database_name, run.placement.state
+                );
+            } else {
+                println!(
+                    "tenant {} -> `{}`: {} (state {})",
+                    run.placement.tenant_id,
+                    run.placement.database_name,
+                    run.performed.join(", "),
+                    run.placement.state
+                );
+                for (table, rows) in &run.rows {
+                    println!("  {table}: {rows} rows verified");
+                }
+            }
         }
     }
     Ok(())

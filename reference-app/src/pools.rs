@@ -107,6 +107,8 @@ struct Inner {
     cached: Mutex<HashMap<Uuid, (Option<usize>, Instant)>>,
     faults: Faults,
     pooled: bool,
+    /// Premium tenants' own databases (the tenant catalog), asked before any plan route.
+    premium: Option<crate::catalog::PremiumRoutes>,
 }
 
 impl TenantPools {
@@ -117,6 +119,7 @@ impl TenantPools {
         routes: Vec<(PoolKey, PgPool)>,
         faults: Faults,
         pooled: bool,
+        premium: Option<crate::catalog::PremiumRoutes>,
     ) -> Self {
         Self(Arc::new(Inner {
             default,
@@ -124,6 +127,7 @@ impl TenantPools {
             cached: Mutex::default(),
             faults,
             pooled,
+            premium,
         }))
     }
 
@@ -140,13 +144,26 @@ impl TenantPools {
     /// The pool that serves `tenant`: its own entry, else its plan's, else the default pool.
     /// A tenant's plan is read once (on the default pool, as that tenant) and cached for
     /// `PLAN_TTL`. FAULT(no-tenant-limits): every tenant shares the default pool.
-    pub async fn pool_for(&self, tenant: Option<Uuid>) -> Result<&PgPool, ApiError> {
+    /// A premium tenant (the tenant catalog) gets its own database's pool before any of this.
+    pub async fn pool_for(&self, tenant: Option<Uuid>) -> Result<PgPool, ApiError> {
         let inner = &*self.0;
         let Some(tenant) = tenant else {
-            return Ok(&inner.default);
+            return Ok(inner.default.clone());
         };
+        let shared = self.shared_pool_for(tenant).await?;
+        if let Some(premium) = &inner.premium
+            && let Some(pool) = premium.route(tenant, &shared).await?
+        {
+            return Ok(pool);
+        }
+        Ok(shared)
+    }
+
+    /// The tenant's pool on the shared database: its own entry, else its plan's, else the default.
+    async fn shared_pool_for(&self, tenant: Uuid) -> Result<PgPool, ApiError> {
+        let inner = &*self.0;
         if inner.routes.is_empty() || inner.faults.has(Fault::NoTenantLimits) {
-            return Ok(&inner.default);
+            return Ok(inner.default.clone());
         }
         let route = match self.cached(tenant) {
             Some(route) => route,
@@ -163,7 +180,7 @@ impl TenantPools {
                 route
             }
         };
-        Ok(route.map_or(&inner.default, |i| &inner.routes[i].1))
+        Ok(route.map_or(&inner.default, |i| &inner.routes[i].1).clone())
     }
 
     fn cached(&self, tenant: Uuid) -> Option<Option<usize>> {

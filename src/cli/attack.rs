@@ -236,6 +236,45 @@ impl AttackDbArgs {
             )),
             super::pooled::PoolerUrl::NotAsked => {}
         }
+        if let Some(premium) = super::premium::premium_databases(&db, spec.as_ref()).await? {
+            // Several databases: the same attack on each premium one, findings naming their database.
+            let shared = options.get_database().unwrap_or("postgres").to_owned();
+            findings = findings
+                .into_iter()
+                .map(|f| f.in_database(&shared))
+                .collect();
+            for p in &premium {
+                let tenancy = super::premium::tenancy_for(&db.tenancy, p);
+                let on = options.clone().database(&p.database);
+                let mut each = config.clone();
+                // The progress bar is gone, and seeds of failing cases are the shared run's file.
+                each.on_case = None;
+                each.on_shrink = None;
+                each.regressions = None;
+                each.stop = Some(Arc::clone(&stop));
+                let premium_outcome = db::attack(&on, &tenancy, &each).await?;
+                notes.push(format!(
+                    "premium database `{}` (tenant {}, app role `{}`): {} cases, {} attempts, {} finding(s)",
+                    p.database,
+                    p.tenant_id,
+                    tenancy.app_role,
+                    premium_outcome.cases,
+                    premium_outcome.attempts,
+                    premium_outcome.findings.len()
+                ));
+                anyhow::ensure!(
+                    premium_outcome.attempts > 0,
+                    "attack db made no attempt on premium database `{}`: nothing there was examined",
+                    p.database
+                );
+                findings.extend(
+                    premium_outcome
+                        .findings
+                        .into_iter()
+                        .map(|f| f.in_database(&p.database)),
+                );
+            }
+        }
         let matrix = tenantprobe::report::matrix::from_attack_db(&outcome.coverage);
         let report = Report::new("attack db", &target, &rules, begun.elapsed(), &notes);
         let facts = RunFacts {

@@ -26,11 +26,11 @@ impl AuditArgs {
         let db = self.database.resolve(spec.as_ref())?;
         let options = db.checked_options().await?;
         let outcome = tenantprobe::audit::audit_parallel(&options, &db.tenancy).await?;
-        let rules: Vec<&'static RuleInfo> = tenantprobe::audit::rules::RULES
+        let mut rules: Vec<&'static RuleInfo> = tenantprobe::audit::rules::RULES
             .iter()
             .map(|r| &r.info)
             .collect();
-        let notes = vec![
+        let mut notes = vec![
             format!(
                 "app role `{}`, tenant column `{}`, setting `{}`, schemas {}, tenants table {}",
                 db.tenancy.app_role,
@@ -59,6 +59,47 @@ impl AuditArgs {
             |s| s.name.clone(),
         );
         let mut findings = outcome.findings;
+        if let Some(premium) = super::premium::premium_databases(&db, spec.as_ref()).await? {
+            // Several databases: every finding names the one it was found on.
+            let shared = options.get_database().unwrap_or("postgres").to_owned();
+            findings = findings
+                .into_iter()
+                .map(|f| f.in_database(&shared))
+                .collect();
+            for p in &premium {
+                let tenancy = super::premium::tenancy_for(&db.tenancy, p);
+                let on = options.clone().database(&p.database);
+                let outcome = tenantprobe::audit::audit_parallel(&on, &tenancy).await?;
+                notes.push(format!(
+                    "premium database `{}` (tenant {}, app role `{}`): {} relations, {} finding(s)",
+                    p.database,
+                    p.tenant_id,
+                    tenancy.app_role,
+                    outcome.relations,
+                    outcome.findings.len()
+                ));
+                findings.extend(
+                    outcome
+                        .findings
+                        .into_iter()
+                        .map(|f| f.in_database(&p.database)),
+                );
+            }
+            let located = tenantprobe::placement::check(&options, &db.tenancy, &premium).await?;
+            notes.push(format!(
+                "data location: {} database(s), {} table reads, {} finding(s){}",
+                located.databases,
+                located.tables,
+                located.findings.len(),
+                if premium.is_empty() {
+                    "; the placements query listed no premium database"
+                } else {
+                    ""
+                }
+            ));
+            findings.extend(located.findings);
+            rules.extend(tenantprobe::placement::RULES);
+        }
         let report = Report::new("audit", &target, &rules, begun.elapsed(), &notes);
         let facts = RunFacts {
             spec_file: self.target.target.as_deref(),

@@ -8,6 +8,7 @@ mod demo;
 mod monitor;
 mod noisy;
 mod pooled;
+mod premium;
 mod rules;
 pub mod ui;
 

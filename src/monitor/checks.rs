@@ -493,3 +493,104 @@ pub async fn redis_keys(probe: &Probe, canaries: &[Vec<Canary>]) -> Result<Found
         ..Found::default()
     })
 }
+
+/// Database, premium tier: the synthetic tenant's database (from `placements_query`) holds its
+/// rows and only its rows, its own app role sees them and nothing foreign, and none of its rows is
+/// left in the shared database.
+pub async fn db_premium(probe: &Probe, i: usize) -> Result<Found, String> {
+    let db = probe.database.as_ref().ok_or("no [database] in the spec")?;
+    let query = db
+        .placements_query
+        .as_deref()
+        .ok_or("no placements_query under [database]")?;
+    let tenant = &probe.tenants[i];
+    let mut conn = db.connection(probe.options.check_timeout).await?;
+    let placements = crate::placement::list(&mut conn, query)
+        .await
+        .map_err(|e| e.to_string())?;
+    db.keep(conn).await;
+    let placement = placements
+        .into_iter()
+        .find(|p| p.tenant_id == tenant.tenant_id)
+        .ok_or_else(|| {
+            format!(
+                "synthetic tenant `{}` is declared premium but the placements query lists no database for it (promote it after `monitor init`)",
+                tenant.slug
+            )
+        })?;
+    let observer = crate::sql::connect_options(&db.url)
+        .map(|o| db.limits.apply(o))
+        .map_err(|e| e.to_string())?;
+    let mut found = Found::default();
+    let located = crate::placement::check(&observer, &db.tenancy, std::slice::from_ref(&placement))
+        .await
+        .map_err(|e| e.to_string())?;
+    found.violations.extend(located.findings);
+
+    let mut premium = <sqlx::PgConnection as sqlx::Connection>::connect_with(
+        &observer.clone().database(&placement.database),
+    )
+    .await
+    .map_err(|e| format!("cannot connect to `{}`: {e}", placement.database))?;
+    let relations = visibility::tenant_relations(&mut premium, &db.tenancy)
+        .await
+        .map_err(|e| format!("reading the catalog of `{}`: {e}", placement.database))?;
+    let role = placement
+        .app_role
+        .as_deref()
+        .unwrap_or(&db.tenancy.app_role);
+    let truth = visibility::sweep(
+        &mut premium,
+        &db.tenancy,
+        &relations,
+        None,
+        &tenant.tenant_id,
+    )
+    .await
+    .map_err(|e| format!("sweep of `{}` as the observer: {e}", placement.database))?;
+    let seen = visibility::sweep(
+        &mut premium,
+        &db.tenancy,
+        &relations,
+        Some(role),
+        &tenant.tenant_id,
+    )
+    .await
+    .map_err(|e| format!("sweep of `{}` as `{role}`: {e}", placement.database))?;
+    let _ = sqlx::Connection::close(premium).await;
+    for finding in visibility::tenant_findings(&seen, &tenant.slug) {
+        let finding = finding.in_database(&placement.database);
+        if finding.rule == visibility::FOREIGN_ROWS_VISIBLE.id {
+            found.violations.push(finding);
+        } else if finding.rule == visibility::PROBE_FAILED.id {
+            found.problems.push(finding);
+        }
+    }
+    if !truth.iter().any(|o| o.own_visible) {
+        found.problems.push(
+            OWN_CANARIES_MISSING
+                .finding(
+                    format!("{}:{}", placement.database, tenant.slug),
+                    "premium",
+                    format!(
+                        "Premium synthetic tenant `{}` has no rows in its own database `{}`: its canaries are elsewhere or gone.",
+                        tenant.slug, placement.database
+                    ),
+                ),
+        );
+    }
+    for (there, app) in truth.iter().zip(&seen) {
+        if there.error.is_none() && app.error.is_none() && there.own_visible && !app.own_visible {
+            let object = format!("{}:{}", placement.database, app.relation);
+            found.problems.push(visibility::OWN_ROWS_INVISIBLE.finding(
+                &object,
+                &tenant.slug,
+                format!(
+                    "Premium synthetic tenant `{}` has rows in `{object}` but `{role}` sees none of them with its context set.",
+                    tenant.slug
+                ),
+            ));
+        }
+    }
+    Ok(found)
+}

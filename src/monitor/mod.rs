@@ -61,6 +61,9 @@ pub enum Check {
     DbNoTenant,
     /// Keys without a tenant, foreign values.
     RedisKeys,
+    /// A premium synthetic tenant: its canaries in its own database, none of its rows elsewhere.
+    /// Runs only for the spec's `premium_tenants`, so it is not one of `ALL`.
+    DbPremium,
 }
 
 impl Check {
@@ -83,6 +86,7 @@ impl Check {
             Self::DbTenant => "db-tenant-visibility",
             Self::DbNoTenant => "db-no-tenant-visibility",
             Self::RedisKeys => "redis-keys",
+            Self::DbPremium => "db-premium-placement",
         }
     }
 
@@ -91,7 +95,7 @@ impl Check {
             Self::ApiOwn | Self::ApiForeign | Self::ApiForeignWrites | Self::ApiAnonymous => {
                 Surface::Api
             }
-            Self::DbTenant | Self::DbNoTenant => Surface::Db,
+            Self::DbTenant | Self::DbNoTenant | Self::DbPremium => Surface::Db,
             Self::RedisKeys => Surface::Redis,
         }
     }
@@ -313,6 +317,16 @@ impl Probe {
                 };
                 results.push(
                     run_check(timeout, &tenant.slug, Check::DbTenant, work)
+                        .await
+                        .0,
+                );
+            }
+        }
+        if self.database.is_some() {
+            for &i in &self.premium {
+                let work = async { checks::db_premium(self, i).await.map(|f| (f, ())) };
+                results.push(
+                    run_check(timeout, &self.tenants[i].slug, Check::DbPremium, work)
                         .await
                         .0,
                 );

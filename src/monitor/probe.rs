@@ -62,6 +62,8 @@ pub struct DatabaseProbe {
     pub pooler_url: Option<String>,
     /// Kept between cycles; dropped after any error and reconnected by the next check.
     pub conn: Mutex<Option<PgConnection>>,
+    /// The spec's `placements_query`: where premium tenants live.
+    pub placements_query: Option<String>,
 }
 
 impl DatabaseProbe {
@@ -123,6 +125,8 @@ pub struct Probe {
     pub ownership: Ownership,
     pub database: Option<DatabaseProbe>,
     pub redis: Option<RedisProbe>,
+    /// Indices (into `tenants`) of the synthetic tenants that live in premium databases.
+    pub premium: Vec<usize>,
     pub options: ProbeOptions,
     /// Latency of every API request since the last `take_latencies` (for the canary's p99).
     latencies: std::sync::Mutex<Vec<Duration>>,
@@ -199,9 +203,27 @@ impl Probe {
                 limits: db.limits(),
                 pooler_url: db.pooler_url_env.as_deref().and_then(env),
                 conn: Mutex::new(None),
+                placements_query: db.placements_query.clone(),
             }),
             None => None,
         };
+        let mut premium = Vec::new();
+        for slug in &monitor.premium_tenants {
+            let i = tenants.iter().position(|t| &t.slug == slug).ok_or_else(|| {
+                SetupError::Invalid(format!(
+                    "[monitor] premium_tenants names `{slug}`, which is not one of synthetic_tenants"
+                ))
+            })?;
+            if database
+                .as_ref()
+                .is_none_or(|d| d.placements_query.is_none())
+            {
+                return Err(SetupError::Invalid(format!(
+                    "[monitor] premium_tenants names `{slug}` but [database] has no placements_query to find its database"
+                )));
+            }
+            premium.push(i);
+        }
         let redis = match &spec.redis {
             Some(r) => Some(RedisProbe {
                 url: env(&r.url_env)
@@ -228,6 +250,7 @@ impl Probe {
             ownership,
             database,
             redis,
+            premium,
             options: options.unwrap_or_else(|| ProbeOptions::from_spec(monitor)),
             latencies: std::sync::Mutex::new(Vec::new()),
         })

@@ -76,6 +76,10 @@ pub struct DatabaseSpec {
     /// Variable holding a URL that logs in as the app role through the application's connection
     /// pooler (PgBouncer in transaction mode): `attack db` then checks pooled connections too.
     pub pooler_url_env: Option<String>,
+    /// Premium databases (database-per-tenant): a query run on this database that lists them,
+    /// returning `tenant_id` and `database` (text), optionally `app_role` and `cleaned` (bool).
+    /// `audit` and `attack db` then run on each, and `audit` checks where every tenant's data lives.
+    pub placements_query: Option<String>,
 }
 
 impl DatabaseSpec {
@@ -318,6 +322,11 @@ pub struct MonitorSpec {
     /// Random delay before each cycle, e.g. `5s`.
     #[serde(default, with = "humantime_serde_compat")]
     pub jitter: std::time::Duration,
+    /// Synthetic tenants (from `synthetic_tenants`) that live in a premium database of their own:
+    /// each cycle checks their canaries there, and that none of their rows is elsewhere
+    /// (`[database] placements_query` lists the databases).
+    #[serde(default)]
+    pub premium_tenants: Vec<String>,
 }
 
 fn default_check_timeout() -> std::time::Duration {
@@ -374,11 +383,21 @@ impl Waiver {
         if let Some(fp) = &self.fingerprint {
             return *fp == finding.fingerprint;
         }
+        // An object without a database covers it on every database (`database:object`).
+        let on_any_database = |object: &str| {
+            finding
+                .object
+                .strip_suffix(object)
+                .is_some_and(|db| db.ends_with(':') && !db[..db.len() - 1].contains([':', ' ']))
+        };
         // A waiver of the audit rule also covers the attack finding it explains (one cause).
         let rule = self.rule.as_deref();
         (rule == Some(finding.rule.as_str())
             || (rule.is_some() && rule == finding.cause.as_deref()))
-            && self.object.as_deref() == Some(finding.object.as_str())
+            && self
+                .object
+                .as_deref()
+                .is_some_and(|o| o == finding.object || on_any_database(o))
     }
 }
 

@@ -1,0 +1,36 @@
+//! The premium databases a spec's `placements_query` lists, for the commands that run on each
+//! database (`premium_databases`).
+
+use tenantprobe::placement::{self, PremiumDatabase};
+use tenantprobe::spec::Spec;
+
+use super::common::DatabaseTarget;
+
+/// The premium databases, or `None` when the spec declares no `placements_query`.
+pub async fn premium_databases(
+    db: &DatabaseTarget,
+    spec: Option<&Spec>,
+) -> anyhow::Result<Option<Vec<PremiumDatabase>>> {
+    let Some(query) = spec
+        .and_then(|s| s.database.as_ref())
+        .and_then(|d| d.placements_query.as_deref())
+    else {
+        return Ok(None);
+    };
+    let mut conn = db.connect().await?;
+    let listed = placement::list(&mut conn, query).await;
+    let _ = sqlx::Connection::close(conn).await;
+    Ok(Some(listed?))
+}
+
+/// The tenancy on one premium database: its own app role when the catalog names one.
+pub fn tenancy_for(
+    tenancy: &tenantprobe::tenancy::Tenancy,
+    premium: &PremiumDatabase,
+) -> tenantprobe::tenancy::Tenancy {
+    let mut tenancy = tenancy.clone();
+    if let Some(role) = &premium.app_role {
+        tenancy.app_role.clone_from(role);
+    }
+    tenancy
+}
