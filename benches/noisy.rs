@@ -131,7 +131,8 @@ async fn measure(
     let env = app.env(db, None);
     let target = HttpTarget::resolve(&spec, &env)?;
     let slugs = vec!["tp-noisy".to_owned(), "tp-victim".to_owned()];
-    let tenants = obtain_tenants(&spec, &env, &slugs, &reqwest::Client::new(), Some(&target)).await?;
+    let tenants =
+        obtain_tenants(&spec, &env, &slugs, &reqwest::Client::new(), Some(&target)).await?;
     let mut owner = db.connect_as_owner().await?;
     for (tenant, plan) in [(&tenants[0], "free"), (&tenants[1], "enterprise")] {
         sqlx::query("UPDATE tenants SET plan = $2 WHERE id = $1::uuid")
