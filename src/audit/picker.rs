@@ -23,9 +23,7 @@ impl Picker {
     /// Who picks `column`'s value.
     pub fn of(column: &Column) -> Self {
         let default = column.default.as_deref().unwrap_or("");
-        if column.identity == "a" {
-            Self::Server
-        } else if RANDOM_DEFAULTS.iter().any(|d| default.ends_with(d)) {
+        if column.identity == "a" || RANDOM_DEFAULTS.iter().any(|d| default.ends_with(d)) {
             Self::Server
         } else if column.identity == "d" || default.starts_with("nextval(") {
             Self::Sequence

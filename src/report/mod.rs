@@ -318,7 +318,7 @@ mod tests {
         );
         let mut findings = vec![audit, attack.clone()];
         assert_eq!(collapse_duplicates(&mut findings), 1);
-        assert_eq!(findings, [attack.clone()]);
+        assert_eq!(findings, std::slice::from_ref(&attack));
         // A waiver written for the audit rule covers the attack finding too.
         let waiver: Waiver = toml::from_str(
             "rule = \"unique-without-tenant\"\nobject = \"public.members\"\nreason = \"emails are global logins\"",
