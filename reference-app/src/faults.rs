@@ -27,10 +27,16 @@ pub enum Fault {
     DebugTenantParam,
     /// No per-tenant limits: no rate limit, and every tenant draws from one shared pool.
     NoTenantLimits,
+    /// The admin panel's impersonation writes no audit event (neither the tenant's nor the
+    /// global admin log).
+    ImpersonationUnlogged,
+    /// The admin panel's impersonation cookie keeps working for another tenant and after its
+    /// time box.
+    ImpersonationSticky,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 8] = [
+    pub const ALL: [Fault; 10] = [
         Self::GlobalCacheKey,
         Self::SubdomainTrust,
         Self::JwtNoVerify,
@@ -39,6 +45,8 @@ impl Fault {
         Self::BodyTenantOverride,
         Self::DebugTenantParam,
         Self::NoTenantLimits,
+        Self::ImpersonationUnlogged,
+        Self::ImpersonationSticky,
     ];
 
     pub fn name(self) -> &'static str {
@@ -51,6 +59,8 @@ impl Fault {
             Self::BodyTenantOverride => "body-tenant-override",
             Self::DebugTenantParam => "debug-tenant-param",
             Self::NoTenantLimits => "no-tenant-limits",
+            Self::ImpersonationUnlogged => "impersonation-unlogged",
+            Self::ImpersonationSticky => "impersonation-sticky",
         }
     }
 }
