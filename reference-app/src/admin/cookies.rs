@@ -41,7 +41,10 @@ mod tests {
     #[test]
     fn cookies_are_found_among_others_and_set_strictly() {
         let mut headers = HeaderMap::new();
-        headers.insert(header::COOKIE, "a=1; panel_session=abc; b=2".parse().unwrap());
+        headers.insert(
+            header::COOKIE,
+            "a=1; panel_session=abc; b=2".parse().unwrap(),
+        );
         assert_eq!(get(&headers, SESSION), Some("abc"));
         assert_eq!(get(&headers, IMPERSONATION), None);
         let cookie = set(SESSION, "abc", true);

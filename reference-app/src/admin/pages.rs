@@ -3,12 +3,12 @@
 //! the operator's session, the tenant in the path and the time box, then reads as that tenant
 //! through `TenantDb::run`, writing the tenant's audit event in the same transaction.
 
+use axum::Form;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
@@ -16,9 +16,9 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::Panel;
 use super::cookies;
 use super::sessions::{Impersonation, OperatorSession};
-use super::Panel;
 use crate::error::ApiError;
 use crate::faults::Fault;
 use crate::startup::AppState;
@@ -81,8 +81,7 @@ fn now() -> DateTime<Utc> {
 /// Compares without an early exit, so timing does not reveal how much of a guess was right.
 fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
-        && a
-            .bytes()
+        && a.bytes()
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0
@@ -148,9 +147,9 @@ impl Operator {
 
     /// The banner's impersonation: live ones only (every one, under the sticky fault).
     fn banner(&self, state: &AppState) -> Option<&Impersonation> {
-        self.impersonation.as_ref().filter(|i| {
-            state.faults.has(Fault::ImpersonationSticky) || i.expires_at > now()
-        })
+        self.impersonation
+            .as_ref()
+            .filter(|i| state.faults.has(Fault::ImpersonationSticky) || i.expires_at > now())
     }
 
     fn context(&self, state: &AppState, page: serde_json::Value) -> serde_json::Value {
@@ -226,9 +225,9 @@ async fn record_step(
         .db
         .for_tenant(Some(impersonation.tenant))
         .run(move |tx| {
-            Box::pin(async move {
-                audit(tx, &imp, action, json!({ "step_reason": step_reason })).await
-            })
+            Box::pin(
+                async move { audit(tx, &imp, action, json!({ "step_reason": step_reason })).await },
+            )
         })
         .await?;
     panel
@@ -279,7 +278,8 @@ fn login_page(panel: &Panel, failed: bool) -> Response {
         "login.html",
         json!({ "login_csrf": token, "failed": failed }),
     );
-    if let Ok(value) = cookies::set(cookies::LOGIN_CSRF, &token, panel.config.secure_cookies).parse()
+    if let Ok(value) =
+        cookies::set(cookies::LOGIN_CSRF, &token, panel.config.secure_cookies).parse()
     {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
@@ -373,7 +373,9 @@ pub async fn tenants(
             "ttl_minutes": panel.config.impersonation_ttl.as_secs().div_ceil(60),
         }),
     );
-    Ok(panel.templates.page(StatusCode::OK, "tenants.html", context))
+    Ok(panel
+        .templates
+        .page(StatusCode::OK, "tenants.html", context))
 }
 
 #[derive(Deserialize)]
@@ -409,8 +411,14 @@ pub async fn impersonate(
         now(),
     );
     // No audit trail, no impersonation: a failed write ends it before the cookie is handed out.
-    if let Err(e) =
-        record_step(&state, panel, &impersonation, "admin.impersonation.start", &reason).await
+    if let Err(e) = record_step(
+        &state,
+        panel,
+        &impersonation,
+        "admin.impersonation.start",
+        &reason,
+    )
+    .await
     {
         panel.sessions.end(&impersonation.id);
         return Err(e);
@@ -477,8 +485,13 @@ async fn read_as<T: Send + 'static>(
         .run(move |tx| {
             Box::pin(async move {
                 if !unlogged {
-                    audit(&mut *tx, &imp, "admin.impersonation.view", json!({ "page": page }))
-                        .await?;
+                    audit(
+                        &mut *tx,
+                        &imp,
+                        "admin.impersonation.view",
+                        json!({ "page": page }),
+                    )
+                    .await?;
                 }
                 work(tx).await
             })
@@ -501,11 +514,10 @@ pub async fn tenant(
         format!("/panel/tenants/{tenant}"),
         |tx| {
             Box::pin(async move {
-                let projects: Vec<ProjectRow> = sqlx::query_as(
-                    "SELECT id, name, status FROM projects ORDER BY created_at, id",
-                )
-                .fetch_all(&mut *tx)
-                .await?;
+                let projects: Vec<ProjectRow> =
+                    sqlx::query_as("SELECT id, name, status FROM projects ORDER BY created_at, id")
+                        .fetch_all(&mut *tx)
+                        .await?;
                 let tasks: Vec<TaskRow> = sqlx::query_as(
                     "SELECT project_id, title, done FROM tasks ORDER BY created_at, id",
                 )
@@ -560,8 +572,6 @@ pub async fn audit_page(
     Ok(panel.templates.page(StatusCode::OK, "audit.html", context))
 }
 
-
-
 pub async fn escalate(
     State(state): State<AppState>,
     operator: Operator,
@@ -574,7 +584,14 @@ pub async fn escalate(
     let reason = reason(&form.reason)?;
     let mut impersonation = operator.acting_as(&state, tenant)?.clone();
     impersonation.escalated = true;
-    record_step(&state, panel, &impersonation, "admin.impersonation.escalate", &reason).await?;
+    record_step(
+        &state,
+        panel,
+        &impersonation,
+        "admin.impersonation.escalate",
+        &reason,
+    )
+    .await?;
     panel.sessions.escalate(&impersonation.id);
     tracing::warn!(admin = %impersonation.admin, tenant_id = %tenant, "impersonation escalated to writes");
     Ok(Redirect::to(&format!("/panel/tenants/{tenant}")).into_response())
@@ -588,7 +605,9 @@ pub async fn archive_project(
 ) -> Result<Response, Refusal> {
     operator.check_csrf(&form.csrf)?;
     let Ok(Path((tenant, project))) = path else {
-        return Err(Refusal::Invalid("the ids in the address are not UUIDs".into()));
+        return Err(Refusal::Invalid(
+            "the ids in the address are not UUIDs".into(),
+        ));
     };
     let impersonation = operator.acting_as(&state, tenant)?;
     if !impersonation.escalated {
@@ -603,11 +622,13 @@ pub async fn archive_project(
         format!("/panel/tenants/{tenant}/projects/{project}/archive"),
         move |tx| {
             Box::pin(async move {
-                Ok(sqlx::query("UPDATE projects SET status = 'archived' WHERE id = $1")
-                    .bind(project)
-                    .execute(tx)
-                    .await?
-                    .rows_affected())
+                Ok(
+                    sqlx::query("UPDATE projects SET status = 'archived' WHERE id = $1")
+                        .bind(project)
+                        .execute(tx)
+                        .await?
+                        .rows_affected(),
+                )
             })
         },
     )
@@ -618,9 +639,20 @@ pub async fn archive_project(
     Ok(Redirect::to(&format!("/panel/tenants/{tenant}")).into_response())
 }
 
-async fn end(state: &AppState, panel: &Panel, impersonation: &Impersonation) -> Result<(), Refusal> {
+async fn end(
+    state: &AppState,
+    panel: &Panel,
+    impersonation: &Impersonation,
+) -> Result<(), Refusal> {
     panel.sessions.end(&impersonation.id);
-    record_step(state, panel, impersonation, "admin.impersonation.end", &impersonation.reason).await
+    record_step(
+        state,
+        panel,
+        impersonation,
+        "admin.impersonation.end",
+        &impersonation.reason,
+    )
+    .await
 }
 
 pub async fn end_impersonation(
@@ -635,7 +667,10 @@ pub async fn end_impersonation(
     }
     Ok(redirect_with(
         "/panel/tenants",
-        Some(cookies::clear(cookies::IMPERSONATION, panel.config.secure_cookies)),
+        Some(cookies::clear(
+            cookies::IMPERSONATION,
+            panel.config.secure_cookies,
+        )),
     ))
 }
 
@@ -646,5 +681,7 @@ pub async fn admin_log(
     let panel = panel(&state)?;
     let entries = panel.directory.recent_log(100).await?;
     let context = operator.context(&state, json!({ "entries": entries }));
-    Ok(panel.templates.page(StatusCode::OK, "admin_log.html", context))
+    Ok(panel
+        .templates
+        .page(StatusCode::OK, "admin_log.html", context))
 }

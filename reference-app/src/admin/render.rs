@@ -12,7 +12,10 @@ const TEMPLATES: [(&str, &str); 7] = [
     ("tenants.html", include_str!("../../templates/tenants.html")),
     ("tenant.html", include_str!("../../templates/tenant.html")),
     ("audit.html", include_str!("../../templates/audit.html")),
-    ("admin_log.html", include_str!("../../templates/admin_log.html")),
+    (
+        "admin_log.html",
+        include_str!("../../templates/admin_log.html"),
+    ),
     ("error.html", include_str!("../../templates/error.html")),
 ];
 

@@ -176,14 +176,39 @@ mod tests {
         let now = Utc::now();
         let session = sessions.login("ops", now);
         let tenant = Uuid::new_v4();
-        let imp = sessions.start(&session, "ops", tenant, "A".into(), "a".into(), "why".into(), now);
+        let imp = sessions.start(
+            &session,
+            "ops",
+            tenant,
+            "A".into(),
+            "a".into(),
+            "why".into(),
+            now,
+        );
         assert!(imp.allows(&session, tenant, now));
         assert!(!imp.allows(&session, Uuid::new_v4(), now), "another tenant");
         assert!(!imp.allows("other-session", tenant, now), "another session");
-        assert!(!imp.allows(&session, tenant, later(now, Duration::from_secs(60))), "expired");
-        let second = sessions.start(&session, "ops", tenant, "A".into(), "a".into(), "again".into(), now);
-        assert!(sessions.impersonation(&imp.id).is_none(), "a new start ends the old one");
+        assert!(
+            !imp.allows(&session, tenant, later(now, Duration::from_secs(60))),
+            "expired"
+        );
+        let second = sessions.start(
+            &session,
+            "ops",
+            tenant,
+            "A".into(),
+            "a".into(),
+            "again".into(),
+            now,
+        );
+        assert!(
+            sessions.impersonation(&imp.id).is_none(),
+            "a new start ends the old one"
+        );
         sessions.logout(&session);
-        assert!(sessions.impersonation(&second.id).is_none() && sessions.session(&session, now).is_none());
+        assert!(
+            sessions.impersonation(&second.id).is_none()
+                && sessions.session(&session, now).is_none()
+        );
     }
 }

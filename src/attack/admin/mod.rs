@@ -186,14 +186,25 @@ pub async fn check(
         let shows_b = page_b.body.contains(&b.marker) || page_b.body.contains(&b.tenant_id);
         outcome.findings.push(
             CROSSES_TENANTS
-                .finding(&object, "", format!(
-                    "An impersonation of `{}` opened `{}`'s page ({}){}.",
-                    a.slug,
-                    b.slug,
-                    page_b.status,
-                    if shows_b { ", which showed that tenant's data" } else { "" }
-                ))
-                .with_evidence(format!("{exchange}\nGET {view_b} → {} (expected a refusal)", page_b.status)),
+                .finding(
+                    &object,
+                    "",
+                    format!(
+                        "An impersonation of `{}` opened `{}`'s page ({}){}.",
+                        a.slug,
+                        b.slug,
+                        page_b.status,
+                        if shows_b {
+                            ", which showed that tenant's data"
+                        } else {
+                            ""
+                        }
+                    ),
+                )
+                .with_evidence(format!(
+                    "{exchange}\nGET {view_b} → {} (expected a refusal)",
+                    page_b.status
+                )),
         );
     }
     outcome.examined.push(format!(
@@ -267,7 +278,11 @@ async fn closed_routes(
         if answer.served() {
             outcome.findings.push(
                 OPEN_TO_ANONYMOUS
-                    .finding(&object, "", format!("GET {path} without credentials answered {}.", answer.status))
+                    .finding(
+                        &object,
+                        "",
+                        format!("GET {path} without credentials answered {}.", answer.status),
+                    )
                     .with_evidence(format!("curl -i {}", anonymous.url(&path))),
             );
         }
@@ -276,10 +291,14 @@ async fn closed_routes(
         if as_tenant.served() {
             outcome.findings.push(
                 OPEN_TO_TENANT
-                    .finding(&object, "", format!(
-                        "GET {path} with tenant `{}`'s own token answered {}.",
-                        a.slug, as_tenant.status
-                    ))
+                    .finding(
+                        &object,
+                        "",
+                        format!(
+                            "GET {path} with tenant `{}`'s own token answered {}.",
+                            a.slug, as_tenant.status
+                        ),
+                    )
                     .with_evidence(format!(
                         "curl -i -H 'Authorization: Bearer <token of {}>' {}",
                         a.slug,
@@ -332,14 +351,27 @@ async fn audit_trail(
             .filter_map(|r| r.try_get::<String, _>(0).ok())
             .collect()
     };
-    let in_a = rows_of(trail(a).fetch_all(&mut conn).await.map_err(|e| failed(e.to_string()))?);
-    let in_b = rows_of(trail(b).fetch_all(&mut conn).await.map_err(|e| failed(e.to_string()))?);
+    let in_a = rows_of(
+        trail(a)
+            .fetch_all(&mut conn)
+            .await
+            .map_err(|e| failed(e.to_string()))?,
+    );
+    let in_b = rows_of(
+        trail(b)
+            .fetch_all(&mut conn)
+            .await
+            .map_err(|e| failed(e.to_string()))?,
+    );
     let _ = conn.close().await;
     let logged_a = in_a.iter().any(|r| r.contains(reason));
     let logged_b = in_b.iter().any(|r| r.contains(reason));
     if !logged_a || logged_b {
         let detail = if logged_b {
-            format!("The impersonation of `{}` was written to `{}`'s audit trail.", a.slug, b.slug)
+            format!(
+                "The impersonation of `{}` was written to `{}`'s audit trail.",
+                a.slug, b.slug
+            )
         } else {
             format!(
                 "After impersonating `{}` and opening its page, its audit trail ({} row(s)) did not carry the reason given.",

@@ -83,8 +83,8 @@ impl PanelClient {
             let Some((name, v)) = attributes.next().and_then(|p| p.trim().split_once('=')) else {
                 continue;
             };
-            let removed = v.is_empty()
-                || attributes.any(|a| a.trim().eq_ignore_ascii_case("max-age=0"));
+            let removed =
+                v.is_empty() || attributes.any(|a| a.trim().eq_ignore_ascii_case("max-age=0"));
             if removed {
                 self.cookies.remove(name);
             } else {
