@@ -52,7 +52,18 @@ impl AttackAdminArgs {
         let [a, b] = tenants.as_slice() else {
             anyhow::bail!("expected two tenants, got {}", tenants.len());
         };
-        let outcome = admin::check(&target, &api, a, b).await?;
+        let outcome = match admin::check(&target, &api, a, b).await {
+            Err(admin::AdminError::Unreachable { url, cause }) => {
+                return Err(tenantprobe::servers::ServerError::Unreachable {
+                    what: "the admin panel",
+                    url,
+                    variable: "the spec's [admin] base_url_env (or [api]'s) or --base-url",
+                    reason: cause,
+                }
+                .into());
+            }
+            other => other?,
+        };
         let mut notes = vec![format!(
             "{}: impersonating `{}`, `{}` as the other tenant; {} requests",
             tenantprobe::servers::redact(&target.base_url),
