@@ -139,7 +139,10 @@ async fn an_operator_impersonates_one_tenant_in_chromium_sees_only_its_data_and_
     client.wait().for_element(Locator::Id("tenants")).await.unwrap();
     let list = client.source().await.unwrap();
     assert!(list.contains(&w.a.marker) && list.contains(&w.b.marker), "the directory lists both");
-    assert!(!list.contains("impersonation-banner"), "no banner before impersonating");
+    assert!(
+        client.find(Locator::Id("impersonation-banner")).await.is_err(),
+        "no banner before impersonating"
+    );
 
     let row = client
         .find(Locator::Css(&format!("tr[data-tenant='{}']", w.a.id)))
