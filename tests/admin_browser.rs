@@ -135,12 +135,28 @@ async fn an_operator_impersonates_one_tenant_in_chromium_sees_only_its_data_and_
         .send_keys(&w.app.admin_password)
         .await
         .unwrap();
-    client.find(Locator::Id("login")).await.unwrap().click().await.unwrap();
-    client.wait().for_element(Locator::Id("tenants")).await.unwrap();
+    client
+        .find(Locator::Id("login"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Id("tenants"))
+        .await
+        .unwrap();
     let list = client.source().await.unwrap();
-    assert!(list.contains(&w.a.marker) && list.contains(&w.b.marker), "the directory lists both");
     assert!(
-        client.find(Locator::Id("impersonation-banner")).await.is_err(),
+        list.contains(&w.a.marker) && list.contains(&w.b.marker),
+        "the directory lists both"
+    );
+    assert!(
+        client
+            .find(Locator::Id("impersonation-banner"))
+            .await
+            .is_err(),
         "no banner before impersonating"
     );
 
@@ -155,21 +171,35 @@ async fn an_operator_impersonates_one_tenant_in_chromium_sees_only_its_data_and_
         .send_keys(reason)
         .await
         .unwrap();
-    row.find(Locator::Css("button")).await.unwrap().click().await.unwrap();
+    row.find(Locator::Css("button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let banner = client
         .wait()
         .for_element(Locator::Id("impersonation-banner"))
         .await
         .unwrap();
     let banner_text = banner.text().await.unwrap();
-    assert!(banner_text.contains("read-only") && banner_text.contains(reason), "{banner_text}");
+    assert!(
+        banner_text.contains("read-only") && banner_text.contains(reason),
+        "{banner_text}"
+    );
     assert_eq!(
         client.current_url().await.unwrap().path(),
         format!("/panel/tenants/{}", w.a.id)
     );
     let page = client.source().await.unwrap();
-    assert!(page.contains(&w.a.marker), "the impersonated tenant's data is shown");
-    assert!(!page.contains(&w.b.marker), "no other tenant's data on the page");
+    assert!(
+        page.contains(&w.a.marker),
+        "the impersonated tenant's data is shown"
+    );
+    assert!(
+        !page.contains(&w.b.marker),
+        "no other tenant's data on the page"
+    );
     let tenant_shot = screenshot(&client, &shots, "tenant.png").await;
 
     client
@@ -188,7 +218,12 @@ async fn an_operator_impersonates_one_tenant_in_chromium_sees_only_its_data_and_
         audit.contains("admin.impersonation.start") && audit.contains(reason),
         "{audit}"
     );
-    assert!(client.find(Locator::Id("impersonation-banner")).await.is_ok());
+    assert!(
+        client
+            .find(Locator::Id("impersonation-banner"))
+            .await
+            .is_ok()
+    );
     let audit_shot = screenshot(&client, &shots, "audit.png").await;
 
     // The other tenant stays closed to this impersonation, in the browser too.

@@ -45,18 +45,28 @@ fn session(console: &Console, headers: &HeaderMap) -> Option<String> {
         .split(';')
         .find_map(|p| p.trim().strip_prefix("sid="))?
         .to_owned();
-    console.sessions.lock().unwrap().contains_key(&sid).then_some(sid)
+    console
+        .sessions
+        .lock()
+        .unwrap()
+        .contains_key(&sid)
+        .then_some(sid)
 }
 
 async fn sign_in(State(c): State<Console>, Form(f): Form<HashMap<String, String>>) -> Response {
-    if f.get("user").map(String::as_str) != Some("root") || f.get("pass").map(String::as_str) != Some("correct horse battery") {
+    if f.get("user").map(String::as_str) != Some("root")
+        || f.get("pass").map(String::as_str) != Some("correct horse battery")
+    {
         return StatusCode::UNAUTHORIZED.into_response();
     }
     let sid = Uuid::new_v4().simple().to_string();
     c.sessions.lock().unwrap().insert(sid.clone(), None);
     (
         StatusCode::FOUND,
-        [(header::SET_COOKIE, format!("sid={sid}; HttpOnly")), (header::LOCATION, "/ops/orgs".to_owned())],
+        [
+            (header::SET_COOKIE, format!("sid={sid}; HttpOnly")),
+            (header::LOCATION, "/ops/orgs".to_owned()),
+        ],
     )
         .into_response()
 }
@@ -93,9 +103,16 @@ async fn assume(
         .unwrap();
     c.sessions.lock().unwrap().insert(
         sid,
-        Some((org, std::time::Instant::now() + std::time::Duration::from_secs(1))),
+        Some((
+            org,
+            std::time::Instant::now() + std::time::Duration::from_secs(1),
+        )),
     );
-    (StatusCode::FOUND, [(header::LOCATION, format!("/ops/orgs/{org}/overview"))]).into_response()
+    (
+        StatusCode::FOUND,
+        [(header::LOCATION, format!("/ops/orgs/{org}/overview"))],
+    )
+        .into_response()
 }
 
 async fn overview(State(c): State<Console>, headers: HeaderMap, Path(org): Path<Uuid>) -> Response {
@@ -169,7 +186,10 @@ async fn run(bug: Bug) -> AdminOutcome {
         other_org: Arc::default(),
     };
     let app = Router::new()
-        .route("/ops/sign-in", get(|| async { "<form method=post></form>" }).post(sign_in))
+        .route(
+            "/ops/sign-in",
+            get(|| async { "<form method=post></form>" }).post(sign_in),
+        )
         .route("/ops/orgs", get(orgs))
         .route("/ops/orgs/{org}/assume", post(assume))
         .route("/ops/orgs/{org}/overview", get(overview))
@@ -218,11 +238,15 @@ async fn a_correct_console_in_another_style_yields_nothing() {
 }
 
 #[tokio::test]
-async fn a_console_route_open_without_a_session_is_caught_for_anonymous_callers_and_tenant_tokens() {
+async fn a_console_route_open_without_a_session_is_caught_for_anonymous_callers_and_tenant_tokens()
+{
     let outcome = run(Bug::OpenRoutes).await;
     assert_eq!(
         rules(&outcome),
-        ["admin-route-open-to-anonymous", "admin-route-open-to-tenant-token"],
+        [
+            "admin-route-open-to-anonymous",
+            "admin-route-open-to-tenant-token"
+        ],
         "{:#?}",
         outcome.findings
     );
@@ -231,7 +255,12 @@ async fn a_console_route_open_without_a_session_is_caught_for_anonymous_callers_
 #[tokio::test]
 async fn a_journal_entry_written_for_another_org_is_caught() {
     let outcome = run(Bug::JournalWrongOrg).await;
-    assert_eq!(rules(&outcome), ["admin-impersonation-unlogged"], "{:#?}", outcome.findings);
+    assert_eq!(
+        rules(&outcome),
+        ["admin-impersonation-unlogged"],
+        "{:#?}",
+        outcome.findings
+    );
     assert!(
         outcome.findings[0].detail.contains("`ops-b`'s audit trail"),
         "{}",
