@@ -29,12 +29,15 @@ enum Bug {
     JournalWrongOrg,
 }
 
+/// The org a session assumed and when that ends, if it assumed one.
+type Assumed = Option<(Uuid, std::time::Instant)>;
+
 #[derive(Clone)]
 struct Console {
     bug: Bug,
     pool: PgPool,
     /// session id → (assumed org, when it ends)
-    sessions: Arc<Mutex<HashMap<String, Option<(Uuid, std::time::Instant)>>>>,
+    sessions: Arc<Mutex<HashMap<String, Assumed>>>,
     /// The org the buggy journal names instead: the other test tenant, set once it exists.
     other_org: Arc<Mutex<Uuid>>,
 }
