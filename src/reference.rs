@@ -40,6 +40,8 @@ pub struct Options {
     pub pooler_url: Option<String>,
     /// `DATABASE_POOLS`: tenants' own pooler entries by plan or tenant id (see `PlanPools`).
     pub database_pools: Option<String>,
+    /// How long one admin-panel impersonation lasts (tests use a short one to see it expire).
+    pub impersonation_seconds: u64,
 }
 
 impl Default for Options {
@@ -52,6 +54,8 @@ impl Default for Options {
             rate_limit_burst: 2000,
             pooler_url: None,
             database_pools: None,
+            // Matches `time_box` in probes/reference-app.toml: `attack admin` waits it out.
+            impersonation_seconds: 2,
         }
     }
 }
@@ -106,6 +110,9 @@ pub struct ReferenceApp {
     pub addr: SocketAddr,
     pub jwt_secret: String,
     pub admin_token: String,
+    /// The admin panel's operator login (`ADMIN_USERNAME`, `ADMIN_PASSWORD`).
+    pub admin_username: String,
+    pub admin_password: String,
     pub faults: Faults,
     /// The app's connection through a pooler, when it has one.
     pub pooler_url: Option<String>,
@@ -122,6 +129,8 @@ impl ReferenceApp {
             uuid::Uuid::new_v4().simple()
         );
         let admin_token = uuid::Uuid::new_v4().simple().to_string();
+        let admin_username = "operator".to_owned();
+        let admin_password = uuid::Uuid::new_v4().simple().to_string();
         let vars = [
             (
                 "DATABASE_URL",
@@ -145,6 +154,16 @@ impl ReferenceApp {
             ("JWT_SECRET", Some(jwt_secret.clone())),
             ("BASE_DOMAIN", Some(BASE_DOMAIN.to_owned())),
             ("ADMIN_TOKEN", Some(admin_token.clone())),
+            ("ADMIN_USERNAME", Some(admin_username.clone())),
+            ("ADMIN_PASSWORD", Some(admin_password.clone())),
+            // The panel's directory and global admin log, through the owner (see README).
+            ("ADMIN_DATABASE_URL", Some(database.url_as(OWNER_ROLE))),
+            (
+                "IMPERSONATION_SECONDS",
+                Some(options.impersonation_seconds.to_string()),
+            ),
+            // Served over plain HTTP on loopback.
+            ("ADMIN_COOKIE_SECURE", Some("false".to_owned())),
             ("DATABASE_POOL_SIZE", Some(options.pool_size.to_string())),
             (
                 "RATE_LIMIT_PER_SECOND",
@@ -171,6 +190,8 @@ impl ReferenceApp {
             addr,
             jwt_secret,
             admin_token,
+            admin_username,
+            admin_password,
             faults: options.faults,
             pooler_url: options.pooler_url,
             shutdown: Some(tx),
@@ -208,6 +229,8 @@ impl ReferenceApp {
         let vars: Vec<(&'static str, String)> = vec![
             ("REFERENCE_APP_URL", self.url()),
             ("JWT_SECRET", self.jwt_secret.clone()),
+            ("REFERENCE_APP_ADMIN_USER", self.admin_username.clone()),
+            ("REFERENCE_APP_ADMIN_PASSWORD", self.admin_password.clone()),
             ("TENANTPROBE_DATABASE_URL", database.admin_url()),
             ("TENANTPROBE_ADMIN_DATABASE_URL", database.admin_url()),
             ("REDIS_URL", redis_url.unwrap_or_default().to_owned()),

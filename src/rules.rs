@@ -46,6 +46,7 @@ pub fn catalogue() -> Vec<&'static RuleInfo> {
     all.extend(crate::attack::db::pooled::RULES);
     all.extend(crate::attack::http::rules::RULES);
     all.extend(crate::attack::noisy::RULES);
+    all.extend(crate::attack::admin::RULES);
     all.extend(crate::cache::rules::RULES);
     all.extend(crate::visibility::RULES);
     all.extend(crate::monitor::rules::RULES);

@@ -30,6 +30,8 @@ pub struct Config {
     pub base_domain: String,
     /// `ADMIN_TOKEN`: enables `/admin/…` impersonation when set.
     pub admin_token: Option<SecretString>,
+    /// The admin panel (`/panel`): on only when its credentials and connection are all set.
+    pub panel: Option<PanelConfig>,
     /// `DATABASE_POOL_SIZE` (default 10).
     pub pool_size: u32,
     /// `TENANT_MAX_CONNECTIONS`: connections one tenant may hold at once (default half the pool).
@@ -109,6 +111,7 @@ impl Config {
             jwt_secret,
             base_domain,
             admin_token: secret("ADMIN_TOKEN"),
+            panel: PanelConfig::from_lookup(&get)?,
             pool_size,
             database_pools: crate::pools::parse_routes(&get("DATABASE_POOLS").unwrap_or_default())
                 .map_err(|reason| ConfigError::Invalid {
@@ -131,6 +134,65 @@ impl Config {
             cache_ttl: Duration::from_secs(number("CACHE_TTL_SECONDS", 300)?),
             faults,
         })
+    }
+}
+
+/// The admin panel's settings.
+#[derive(Debug, Clone)]
+pub struct PanelConfig {
+    /// `ADMIN_USERNAME` and `ADMIN_PASSWORD`: the one operator login, separate from tenant tokens.
+    pub username: String,
+    pub password: SecretString,
+    /// `ADMIN_DATABASE_URL`: the panel's own connection, for the tenant directory and the global
+    /// admin log only (tenant data is read as the impersonated tenant, through `DATABASE_URL`).
+    pub database_url: SecretString,
+    /// `IMPERSONATION_SECONDS` (default 900): how long one impersonation lasts.
+    pub impersonation_ttl: Duration,
+    /// `ADMIN_COOKIE_SECURE` (default true): mark the panel's cookies `Secure` (HTTPS only).
+    pub secure_cookies: bool,
+}
+
+impl PanelConfig {
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
+        let (Some(username), Some(password), Some(database_url)) = (
+            get("ADMIN_USERNAME"),
+            get("ADMIN_PASSWORD"),
+            get("ADMIN_DATABASE_URL"),
+        ) else {
+            return Ok(None);
+        };
+        if password.len() < 12 {
+            return Err(ConfigError::Invalid {
+                name: "ADMIN_PASSWORD",
+                reason: "shorter than 12 characters".into(),
+            });
+        }
+        let seconds = get("IMPERSONATION_SECONDS").map_or(Ok(900), |v| {
+            v.parse::<u64>()
+                .ok()
+                .filter(|s| (1..=86_400).contains(s))
+                .ok_or(ConfigError::Invalid {
+                    name: "IMPERSONATION_SECONDS",
+                    reason: format!("`{v}`: expected 1 to 86400 seconds"),
+                })
+        })?;
+        let secure_cookies = match get("ADMIN_COOKIE_SECURE").as_deref() {
+            None | Some("true") => true,
+            Some("false") => false,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "ADMIN_COOKIE_SECURE",
+                    reason: format!("`{other}`: expected `true` or `false`"),
+                });
+            }
+        };
+        Ok(Some(Self {
+            username,
+            password: SecretString::from(password),
+            database_url: SecretString::from(database_url),
+            impersonation_ttl: Duration::from_secs(seconds),
+            secure_cookies,
+        }))
     }
 }
 

@@ -35,10 +35,16 @@ pub enum Fault {
     PremiumRouteFallback,
     /// `promote` switches the route but leaves the tenant's rows readable in the shared schema.
     PromoteLeftovers,
+    /// The admin panel's impersonation writes no audit event (neither the tenant's nor the
+    /// global admin log).
+    ImpersonationUnlogged,
+    /// The admin panel's impersonation cookie keeps working for another tenant and after its
+    /// time box.
+    ImpersonationSticky,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 11] = [
+    pub const ALL: [Fault; 13] = [
         Self::GlobalCacheKey,
         Self::SubdomainTrust,
         Self::JwtNoVerify,
@@ -50,6 +56,8 @@ impl Fault {
         Self::NestedParentOnly,
         Self::PremiumRouteFallback,
         Self::PromoteLeftovers,
+        Self::ImpersonationUnlogged,
+        Self::ImpersonationSticky,
     ];
 
     pub fn name(self) -> &'static str {
@@ -65,6 +73,8 @@ impl Fault {
             Self::NestedParentOnly => "nested-parent-only",
             Self::PremiumRouteFallback => "premium-route-fallback",
             Self::PromoteLeftovers => "promote-leftovers",
+            Self::ImpersonationUnlogged => "impersonation-unlogged",
+            Self::ImpersonationSticky => "impersonation-sticky",
         }
     }
 }

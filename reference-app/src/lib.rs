@@ -8,6 +8,7 @@
 //! the tenant (`cache`); each tenant has its own rate limit (`rate_limit`); every log line carries
 //! the request and tenant ids (`telemetry`).
 
+pub mod admin;
 pub mod auth;
 pub mod cache;
 pub mod catalog;

@@ -42,6 +42,8 @@ pub struct Inner {
     pub faults: Faults,
     pub base_domain: String,
     pub admin_token: Option<SecretString>,
+    /// The admin panel, when `ADMIN_USERNAME`, `ADMIN_PASSWORD` and `ADMIN_DATABASE_URL` are set.
+    pub panel: Option<crate::admin::Panel>,
     pub body_limit: usize,
 }
 
@@ -87,6 +89,11 @@ impl AppState {
             faults: config.faults.clone(),
             base_domain: config.base_domain.clone(),
             admin_token: config.admin_token.clone(),
+            panel: config
+                .panel
+                .clone()
+                .map(crate::admin::Panel::new)
+                .transpose()?,
             body_limit: BODY_LIMIT,
         })))
     }

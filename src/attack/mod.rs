@@ -1,7 +1,9 @@
 //! Property-based cross-tenant attacks: at the database (`db`) and over HTTP (`http`).
 //! Both judge by ownership (`crate::oracle`) and never change the target. `noisy` measures one
-//! tenant's latency under another's bounded load (opt-in: it generates load).
+//! tenant's latency under another's bounded load (opt-in: it generates load). `admin` checks an
+//! admin panel's impersonation: logged, bound to one tenant, time-boxed, closed to tenants.
 
+pub mod admin;
 pub mod db;
 pub mod http;
 pub mod noisy;

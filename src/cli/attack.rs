@@ -47,6 +47,15 @@ pub enum AttackKind {
     /// throttled (too few 429s). It generates load: opt-in, for staging or canary targets, and
     /// only on loopback unless --allow-remote.
     Noisy(super::noisy::AttackNoisyArgs),
+    /// An admin panel's impersonation, from the spec's [admin] section.
+    ///
+    /// Asks every operator-only route anonymously and with a tenant's own token (both must be
+    /// refused); logs in as the operator, impersonates test tenant A with a unique reason and
+    /// opens A's page; reads A's and B's audit trails back over [database] (the reason must be in
+    /// A's only); opens B's page with A's impersonation (must be refused); waits out the spec's
+    /// `time_box` and opens A's page again (must be refused). Writes only the audit events the
+    /// impersonation itself causes.
+    Admin(super::admin::AttackAdminArgs),
 }
 
 #[derive(Debug, Args)]
@@ -131,6 +140,7 @@ impl AttackArgs {
             AttackKind::Db(args) => args.exec().await,
             AttackKind::Http(args) => args.exec().await,
             AttackKind::Noisy(args) => args.exec().await,
+            AttackKind::Admin(args) => args.exec().await,
         }
     }
 }

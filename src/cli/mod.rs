@@ -1,5 +1,6 @@
 //! The command line (`Cli`): clap types and one `exec` per subcommand; the library never sees clap.
 
+mod admin;
 mod attack;
 mod audit;
 mod cache;

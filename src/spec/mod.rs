@@ -38,6 +38,8 @@ pub struct Spec {
     pub monitor: Option<MonitorSpec>,
     /// `[noisy]`: bounds and margins of `attack noisy`.
     pub noisy: Option<crate::attack::noisy::NoisySpec>,
+    /// `[admin]`: the admin panel and its impersonation, checked by `attack admin`.
+    pub admin: Option<crate::attack::admin::AdminSpec>,
     #[serde(default)]
     pub waivers: Vec<Waiver>,
 }
@@ -351,7 +353,7 @@ pub(crate) mod humantime_serde_compat {
 }
 
 /// Optional durations as humantime strings.
-mod humantime_serde_option {
+pub(crate) mod humantime_serde_option {
     use serde::{Deserialize, Deserializer};
 
     pub fn deserialize<'de, D: Deserializer<'de>>(

@@ -51,6 +51,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/tenants/{id}/projects", get(admin::projects))
         .route("/admin/tenants/{id}/users", get(admin::users))
         .route("/admin/tenants/{id}/audit-events", get(admin::audit_events))
+        .merge(crate::admin::router())
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async {
             (
