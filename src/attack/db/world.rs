@@ -232,13 +232,14 @@ async fn seed_partitions(
                 .await?;
             world.setup.push((None, format!("{sql};")));
         }
-        let per_tenant = if batched {
-            missed.len()
+        let targets: Vec<usize> = if batched {
+            missed.clone()
         } else {
-            rows.max(leaves.len())
+            (0..rows.max(leaves.len()))
+                .map(|r| r % leaves.len())
+                .collect()
         };
-        for r in 0..per_tenant {
-            let leaf = if batched { missed[r] } else { r % leaves.len() };
+        for leaf in targets {
             match insert_row(
                 conn,
                 schema,
