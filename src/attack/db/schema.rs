@@ -149,15 +149,22 @@ pub struct SeedTable {
     pub partitions: Vec<Partition>,
 }
 
+/// Values for partition key columns (column → text, `None` for NULL).
+pub type KeyValues = Vec<(String, Option<String>)>;
+
+/// The values of one partition bound, in key order (`MINVALUE`/`MAXVALUE` kept as words).
+type BoundValues = Vec<Option<String>>;
+
 /// A leaf partition and key values that fall inside its bounds.
 #[derive(Debug, Clone)]
 pub struct Partition {
+    pub oid: i64,
     pub name: QualifiedName,
     /// Candidate values for partition key columns, tried in order (column → text, `None` for
     /// NULL); read from the bounds of the partition and of its partitioned ancestors. Hash and
     /// DEFAULT partitions have none of their own: rows for them are found by refusal (PostgreSQL
     /// refuses a row outside a partition's bounds when it is inserted into it directly).
-    pub candidates: Vec<Vec<(String, Option<String>)>>,
+    pub candidates: Vec<KeyValues>,
     /// Some partition key on its path is more than the tenant key: other values can move a row
     /// into it. (Partitioned by the tenant alone, a tenant's rows land where its id hashes.)
     pub steerable: bool,
@@ -592,19 +599,17 @@ fn unguessable_keys(
 /// ancestors' (a sub-partitioned partition's first candidate is merged into its leaves').
 fn leaf_partitions(rows: &[PartitionRow], root: i64, tenant_key: Option<&str>) -> Vec<Partition> {
     let mut out = Vec::new();
-    let mut stack: Vec<(i64, Vec<(String, Option<String>)>, bool)> =
-        vec![(root, Vec::new(), false)];
+    let mut stack: Vec<(i64, KeyValues, bool)> = vec![(root, Vec::new(), false)];
     while let Some((parent, inherited, steered_above)) = stack.pop() {
         let siblings: Vec<&PartitionRow> = rows.iter().filter(|r| r.parent == parent).collect();
         for row in &siblings {
-            let mut candidates: Vec<Vec<(String, Option<String>)>> =
-                bound_candidates(row, &siblings)
-                    .into_iter()
-                    .map(|mut c| {
-                        c.extend(inherited.iter().cloned());
-                        c
-                    })
-                    .collect();
+            let mut candidates: Vec<KeyValues> = bound_candidates(row, &siblings)
+                .into_iter()
+                .map(|mut c| {
+                    c.extend(inherited.iter().cloned());
+                    c
+                })
+                .collect();
             if candidates.is_empty() && !inherited.is_empty() {
                 candidates.push(inherited.clone());
             }
@@ -624,6 +629,7 @@ fn leaf_partitions(rows: &[PartitionRow], root: i64, tenant_key: Option<&str>) -
                 ));
             } else {
                 out.push(Partition {
+                    oid: row.oid,
                     name: QualifiedName::new(&row.schema, &row.name),
                     candidates,
                     steerable,
@@ -631,19 +637,16 @@ fn leaf_partitions(rows: &[PartitionRow], root: i64, tenant_key: Option<&str>) -
             }
         }
     }
-    out.sort_by(|a, b| a.name.to_string().cmp(&b.name.to_string()));
+    out.sort_by_key(|p| p.name.to_string());
     out
 }
 
 /// Key values inside one partition's bounds: a range's lower bound (inclusive), each value of a
 /// list; for a DEFAULT partition of a range, the siblings' upper bounds (exclusive, so the highest
 /// is outside them all). Hash and list DEFAULT partitions get none (generated values are tried).
-fn bound_candidates(
-    row: &PartitionRow,
-    siblings: &[&PartitionRow],
-) -> Vec<Vec<(String, Option<String>)>> {
-    let zip = |values: Vec<Option<String>>| -> Option<Vec<(String, Option<String>)>> {
-        let pairs: Vec<(String, Option<String>)> = row
+fn bound_candidates(row: &PartitionRow, siblings: &[&PartitionRow]) -> Vec<KeyValues> {
+    let zip = |values: BoundValues| -> Option<KeyValues> {
+        let pairs: KeyValues = row
             .key_columns
             .iter()
             .cloned()
@@ -661,9 +664,8 @@ fn bound_candidates(
             .filter_map(zip)
             .collect();
     }
-    if let Some((lower, upper)) = range_bounds(bound) {
+    if let Some((lower, _)) = range_bounds(bound) {
         // A MINVALUE lower bound has no value to name: generated values are tried instead.
-        let _ = upper;
         return finite(lower).and_then(zip).into_iter().collect();
     }
     if let Some(list) = bound.strip_prefix("FOR VALUES IN (") {
@@ -676,7 +678,7 @@ fn bound_candidates(
 }
 
 /// `FOR VALUES FROM (a, b) TO (c, d)` → the two value lists (`MINVALUE`/`MAXVALUE` kept as words).
-fn range_bounds(bound: &str) -> Option<(Vec<Option<String>>, Vec<Option<String>>)> {
+fn range_bounds(bound: &str) -> Option<(BoundValues, BoundValues)> {
     let rest = bound.strip_prefix("FOR VALUES FROM (")?;
     let (lower, upper) = rest.split_once(") TO (")?;
     Some((

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{Map, Value};
 use sqlx::{AssertSqlSafe, Column, PgConnection, Row};
 
-use super::schema::{AttackSchema, Partition, SeedTable, ValueKind};
+use super::schema::{AttackSchema, KeyValues, Partition, SeedTable, ValueKind};
 use super::values::{SqlValue, ValueGen};
 use crate::oracle::{Ownership, TenantIdx};
 use crate::sql::{QualifiedName, quote_ident, quote_literal};
@@ -207,7 +207,24 @@ async fn seed_partitions(
     let table = &schema.tables[ti];
     let leaves = &table.partitions;
     let mut refusals: BTreeMap<usize, String> = BTreeMap::new();
-    for &tenant in tenants {
+    // Fast path: one batch through the parent; then only the leaves it missed, row by row.
+    let batched = seed_table_at_once(
+        conn,
+        schema,
+        ti,
+        tenants,
+        rows,
+        set_context,
+        values_gen,
+        world,
+        foreign_cache,
+    )
+    .await?;
+    let missed: Vec<usize> = (0..leaves.len())
+        .filter(|l| !batched || !world.seeded.contains_key(&leaves[*l].name.to_string()))
+        .filter(|l| !batched || leaves[*l].steerable)
+        .collect();
+    for &tenant in tenants.iter().filter(|_| !missed.is_empty()) {
         if set_context {
             let sql = set_tenant_sql(&schema.tenancy.tenant_setting, &world.tenant_ids[tenant]);
             sqlx::raw_sql(AssertSqlSafe(sql.clone()))
@@ -215,8 +232,14 @@ async fn seed_partitions(
                 .await?;
             world.setup.push((None, format!("{sql};")));
         }
-        for r in 0..rows.max(leaves.len()) {
-            let leaf = r % leaves.len();
+        let targets: Vec<usize> = if batched {
+            missed.clone()
+        } else {
+            (0..rows.max(leaves.len()))
+                .map(|r| r % leaves.len())
+                .collect()
+        };
+        for leaf in targets {
             match insert_row(
                 conn,
                 schema,
@@ -269,6 +292,14 @@ async fn seed_table_at_once(
     foreign_cache: &mut HashMap<QualifiedName, Option<Map<String, Value>>>,
 ) -> Result<bool, sqlx::Error> {
     let table = &schema.tables[ti];
+    let leaves = &table.partitions;
+    // A partitioned table: row r of each tenant aims at leaf r (its first candidate key values),
+    // through the parent; where each row landed comes back as `tableoid`.
+    let rows = if leaves.is_empty() {
+        rows
+    } else {
+        rows.max(leaves.len())
+    };
     let mut batch = vec!["SAVEPOINT tp_seed".to_owned()];
     let mut planned: Vec<TenantIdx> = Vec::new();
     for &tenant in tenants {
@@ -278,7 +309,7 @@ async fn seed_table_at_once(
                 &world.tenant_ids[tenant],
             ));
         }
-        for _ in 0..rows {
+        for r in 0..rows {
             match row_values(
                 conn,
                 schema,
@@ -292,7 +323,13 @@ async fn seed_table_at_once(
             )
             .await?
             {
-                Ok(values) => {
+                Ok(mut values) => {
+                    if let Some(first) = leaves
+                        .get(r % leaves.len().max(1))
+                        .and_then(|l| l.candidates.first())
+                    {
+                        force(table, &mut values, first);
+                    }
                     batch.push(insert_literal(table, &values));
                     planned.push(tenant);
                 }
@@ -306,13 +343,19 @@ async fn seed_table_at_once(
         .await
     {
         Ok(returned) => {
-            let seeded: Vec<String> = returned
+            let seeded: Vec<(String, Option<i64>)> = returned
                 .iter()
                 .filter(|r| r.columns().first().is_some_and(|c| c.name() == "tp_seeded"))
-                .filter_map(|r| r.try_get::<String, _>(0).ok())
+                .filter_map(|r| {
+                    let json = r.try_get::<String, _>(0).ok()?;
+                    Some((json, r.try_get::<i64, _>(1).ok()))
+                })
                 .collect();
             let mut tenant_now = None;
-            for (json, tenant) in seeded.iter().zip(planned) {
+            for ((json, leaf), tenant) in seeded.iter().zip(planned) {
+                if let Some(leaf) = leaves.iter().find(|l| Some(l.oid) == *leaf) {
+                    *world.seeded.entry(leaf.name.to_string()).or_default() += 1;
+                }
                 if set_context && tenant_now != Some(tenant) {
                     world.setup.push((
                         None,
@@ -352,9 +395,15 @@ fn keep_row(world: &mut World, table: &SeedTable, ti: usize, tenant: TenantIdx, 
 }
 
 fn insert_literal(table: &SeedTable, values: &[(String, SqlValue)]) -> String {
+    // The leaf partition each row landed in, for the coverage.
+    let leaf = if table.partitions.is_empty() {
+        ""
+    } else {
+        ", tp_row.tableoid::int8 AS tp_leaf"
+    };
     if values.is_empty() {
         return format!(
-            "INSERT INTO {} AS tp_row DEFAULT VALUES RETURNING {} AS tp_seeded",
+            "INSERT INTO {} AS tp_row DEFAULT VALUES RETURNING {} AS tp_seeded{leaf}",
             table.name.quoted(),
             returning(table)
         );
@@ -362,9 +411,10 @@ fn insert_literal(table: &SeedTable, values: &[(String, SqlValue)]) -> String {
     let columns: Vec<String> = values.iter().map(|(c, _)| quote_ident(c)).collect();
     let literals: Vec<String> = values.iter().map(|(_, v)| v.literal()).collect();
     format!(
-        "INSERT INTO {} AS tp_row ({}) VALUES ({}) RETURNING {} AS tp_seeded",
+        "INSERT INTO {} AS tp_row ({}){} VALUES ({}) RETURNING {} AS tp_seeded{leaf}",
         table.name.quoted(),
         columns.join(", "),
+        overriding(table, values.iter().map(|(c, _)| c)),
         literals.join(", "),
         returning(table)
     )
@@ -426,7 +476,7 @@ async fn insert_row(
     let table = &schema.tables[ti];
     let mut last_error = String::new();
     let no_forced = Vec::new();
-    let forced_sets: Vec<&Vec<(String, Option<String>)>> = match into {
+    let forced_sets: Vec<&KeyValues> = match into {
         Some(p) => p
             .candidates
             .iter()
@@ -499,11 +549,7 @@ async fn insert_row(
 const PARTITION_TRIES: usize = 12;
 
 /// Puts partition key values into a row (never over the tenant key: the row stays its tenant's).
-fn force(
-    table: &SeedTable,
-    values: &mut Vec<(String, SqlValue)>,
-    forced: &[(String, Option<String>)],
-) {
+fn force(table: &SeedTable, values: &mut Vec<(String, SqlValue)>, forced: &KeyValues) {
     for (column, text) in forced {
         let Some(c) = table.column(column) else {
             continue;
