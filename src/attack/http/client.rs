@@ -87,6 +87,9 @@ pub struct Sent {
     pub body: Option<Value>,
 }
 
+/// An identity as the server sees it: its bearer token and its Host header.
+type IdentityKey = (Option<String>, Option<String>);
+
 /// Request bodies kept for telling an echoed request (desynchronisation) from a leak.
 const RECENT_BODIES: usize = 256;
 
@@ -96,7 +99,7 @@ const RECENT_BODIES: usize = 256;
 pub struct Client {
     /// For requests that are no identity's (the reachability probe).
     pub http: reqwest::Client,
-    pools: Mutex<HashMap<(Option<String>, Option<String>), reqwest::Client>>,
+    pools: Mutex<HashMap<IdentityKey, reqwest::Client>>,
     /// Recent request bodies as sent, with their sequence number.
     recent: Mutex<VecDeque<(u64, String)>>,
     pub target: HttpTarget,
