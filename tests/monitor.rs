@@ -95,12 +95,12 @@ async fn init_is_idempotent_and_a_clean_cycle_passes_and_says_so_in_metrics() {
     let first = probe.init().await.unwrap();
     assert_eq!(
         first.created.len(),
-        4,
-        "a project and a task for each tenant: {first:?}"
+        6,
+        "a project, a task and a nested project-task for each tenant: {first:?}"
     );
     let again = probe.init().await.unwrap();
     assert!(again.created.is_empty(), "{again:?}");
-    assert_eq!(again.existing, 4);
+    assert_eq!(again.existing, 6);
     // Tenants that real use created are left alone: acme's projects are still all there.
     let (status, json) =
         support::send(w.as_tenant(&w.a, reqwest::Method::GET, "/api/projects")).await;

@@ -61,13 +61,13 @@ async fn init_run_and_canary_from_the_command_line() {
     let (code, stdout, stderr) = tenantprobe(&["monitor", "init", "-t", &spec], env.clone()).await;
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(
-        stdout.contains("4 canaries created, 0 already there"),
+        stdout.contains("6 canaries created, 0 already there"),
         "{stdout}"
     );
     let (code, stdout, _) = tenantprobe(&["monitor", "init", "-t", &spec], env.clone()).await;
     assert_eq!(code, 0);
     assert!(
-        stdout.contains("0 canaries created, 4 already there"),
+        stdout.contains("0 canaries created, 6 already there"),
         "{stdout}"
     );
 

@@ -87,6 +87,9 @@ pub struct Sent {
     pub body: Option<Value>,
 }
 
+/// An identity as the server sees it: its bearer token and its Host header.
+type IdentityKey = (Option<String>, Option<String>);
+
 /// Request bodies kept for telling an echoed request (desynchronisation) from a leak.
 const RECENT_BODIES: usize = 256;
 
@@ -96,7 +99,7 @@ const RECENT_BODIES: usize = 256;
 pub struct Client {
     /// For requests that are no identity's (the reachability probe).
     pub http: reqwest::Client,
-    pools: Mutex<HashMap<(Option<String>, Option<String>), reqwest::Client>>,
+    pools: Mutex<HashMap<IdentityKey, reqwest::Client>>,
     /// Recent request bodies as sent, with their sequence number.
     recent: Mutex<VecDeque<(u64, String)>>,
     pub target: HttpTarget,
@@ -244,5 +247,35 @@ impl Client {
                 seq,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const SPEC: &str =
+        "name = \"x\"\n[api]\nbase_url_env = \"U\"\n[api.auth]\nscheme = \"static\"\n";
+
+    #[tokio::test]
+    async fn an_answer_repeating_an_earlier_requests_body_is_an_echo_and_its_own_body_is_not() {
+        let spec = crate::spec::Spec::parse(SPEC, "x.toml").unwrap();
+        let env = |_: &str| Some("http://127.0.0.1:9".to_owned());
+        let client = Client::new(HttpTarget::resolve(&spec, &env).unwrap()).unwrap();
+        let earlier = serde_json::json!({"title": "task tp0123456789abcd", "tenant_id": "b"});
+        client
+            .recent
+            .lock()
+            .unwrap()
+            .push_back((4, earlier.to_string()));
+        // As sent, and quoted inside a JSON error message.
+        let raw = format!("bad request line: {earlier}GET /api/projects HTTP/1.1");
+        let quoted = serde_json::json!({ "error": raw }).to_string();
+        assert!(client.echoes_other_request(&raw, 5));
+        assert!(client.echoes_other_request(&quoted, 5));
+        // The request's own body coming back, or the value alone (as stored data), is no echo.
+        assert!(!client.echoes_other_request(&raw, 4));
+        assert!(!client.echoes_other_request("{\"title\":\"task tp0123456789abcd\"}", 5));
     }
 }
