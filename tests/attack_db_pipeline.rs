@@ -53,9 +53,9 @@ fn findings(outcome: &AttackOutcome) -> BTreeSet<(String, String, String)> {
         .collect()
 }
 
-/// Both ways, with `seed`: asserts the same findings and, when neither run shrank, the same
-/// cases, attempts and coverage; and that the default way really batched (fewer round trips).
-/// Returns the default run.
+/// Both ways, with `seed`: asserts the same findings and, when neither run shrank (shrinking's
+/// round trips depend on its time limit), the same cases, attempts and coverage, and that the
+/// default way really batched (fewer round trips). Returns the default run.
 async fn same_both_ways(
     name: &str,
     options: &PgConnectOptions,
@@ -78,14 +78,14 @@ async fn same_both_ways(
             "{name}"
         );
         assert_eq!(batched.coverage.cells, single.coverage.cells, "{name}");
+        assert!(
+            // Refused writes end a batch early, so not 8× fewer; still clearly fewer.
+            batched.timings.round_trips * 3 < single.timings.round_trips * 2,
+            "{name}: {} round trips batched, {} one at a time",
+            batched.timings.round_trips,
+            single.timings.round_trips
+        );
     }
-    assert!(
-        // Refused writes end a batch early, so not 8× fewer; still clearly fewer.
-        batched.timings.round_trips * 3 < single.timings.round_trips * 2,
-        "{name}: {} round trips batched, {} one at a time",
-        batched.timings.round_trips,
-        single.timings.round_trips
-    );
     assert_eq!(
         (single.timings.prepared_hits, single.timings.prepared_new),
         (0, 0),
