@@ -643,7 +643,7 @@ mod tests {
         )))
         .unwrap();
         let api = spec.api.as_ref().unwrap();
-        assert_eq!(api.resources.len(), 3);
+        assert_eq!(api.resources.len(), 4);
         assert_eq!(spec.tenancy().unwrap(), Tenancy::reference());
         assert!(!spec.waivers.is_empty());
     }
