@@ -439,7 +439,7 @@ fn execute_statement(name: &str, binds: &[SqlValue]) -> String {
 
 /// One statement that PREPARE accepts.
 fn is_preparable(sql: &str) -> bool {
-    let head = sql.trim_start().split_whitespace().next().unwrap_or("");
+    let head = sql.split_whitespace().next().unwrap_or("");
     ["SELECT", "INSERT", "UPDATE", "DELETE", "WITH"]
         .iter()
         .any(|k| head.eq_ignore_ascii_case(k))
