@@ -255,6 +255,9 @@ async fn run_checks(
     if result.is_ok() {
         result = monitor_cycle(database, &app, redis_url, report).await;
     }
+    if result.is_ok() {
+        result = admin_panel(database, &app, redis_url, report).await;
+    }
     if result.is_ok()
         && let Some(url) = &pooler_url
     {
@@ -265,6 +268,57 @@ async fn run_checks(
         result = premium_tier(database, options, report).await;
     }
     result
+}
+
+/// The admin panel's impersonation (`attack admin`): logged for the right tenant, bound to it,
+/// expiring with its time box, closed to tenant tokens and to anonymous callers.
+async fn admin_panel(
+    database: &ReferenceDatabase,
+    app: &crate::reference::ReferenceApp,
+    redis_url: &str,
+    report: &mut DemoReport,
+) -> Result<(), DemoError> {
+    use crate::attack::admin::{self, AdminTarget};
+    report.start("admin panel");
+    let begun = Instant::now();
+    let (spec, api, tenants) = spec_tenants(database, app, redis_url, "admin").await?;
+    let env = app.env(database, Some(redis_url));
+    let target = AdminTarget::resolve(&spec, &env).map_err(|e| DemoError::App(e.to_string()))?;
+    let [a, b] = &tenants[..] else {
+        return Err(DemoError::App(
+            "the admin check needs two test tenants".into(),
+        ));
+    };
+    let outcome = admin::check(&target, &api, a, b)
+        .await
+        .map_err(|e| DemoError::App(e.to_string()))?;
+    let caught: Vec<String> = outcome
+        .findings
+        .iter()
+        .map(|f| format!("{} on {}", f.rule, f.object))
+        .collect();
+    report.finish(Step {
+        name: "admin panel".into(),
+        summary: format!(
+            "{} checks, {} requests (operator login, impersonation with a reason, audit read-back, another tenant, expiry, tenant token and anonymous on operator routes){}: {}",
+            outcome.examined.len(),
+            outcome.requests,
+            if outcome.skipped.is_empty() {
+                String::new()
+            } else {
+                format!("; NOT checked: {}", outcome.skipped.join("; "))
+            },
+            if caught.is_empty() {
+                "0 findings".to_owned()
+            } else {
+                format!("{} finding(s): {}", caught.len(), caught.join(", "))
+            }
+        ),
+        passed: caught.is_empty() && outcome.skipped.is_empty(),
+        duration: begun.elapsed(),
+    });
+    report.findings.extend(outcome.findings);
+    Ok(())
 }
 
 /// The premium tier: one more tenant promoted into a database of its own (`promote`, with the

@@ -64,6 +64,7 @@ fn demo_runs_end_to_end_and_reports_every_check_passed() {
         "PASS API attack",
         "PASS cache check",
         "PASS monitor cycle",
+        "PASS admin panel",
         "PASS premium tier",
     ] {
         assert!(stdout.contains(step), "{step} missing:\n{stdout}");
@@ -126,4 +127,26 @@ fn demo_with_a_fault_fails_the_step_that_catches_it() {
     distinct.sort_unstable();
     distinct.dedup();
     assert_eq!(distinct.len(), fingerprints.len(), "{stdout}");
+}
+
+#[test]
+fn demo_with_impersonation_unlogged_fails_only_the_admin_panel() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tenantprobe"))
+        .args(["demo", "--fault", "impersonation-unlogged"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    for line in [
+        "PASS API attack",
+        "PASS monitor cycle",
+        "FAIL admin panel",
+        "PASS premium tier",
+        "[admin-impersonation-unlogged]",
+    ] {
+        assert!(stdout.contains(line), "{line} missing:\n{stdout}");
+    }
 }

@@ -42,6 +42,14 @@ async fn one_cycle_catches_the_faults_that_foreign_writes_or_anonymous_access_re
     .await
     .unwrap();
     probe.init().await.unwrap();
+    // The kinds of canary each synthetic tenant holds (one per resource that creates): every
+    // cycle must end with them all in place.
+    let mut expected: Vec<BTreeSet<usize>> = Vec::new();
+    for i in 0..probe.tenants.len() {
+        let kinds = probe.find_canaries(i).await.unwrap();
+        expected.push(kinds.iter().map(|c| c.resource).collect());
+    }
+    assert!(expected.iter().all(|k| k.len() >= 2), "{expected:?}");
     let clean = probe.cycle().await;
     assert!(clean.passed(), "{:#?}", clean.findings());
 
@@ -92,7 +100,10 @@ async fn one_cycle_catches_the_faults_that_foreign_writes_or_anonymous_access_re
                     .iter()
                     .map(|c| c.resource)
                     .collect();
-                assert_eq!(kinds.len(), 2, "{fault}: a project and a task canary each");
+                assert_eq!(
+                    kinds, expected[i],
+                    "{fault}: every canary kind back in place"
+                );
             }
         }
         if unrestored {

@@ -104,8 +104,8 @@ async fn audit_and_attack_db_refuse_a_configuration_that_examines_nothing() {
         assert_eq!(code, 2, "{command:?}: {stderr}");
         assert!(
             stderr.contains(
-                "no table in schema `billing` has the tenant column `tenant_id` (tables in schema \
-                 `public` have it); did you mean `org_id` (2 tables), `customer_ref` (1 table)?"
+                "no table in schema `billing` has the tenant column `tenant_id` (tables in schemas \
+                 `admin`, `public` have it); did you mean `org_id` (2 tables), `customer_ref` (1 table)?"
             ),
             "{stderr}"
         );

@@ -15,7 +15,8 @@ pub struct DemoArgs {
     /// Switch on a deliberate isolation fault in the reference app and watch it being caught
     /// (repeatable): global-cache-key, subdomain-trust, jwt-no-verify, session-context-leak,
     /// rls-bypass-handler, body-tenant-override, debug-tenant-param, no-tenant-limits,
-    /// nested-parent-only.
+    /// nested-parent-only, impersonation-unlogged, impersonation-sticky, premium-route-fallback,
+    /// promote-leftovers.
     #[arg(long = "fault", value_name = "NAME")]
     pub faults: Vec<reference_app::faults::Fault>,
     /// Put a connection pooler between the reference app and PostgreSQL: `pgbouncer` starts a
