@@ -92,7 +92,7 @@ async fn one_cycle_catches_the_faults_that_foreign_writes_or_anonymous_access_re
         assert_eq!(unrestored, fault == Fault::SessionContextLeak, "{fault}");
         if !unrestored {
             // Whatever the cycle's writes destroyed was put back before it ended.
-            for i in 0..probe.tenants.len() {
+            for (i, want) in expected.iter().enumerate() {
                 let kinds: BTreeSet<usize> = probe
                     .find_canaries(i)
                     .await
@@ -100,10 +100,7 @@ async fn one_cycle_catches_the_faults_that_foreign_writes_or_anonymous_access_re
                     .iter()
                     .map(|c| c.resource)
                     .collect();
-                assert_eq!(
-                    kinds, expected[i],
-                    "{fault}: every canary kind back in place"
-                );
+                assert_eq!(&kinds, want, "{fault}: every canary kind back in place");
             }
         }
         if unrestored {
