@@ -136,8 +136,11 @@ impl ReferenceDatabase {
         Ok(conn)
     }
 
-    /// Drops the database, disconnecting anyone still on it.
+    /// Drops the database, disconnecting anyone still on it, then the premium databases and
+    /// roles its tenant catalog placed (`promote`): on a server that is not throwaway, nothing of
+    /// a test may stay behind.
     pub async fn drop_database(&self) -> Result<(), ProvisionError> {
+        let placed = self.placed_databases().await;
         let mut admin = PgConnection::connect_with(&self.server)
             .await
             .map_err(db_err("cannot connect as administrator"))?;
@@ -149,8 +152,41 @@ impl ReferenceDatabase {
             .execute(&mut admin)
             .await
             .map_err(db_err(format!("cannot drop `{}`", self.name)))?;
+        for (database, role) in placed {
+            let drop = format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                quote_ident(&database)
+            );
+            sqlx::raw_sql(AssertSqlSafe(drop))
+                .execute(&mut admin)
+                .await
+                .map_err(db_err(format!("cannot drop `{database}`")))?;
+            // Best effort: a role still granted something elsewhere stays (and harms nothing).
+            let _ = sqlx::raw_sql(AssertSqlSafe(format!(
+                "DROP ROLE IF EXISTS {}",
+                quote_ident(&role)
+            )))
+            .execute(&mut admin)
+            .await;
+        }
         let _ = admin.close().await;
         Ok(())
+    }
+
+    /// The premium databases and their roles in this database's tenant catalog (none when it
+    /// has no catalog or cannot be read).
+    async fn placed_databases(&self) -> Vec<(String, String)> {
+        let Ok(mut conn) = PgConnection::connect_with(&self.admin_options()).await else {
+            return Vec::new();
+        };
+        let placed = sqlx::query_as::<_, (String, String)>(
+            "SELECT database_name, app_role FROM control.tenant_placements",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_or_default();
+        let _ = conn.close().await;
+        placed
     }
 }
 

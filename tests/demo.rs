@@ -73,20 +73,28 @@ fn demo_runs_end_to_end_and_reports_every_check_passed() {
     assert!(!stdout.contains("FAIL"), "{stdout}");
 }
 
-#[test]
-fn demo_with_promote_leftovers_fails_only_the_premium_tier() {
+/// `tenantprobe demo --fault FAULT`: its exit code and stdout, lines re-joined (long lines wrap
+/// at 100 columns off a terminal).
+fn demo_with_fault(fault: &str) -> (Option<i32>, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_tenantprobe"))
-        .args(["demo", "--fault", "promote-leftovers"])
+        .args(["demo", "--fault", fault])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    (out.status.code(), stdout)
+}
+
+#[test]
+fn demo_with_promote_leftovers_fails_only_the_premium_tier() {
+    let (code, stdout) = demo_with_fault("promote-leftovers");
+    assert_eq!(code, Some(1), "{stdout}");
     for line in [
         "PASS API attack",
         "PASS monitor cycle",
+        "PASS admin panel",
         "FAIL premium tier",
         "[tenant-data-misplaced]",
     ] {
@@ -96,16 +104,8 @@ fn demo_with_promote_leftovers_fails_only_the_premium_tier() {
 
 #[test]
 fn demo_with_a_fault_fails_the_step_that_catches_it() {
-    let out = Command::new(env!("CARGO_BIN_EXE_tenantprobe"))
-        .args(["demo", "--fault", "global-cache-key"])
-        .output()
-        .unwrap();
-    // Compared with lines re-joined: long lines wrap at 100 columns off a terminal.
-    let stdout = String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let (code, stdout) = demo_with_fault("global-cache-key");
+    assert_eq!(code, Some(1), "{stdout}");
     for line in [
         "PASS catalog audit",
         "FAIL cache check",
@@ -131,15 +131,8 @@ fn demo_with_a_fault_fails_the_step_that_catches_it() {
 
 #[test]
 fn demo_with_impersonation_unlogged_fails_only_the_admin_panel() {
-    let out = Command::new(env!("CARGO_BIN_EXE_tenantprobe"))
-        .args(["demo", "--fault", "impersonation-unlogged"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let (code, stdout) = demo_with_fault("impersonation-unlogged");
+    assert_eq!(code, Some(1), "{stdout}");
     for line in [
         "PASS API attack",
         "PASS monitor cycle",
