@@ -157,6 +157,27 @@ pub async fn api_own(probe: &Probe, i: usize) -> Result<(Found, Vec<Canary>), St
     Ok((found, canaries))
 }
 
+/// One read as synthetic tenant `i` and the other tenants' values in its answer. A server error
+/// means the check could not look, not a verdict.
+async fn read_as(
+    probe: &Probe,
+    i: usize,
+    ownership: &mut crate::oracle::Ownership,
+    creds: &Credentials,
+    method: &str,
+    path: &str,
+) -> Result<(Exchange, Vec<crate::oracle::Sighting>), String> {
+    let exchange = probe
+        .send(Actor::Tenant(i), creds, method, path, None)
+        .await
+        .map_err(|e| format!("as `{}`: {e}", probe.tenants[i].slug))?;
+    if exchange.status >= 500 {
+        return Err(format!("GET {path} answered {}", exchange.status));
+    }
+    let leaked = ownership.foreign_in_text(&exchange.response, Some(i), &HashSet::new());
+    Ok((exchange, leaked))
+}
+
 /// API: as tenant `i`, the other synthetic tenants' canaries answer like missing ids, and the
 /// other tenants' subdomains do not serve their data to `i`'s token.
 pub async fn api_foreign(
@@ -170,7 +191,6 @@ pub async fn api_foreign(
     let identity = &probe.identities[i];
     let mut ownership = probe.ownership.clone();
     let mut found = Found::default();
-    let transport = |e: reqwest::Error| format!("as `{}`: {e}", tenant.slug);
     for (j, theirs) in canaries.iter().enumerate().filter(|(j, _)| *j != i) {
         let owner = &probe.tenants[j];
         for (canary, route) in theirs
@@ -188,21 +208,9 @@ pub async fn api_foreign(
                 let Ok(path) = endpoint.path.render(&values) else {
                     continue;
                 };
-                let exchange = probe
-                    .send(
-                        Actor::Tenant(i),
-                        &identity.creds,
-                        &endpoint.method_for(Operation::Get),
-                        &path,
-                        None,
-                    )
-                    .await
-                    .map_err(transport)?;
-                if exchange.status >= 500 {
-                    return Err(format!("GET {path} answered {}", exchange.status));
-                }
-                let leaked =
-                    ownership.foreign_in_text(&exchange.response, Some(i), &HashSet::new());
+                let method = endpoint.method_for(Operation::Get);
+                let (exchange, leaked) =
+                    read_as(probe, i, &mut ownership, &identity.creds, &method, &path).await?;
                 if !leaked.is_empty() || !like_missing(probe, exchange.status) {
                     let how = if parent.as_deref() == canary.parent.as_deref() {
                         "by id"
@@ -239,21 +247,9 @@ pub async fn api_foreign(
                 let Ok(path) = endpoint.path.render(&values) else {
                     continue;
                 };
-                let exchange = probe
-                    .send(
-                        Actor::Tenant(i),
-                        &identity.creds,
-                        &endpoint.method_for(Operation::List),
-                        &path,
-                        None,
-                    )
-                    .await
-                    .map_err(transport)?;
-                if exchange.status >= 500 {
-                    return Err(format!("GET {path} answered {}", exchange.status));
-                }
-                let leaked =
-                    ownership.foreign_in_text(&exchange.response, Some(i), &HashSet::new());
+                let method = endpoint.method_for(Operation::List);
+                let (exchange, leaked) =
+                    read_as(probe, i, &mut ownership, &identity.creds, &method, &path).await?;
                 if !leaked.is_empty() || !like_missing(probe, exchange.status) {
                     found.violations.push(reachable(
                         &format!("GET {}", endpoint.path.1),
@@ -301,7 +297,7 @@ pub async fn api_foreign(
                 None,
             )
             .await
-            .map_err(transport)?;
+            .map_err(|e| format!("as `{}`: {e}", tenant.slug))?;
         let leaked = ownership.foreign_in_text(&exchange.response, Some(i), &HashSet::new());
         if exchange.is_success() && !leaked.is_empty() {
             found.violations.push(reachable(
