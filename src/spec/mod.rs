@@ -170,8 +170,90 @@ pub struct ApiSpec {
     #[serde(default = "default_foreign_status")]
     pub foreign_status: Vec<u16>,
     pub auth: AuthSpec,
+    /// How a request names its tenant: what tenant confusion is tried through.
+    #[serde(default)]
+    pub tenancy: TenancySpec,
     #[serde(default)]
     pub resources: Vec<ResourceSpec>,
+}
+
+/// `[api.tenancy]`: the places a request can name a tenant. Tenant confusion is tried only
+/// through the carriers the API has, so an API without subdomains gets no host findings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenancySpec {
+    /// Which carriers select the tenant; `None` infers them from the spec (`host` when `[api].host`
+    /// is set, `path` when a path uses `{slug}` or `{tenant_id}`, `claim` when a token claim does,
+    /// `header` when `header` is set).
+    #[serde(default)]
+    pub carriers: Option<Vec<Carrier>>,
+    /// A header that names the tenant, e.g. `{ name = "X-Tenant", value = "{slug}" }`.
+    #[serde(default)]
+    pub header: Option<TenantHeader>,
+    /// JSON body fields that might switch the tenant when they name another one.
+    #[serde(default = "default_tenant_fields")]
+    pub body_fields: Vec<String>,
+    /// Query parameters that might switch the tenant likewise.
+    #[serde(default = "default_tenant_fields")]
+    pub query_params: Vec<String>,
+}
+
+fn default_tenant_fields() -> Vec<String> {
+    vec!["tenant_id".into(), "tenant".into()]
+}
+
+/// Where a request can carry its tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Carrier {
+    /// The Host header (subdomain).
+    Host,
+    /// A path segment (`{slug}` or `{tenant_id}` in a path).
+    Path,
+    /// A token claim.
+    Claim,
+    /// A request header (`[api.tenancy] header`).
+    Header,
+}
+
+/// A request header that names the tenant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantHeader {
+    pub name: String,
+    pub value: HostTemplate,
+}
+
+impl ApiSpec {
+    /// The tenant carriers this API has: declared, or inferred from the spec.
+    pub fn carriers(&self) -> Vec<Carrier> {
+        if let Some(declared) = &self.tenancy.carriers {
+            return declared.clone();
+        }
+        let names_tenant = |t: &Template| t.uses("slug") || t.uses("tenant_id");
+        let mut carriers = Vec::new();
+        if self.host.is_some() {
+            carriers.push(Carrier::Host);
+        }
+        let mut paths = self.resources.iter().flat_map(|r| {
+            r.endpoints()
+                .map(|(_, e)| e)
+                .chain(r.search.iter())
+                .chain(r.export.iter())
+        });
+        if paths.any(|e| names_tenant(&e.path.0)) {
+            carriers.push(Carrier::Path);
+        }
+        if let AuthSpec::JwtHs256 { claims, .. } = &self.auth
+            && claims.values().any(|c| names_tenant(&c.0))
+        {
+            carriers.push(Carrier::Claim);
+        }
+        if self.tenancy.header.is_some() {
+            carriers.push(Carrier::Header);
+        }
+        carriers
+    }
 }
 
 fn default_foreign_status() -> Vec<u16> {
@@ -217,6 +299,14 @@ pub struct ResourceSpec {
     pub get: Option<Endpoint>,
     pub update: Option<Endpoint>,
     pub delete: Option<Endpoint>,
+    /// A list filtered by a query (GET): its `query` (or path) should use `{marker}`; searching
+    /// for another tenant's marker must find nothing.
+    #[serde(default)]
+    pub search: Option<Endpoint>,
+    /// An export of the tenant's data (GET, any format): its whole body is scanned for other
+    /// tenants' values.
+    #[serde(default)]
+    pub export: Option<Endpoint>,
 }
 
 fn default_id_pointer() -> String {
@@ -280,6 +370,12 @@ pub struct Endpoint {
     pub path: PathTemplate,
     #[serde(default)]
     pub body: Option<BodyTemplate>,
+    /// Query parameters, e.g. `{ q = "{marker}" }`; values use the body placeholders.
+    #[serde(default)]
+    pub query: std::collections::BTreeMap<String, ValueTemplate>,
+    /// Extra request headers, e.g. `{ "X-Api-Version" = "2" }`; values use the body placeholders.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, ValueTemplate>,
 }
 
 impl Endpoint {
@@ -444,6 +540,11 @@ checked_string!(
     /// A request path: `{id}`, `{parent_id}`, `{slug}`, `{tenant_id}`.
     PathTemplate,
     |t| t.check(PATH_VARS)
+);
+checked_string!(
+    /// A query parameter or header value: the body placeholders.
+    ValueTemplate,
+    |t| t.check(BODY_VARS)
 );
 checked_string!(
     /// A Host header: `{slug}`, `{tenant_id}`.
@@ -741,6 +842,55 @@ mod tests {
         assert!(e.starts_with("probes/x.toml:3:11: `redis.url_env`"), "{e}");
         assert!(is_env_name("_A1") && is_env_name("REDIS_URL"));
         assert!(!is_env_name("") && !is_env_name("9A") && !is_env_name("A-B"));
+    }
+
+    const API: &str = "name = \"x\"\n[api]\nbase_url_env = \"U\"\n";
+
+    #[test]
+    fn tenant_carriers_are_inferred_from_the_spec_unless_declared() {
+        let jwt = "[api.auth]\nscheme = \"jwt-hs256\"\nsecret_env = \"S\"\nclaims = { org = \"{tenant_id}\", sub = \"{user_id}\" }\n";
+        let spec = Spec::parse(&format!("{API}{jwt}"), "x.toml").unwrap();
+        let api = spec.api.unwrap();
+        assert_eq!(api.carriers(), [Carrier::Claim]);
+        assert_eq!(api.tenancy.body_fields, ["tenant_id", "tenant"]);
+
+        let hosted = format!(
+            "{API}host = \"{{slug}}.example.test\"\n{jwt}[[api.resources]]\nname = \"r\"\nlist = {{ path = \"/t/{{slug}}/r\" }}\n"
+        );
+        let api = Spec::parse(&hosted, "x.toml").unwrap().api.unwrap();
+        assert_eq!(api.carriers(), [Carrier::Host, Carrier::Path, Carrier::Claim]);
+
+        let declared = format!(
+            "{API}[api.auth]\nscheme = \"static\"\n[api.tenancy]\ncarriers = [\"header\"]\nheader = {{ name = \"X-Org\", value = \"{{slug}}\" }}\nbody_fields = [\"org_id\"]\nquery_params = []\n"
+        );
+        let api = Spec::parse(&declared, "x.toml").unwrap().api.unwrap();
+        assert_eq!(api.carriers(), [Carrier::Header]);
+        assert_eq!(api.tenancy.body_fields, ["org_id"]);
+        assert!(api.tenancy.query_params.is_empty());
+        assert_eq!(api.tenancy.header.unwrap().name, "X-Org");
+
+        let e = error(&format!(
+            "{API}[api.auth]\nscheme = \"static\"\n[api.tenancy]\ncarriers = [\"cookie\"]\n"
+        ));
+        assert!(e.contains("unknown variant `cookie`"), "{e}");
+    }
+
+    #[test]
+    fn endpoints_take_query_and_header_templates_and_resources_search_and_export() {
+        let text = format!(
+            "{API}[api.auth]\nscheme = \"static\"\n[[api.resources]]\nname = \"ticket\"\nid = \"/data/id\"\nitems = \"/data\"\nsearch = {{ path = \"/v2/tickets\", query = {{ q = \"{{marker}}\", limit = \"50\" }}, headers = {{ \"X-Api-Version\" = \"2\" }} }}\nexport = {{ path = \"/v2/export\" }}\n"
+        );
+        let api = Spec::parse(&text, "x.toml").unwrap().api.unwrap();
+        let search = api.resources[0].search.as_ref().unwrap();
+        assert_eq!(search.query["q"].1, "{marker}");
+        assert_eq!(search.headers["X-Api-Version"].1, "2");
+        assert_eq!(api.resources[0].export.as_ref().unwrap().path.1, "/v2/export");
+        assert_eq!(api.resources[0].endpoints().count(), 0, "search and export are reads of their own");
+
+        let e = error(&format!(
+            "{API}[api.auth]\nscheme = \"static\"\n[[api.resources]]\nname = \"t\"\nsearch = {{ path = \"/s\", query = {{ q = \"{{needle}}\" }} }}\n"
+        ));
+        assert!(e.contains("unknown placeholder `{needle}`"), "{e}");
     }
 
     #[test]

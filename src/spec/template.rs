@@ -60,6 +60,11 @@ impl Template {
         })
     }
 
+    /// Whether the placeholder `name` appears.
+    pub fn uses(&self, name: &str) -> bool {
+        self.vars().any(|v| v == name)
+    }
+
     /// Fails with the first name not in `allowed`.
     pub fn check(&self, allowed: &[&str]) -> Result<(), String> {
         match self.vars().find(|v| !allowed.contains(v)) {
