@@ -28,6 +28,8 @@ pub struct Exchange {
     pub host: Option<String>,
     pub token_shown: Option<String>,
     pub body: Option<Value>,
+    /// Extra request headers the endpoint declares (`Accept`, an API version …).
+    pub headers: Vec<(String, String)>,
     pub status: u16,
     pub response: String,
     /// The request's number in this run (tells it from other requests' bodies).
@@ -56,6 +58,9 @@ impl Exchange {
         }
         if let Some(token) = &self.token_shown {
             parts.push(format!("-H \"Authorization: Bearer {token}\""));
+        }
+        for (name, value) in &self.headers {
+            parts.push(format!("-H '{name}: {}'", value.replace('\'', "'\\''")));
         }
         if let Some(body) = &self.body {
             parts.push(format!(
@@ -182,6 +187,20 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Exchange, reqwest::Error> {
+        self.send_with_headers(who, creds, method, path, body, &[])
+            .await
+    }
+
+    /// `send` with extra request headers (an endpoint's `headers`).
+    pub async fn send_with_headers(
+        &self,
+        who: &str,
+        creds: &Credentials,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(String, String)],
+    ) -> Result<Exchange, reqwest::Error> {
         let method_value =
             reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
         let pool = self.pool_for(creds)?;
@@ -193,6 +212,9 @@ impl Client {
             }
             if let Some((token, _)) = &creds.token {
                 request = request.bearer_auth(token);
+            }
+            for (name, value) in headers {
+                request = request.header(name.as_str(), value.as_str());
             }
             if let Some(body) = body {
                 request = request.json(body);
@@ -242,6 +264,7 @@ impl Client {
                 host: creds.host.clone(),
                 token_shown: creds.token.as_ref().map(|(_, shown)| shown.clone()),
                 body: body.cloned(),
+                headers: headers.to_vec(),
                 status,
                 response: text,
                 seq,

@@ -158,6 +158,7 @@ fn empty_exchange() -> Exchange {
         host: None,
         token_shown: None,
         body: None,
+        headers: Vec::new(),
         status: 0,
         response: String::new(),
         seq: u64::MAX,
