@@ -56,7 +56,11 @@ async fn one_cycle_catches_nested_bola_and_searches_and_exports_that_ignore_the_
         "only the synthetic tenants"
     );
     let created = probe.init().await.unwrap();
-    assert_eq!(created.created.len(), 4, "a board and a card each: {created:?}");
+    assert_eq!(
+        created.created.len(),
+        4,
+        "a board and a card each: {created:?}"
+    );
 
     let clean = probe.cycle().await;
     assert!(clean.passed(), "{:#?}", clean.findings());
@@ -130,10 +134,16 @@ async fn one_cycle_catches_nested_bola_and_searches_and_exports_that_ignore_the_
     assert_eq!(acted_as, BTreeSet::from([3, 4]));
     assert_eq!(
         api.holdings(1).await,
-        (vec!["TPS reports".to_owned()], vec!["New cover sheets".to_owned()])
+        (
+            vec!["TPS reports".to_owned()],
+            vec!["New cover sheets".to_owned()]
+        )
     );
     assert_eq!(
         api.holdings(2).await,
-        (vec!["Hive projects".to_owned()], vec!["Containment".to_owned()])
+        (
+            vec!["Hive projects".to_owned()],
+            vec!["Containment".to_owned()]
+        )
     );
 }

@@ -109,12 +109,8 @@ pub async fn tenant_confusion(probe: &Probe, i: usize) -> Result<Found, String> 
             let Ok(mut request) = render(endpoint, &values_for(who, "", None, None)) else {
                 continue;
             };
-            request = request.with_query(
-                attempt
-                    .query
-                    .iter()
-                    .map(|(n, v)| (n.as_str(), v.as_str())),
-            );
+            request =
+                request.with_query(attempt.query.iter().map(|(n, v)| (n.as_str(), v.as_str())));
             request.headers.extend(attempt.headers);
             let exchange = probe
                 .send(

@@ -55,11 +55,7 @@ pub fn render(endpoint: &Endpoint, values: &Values) -> Result<Rendered, String> 
         .iter()
         .map(|(name, value)| Ok((name.clone(), value.render(values)?)))
         .collect::<Result<Vec<_>, String>>()?;
-    Ok(Rendered {
-        path,
-        headers,
-    }
-    .with_query(query.iter().map(|(n, v)| (n.as_str(), v.as_str()))))
+    Ok(Rendered { path, headers }.with_query(query.iter().map(|(n, v)| (n.as_str(), v.as_str()))))
 }
 
 #[cfg(test)]
@@ -78,6 +74,9 @@ mod tests {
         let values: Values = [("marker".to_owned(), "tp1&2".to_owned())].into();
         let rendered = render(&endpoint, &values).unwrap();
         assert_eq!(rendered.path, "/v1/cards?limit=5&q=card+tp1%262");
-        assert_eq!(rendered.headers, [("Accept".to_owned(), "text/tp1&2".to_owned())]);
+        assert_eq!(
+            rendered.headers,
+            [("Accept".to_owned(), "text/tp1&2".to_owned())]
+        );
     }
 }

@@ -36,9 +36,19 @@ pub async fn search_and_export(
 }
 
 /// One GET as tenant `i`; a server error means the check could not look.
-async fn get(probe: &Probe, i: usize, request: &Rendered) -> Result<crate::attack::http::client::Exchange, String> {
+async fn get(
+    probe: &Probe,
+    i: usize,
+    request: &Rendered,
+) -> Result<crate::attack::http::client::Exchange, String> {
     let exchange = probe
-        .send(Actor::Tenant(i), &probe.identities[i].creds, "GET", request, None)
+        .send(
+            Actor::Tenant(i),
+            &probe.identities[i].creds,
+            "GET",
+            request,
+            None,
+        )
         .await
         .map_err(|e| format!("as `{}`: {e}", probe.tenants[i].slug))?;
     if exchange.status >= 500 {

@@ -358,7 +358,12 @@ pub async fn anonymous(
                     continue;
                 };
                 let method = endpoint.method_for(*op);
-                if !sent.insert((caller, method.clone(), path.path.clone(), creds.host.clone())) {
+                if !sent.insert((
+                    caller,
+                    method.clone(),
+                    path.path.clone(),
+                    creds.host.clone(),
+                )) {
                     continue;
                 }
                 let body = match op {

@@ -127,7 +127,11 @@ impl KanbanApi {
             ("KANBAN_API_URL", self.url()),
             ("KANBAN_API_SECRET", self.secret.clone()),
         ];
-        move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+        }
     }
 
     /// Titles of `org`'s boards and cards, sorted (what a run left behind).
@@ -286,17 +290,21 @@ async fn list_boards(State(s): State<AppState>, Org(org): Org) -> Answer {
             .bind(org)
             .fetch_all(&s.0.pool)
             .await?;
-    let items = rows.iter().map(|(id, name)| board_json(*id, name)).collect();
+    let items = rows
+        .iter()
+        .map(|(id, name)| board_json(*id, name))
+        .collect();
     Ok(data(StatusCode::OK, Value::Array(items)))
 }
 
 async fn create_board(State(s): State<AppState>, Org(org): Org, Json(body): Json<Value>) -> Answer {
     let name = text_field(&body, "name")?;
-    let id: i32 = sqlx::query_scalar("INSERT INTO boards (org_id, name) VALUES ($1, $2) RETURNING id")
-        .bind(org)
-        .bind(&name)
-        .fetch_one(&s.0.pool)
-        .await?;
+    let id: i32 =
+        sqlx::query_scalar("INSERT INTO boards (org_id, name) VALUES ($1, $2) RETURNING id")
+            .bind(org)
+            .bind(&name)
+            .fetch_one(&s.0.pool)
+            .await?;
     Ok(data(StatusCode::CREATED, board_json(id, &name)))
 }
 
