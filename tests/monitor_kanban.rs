@@ -3,6 +3,7 @@
 //! needs its `Accept` header, HS256 tokens with an `org` claim, existing organisations, two of them
 //! real customers), from its spec alone: the correct API gives a clean cycle that did search and export; each planted fault
 //! is caught by one cycle, and the next cycle with the fault off is clean again.
+
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -73,7 +74,7 @@ async fn one_cycle_catches_nested_bola_and_searches_and_exports_that_ignore_the_
     assert!(served.exports.load(Ordering::Relaxed) >= 2);
     assert!(served.nested.load(Ordering::Relaxed) > 0);
 
-    let cases: [(&str, &[(&str, &str)]); 3] = [
+    let cases: [(&str, &[(&str, &str)]); 4] = [
         (
             "nested-parent-only",
             &[
@@ -98,6 +99,11 @@ async fn one_cycle_catches_nested_bola_and_searches_and_exports_that_ignore_the_
         (
             "export-ignores-tenant",
             &[("monitor-foreign-export-data", "GET /v1/cards/export")],
+        ),
+        // Found through the spec's own `query_params` (`org`), not a built-in name.
+        (
+            "org-query-param",
+            &[("monitor-foreign-canary-reachable", "GET /v1/boards")],
         ),
     ];
     let mut table = Vec::new();

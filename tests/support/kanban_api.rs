@@ -10,7 +10,9 @@
 //! - `nested-parent-only`: nested card routes check that the board is the caller's, then use the
 //!   card by id alone (the classic nested-route BOLA);
 //! - `search-ignores-tenant`: the search filters by the text only;
-//! - `export-ignores-tenant`: the export writes every organisation's cards.
+//! - `export-ignores-tenant`: the export writes every organisation's cards;
+//! - `org-query-param`: a leftover `?org=` (a support tool's) picks the organisation whose boards
+//!   are listed, whatever the token says.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,10 +30,11 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 /// The names `set` and the spec's tests use.
-pub const FAULTS: [&str; 3] = [
+pub const FAULTS: [&str; 4] = [
     "nested-parent-only",
     "search-ignores-tenant",
     "export-ignores-tenant",
+    "org-query-param",
 ];
 
 /// The organisations that exist before any test runs: (id, slug). The first two are real
@@ -69,6 +72,7 @@ struct Faults {
     nested_parent_only: AtomicBool,
     search_ignores_tenant: AtomicBool,
     export_ignores_tenant: AtomicBool,
+    org_query_param: AtomicBool,
 }
 
 /// Requests served, by kind: tests check that a run really exercised the search and export.
@@ -112,6 +116,7 @@ impl KanbanApi {
             "nested-parent-only" => &f.nested_parent_only,
             "search-ignores-tenant" => &f.search_ignores_tenant,
             "export-ignores-tenant" => &f.export_ignores_tenant,
+            "org-query-param" => &f.org_query_param,
             other => panic!("no fault `{other}` in the kanban API"),
         };
         flag.store(on, Ordering::Relaxed);
@@ -284,7 +289,20 @@ fn text_field(body: &Value, field: &str) -> Result<String, ApiError> {
         .ok_or(ApiError(StatusCode::UNPROCESSABLE_ENTITY, "invalid"))
 }
 
-async fn list_boards(State(s): State<AppState>, Org(org): Org) -> Answer {
+#[derive(serde::Deserialize)]
+struct OrgParam {
+    org: Option<i32>,
+}
+
+async fn list_boards(
+    State(s): State<AppState>,
+    Org(org): Org,
+    Query(param): Query<OrgParam>,
+) -> Answer {
+    let org = match param.org {
+        Some(named) if s.0.faults.org_query_param.load(Ordering::Relaxed) => named,
+        _ => org,
+    };
     let rows: Vec<(i32, String)> =
         sqlx::query_as("SELECT id, name FROM boards WHERE org_id = $1 ORDER BY id")
             .bind(org)
