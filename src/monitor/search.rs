@@ -76,7 +76,9 @@ async fn search(
     let object = format!("GET {}", endpoint.path.1);
     let mut ownership = probe.ownership.clone();
     for (j, owner) in probe.tenants.iter().enumerate() {
-        let request = render(endpoint, &values_for(tenant, &owner.marker, None, None))?;
+        // Top-level only: a search path with `{parent_id}` cannot be filled and says so.
+        let request = render(endpoint, &values_for(tenant, &owner.marker, None, None))
+            .map_err(|e| format!("{object}: {e}"))?;
         let exchange = get(probe, i, &request).await?;
         let json = exchange.json();
         let items = probe.items(ri, &json);
@@ -134,7 +136,8 @@ async fn export(
 ) -> Result<(), String> {
     let tenant = &probe.tenants[i];
     let object = format!("GET {}", endpoint.path.1);
-    let request = render(endpoint, &values_for(tenant, &tenant.marker, None, None))?;
+    let request = render(endpoint, &values_for(tenant, &tenant.marker, None, None))
+        .map_err(|e| format!("{object}: {e}"))?;
     let exchange = get(probe, i, &request).await?;
     let mut ownership = probe.ownership.clone();
     if let Some(s) = ownership
