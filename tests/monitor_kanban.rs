@@ -153,3 +153,24 @@ async fn one_cycle_catches_nested_bola_and_searches_and_exports_that_ignore_the_
         )
     );
 }
+
+/// Tenant query parameters come from the spec: with `query_params = []` the monitor sends none,
+/// so the leftover `?org=` goes untried (and the same cycle still searches and exports).
+#[tokio::test]
+async fn tenant_query_parameters_are_the_specs_own() {
+    let db = support::empty_db().await;
+    let api = kanban_api::start(db.admin_options()).await;
+    let text = std::fs::read_to_string(support::repo_path("tests/kanban-api.toml")).unwrap();
+    let without = text.replace(r#"query_params = ["org", "org_id"]"#, "query_params = []");
+    assert_ne!(text, without);
+    let spec = tenantprobe::spec::Spec::parse(&without, "kanban-api.toml").unwrap();
+    let env = api.env();
+    let probe = Probe::setup(&spec, &env, Provisioning::Create, None)
+        .await
+        .unwrap();
+    probe.init().await.unwrap();
+    api.set("org-query-param", true);
+    let report = probe.cycle().await;
+    assert!(report.passed(), "{:#?}", report.findings());
+    assert!(api.served().searches.load(Ordering::Relaxed) >= 4);
+}
