@@ -48,12 +48,11 @@ pub async fn tenant_confusion(probe: &Probe, i: usize) -> Result<Found, String> 
             match carrier {
                 Carrier::Host => {
                     if let Some(host) = target.host_for(&owner.slug, &owner.tenant_id) {
+                        let mut creds = own.clone();
+                        creds.host = Some(host);
                         attempts.push(Attempt {
                             carrier: "host",
-                            creds: Credentials {
-                                token: own.token.clone(),
-                                host: Some(host),
-                            },
+                            creds,
                             as_owner_path: true,
                             headers: Vec::new(),
                             query: Vec::new(),

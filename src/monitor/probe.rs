@@ -306,7 +306,7 @@ impl Probe {
         let begun = std::time::Instant::now();
         let exchange = self
             .client_for(actor)
-            .send_with_headers(who, creds, method, &request.path, body, &request.headers)
+            .send_with(who, creds, method, &request.path, &request.headers, body)
             .await;
         self.latencies
             .lock()

@@ -27,9 +27,9 @@ pub struct Exchange {
     pub path: String,
     pub host: Option<String>,
     pub token_shown: Option<String>,
-    pub body: Option<Value>,
-    /// Extra request headers the endpoint declares (`Accept`, an API version …).
+    /// Extra request headers (the endpoint's own), shown in the reproducer.
     pub headers: Vec<(String, String)>,
+    pub body: Option<Value>,
     pub status: u16,
     pub response: String,
     /// The request's number in this run (tells it from other requests' bodies).
@@ -187,19 +187,18 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Exchange, reqwest::Error> {
-        self.send_with_headers(who, creds, method, path, body, &[])
-            .await
+        self.send_with(who, creds, method, path, &[], body).await
     }
 
-    /// `send` with extra request headers (an endpoint's `headers`).
-    pub async fn send_with_headers(
+    /// `send` with extra request headers (an endpoint's own `headers`).
+    pub async fn send_with(
         &self,
         who: &str,
         creds: &Credentials,
         method: &str,
         path: &str,
-        body: Option<&Value>,
         headers: &[(String, String)],
+        body: Option<&Value>,
     ) -> Result<Exchange, reqwest::Error> {
         let method_value =
             reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
@@ -263,8 +262,8 @@ impl Client {
                 path: path.to_owned(),
                 host: creds.host.clone(),
                 token_shown: creds.token.as_ref().map(|(_, shown)| shown.clone()),
-                body: body.cloned(),
                 headers: headers.to_vec(),
+                body: body.cloned(),
                 status,
                 response: text,
                 seq,
