@@ -29,7 +29,7 @@ async fn attack(db: &support::TestDb, app_role: &str, cases: u32, seed: u64) -> 
 }
 
 fn active_after_reference_waivers(mut findings: Vec<Finding>) -> Vec<Finding> {
-    tenantprobe::report::apply_waivers(&mut findings, &tenantprobe::reference::spec().waivers);
+    tenantprobe::report::apply_waivers(&mut findings, &support::reference_spec().waivers);
     findings.into_iter().filter(Finding::is_active).collect()
 }
 
@@ -283,7 +283,7 @@ async fn read_only_mode_writes_nothing_and_still_finds_a_table_without_rls() {
     let db = faulty_db("rls_disabled", "app_user").await;
     let mut owner = db.connect_as_owner().await.unwrap();
     for slug in ["acme", "globex"] {
-        tenantprobe::synthetic::provision_reference(&mut owner, slug)
+        tenantprobe_testkit::synthetic::provision_reference(&mut owner, slug)
             .await
             .unwrap();
     }

@@ -30,7 +30,7 @@ async fn target(extra: &str) -> support::TestDb {
     let db = support::reference_db().await;
     let mut owner = db.connect_as_owner().await.unwrap();
     for slug in ["acme", "globex"] {
-        tenantprobe::synthetic::provision_reference(&mut owner, slug)
+        tenantprobe_testkit::synthetic::provision_reference(&mut owner, slug)
             .await
             .unwrap();
     }
@@ -299,7 +299,7 @@ async fn a_function_that_writes_through_dblink_is_never_called_in_either_mode() 
     let db = support::reference_db().await;
     let mut owner = db.connect_as_owner().await.unwrap();
     for slug in ["acme", "globex"] {
-        tenantprobe::synthetic::provision_reference(&mut owner, slug)
+        tenantprobe_testkit::synthetic::provision_reference(&mut owner, slug)
             .await
             .unwrap();
     }

@@ -1,16 +1,27 @@
-//! `tenantprobe demo`: runs the demo and prints each step as it starts and ends (a spinner on a
-//! terminal while it runs), then the findings, each once, and the verdict.
+//! `tenantprobe-demo` (also run by `tenantprobe demo`): runs the demo and prints each step as it
+//! starts and ends (a spinner on a terminal while it runs), then the findings, each once, and the
+//! verdict. Exit codes as the tool's: 0 clean, 1 findings, 2 setup error, 3 server unreachable,
+//! 130/143 stopped by a signal (the throwaway servers removed).
 
 use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use anstyle::{AnsiColor, Style};
-use clap::Args;
-use tenantprobe::demo::{self, DemoEvent, DemoHook, Step};
+use clap::Parser;
 use tenantprobe::exit::ExitStatus;
+use tenantprobe::redact::{ScrubbedStderr, remember_secrets, scrub};
 use tenantprobe::report::wrap;
+use tenantprobe_demo::{self as demo, DemoEvent, DemoHook, Step};
+use tenantprobe_testkit::servers::ServerError;
 
-#[derive(Debug, Args)]
+/// Run everything tenantprobe checks against the bundled reference app on throwaway servers.
+///
+/// Starts a private PostgreSQL and Redis from local binaries (or uses DATABASE_URL, an
+/// administrative URL, and REDIS_URL), applies the reference migrations, provisions two
+/// synthetic tenants, runs every check and prints what it verified.
+#[derive(Debug, Parser)]
+#[command(name = "tenantprobe-demo", version, max_term_width = 100)]
 pub struct DemoArgs {
     /// Switch on a deliberate isolation fault in the reference app and watch it being caught
     /// (repeatable): global-cache-key, subdomain-trust, jwt-no-verify, session-context-leak,
@@ -23,6 +34,67 @@ pub struct DemoArgs {
     /// throwaway PgBouncer in transaction mode (Debian package `pgbouncer`).
     #[arg(long, value_name = "POOLER")]
     pub pooler: Option<demo::Pooler>,
+    /// Only the findings and the verdict: no step lines.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let args = DemoArgs::parse();
+    // Secrets of the URLs we were given (DATABASE_URL, REDIS_URL) are masked in all output.
+    for (_, value) in std::env::vars_os() {
+        remember_secrets(&value.to_string_lossy());
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .with_writer(ScrubbedStderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitStatus::Usage.into();
+        }
+    };
+    let result = runtime.block_on(args.exec());
+    runtime.shutdown_background();
+    match result {
+        Ok(status) => status.into(),
+        Err(error) => {
+            eprintln!("error: {}", scrub(&format!("{error:#}")));
+            let unreachable = error.chain().any(|cause| {
+                cause
+                    .downcast_ref::<ServerError>()
+                    .is_some_and(ServerError::is_unreachable)
+            });
+            if unreachable {
+                ExitStatus::Unreachable.into()
+            } else {
+                ExitStatus::Usage.into()
+            }
+        }
+    }
+}
+
+/// SIGINT or SIGTERM, as the exit status it ends the demo with (130, 143).
+async fn stop_signal() -> ExitStatus {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut interrupt), Ok(mut terminate)) => tokio::select! {
+            _ = interrupt.recv() => ExitStatus::Interrupted,
+            _ = terminate.recv() => ExitStatus::Terminated,
+        },
+        _ => std::future::pending().await,
+    }
 }
 
 /// Styles, plain when stdout is not a terminal (anstream strips them too; this keeps widths
@@ -51,7 +123,7 @@ impl DemoArgs {
         let terminal = std::io::stdout().is_terminal();
         let color = terminal && std::env::var_os("NO_COLOR").is_none();
         let width = wrap::width(terminal);
-        let quiet = super::ui::quiet();
+        let quiet = self.quiet;
         let styles = Arc::new(Styles::new(color));
         {
             let s = &styles;
@@ -59,6 +131,8 @@ impl DemoArgs {
                 let _ = writeln!(anstream::stdout(), "{}tenantprobe demo{:#}", s.bold, s.bold);
             }
         }
+        // A spinner on stderr only when it is a terminal.
+        let show_progress = std::io::stderr().is_terminal();
         let spinner: Arc<Mutex<Option<indicatif::ProgressBar>>> = Arc::new(Mutex::new(None));
         let hook = {
             let styles = Arc::clone(&styles);
@@ -67,7 +141,7 @@ impl DemoArgs {
                 if quiet {
                     return;
                 }
-                on_event(&event, &styles, width, &spinner);
+                on_event(&event, &styles, width, &spinner, show_progress);
             }))
         };
         let options = demo::DemoOptions {
@@ -77,9 +151,11 @@ impl DemoArgs {
         };
         let outcome = tokio::select! {
             report = demo::run(options) => report,
-            _ = super::super::shutdown_signal() => {
+            status = stop_signal() => {
+                // Dropping the run has stopped and removed the throwaway servers.
                 clear(&spinner);
-                anyhow::bail!("interrupted: throwaway servers stopped and removed")
+                eprintln!("tenantprobe-demo: stopped by a signal; throwaway servers stopped and removed");
+                return Ok(status);
             }
         };
         clear(&spinner);
@@ -142,6 +218,7 @@ fn on_event(
     s: &Styles,
     width: usize,
     spinner: &Mutex<Option<indicatif::ProgressBar>>,
+    show_progress: bool,
 ) {
     match event {
         DemoEvent::Environment(line) => {
@@ -151,7 +228,7 @@ fn on_event(
             }
         }
         DemoEvent::StepStarted(name) => {
-            if super::ui::show_progress() {
+            if show_progress {
                 let bar = indicatif::ProgressBar::new_spinner();
                 bar.set_message(format!("{name}…"));
                 bar.enable_steady_tick(std::time::Duration::from_millis(120));

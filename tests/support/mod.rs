@@ -1,5 +1,6 @@
-//! Shared test fixtures: the servers a test binary runs against (`servers`) and a freshly migrated
-//! reference database per test (`reference_db`).
+//! Shared test fixtures, on top of the test kit (`tenantprobe_testkit`): the servers a test binary
+//! runs against (`servers`), a freshly migrated reference database per test (`reference_db`) and
+//! the parsed reference spec (`reference_spec`).
 //!
 //! With `DATABASE_URL` / `REDIS_URL` unset, one throwaway PostgreSQL and one throwaway Redis serve
 //! the whole test binary (started on first use, removed at exit); set, the existing servers are
@@ -13,8 +14,8 @@ pub mod path_api;
 
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
-use tenantprobe::provision::ReferenceDatabase;
-use tenantprobe::servers::{Postgres, Redis};
+use tenantprobe_testkit::provision::ReferenceDatabase;
+use tenantprobe_testkit::servers::{Postgres, Redis};
 use tokio::sync::OnceCell;
 
 pub struct Servers {
@@ -43,6 +44,12 @@ pub async fn servers() -> &'static Servers {
             Servers { postgres, redis }
         })
         .await
+}
+
+/// The parsed reference spec (`probes/reference-app.toml`, built into the test kit).
+pub fn reference_spec() -> tenantprobe::spec::Spec {
+    use tenantprobe_testkit::reference::{SPEC, SPEC_PATH};
+    tenantprobe::spec::Spec::parse(SPEC, SPEC_PATH).unwrap()
 }
 
 /// A reference database that is dropped again when the test ends if it lives on an existing server
@@ -118,7 +125,7 @@ pub fn unique_name(prefix: &str) -> String {
 
 /// A Redis logical database claimed for one test and emptied, so that tests running in parallel
 /// never see each other's keys.
-pub type RedisDb = tenantprobe::servers::ScratchDb;
+pub type RedisDb = tenantprobe_testkit::servers::ScratchDb;
 
 pub async fn redis_db() -> RedisDb {
     let server = servers().await.redis.url();
@@ -129,21 +136,21 @@ pub async fn redis_db() -> RedisDb {
 
 /// The reference app on a fresh database and its own Redis database, with two synthetic tenants.
 pub struct AppWorld {
-    pub app: tenantprobe::reference::ReferenceApp,
-    pub a: tenantprobe::synthetic::SyntheticTenant,
-    pub b: tenantprobe::synthetic::SyntheticTenant,
+    pub app: tenantprobe_testkit::reference::ReferenceApp,
+    pub a: tenantprobe_testkit::synthetic::SyntheticTenant,
+    pub b: tenantprobe_testkit::synthetic::SyntheticTenant,
     pub http: reqwest::Client,
     pub redis: Option<RedisDb>,
     pub db: TestDb,
 }
 
-pub async fn app_world(mut options: tenantprobe::reference::Options) -> AppWorld {
+pub async fn app_world(mut options: tenantprobe_testkit::reference::Options) -> AppWorld {
     let db = reference_db().await;
     let mut owner = db.connect_as_owner().await.unwrap();
-    let a = tenantprobe::synthetic::provision_reference(&mut owner, "acme")
+    let a = tenantprobe_testkit::synthetic::provision_reference(&mut owner, "acme")
         .await
         .unwrap();
-    let b = tenantprobe::synthetic::provision_reference(&mut owner, "globex")
+    let b = tenantprobe_testkit::synthetic::provision_reference(&mut owner, "globex")
         .await
         .unwrap();
     let redis = match options.redis_url {
@@ -153,7 +160,7 @@ pub async fn app_world(mut options: tenantprobe::reference::Options) -> AppWorld
     if let Some(r) = &redis {
         options.redis_url = Some(r.url.clone());
     }
-    let app = tenantprobe::reference::ReferenceApp::start(&db, options)
+    let app = tenantprobe_testkit::reference::ReferenceApp::start(&db, options)
         .await
         .unwrap();
     AppWorld {
@@ -170,7 +177,7 @@ impl AppWorld {
     /// A request as `tenant` (its own valid token, no subdomain).
     pub fn as_tenant(
         &self,
-        tenant: &tenantprobe::synthetic::SyntheticTenant,
+        tenant: &tenantprobe_testkit::synthetic::SyntheticTenant,
         method: reqwest::Method,
         path: &str,
     ) -> reqwest::RequestBuilder {
