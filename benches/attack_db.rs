@@ -16,10 +16,10 @@ use std::time::Duration;
 
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use tenantprobe::attack::db::{AttackConfig, AttackOutcome, Pipeline, attack};
-use tenantprobe::provision::ReferenceDatabase;
-use tenantprobe::servers::{Postgres, find_program};
-use tenantprobe::synthetic;
 use tenantprobe::tenancy::Tenancy;
+use tenantprobe_testkit::provision::ReferenceDatabase;
+use tenantprobe_testkit::servers::{Postgres, find_program};
+use tenantprobe_testkit::synthetic;
 
 struct Options {
     detection: bool,

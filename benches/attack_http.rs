@@ -7,10 +7,10 @@
 use std::time::{Duration, Instant};
 
 use tenantprobe::attack::http::{self, HttpAttackConfig};
-use tenantprobe::provision::ReferenceDatabase;
-use tenantprobe::reference::{Options, ReferenceApp};
-use tenantprobe::servers::{Postgres, Redis};
 use tenantprobe::target::{HttpTarget, obtain_tenants};
+use tenantprobe_testkit::provision::ReferenceDatabase;
+use tenantprobe_testkit::reference::{Options, ReferenceApp};
+use tenantprobe_testkit::servers::{Postgres, Redis};
 
 /// Sends `sent` again with a plain client, `at_once` requests in flight, in order; requests/s.
 async fn replay(sent: &[http::Sent], at_once: usize) -> anyhow::Result<f64> {
@@ -54,7 +54,10 @@ async fn main() -> anyhow::Result<()> {
         ..Options::default()
     };
     let app = ReferenceApp::start(&db, options).await?;
-    let spec = tenantprobe::reference::spec();
+    let spec = tenantprobe::spec::Spec::parse(
+        tenantprobe_testkit::reference::SPEC,
+        tenantprobe_testkit::reference::SPEC_PATH,
+    )?;
     let env = app.env(&db, Some(&redis.url()));
     let target = HttpTarget::resolve(&spec, &env)?;
     let slugs = vec!["tp-bench-a".to_owned(), "tp-bench-b".to_owned()];

@@ -8,10 +8,10 @@ use std::time::Instant;
 
 use reference_app::faults::{Fault, Faults};
 use tenantprobe::attack::http::{self, HttpAttackConfig};
-use tenantprobe::provision::ReferenceDatabase;
-use tenantprobe::reference::{Options, ReferenceApp};
-use tenantprobe::servers::{Postgres, Redis};
 use tenantprobe::target::{HttpTarget, obtain_tenants};
+use tenantprobe_testkit::provision::ReferenceDatabase;
+use tenantprobe_testkit::reference::{Options, ReferenceApp};
+use tenantprobe_testkit::servers::{Postgres, Redis};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -40,7 +40,10 @@ async fn main() -> anyhow::Result<()> {
             options.pool_size = 2;
         }
         let app = ReferenceApp::start(&db, options).await?;
-        let spec = tenantprobe::reference::spec();
+        let spec = tenantprobe::spec::Spec::parse(
+            tenantprobe_testkit::reference::SPEC,
+            tenantprobe_testkit::reference::SPEC_PATH,
+        )?;
         let env = app.env(&db, Some(&redis.url()));
         let target = HttpTarget::resolve(&spec, &env)?;
         let slugs = vec![format!("tp-bench-{i}-a"), format!("tp-bench-{i}-b")];

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use tenantprobe::attack::http::{self, HttpAttackConfig};
 use tenantprobe::finding::Severity;
 use tenantprobe::monitor::{Probe, ProbeOptions, Provisioning};
-use tenantprobe::provision::ReferenceDatabase;
-use tenantprobe::servers::Postgres;
 use tenantprobe::target::{HttpTarget, obtain_tenants};
+use tenantprobe_testkit::provision::ReferenceDatabase;
+use tenantprobe_testkit::servers::Postgres;
 
 fn rules(findings: &[tenantprobe::finding::Finding]) -> String {
     findings

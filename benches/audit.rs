@@ -7,9 +7,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sqlx::{AssertSqlSafe, Connection};
-use tenantprobe::large_schema::{self, Shape};
-use tenantprobe::provision::ReferenceDatabase;
-use tenantprobe::servers::Postgres;
+use tenantprobe_testkit::large_schema::{self, Shape};
+use tenantprobe_testkit::provision::ReferenceDatabase;
+use tenantprobe_testkit::servers::Postgres;
 
 const RUNS: usize = 7;
 

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use tenantprobe::servers::{ThrowawayRedis, find_program};
+use tenantprobe_testkit::servers::{ThrowawayRedis, find_program};
 
 fn load(port: u16, keys: usize) -> anyhow::Result<()> {
     let cli = find_program("redis-cli").ok_or_else(|| {

@@ -11,8 +11,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use tenantprobe::monitor::{Check, Probe, ProbeOptions, Provisioning};
-use tenantprobe::provision::ReferenceDatabase;
-use tenantprobe::servers::{Postgres, Redis, find_program};
+use tenantprobe_testkit::provision::ReferenceDatabase;
+use tenantprobe_testkit::servers::{Postgres, Redis, find_program};
 
 const CYCLES: usize = 1000;
 
@@ -57,7 +57,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 #[tokio::main(worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let Some(pgbench) = find_program("pgbench").or_else(|| {
-        let postgres = tenantprobe::servers::find_postgres().ok()?.postgres;
+        let postgres = tenantprobe_testkit::servers::find_postgres().ok()?.postgres;
         Some(postgres.with_file_name("pgbench")).filter(|p| p.exists())
     }) else {
         anyhow::bail!("pgbench not found: install the Debian package postgresql-contrib");
@@ -71,7 +71,7 @@ async fn main() -> anyhow::Result<()> {
         .env("DATABASE_URL", db.url_as("app_user"))
         .env("REDIS_URL", format!("{}/2", redis.url()))
         .env("JWT_SECRET", &jwt_secret)
-        .env("BASE_DOMAIN", tenantprobe::reference::BASE_DOMAIN)
+        .env("BASE_DOMAIN", tenantprobe_testkit::reference::BASE_DOMAIN)
         .env("RATE_LIMIT_PER_SECOND", "100000")
         .env("RATE_LIMIT_BURST", "100000")
         .env("RUST_LOG", "warn")
@@ -101,7 +101,10 @@ async fn main() -> anyhow::Result<()> {
             .find(|(k, _)| *k == name)
             .map(|(_, v)| v.clone())
     };
-    let spec = tenantprobe::reference::spec();
+    let spec = tenantprobe::spec::Spec::parse(
+        tenantprobe_testkit::reference::SPEC,
+        tenantprobe_testkit::reference::SPEC_PATH,
+    )?;
     let options = ProbeOptions {
         check_timeout: Duration::from_secs(10),
         redis_max_keys: 10_000,

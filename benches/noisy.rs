@@ -15,10 +15,10 @@ use std::time::Duration;
 use reference_app::faults::{Fault, Faults};
 use reference_app::migrations::APP_ROLE;
 use tenantprobe::attack::noisy::{self, NoisySpec};
-use tenantprobe::provision::ReferenceDatabase;
-use tenantprobe::reference::{Options, PlanPools, ReferenceApp};
-use tenantprobe::servers::{PoolerConfig, Postgres, ThrowawayPgBouncer};
 use tenantprobe::target::{HttpTarget, obtain_tenants};
+use tenantprobe_testkit::provision::ReferenceDatabase;
+use tenantprobe_testkit::reference::{Options, PlanPools, ReferenceApp};
+use tenantprobe_testkit::servers::{PoolerConfig, Postgres, ThrowawayPgBouncer};
 
 /// Rounds of every configuration, interleaved, so that they share the machine's moments.
 const ROUNDS: usize = 3;
@@ -125,7 +125,10 @@ async fn measure(
     app: &ReferenceApp,
     settings: &NoisySpec,
 ) -> anyhow::Result<noisy::NoisyOutcome> {
-    let spec = tenantprobe::reference::spec();
+    let spec = tenantprobe::spec::Spec::parse(
+        tenantprobe_testkit::reference::SPEC,
+        tenantprobe_testkit::reference::SPEC_PATH,
+    )?;
     let env = app.env(db, None);
     let target = HttpTarget::resolve(&spec, &env)?;
     let slugs = vec!["tp-noisy".to_owned(), "tp-victim".to_owned()];

@@ -5,10 +5,10 @@
 
 use std::process::Command;
 
-use tenantprobe::provision::ReferenceDatabase;
-use tenantprobe::reference::{Options, ReferenceApp};
-use tenantprobe::servers::{Postgres, Redis, find_program};
-use tenantprobe::synthetic;
+use tenantprobe_testkit::provision::ReferenceDatabase;
+use tenantprobe_testkit::reference::{Options, ReferenceApp};
+use tenantprobe_testkit::servers::{Postgres, Redis, find_program};
+use tenantprobe_testkit::synthetic;
 
 const DURATION: &str = "10s";
 const CONNECTIONS: &str = "16";

@@ -5,9 +5,11 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let schema = args.next().unwrap_or_else(|| "big".into());
     let app_role = args.next().unwrap_or_else(|| "app_user".into());
-    for batch in
-        tenantprobe::large_schema::sql(&schema, &app_role, tenantprobe::large_schema::Shape::LARGE)
-    {
+    for batch in tenantprobe_testkit::large_schema::sql(
+        &schema,
+        &app_role,
+        tenantprobe_testkit::large_schema::Shape::LARGE,
+    ) {
         println!("BEGIN;\n{batch}COMMIT;");
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use tenantprobe::exit::ExitStatus;
-use tenantprobe::servers::{ScrubbedStderr, remember_secrets, scrub};
+use tenantprobe::redact::{ScrubbedStderr, remember_secrets, scrub};
 use tracing_subscriber::EnvFilter;
 
 /// How long a command that stops cleanly on a signal (the monitor daemon finishing its cycle,
@@ -145,8 +145,9 @@ fn init_logging(format: cli::LogFormat, filter: Option<&str>, verbosity: cli::ui
 /// or configuration problem (2).
 fn exit_status_for(error: &anyhow::Error) -> ExitStatus {
     for cause in error.chain() {
-        if let Some(e) = cause.downcast_ref::<tenantprobe::servers::ServerError>()
-            && e.is_unreachable()
+        if cause
+            .downcast_ref::<tenantprobe::unreachable::Unreachable>()
+            .is_some()
         {
             return ExitStatus::Unreachable;
         }

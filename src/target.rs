@@ -276,7 +276,7 @@ async fn obtain(
                     })?,
                     user_id: text("user_id"),
                     token: text("token").map(SecretString::from),
-                    marker: crate::synthetic::marker_for(slug),
+                    marker: crate::marker::marker_for(slug),
                 });
             }
             if commit {
@@ -344,7 +344,7 @@ async fn obtain(
                     })?,
                     user_id: user_id.as_deref().and_then(at),
                     token: token.as_deref().and_then(at).map(SecretString::from),
-                    marker: crate::synthetic::marker_for(slug),
+                    marker: crate::marker::marker_for(slug),
                 });
             }
             Ok(out)
@@ -371,7 +371,7 @@ async fn obtain(
                     tenant_id: t.tenant_id.clone().unwrap_or_else(|| t.slug.clone()),
                     user_id: t.user_id.clone(),
                     token,
-                    marker: crate::synthetic::marker_for(&t.slug),
+                    marker: crate::marker::marker_for(&t.slug),
                 });
             }
             if out.len() < 2 {
@@ -387,7 +387,7 @@ async fn obtain(
 
 /// The placeholder values for provisioning `slug`: its name, an email and its marker.
 fn provision_values(slug: &str) -> Values {
-    let marker = crate::synthetic::marker_for(slug);
+    let marker = crate::marker::marker_for(slug);
     [
         ("slug".to_owned(), slug.to_owned()),
         (

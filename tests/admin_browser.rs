@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use tenantprobe::reference::Options;
+use tenantprobe_testkit::reference::Options;
 
 fn require_tools() -> bool {
     std::env::var("TENANTPROBE_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
@@ -96,8 +96,8 @@ async fn screenshot(client: &Client, dir: &Path, name: &str) -> PathBuf {
 #[tokio::test]
 async fn an_operator_impersonates_one_tenant_in_chromium_sees_only_its_data_and_the_audit_row() {
     let (Some(chromium), Some(chromedriver)) = (
-        tenantprobe::servers::find_program("chromium"),
-        tenantprobe::servers::find_program("chromedriver"),
+        tenantprobe_testkit::servers::find_program("chromium"),
+        tenantprobe_testkit::servers::find_program("chromedriver"),
     ) else {
         assert!(
             !require_tools(),

@@ -8,11 +8,11 @@ mod support;
 
 use reference_app::faults::{Fault, Faults};
 use tenantprobe::attack::admin::{self, AdminOutcome, AdminTarget, PanelClient, hidden_value};
-use tenantprobe::reference::Options;
 use tenantprobe::target::{HttpTarget, obtain_tenants};
+use tenantprobe_testkit::reference::Options;
 
 async fn attack_admin(w: &support::AppWorld) -> AdminOutcome {
-    let spec = tenantprobe::reference::spec();
+    let spec = support::reference_spec();
     let env = w.app.env(&w.db, None);
     let api = HttpTarget::resolve(&spec, &env).unwrap();
     let target = AdminTarget::resolve(&spec, &env).unwrap();

@@ -29,7 +29,7 @@ async fn attack(db: &support::TestDb, app_role: &str, cases: u32, seed: u64) -> 
 }
 
 fn active_after_reference_waivers(mut findings: Vec<Finding>) -> Vec<Finding> {
-    tenantprobe::report::apply_waivers(&mut findings, &tenantprobe::reference::spec().waivers);
+    tenantprobe::report::apply_waivers(&mut findings, &support::reference_spec().waivers);
     findings.into_iter().filter(Finding::is_active).collect()
 }
 

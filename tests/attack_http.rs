@@ -7,11 +7,11 @@ mod support;
 
 use reference_app::faults::{Fault, Faults};
 use tenantprobe::attack::http::{self, HttpAttackConfig, HttpOutcome};
-use tenantprobe::reference::Options;
 use tenantprobe::target::{HttpTarget, obtain_tenants};
+use tenantprobe_testkit::reference::Options;
 
 async fn attack(w: &support::AppWorld, cases: u32, seed: u64) -> HttpOutcome {
-    let spec = tenantprobe::reference::spec();
+    let spec = support::reference_spec();
     let env = w.app.env(&w.db, None);
     let target = HttpTarget::resolve(&spec, &env).unwrap();
     let slugs = vec!["tp-attack-a".to_owned(), "tp-attack-b".to_owned()];

@@ -10,8 +10,8 @@ use reference_app::faults::{Fault, Faults};
 use reqwest::Method;
 use sqlx::{Connection, PgConnection};
 use tenantprobe::cache::{self, CacheOptions, CacheOutcome, Classifier, KeyPattern, Owners};
-use tenantprobe::reference::Options;
 use tenantprobe::tenancy::Tenancy;
+use tenantprobe_testkit::reference::Options;
 
 /// Makes A and B use the API so that their lists and items are cached.
 async fn warm(w: &support::AppWorld) {
@@ -99,7 +99,7 @@ async fn the_global_cache_key_fault_is_found_dynamically_and_the_correct_app_is_
             ..Options::default()
         })
         .await;
-        let spec = tenantprobe::reference::spec();
+        let spec = support::reference_spec();
         let env = w.app.env(&w.db, None);
         let target = tenantprobe::target::HttpTarget::resolve(&spec, &env).unwrap();
         let slugs = vec!["tp-cache-a".to_owned(), "tp-cache-b".to_owned()];

@@ -18,8 +18,8 @@ use tenantprobe::cache::{
     self, CacheOptions, CacheOutcome, Classifier, Glob, KeyPattern, LearnOptions, Owners,
 };
 use tenantprobe::finding::{Finding, Severity};
-use tenantprobe::servers::ThrowawayRedis;
 use tenantprobe::tenancy::Tenancy;
+use tenantprobe_testkit::servers::ThrowawayRedis;
 
 const SCHEMA: &str = "
 CREATE TABLE orgs (id bigint PRIMARY KEY, slug text NOT NULL UNIQUE, name text NOT NULL);
@@ -565,7 +565,7 @@ fn free_cluster_port() -> u16 {
 
 impl Cluster {
     async fn start() -> Self {
-        let binary = tenantprobe::servers::find_redis().unwrap();
+        let binary = tenantprobe_testkit::servers::find_redis().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let mut nodes = Vec::new();
         for _ in 0..3 {

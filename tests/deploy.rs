@@ -173,7 +173,7 @@ fn require_tools() -> bool {
 
 #[test]
 fn promtool_accepts_the_alert_rules_and_their_unit_tests_pass() {
-    let Some(promtool) = tenantprobe::servers::find_program("promtool") else {
+    let Some(promtool) = tenantprobe_testkit::servers::find_program("promtool") else {
         assert!(
             !require_tools(),
             "promtool is missing: apt-get install prometheus"

@@ -123,7 +123,7 @@ fn ensure_base_image() -> Result<(), String> {
     );
     let tarball = cache.join("bookworm-minbase.tar");
     if !tarball.exists() {
-        let Some(debootstrap) = tenantprobe::servers::find_program("debootstrap")
+        let Some(debootstrap) = tenantprobe_testkit::servers::find_program("debootstrap")
             .or_else(|| Some(PathBuf::from("/usr/sbin/debootstrap")).filter(|p| p.exists()))
         else {
             return Err("debootstrap is missing: apt-get install debootstrap".into());
@@ -245,7 +245,7 @@ fn docker_run(
 
 #[tokio::test]
 async fn the_runtime_image_runs_as_non_root_and_audits_a_database_over_host_networking() {
-    if tenantprobe::servers::find_program("docker").is_none() {
+    if tenantprobe_testkit::servers::find_program("docker").is_none() {
         return skip("docker is missing: apt-get install docker.io");
     }
     let info = docker(&["info", "--format", "{{.ServerVersion}}"]);

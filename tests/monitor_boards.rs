@@ -403,7 +403,7 @@ fn holdings(api: &Api, tenant: &str) -> (Vec<String>, Vec<(String, String)>) {
 /// Each synthetic tenant has exactly its board and a card on it, both carrying its own marker.
 fn assert_canaries_intact(api: &Api, probe: &Probe, when: &str) {
     for (slug, tenant) in [("alpha", "org_alpha"), ("beta", "org_beta")] {
-        let marker = tenantprobe::synthetic::marker_for(slug);
+        let marker = tenantprobe::marker::marker_for(slug);
         let (boards, cards) = holdings(api, tenant);
         assert_eq!(
             boards,

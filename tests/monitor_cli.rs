@@ -12,7 +12,7 @@ mod support;
 use std::time::Duration;
 
 use reference_app::faults::Fault;
-use tenantprobe::reference::Options;
+use tenantprobe_testkit::reference::Options;
 
 /// Runs the binary off the runtime's threads (the app under test is served by this runtime).
 async fn tenantprobe(args: &[&str], env: Vec<(String, String)>) -> (i32, String, String) {
@@ -167,8 +167,8 @@ impl Drop for Pushgateway {
 }
 
 async fn pushgateway() -> Option<Pushgateway> {
-    let binary = tenantprobe::servers::find_program("prometheus-pushgateway")
-        .or_else(|| tenantprobe::servers::find_program("pushgateway"));
+    let binary = tenantprobe_testkit::servers::find_program("prometheus-pushgateway")
+        .or_else(|| tenantprobe_testkit::servers::find_program("pushgateway"));
     let Some(binary) = binary else {
         let required = std::env::var("TENANTPROBE_REQUIRE_TOOLS").is_ok_and(|v| v == "1");
         assert!(

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use reference_app::faults::Fault;
 use tenantprobe::monitor::{Probe, ProbeOptions, Provisioning};
-use tenantprobe::reference::Options;
+use tenantprobe_testkit::reference::Options;
 
 /// The faults a client of the API can trigger (not `no-tenant-limits`, a load property).
 const HTTP_FAULTS: [Fault; 8] = [
@@ -30,7 +30,7 @@ async fn one_cycle_catches_the_faults_that_foreign_writes_or_anonymous_access_re
     let redis = w.redis.as_ref().unwrap();
     let env = w.app.env(&w.db, Some(&redis.url));
     let probe = Probe::setup(
-        &tenantprobe::reference::spec(),
+        &support::reference_spec(),
         &env,
         Provisioning::Create,
         Some(ProbeOptions {

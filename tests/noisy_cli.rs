@@ -9,7 +9,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use reference_app::faults::{Fault, Faults};
-use tenantprobe::reference::ReferenceApp;
+use tenantprobe_testkit::reference::ReferenceApp;
 
 /// Small load on 2 shared cores; margins wide enough that only a real slowdown counts.
 const NOISY: &str = r#"
@@ -31,7 +31,11 @@ async fn tenantprobe(args: Vec<String>, env: Vec<(String, String)>) -> (i32, Str
 /// The reference spec with `extra` appended, written to `dir`.
 fn spec_file(dir: &Path, name: &str, extra: &str) -> PathBuf {
     let path = dir.join(name);
-    std::fs::write(&path, format!("{}\n{extra}", tenantprobe::reference::SPEC)).unwrap();
+    std::fs::write(
+        &path,
+        format!("{}\n{extra}", tenantprobe_testkit::reference::SPEC),
+    )
+    .unwrap();
     path
 }
 

@@ -14,14 +14,14 @@ use reference_app::migrations::APP_ROLE;
 use sqlx::{Connection, PgConnection};
 use tenantprobe::attack::db::pooled::{PooledConfig, PooledOutcome, check_pooled};
 use tenantprobe::attack::noisy::{self, NoisySpec};
-use tenantprobe::reference::{Options, ReferenceApp};
-use tenantprobe::servers::{PoolerConfig, ThrowawayPgBouncer};
-use tenantprobe::synthetic::SyntheticTenant;
 use tenantprobe::target::{HttpTarget, obtain_tenants};
 use tenantprobe::tenancy::Tenancy;
+use tenantprobe_testkit::reference::{Options, ReferenceApp};
+use tenantprobe_testkit::servers::{PoolerConfig, ThrowawayPgBouncer};
+use tenantprobe_testkit::synthetic::SyntheticTenant;
 
 /// Held by the heavy tests of this binary, so that `attack noisy` measures latencies on a machine
-/// that is not also running a demo or an HTTP attack (the test runner runs tests in parallel).
+/// that is not also running an HTTP attack (the test runner runs tests in parallel).
 static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A reference database with two synthetic tenants, and a PgBouncer in front of it whose app
@@ -212,7 +212,7 @@ async fn attack_http_catches_the_session_context_leak_through_pgbouncer() {
     let _heavy = HEAVY.lock().await;
     let faulty: Faults = [Fault::SessionContextLeak].into_iter().collect();
     let (_, db, _bouncer, app) = app_through_pgbouncer(faulty).await;
-    let spec = tenantprobe::reference::spec();
+    let spec = support::reference_spec();
     let env = app.env(&db, None);
     let target = HttpTarget::resolve(&spec, &env).unwrap();
     let slugs = vec!["tp-pool-a".to_owned(), "tp-pool-b".to_owned()];
@@ -234,61 +234,6 @@ async fn attack_http_catches_the_session_context_leak_through_pgbouncer() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn the_demo_runs_through_pgbouncer_and_catches_the_leak_there() {
-    let _heavy = HEAVY.lock().await;
-    use tenantprobe::demo::{self, DemoOptions, Pooler};
-    let clean = demo::run(DemoOptions {
-        pooler: Some(Pooler::PgBouncer),
-        ..DemoOptions::default()
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        clean
-            .environment
-            .iter()
-            .any(|l| l.contains("PgBouncer (transaction mode)")),
-        "{:#?}",
-        clean.environment
-    );
-    let pooled = clean
-        .steps
-        .iter()
-        .find(|s| s.name == "pooled connections")
-        .expect("a pooled-connections step");
-    assert!(
-        clean.steps.iter().all(|s| s.passed) && clean.findings.is_empty(),
-        "{:#?} {:#?}",
-        clean.steps,
-        clean.findings
-    );
-    assert!(
-        pooled.summary.contains("through PgBouncer"),
-        "{}",
-        pooled.summary
-    );
-
-    let faulty = demo::run(DemoOptions {
-        pooler: Some(Pooler::PgBouncer),
-        faults: [Fault::SessionContextLeak].into_iter().collect(),
-        ..DemoOptions::default()
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
-    let failed: Vec<&str> = faulty
-        .steps
-        .iter()
-        .filter(|s| !s.passed)
-        .map(|s| s.name.as_str())
-        .collect();
-    assert!(
-        failed.contains(&"pooled connections") && failed.contains(&"API attack"),
-        "{failed:?}"
-    );
-    support::assert_found(&faulty.findings, "pooled-context-leak", None);
-}
-
 /// `attack noisy` against the reference app (no Redis: every request reaches the database), with
 /// a small bounded load: 2 cores are shared.
 async fn noisy_run(faults: Faults) -> noisy::NoisyOutcome {
@@ -296,7 +241,7 @@ async fn noisy_run(faults: Faults) -> noisy::NoisyOutcome {
     let app = ReferenceApp::start(&db, support::noisy_neighbour_options(faults))
         .await
         .unwrap();
-    let spec = tenantprobe::reference::spec();
+    let spec = support::reference_spec();
     let env = app.env(&db, None);
     let target = HttpTarget::resolve(&spec, &env).unwrap();
     noisy::check_host(&target, false).unwrap();

@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use support::{TestDb, repo_path, send, tenantprobe};
 use tenantprobe::placement::{self, PremiumDatabase};
-use tenantprobe::reference::{Options, ReferenceApp};
-use tenantprobe::synthetic::{SyntheticTenant, provision_reference};
+use tenantprobe_testkit::reference::{Options, ReferenceApp};
+use tenantprobe_testkit::synthetic::{SyntheticTenant, provision_reference};
 
 /// The reference spec's catalog query: routed tenants, `cleaned` once the promotion is done.
 const PLACEMENTS_QUERY: &str = "SELECT tenant_id::text, database_name AS database, app_role, state = 'done' AS cleaned FROM control.tenant_placements WHERE state IN ('routed', 'done')";
@@ -65,7 +65,7 @@ impl World {
         let placements = self.placements().await;
         placement::check(
             &self.db.admin_options(),
-            &tenantprobe::reference::spec().database.unwrap().tenancy(),
+            &support::reference_spec().database.unwrap().tenancy(),
             &placements,
         )
         .await

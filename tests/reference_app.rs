@@ -10,7 +10,7 @@ use reference_app::faults::{Fault, Faults};
 use reqwest::Method;
 use serde_json::{Value, json};
 use support::{AppWorld, app_world, send};
-use tenantprobe::reference::Options;
+use tenantprobe_testkit::reference::Options;
 
 fn faults(list: &[Fault]) -> Options {
     Options {
@@ -431,7 +431,9 @@ async fn bad_hosts_ids_and_bodies_are_documented_4xx() {
 
 #[tokio::test]
 async fn with_redis_stopped_mid_test_requests_still_succeed_and_readiness_says_degraded() {
-    let redis = tenantprobe::servers::ThrowawayRedis::start().await.unwrap();
+    let redis = tenantprobe_testkit::servers::ThrowawayRedis::start()
+        .await
+        .unwrap();
     let w = app_world(Options {
         redis_url: Some(redis.url()),
         ..Options::default()

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use reqwest::Method;
 use serde_json::Value;
-use tenantprobe::reference::Options;
+use tenantprobe_testkit::reference::Options;
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);

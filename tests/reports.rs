@@ -421,7 +421,7 @@ fn png_facts(bytes: &[u8]) -> (u32, u32, usize) {
 
 #[tokio::test]
 async fn the_html_report_renders_in_headless_chromium() {
-    let Some(browser) = tenantprobe::servers::find_program("chromium") else {
+    let Some(browser) = tenantprobe_testkit::servers::find_program("chromium") else {
         assert!(
             !require_tools(),
             "chromium is missing: apt-get install chromium"

@@ -180,7 +180,7 @@ async fn cache_refuses_an_empty_keyspace_and_tells_a_malformed_url_from_an_unrea
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attack_http_refuses_a_world_it_could_not_build() {
-    let w = support::app_world(tenantprobe::reference::Options::default()).await;
+    let w = support::app_world(tenantprobe_testkit::reference::Options::default()).await;
     let env = w.spec_env();
     let spec = repo_path("probes/reference-app.toml");
     let (code, stdout, stderr) = run(
@@ -576,7 +576,7 @@ async fn sigint_and_sigterm_stop_a_running_attack_with_130_and_143() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_stops_the_monitor_daemon_after_its_cycle_with_130() {
-    let w = support::app_world(tenantprobe::reference::Options::default()).await;
+    let w = support::app_world(tenantprobe_testkit::reference::Options::default()).await;
     let env = w.spec_env();
     let spec = repo_path("probes/reference-app.toml");
     let (code, _, stderr) = run(strings(&["monitor", "init", "-t", &spec]), env.clone()).await;
@@ -623,7 +623,7 @@ async fn sigint_stops_the_monitor_daemon_after_its_cycle_with_130() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_attack_http_run_interrupted_midway_writes_a_partial_report() {
-    let w = support::app_world(tenantprobe::reference::Options::default()).await;
+    let w = support::app_world(tenantprobe_testkit::reference::Options::default()).await;
     let env = w.spec_env();
     let spec = repo_path("probes/reference-app.toml");
     let child = spawn(

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use reference_app::faults::{Fault, Faults};
 use reference_app::migrations::APP_ROLE;
 use sqlx::Connection;
-use tenantprobe::reference::{Options, PlanPools, ReferenceApp};
-use tenantprobe::servers::{PoolerConfig, ThrowawayPgBouncer};
-use tenantprobe::synthetic::SyntheticTenant;
+use tenantprobe_testkit::reference::{Options, PlanPools, ReferenceApp};
+use tenantprobe_testkit::servers::{PoolerConfig, ThrowawayPgBouncer};
+use tenantprobe_testkit::synthetic::SyntheticTenant;
 
 /// Every entry gets this many server connections: small, so one tenant can fill it.
 const LIMIT: u32 = 2;

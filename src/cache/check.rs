@@ -18,7 +18,7 @@ type Sampled = (usize, String, Option<String>);
 
 async fn connect(url: &str) -> Result<MultiplexedConnection, CacheError> {
     let unreachable = |cause| CacheError::Unreachable {
-        url: crate::servers::redact(url),
+        url: crate::redact::redact(url),
         cause,
     };
     let client = redis::Client::open(url).map_err(unreachable)?;

@@ -108,7 +108,7 @@ impl Owners {
             let segments: Vec<&str> = std::iter::once(t.id.as_str())
                 .chain(t.slug.as_deref())
                 .collect();
-            let marker = t.slug.as_deref().map(crate::synthetic::marker_for);
+            let marker = t.slug.as_deref().map(crate::marker::marker_for);
             let values: Vec<&str> = marker
                 .as_deref()
                 .into_iter()

@@ -54,7 +54,7 @@ impl AttackAdminArgs {
         };
         let outcome = match admin::check(&target, &api, a, b).await {
             Err(admin::AdminError::Unreachable { url, cause }) => {
-                return Err(tenantprobe::servers::ServerError::Unreachable {
+                return Err(tenantprobe::unreachable::Unreachable {
                     what: "the admin panel",
                     url,
                     variable: "the spec's [admin] base_url_env (or [api]'s) or --base-url",
@@ -66,7 +66,7 @@ impl AttackAdminArgs {
         };
         let mut notes = vec![format!(
             "{}: impersonating `{}`, `{}` as the other tenant; {} requests",
-            tenantprobe::servers::redact(&target.base_url),
+            tenantprobe::redact::redact(&target.base_url),
             a.slug,
             b.slug,
             outcome.requests

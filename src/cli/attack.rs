@@ -229,7 +229,7 @@ impl AttackDbArgs {
             ));
         }
         let target = spec.as_ref().map_or_else(
-            || tenantprobe::servers::without_credentials(&db.url),
+            || tenantprobe::redact::without_credentials(&db.url),
             |s| s.name.clone(),
         );
         let mut rules: Vec<&'static RuleInfo> = db::rules::RULES.to_vec();
@@ -347,7 +347,7 @@ impl AttackHttpArgs {
             stop: Some(Arc::clone(&stop)),
             ..config
         };
-        let base = tenantprobe::servers::redact(target.base_url.as_str());
+        let base = tenantprobe::redact::redact(target.base_url.as_str());
         let attack = http::attack(target, tenants, config);
         tokio::pin!(attack);
         // On SIGINT/SIGTERM the engine stops at its next step and the report of what was found so
@@ -361,7 +361,7 @@ impl AttackHttpArgs {
         };
         let outcome = match result {
             Err(http::HttpAttackError::Unreachable { url, cause }) => {
-                return Err(tenantprobe::servers::ServerError::Unreachable {
+                return Err(tenantprobe::unreachable::Unreachable {
                     what: "the API",
                     url,
                     variable: "the spec's base_url_env or --base-url",

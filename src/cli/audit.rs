@@ -55,7 +55,7 @@ impl AuditArgs {
             ),
         ];
         let target = spec.as_ref().map_or_else(
-            || tenantprobe::servers::without_credentials(&db.url),
+            || tenantprobe::redact::without_credentials(&db.url),
             |s| s.name.clone(),
         );
         let mut findings = outcome.findings;

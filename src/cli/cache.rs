@@ -8,9 +8,9 @@ use tenantprobe::cache::{
 };
 use tenantprobe::exit::ExitStatus;
 use tenantprobe::finding::Severity;
+use tenantprobe::redact::redact;
 use tenantprobe::report::Report;
 use tenantprobe::rules::RuleInfo;
-use tenantprobe::servers::redact;
 use tenantprobe::target::process_env;
 
 use super::common::{DatabaseArgs, OutputArgs, RunFacts, TargetArgs};
@@ -167,7 +167,7 @@ impl CacheArgs {
         };
         let outcome = match cache::check(&url, &classifier, &owners, &options).await {
             Err(cache::CacheError::Unreachable { url, cause }) => {
-                return Err(tenantprobe::servers::ServerError::Unreachable {
+                return Err(tenantprobe::unreachable::Unreachable {
                     what: "Redis",
                     url,
                     variable: "--redis-url or the spec's url_env",
@@ -274,7 +274,7 @@ impl CacheArgs {
         }
         let rules: Vec<&'static RuleInfo> = cache::rules::RULES.to_vec();
         let target = spec.as_ref().map_or_else(
-            || tenantprobe::servers::without_credentials(&url),
+            || tenantprobe::redact::without_credentials(&url),
             |s| s.name.clone(),
         );
         let report = Report {

@@ -11,12 +11,13 @@ use sqlx::PgConnection;
 use sqlx::postgres::PgConnectOptions;
 use tenantprobe::exit::ExitStatus;
 use tenantprobe::finding::{Finding, Severity};
+use tenantprobe::redact::{redact, scrub};
 use tenantprobe::report::{self, Format, Report};
-use tenantprobe::servers::{ServerError, redact, scrub};
 use tenantprobe::session::SessionLimits;
 use tenantprobe::spec::Spec;
 use tenantprobe::sql::QualifiedName;
 use tenantprobe::tenancy::Tenancy;
+use tenantprobe::unreachable::Unreachable;
 
 #[derive(Debug, Clone, Args)]
 pub struct TargetArgs {
@@ -163,7 +164,7 @@ impl DatabaseTarget {
 
     /// Connects (10 s timeout); failure is "target unreachable" (exit 3).
     pub async fn connect(&self) -> anyhow::Result<PgConnection> {
-        let unreachable = |reason: String| ServerError::Unreachable {
+        let unreachable = |reason: String| Unreachable {
             what: "PostgreSQL",
             url: redact(&self.url),
             variable: leak(self.url_source.clone()),
@@ -190,7 +191,7 @@ fn scrub_in_place(text: &mut String) {
     }
 }
 
-/// `ServerError::Unreachable` names its variable with a `&'static str`; command lines are few.
+/// `Unreachable` names its variable with a `&'static str`; command lines are few.
 fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
 }

@@ -1,190 +1,47 @@
-//! `tenantprobe demo`: runs the demo and prints each step as it starts and ends (a spinner on a
-//! terminal while it runs), then the findings, each once, and the verdict.
+//! `tenantprobe demo`: hands over to the `tenantprobe-demo` binary (the `demo/` crate of the source
+//! tree), which the published tool does not carry.
 
-use std::io::{IsTerminal, Write};
-use std::sync::{Arc, Mutex};
+use std::ffi::OsString;
+use std::path::PathBuf;
 
-use anstyle::{AnsiColor, Style};
 use clap::Args;
-use tenantprobe::demo::{self, DemoEvent, DemoHook, Step};
 use tenantprobe::exit::ExitStatus;
-use tenantprobe::report::wrap;
+
+/// The command that builds and runs the demo from a source checkout.
+pub const HOW_TO_RUN: &str = "cargo run --release -p tenantprobe-demo";
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Switch on a deliberate isolation fault in the reference app and watch it being caught
-    /// (repeatable): global-cache-key, subdomain-trust, jwt-no-verify, session-context-leak,
-    /// rls-bypass-handler, body-tenant-override, debug-tenant-param, no-tenant-limits,
-    /// nested-parent-only, impersonation-unlogged, impersonation-sticky, premium-route-fallback,
-    /// promote-leftovers.
-    #[arg(long = "fault", value_name = "NAME")]
-    pub faults: Vec<reference_app::faults::Fault>,
-    /// Put a connection pooler between the reference app and PostgreSQL: `pgbouncer` starts a
-    /// throwaway PgBouncer in transaction mode (Debian package `pgbouncer`).
-    #[arg(long, value_name = "POOLER")]
-    pub pooler: Option<demo::Pooler>,
-}
-
-/// Styles, plain when stdout is not a terminal (anstream strips them too; this keeps widths
-/// right for wrapping).
-struct Styles {
-    bold: Style,
-    ok: Style,
-    bad: Style,
-    dim: Style,
-}
-
-impl Styles {
-    fn new(color: bool) -> Self {
-        let paint = |s: Style| if color { s } else { Style::new() };
-        Self {
-            bold: paint(Style::new().bold()),
-            ok: paint(Style::new().fg_color(Some(AnsiColor::Green.into())).bold()),
-            bad: paint(Style::new().fg_color(Some(AnsiColor::Red.into())).bold()),
-            dim: paint(Style::new().dimmed()),
-        }
-    }
+    /// Passed on to `tenantprobe-demo` (`--fault NAME`, `--pooler pgbouncer`).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "DEMO ARGS"
+    )]
+    pub args: Vec<OsString>,
 }
 
 impl DemoArgs {
-    pub async fn exec(self) -> anyhow::Result<ExitStatus> {
-        let terminal = std::io::stdout().is_terminal();
-        let color = terminal && std::env::var_os("NO_COLOR").is_none();
-        let width = wrap::width(terminal);
-        let quiet = super::ui::quiet();
-        let styles = Arc::new(Styles::new(color));
-        {
-            let s = &styles;
-            if !quiet {
-                let _ = writeln!(anstream::stdout(), "{}tenantprobe demo{:#}", s.bold, s.bold);
-            }
-        }
-        let spinner: Arc<Mutex<Option<indicatif::ProgressBar>>> = Arc::new(Mutex::new(None));
-        let hook = {
-            let styles = Arc::clone(&styles);
-            let spinner = Arc::clone(&spinner);
-            DemoHook(Arc::new(move |event| {
-                if quiet {
-                    return;
-                }
-                on_event(&event, &styles, width, &spinner);
-            }))
+    /// Replaces this process with `tenantprobe-demo` from this binary's directory (where cargo
+    /// builds both); when it is not there, says how to get it (exit 2).
+    pub fn exec(self) -> anyhow::Result<ExitStatus> {
+        let demo = beside_this_binary("tenantprobe-demo");
+        let Some(demo) = demo.filter(|p| p.is_file()) else {
+            anyhow::bail!(
+                "the demo is not part of the installed tool: from a source checkout run `{HOW_TO_RUN}`"
+            );
         };
-        let options = demo::DemoOptions {
-            faults: self.faults.into_iter().collect(),
-            progress: Some(hook),
-            pooler: self.pooler,
-        };
-        let outcome = tokio::select! {
-            report = demo::run(options) => report,
-            _ = super::super::shutdown_signal() => {
-                clear(&spinner);
-                anyhow::bail!("interrupted: throwaway servers stopped and removed")
-            }
-        };
-        clear(&spinner);
-        let mut report = outcome?;
-        tenantprobe::report::collapse_duplicates(&mut report.findings);
-        let s = &styles;
-        let mut out = anstream::stdout().lock();
-        if !report.findings.is_empty() {
-            writeln!(out)?;
-            for f in &report.findings {
-                let prefix = format!("{} ", f.severity);
-                let head = format!("[{}] {}: {}", f.rule, f.object, f.title);
-                for (i, line) in wrap::indented(&head, width, &prefix, "    ")
-                    .iter()
-                    .enumerate()
-                {
-                    if i == 0 {
-                        let rest = line.strip_prefix(prefix.as_str()).unwrap_or(line);
-                        writeln!(out, "{}{}{:#} {rest}", s.bad, f.severity, s.bad)?;
-                    } else {
-                        writeln!(out, "{line}")?;
-                    }
-                }
-                writeln!(out, "    {}fingerprint {}{:#}", s.dim, f.fingerprint, s.dim)?;
-            }
+        let mut command = std::process::Command::new(&demo);
+        if super::ui::quiet() {
+            command.arg("--quiet");
         }
-        writeln!(out)?;
-        if report.findings.is_empty() {
-            writeln!(
-                out,
-                "{}tenants are isolated{:#}: every check passed",
-                s.ok, s.ok
-            )?;
-            Ok(ExitStatus::Clean)
-        } else {
-            writeln!(
-                out,
-                "{}{} isolation problem(s){:#}",
-                s.bad,
-                report.findings.len(),
-                s.bad
-            )?;
-            Ok(ExitStatus::Findings)
-        }
+        command.args(self.args);
+        use std::os::unix::process::CommandExt;
+        let error = command.exec();
+        anyhow::bail!("cannot run `{}`: {error}", demo.display())
     }
 }
 
-fn clear(spinner: &Mutex<Option<indicatif::ProgressBar>>) {
-    if let Ok(mut guard) = spinner.lock()
-        && let Some(bar) = guard.take()
-    {
-        bar.finish_and_clear();
-    }
-}
-
-/// Prints one event as it happens: environment lines, a spinner while a step runs (stderr, on a
-/// terminal only), and the step's verdict line when it ends.
-fn on_event(
-    event: &DemoEvent<'_>,
-    s: &Styles,
-    width: usize,
-    spinner: &Mutex<Option<indicatif::ProgressBar>>,
-) {
-    match event {
-        DemoEvent::Environment(line) => {
-            let mut out = anstream::stdout().lock();
-            for l in wrap::indented(line, width, "  · ", "    ") {
-                let _ = writeln!(out, "{l}");
-            }
-        }
-        DemoEvent::StepStarted(name) => {
-            if super::ui::show_progress() {
-                let bar = indicatif::ProgressBar::new_spinner();
-                bar.set_message(format!("{name}…"));
-                bar.enable_steady_tick(std::time::Duration::from_millis(120));
-                if let Ok(mut guard) = spinner.lock() {
-                    *guard = Some(bar);
-                }
-            } else {
-                let _ = writeln!(anstream::stdout(), "     {name}…");
-            }
-        }
-        DemoEvent::StepFinished(step) => {
-            clear(spinner);
-            print_step(step, s, width);
-        }
-    }
-}
-
-fn print_step(step: &Step, s: &Styles, width: usize) {
-    let (style, mark) = if step.passed {
-        (s.ok, "PASS")
-    } else {
-        (s.bad, "FAIL")
-    };
-    let mut out = anstream::stdout().lock();
-    let _ = writeln!(
-        out,
-        "{style}{mark}{style:#} {}{}{:#} ({} ms)",
-        s.bold,
-        step.name,
-        s.bold,
-        step.duration.as_millis()
-    );
-    for line in wrap::indented(&step.summary, width, "     ", "     ") {
-        let _ = writeln!(out, "{line}");
-    }
+fn beside_this_binary(name: &str) -> Option<PathBuf> {
+    Some(std::env::current_exe().ok()?.parent()?.join(name))
 }

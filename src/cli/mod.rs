@@ -20,7 +20,8 @@ use tenantprobe::exit::ExitStatus;
 ///
 /// tenantprobe reads a target's PostgreSQL catalog for isolation mistakes, attacks the database and
 /// the API across tenants with property-based tests, checks Redis key namespacing, and runs as a
-/// production probe with a synthetic tenant. Start with `tenantprobe demo`.
+/// production probe with a synthetic tenant. Start with `tenantprobe demo` (from a source
+/// checkout).
 ///
 /// Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage or configuration error (also a
 /// run that would examine nothing), 3 target unreachable, 130 SIGINT, 143 SIGTERM.
@@ -66,11 +67,12 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run everything against the bundled reference app on throwaway servers.
+    /// Run everything against the bundled reference app (from a source checkout).
     ///
-    /// Starts a private PostgreSQL and Redis from local binaries (or uses DATABASE_URL, an
-    /// administrative URL, and REDIS_URL), applies the reference migrations, provisions two
-    /// synthetic tenants, runs every check and prints what it verified.
+    /// The demo is its own binary, `tenantprobe-demo`, built from the source tree (it carries the
+    /// reference app and the test kit, which the published tool does not):
+    /// `cargo run --release -p tenantprobe-demo`. This command runs it when it sits next to this
+    /// binary, and otherwise says so.
     Demo(demo::DemoArgs),
     /// Read a live database's catalog and report every isolation mistake.
     ///
@@ -110,11 +112,11 @@ pub struct CompletionsArgs {
 
 impl Command {
     /// Whether the command reacts to SIGINT/SIGTERM itself and must be left to finish (the monitor
-    /// daemon completes its cycle, `demo` removes its servers); others are simply dropped.
+    /// daemon completes its cycle); others are simply dropped. `demo` replaces this process.
     pub fn winds_down_on_signal(&self) -> bool {
         // `attack db` cancels its running statements and rolls back before it goes; `attack
         // http` finishes its case (deleting what it created) and writes a partial report.
-        matches!(self, Self::Demo(_) | Self::Monitor(_))
+        matches!(self, Self::Monitor(_))
             || matches!(self, Self::Attack(a) if matches!(a.kind, attack::AttackKind::Db(_) | attack::AttackKind::Http(_)))
     }
 }
@@ -122,7 +124,7 @@ impl Command {
 impl Cli {
     pub async fn exec(self) -> anyhow::Result<ExitStatus> {
         match self.command {
-            Command::Demo(args) => args.exec().await,
+            Command::Demo(args) => args.exec(),
             Command::Audit(args) => args.exec().await,
             Command::Rules(args) => args.exec(),
             Command::Attack(args) => args.exec().await,

@@ -1,5 +1,6 @@
-//! Shared test fixtures: the servers a test binary runs against (`servers`) and a freshly migrated
-//! reference database per test (`reference_db`).
+//! Shared test fixtures, on top of the test kit (`tenantprobe_testkit`): the servers a test binary
+//! runs against (`servers`), a freshly migrated reference database per test (`reference_db`) and
+//! the parsed reference spec (`reference_spec`).
 //!
 //! With `DATABASE_URL` / `REDIS_URL` unset, one throwaway PostgreSQL and one throwaway Redis serve
 //! the whole test binary (started on first use, removed at exit); set, the existing servers are
@@ -14,8 +15,8 @@ pub mod path_api;
 
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
-use tenantprobe::provision::ReferenceDatabase;
-use tenantprobe::servers::{Postgres, Redis};
+use tenantprobe_testkit::provision::ReferenceDatabase;
+use tenantprobe_testkit::servers::{Postgres, Redis};
 use tokio::sync::OnceCell;
 
 pub struct Servers {
@@ -44,6 +45,12 @@ pub async fn servers() -> &'static Servers {
             Servers { postgres, redis }
         })
         .await
+}
+
+/// The parsed reference spec (`probes/reference-app.toml`, built into the test kit).
+pub fn reference_spec() -> tenantprobe::spec::Spec {
+    use tenantprobe_testkit::reference::{SPEC, SPEC_PATH};
+    tenantprobe::spec::Spec::parse(SPEC, SPEC_PATH).unwrap()
 }
 
 /// A reference database that is dropped again when the test ends if it lives on an existing server
@@ -128,7 +135,7 @@ pub fn unique_name(prefix: &str) -> String {
 
 /// A Redis logical database claimed for one test and emptied, so that tests running in parallel
 /// never see each other's keys.
-pub type RedisDb = tenantprobe::servers::ScratchDb;
+pub type RedisDb = tenantprobe_testkit::servers::ScratchDb;
 
 pub async fn redis_db() -> RedisDb {
     let server = servers().await.redis.url();
@@ -139,9 +146,9 @@ pub async fn redis_db() -> RedisDb {
 
 /// The reference app on a fresh database and its own Redis database, with two synthetic tenants.
 pub struct AppWorld {
-    pub app: tenantprobe::reference::ReferenceApp,
-    pub a: tenantprobe::synthetic::SyntheticTenant,
-    pub b: tenantprobe::synthetic::SyntheticTenant,
+    pub app: tenantprobe_testkit::reference::ReferenceApp,
+    pub a: tenantprobe_testkit::synthetic::SyntheticTenant,
+    pub b: tenantprobe_testkit::synthetic::SyntheticTenant,
     pub http: reqwest::Client,
     pub redis: Option<RedisDb>,
     pub db: TestDb,
@@ -151,11 +158,11 @@ pub struct AppWorld {
 pub async fn provision_tenants<const N: usize>(
     db: &ReferenceDatabase,
     slugs: [&str; N],
-) -> [tenantprobe::synthetic::SyntheticTenant; N] {
+) -> [tenantprobe_testkit::synthetic::SyntheticTenant; N] {
     let mut owner = db.connect_as_owner().await.unwrap();
     let mut tenants = Vec::with_capacity(N);
     for slug in slugs {
-        let tenant = tenantprobe::synthetic::provision_reference(&mut owner, slug)
+        let tenant = tenantprobe_testkit::synthetic::provision_reference(&mut owner, slug)
             .await
             .unwrap_or_else(|e| panic!("provisioning `{slug}`: {e}"));
         tenants.push(tenant);
@@ -172,17 +179,17 @@ pub async fn provision_tenants<const N: usize>(
 /// behind all of them.
 pub fn noisy_neighbour_options(
     faults: reference_app::faults::Faults,
-) -> tenantprobe::reference::Options {
-    tenantprobe::reference::Options {
+) -> tenantprobe_testkit::reference::Options {
+    tenantprobe_testkit::reference::Options {
         faults,
         pool_size: 1,
         rate_limit_per_second: 50,
         rate_limit_burst: 20,
-        ..tenantprobe::reference::Options::default()
+        ..tenantprobe_testkit::reference::Options::default()
     }
 }
 
-pub async fn app_world(mut options: tenantprobe::reference::Options) -> AppWorld {
+pub async fn app_world(mut options: tenantprobe_testkit::reference::Options) -> AppWorld {
     let db = reference_db().await;
     let [a, b] = provision_tenants(&db, ["acme", "globex"]).await;
     let redis = match options.redis_url {
@@ -192,7 +199,7 @@ pub async fn app_world(mut options: tenantprobe::reference::Options) -> AppWorld
     if let Some(r) = &redis {
         options.redis_url = Some(r.url.clone());
     }
-    let app = tenantprobe::reference::ReferenceApp::start(&db, options)
+    let app = tenantprobe_testkit::reference::ReferenceApp::start(&db, options)
         .await
         .unwrap();
     AppWorld {
@@ -209,7 +216,7 @@ impl AppWorld {
     /// A request as `tenant` (its own valid token, no subdomain).
     pub fn as_tenant(
         &self,
-        tenant: &tenantprobe::synthetic::SyntheticTenant,
+        tenant: &tenantprobe_testkit::synthetic::SyntheticTenant,
         method: reqwest::Method,
         path: &str,
     ) -> reqwest::RequestBuilder {

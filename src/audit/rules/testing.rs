@@ -1,5 +1,7 @@
-//! Test harness for audit rules: each test gets its own schema and app role in a shared database
-//! on the test server (throwaway, or `DATABASE_URL`), runs setup SQL and audits that schema.
+//! Test harness for audit rules: each test gets its own schema and app role in the test server's
+//! administrative database (a throwaway server, or `DATABASE_URL`'s), runs setup SQL and audits
+//! that schema; on an existing server the schema and role are dropped after each test, so nothing
+//! is left behind (no database per run).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -7,13 +9,13 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use tokio::sync::OnceCell;
 
 use crate::finding::Finding;
-use crate::provision::ReferenceDatabase;
-use crate::servers::Postgres;
 use crate::tenancy::Tenancy;
+use sqlx::postgres::PgConnectOptions;
+use tenantprobe_testkit::servers::Postgres;
 
 struct Shared {
     _server: Postgres,
-    db: ReferenceDatabase,
+    admin: PgConnectOptions,
     external: bool,
 }
 
@@ -25,13 +27,12 @@ async fn shared() -> &'static Shared {
             let server = Postgres::from_env_or_start()
                 .await
                 .unwrap_or_else(|e| panic!("{e}"));
-            let db = ReferenceDatabase::create_empty(&server.url(), "tp_rules")
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
+            let admin =
+                crate::sql::connect_options(&server.url()).unwrap_or_else(|e| panic!("{e}"));
             let external = matches!(server, Postgres::External { .. });
             Shared {
                 _server: server,
-                db,
+                admin,
                 external,
             }
         })
@@ -66,9 +67,7 @@ pub async fn audit(sql: &str) -> Vec<Finding> {
     let schema = format!("s_{}_{n}", std::process::id());
     let role = format!("ra_{}_{n}", std::process::id());
     let shared = shared().await;
-    let mut admin = PgConnection::connect_with(&shared.db.admin_options())
-        .await
-        .unwrap();
+    let mut admin = PgConnection::connect_with(&shared.admin).await.unwrap();
     let setup = format!(
         "CREATE ROLE {role} LOGIN; CREATE SCHEMA {schema}; GRANT USAGE ON SCHEMA {schema} TO {role}; SET search_path = {schema}; {}; RESET search_path;",
         sql.replace("{app}", &role).replace("{schema}", &schema)

@@ -1,4 +1,4 @@
-//! `tenantprobe demo` end to end, as a user runs it: the real binary, exit code and report;
+//! `tenantprobe-demo` end to end, as a user runs it: the real binary, exit code and report;
 //! steps appear as they run, not all at the end.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn demo_runs_end_to_end_and_reports_every_check_passed() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tenantprobe"))
-        .arg("demo")
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tenantprobe-demo"))
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -70,8 +69,8 @@ fn demo_runs_end_to_end_and_reports_every_check_passed() {
 /// `tenantprobe demo --fault FAULT`: its exit code and stdout, lines re-joined (long lines wrap
 /// at 100 columns off a terminal).
 fn demo_with_fault(fault: &str) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tenantprobe"))
-        .args(["demo", "--fault", fault])
+    let out = Command::new(env!("CARGO_BIN_EXE_tenantprobe-demo"))
+        .args(["--fault", fault])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout)
@@ -135,5 +134,33 @@ fn demo_with_impersonation_unlogged_fails_only_the_admin_panel() {
         "[admin-impersonation-unlogged]",
     ] {
         assert!(stdout.contains(line), "{line} missing:\n{stdout}");
+    }
+}
+
+/// A missing server binary is a clear message and exit code 2, not a panic.
+#[test]
+fn demo_without_server_binaries_fails_with_a_clear_message() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tenantprobe-demo"))
+        .env("PATH", "/nonexistent")
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // pg_config and /usr/lib/postgresql may still be found; then it is Redis that is missing.
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("install the Debian package"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// The markers the kit seeds are the ones the tool derives for the same slugs (the kit does not
+/// depend on the tool, so each has its own `marker_for`).
+#[test]
+fn the_kit_and_the_tool_derive_the_same_canary_markers() {
+    for slug in ["acme", "globex", "initech", "tp-canary-a", ""] {
+        assert_eq!(
+            tenantprobe_testkit::synthetic::marker_for(slug),
+            tenantprobe::marker::marker_for(slug)
+        );
     }
 }

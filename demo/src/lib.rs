@@ -1,4 +1,4 @@
-//! `tenantprobe demo`: the whole product on a fresh machine — throwaway servers (or the ones
+//! The demo (`tenantprobe-demo`): the whole product on a fresh machine — throwaway servers (or the ones
 //! `DATABASE_URL`/`REDIS_URL` name), the reference schema with two synthetic tenants, then every
 //! check — as one report (`run`, `DemoReport`).
 
@@ -7,12 +7,15 @@ use std::time::{Duration, Instant};
 use reference_app::migrations::APP_ROLE;
 use sqlx::{Connection, PgConnection};
 
-use crate::finding::Finding;
-use crate::provision::{ProvisionError, ReferenceDatabase};
-use crate::servers::{PoolerConfig, Postgres, Redis, ScratchDb, ServerError, ThrowawayPgBouncer};
-use crate::synthetic::{self, SyntheticTenant};
-use crate::tenancy::Tenancy;
-use crate::visibility::{self, NoTenant};
+use tenantprobe::finding::Finding;
+use tenantprobe::spec::Spec;
+use tenantprobe::tenancy::Tenancy;
+use tenantprobe::visibility::{self, NoTenant};
+use tenantprobe_testkit::provision::{ProvisionError, ReferenceDatabase};
+use tenantprobe_testkit::servers::{
+    PoolerConfig, Postgres, Redis, ScratchDb, ServerError, ThrowawayPgBouncer,
+};
+use tenantprobe_testkit::synthetic::{self, SyntheticTenant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -21,18 +24,25 @@ pub enum DemoError {
     #[error(transparent)]
     Provision(#[from] ProvisionError),
     #[error("audit failed")]
-    Audit(#[source] crate::audit::CatalogError),
+    Audit(#[source] tenantprobe::audit::CatalogError),
     #[error("reference app: {0}")]
     App(String),
     #[error("cache check failed")]
-    Cache(#[source] crate::cache::CacheError),
+    Cache(#[source] tenantprobe::cache::CacheError),
     #[error("database attack failed")]
-    Attack(#[source] crate::attack::db::AttackError),
+    Attack(#[source] tenantprobe::attack::db::AttackError),
     #[error("{context}: {cause}")]
     Database {
         context: &'static str,
         cause: sqlx::Error,
     },
+}
+
+/// The parsed reference spec (`probes/reference-app.toml`, built into the kit).
+pub fn reference_spec() -> Spec {
+    use tenantprobe_testkit::reference::{SPEC, SPEC_PATH};
+    // The file is tested to parse (tenantprobe's spec tests), so this cannot fail.
+    Spec::parse(SPEC, SPEC_PATH).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> DemoError {
@@ -157,7 +167,7 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, DemoError> {
             report.env(bouncer.describe());
             report.env(format!(
                 "per-plan pools (server connections): {}",
-                crate::reference::PlanPools::default()
+                tenantprobe_testkit::reference::PlanPools::default()
                     .entries(&database.name)
                     .iter()
                     .map(|e| format!("`{}` {}", e.name, e.max_db_connections))
@@ -189,7 +199,7 @@ async fn start_pgbouncer(database: &ReferenceDatabase) -> Result<ThrowawayPgBoun
     let upstream = database.admin_options();
     let mut config =
         PoolerConfig::transparent(upstream.get_host(), upstream.get_port(), &[APP_ROLE]);
-    config.entries = crate::reference::PlanPools::default().entries(&database.name);
+    config.entries = tenantprobe_testkit::reference::PlanPools::default().entries(&database.name);
     Ok(ThrowawayPgBouncer::start(&config).await?)
 }
 
@@ -223,14 +233,15 @@ async fn run_checks(
     database_attack(database, report).await?;
 
     let pooler_url = pooler.map(|p| p.url_for(APP_ROLE, &database.name));
-    let app_options = crate::reference::Options {
+    let app_options = tenantprobe_testkit::reference::Options {
         faults: options.faults.clone(),
         redis_url: Some(redis_url.to_owned()),
         pooler_url: pooler_url.clone(),
-        database_pools: pooler.map(|_| crate::reference::PlanPools::routes(&database.name)),
+        database_pools: pooler
+            .map(|_| tenantprobe_testkit::reference::PlanPools::routes(&database.name)),
         ..Default::default()
     };
-    let app = crate::reference::ReferenceApp::start(database, app_options)
+    let app = tenantprobe_testkit::reference::ReferenceApp::start(database, app_options)
         .await
         .map_err(|e| DemoError::App(e.to_string()))?;
     let faults = if options.faults.is_empty() {
@@ -241,7 +252,7 @@ async fn run_checks(
     report.env(format!(
         "reference app at {} (Redis cache on, in {}{}){faults}",
         app.url(),
-        crate::servers::redact(redis_url),
+        tenantprobe::redact::redact(redis_url),
         if pooler.is_some() {
             "; database through PgBouncer"
         } else {
@@ -274,11 +285,11 @@ async fn run_checks(
 /// expiring with its time box, closed to tenant tokens and to anonymous callers.
 async fn admin_panel(
     database: &ReferenceDatabase,
-    app: &crate::reference::ReferenceApp,
+    app: &tenantprobe_testkit::reference::ReferenceApp,
     redis_url: &str,
     report: &mut DemoReport,
 ) -> Result<(), DemoError> {
-    use crate::attack::admin::{self, AdminTarget};
+    use tenantprobe::attack::admin::{self, AdminTarget};
     report.start("admin panel");
     let begun = Instant::now();
     let (spec, api, tenants) = spec_tenants(database, app, redis_url, "admin").await?;
@@ -343,16 +354,16 @@ async fn premium_tier(
     )
     .await
     .map_err(|e| DemoError::App(format!("promote `{}`: {e}", tenant.slug)))?;
-    let premium = vec![crate::placement::PremiumDatabase {
+    let premium = vec![tenantprobe::placement::PremiumDatabase {
         tenant_id: tenant.id.to_string(),
         database: promoted.placement.database_name.clone(),
         app_role: Some(promoted.placement.app_role.clone()),
         cleaned: Some(promoted.placement.state == "done"),
     }];
-    let tenancy = crate::reference::spec()
+    let tenancy = reference_spec()
         .tenancy()
         .unwrap_or_else(Tenancy::reference);
-    let located = crate::placement::check(&database.admin_options(), &tenancy, &premium)
+    let located = tenantprobe::placement::check(&database.admin_options(), &tenancy, &premium)
         .await
         .map_err(|e| DemoError::App(e.to_string()))?;
     report.finish(Step {
@@ -379,17 +390,17 @@ async fn premium_tier(
 /// checked for other tenants' data.
 async fn cache_check(
     database: &ReferenceDatabase,
-    app: &crate::reference::ReferenceApp,
+    app: &tenantprobe_testkit::reference::ReferenceApp,
     synthetic: &[SyntheticTenant],
     redis_url: &str,
     report: &mut DemoReport,
 ) -> Result<(), DemoError> {
-    use crate::cache::{self, CacheOptions, Classifier, Glob, KeyPattern, Owners};
+    use tenantprobe::cache::{self, CacheOptions, Classifier, Glob, KeyPattern, Owners};
     report.start("cache check");
     let begun = Instant::now();
     let (spec, target, tenants) = spec_tenants(database, app, redis_url, "cache").await?;
     let routes = target.resources.len();
-    let mut findings = crate::attack::http::cross_check(target, tenants)
+    let mut findings = tenantprobe::attack::http::cross_check(target, tenants)
         .await
         .map_err(|e| DemoError::App(e.to_string()))?;
     let dynamic = findings.len();
@@ -424,7 +435,7 @@ async fn cache_check(
         .map_err(DemoError::Cache)?;
     let tenant_keys: u64 = outcome.per_pattern.values().map(|t| t.keys).sum();
     findings.extend(outcome.findings);
-    crate::report::apply_waivers(&mut findings, &spec.waivers);
+    tenantprobe::report::apply_waivers(&mut findings, &spec.waivers);
     let active: Vec<Finding> = findings.into_iter().filter(Finding::is_active).collect();
     report.finish(Step {
         name: "cache check".into(),
@@ -448,14 +459,14 @@ async fn cache_check(
 /// every check through the API, the database and Redis, recorded as Prometheus metrics.
 async fn monitor_cycle(
     database: &ReferenceDatabase,
-    app: &crate::reference::ReferenceApp,
+    app: &tenantprobe_testkit::reference::ReferenceApp,
     redis_url: &str,
     report: &mut DemoReport,
 ) -> Result<(), DemoError> {
-    use crate::monitor::{Probe, Provisioning, metrics::Metrics};
+    use tenantprobe::monitor::{Probe, Provisioning, metrics::Metrics};
     report.start("monitor cycle");
     let begun = Instant::now();
-    let spec = crate::reference::spec();
+    let spec = reference_spec();
     let env = app.env(database, Some(redis_url));
     let probe = Probe::setup(&spec, &env, Provisioning::Create, None)
         .await
@@ -469,7 +480,7 @@ async fn monitor_cycle(
     let cycle = probe.cycle().await;
     metrics.record(&cycle);
     let mut findings = cycle.findings();
-    crate::report::apply_waivers(&mut findings, &spec.waivers);
+    tenantprobe::report::apply_waivers(&mut findings, &spec.waivers);
     let active: Vec<Finding> = findings.into_iter().filter(Finding::is_active).collect();
     let errors: Vec<String> = cycle
         .results
@@ -516,11 +527,11 @@ async fn pooled_connections(
     pooler_url: &str,
     report: &mut DemoReport,
 ) -> Result<(), DemoError> {
-    use crate::attack::db::pooled::{PooledConfig, check_pooled};
+    use tenantprobe::attack::db::pooled::{PooledConfig, check_pooled};
     let begun = Instant::now();
-    let spec = crate::reference::spec();
+    let spec = reference_spec();
     let tenancy = spec.tenancy().unwrap_or_else(Tenancy::reference);
-    let pooled = crate::sql::connect_options(pooler_url).map_err(db("invalid pooler URL"))?;
+    let pooled = tenantprobe::sql::connect_options(pooler_url).map_err(db("invalid pooler URL"))?;
     let outcome = check_pooled(
         &database.admin_options(),
         &pooled,
@@ -530,7 +541,7 @@ async fn pooled_connections(
     .await
     .map_err(|e| DemoError::App(format!("pooled connections: {e}")))?;
     let mut findings = outcome.findings;
-    crate::report::apply_waivers(&mut findings, &spec.waivers);
+    tenantprobe::report::apply_waivers(&mut findings, &spec.waivers);
     let active: Vec<Finding> = findings.into_iter().filter(Finding::is_active).collect();
     report.steps.push(Step {
         name: "pooled connections".into(),
@@ -554,7 +565,7 @@ async fn pooled_connections(
 
 /// Each synthetic tenant reads its project list and each of its projects, as users do.
 async fn warm_caches(
-    app: &crate::reference::ReferenceApp,
+    app: &tenantprobe_testkit::reference::ReferenceApp,
     tenants: &[SyntheticTenant],
 ) -> Result<(), reqwest::Error> {
     let http = reqwest::Client::new();
@@ -581,40 +592,45 @@ async fn warm_caches(
 /// (`tenantprobe-{step}-a` and `-b`), provisioned as the spec says.
 async fn spec_tenants(
     database: &ReferenceDatabase,
-    app: &crate::reference::ReferenceApp,
+    app: &tenantprobe_testkit::reference::ReferenceApp,
     redis_url: &str,
     step: &str,
 ) -> Result<
     (
-        crate::spec::Spec,
-        crate::target::HttpTarget,
-        Vec<crate::target::TestTenant>,
+        Spec,
+        tenantprobe::target::HttpTarget,
+        Vec<tenantprobe::target::TestTenant>,
     ),
     DemoError,
 > {
-    let spec = crate::reference::spec();
+    let spec = reference_spec();
     let env = app.env(database, Some(redis_url));
-    let app_error = |e: crate::target::TargetError| DemoError::App(e.to_string());
-    let target = crate::target::HttpTarget::resolve(&spec, &env).map_err(app_error)?;
+    let app_error = |e: tenantprobe::target::TargetError| DemoError::App(e.to_string());
+    let target = tenantprobe::target::HttpTarget::resolve(&spec, &env).map_err(app_error)?;
     let slugs = vec![
         format!("tenantprobe-{step}-a"),
         format!("tenantprobe-{step}-b"),
     ];
-    let tenants =
-        crate::target::obtain_tenants(&spec, &env, &slugs, &reqwest::Client::new(), Some(&target))
-            .await
-            .map_err(app_error)?;
+    let tenants = tenantprobe::target::obtain_tenants(
+        &spec,
+        &env,
+        &slugs,
+        &reqwest::Client::new(),
+        Some(&target),
+    )
+    .await
+    .map_err(app_error)?;
     Ok((spec, target, tenants))
 }
 
 /// Property-based attacks over HTTP against the running reference app.
 async fn api_attack(
     database: &ReferenceDatabase,
-    app: &crate::reference::ReferenceApp,
+    app: &tenantprobe_testkit::reference::ReferenceApp,
     redis_url: &str,
     report: &mut DemoReport,
 ) -> Result<(), DemoError> {
-    use crate::attack::http::{self, HttpAttackConfig};
+    use tenantprobe::attack::http::{self, HttpAttackConfig};
     report.start("API attack");
     let begun = Instant::now();
     let (spec, target, tenants) = spec_tenants(database, app, redis_url, "attack").await?;
@@ -628,7 +644,7 @@ async fn api_attack(
         .map_err(|e| DemoError::App(e.to_string()))?;
     let rate = outcome.requests_per_second();
     let mut findings = outcome.findings;
-    crate::report::apply_waivers(&mut findings, &spec.waivers);
+    tenantprobe::report::apply_waivers(&mut findings, &spec.waivers);
     let active: Vec<Finding> = findings.into_iter().filter(Finding::is_active).collect();
     let caught: Vec<String> = active
         .iter()
@@ -657,21 +673,21 @@ async fn database_attack(
 ) -> Result<(), DemoError> {
     report.start("database attack");
     let begun = Instant::now();
-    let spec = crate::reference::spec();
+    let spec = reference_spec();
     let tenancy = spec.tenancy().unwrap_or_else(Tenancy::reference);
-    let config = crate::attack::db::AttackConfig {
+    let config = tenantprobe::attack::db::AttackConfig {
         cases: 64,
         seed: 1,
         // The demo's database is its own: a TRUNCATE (capped at a 50 ms lock wait) stalls no one.
         own_server: true,
         ..Default::default()
     };
-    let outcome = crate::attack::db::attack(&database.admin_options(), &tenancy, &config)
+    let outcome = tenantprobe::attack::db::attack(&database.admin_options(), &tenancy, &config)
         .await
         .map_err(DemoError::Attack)?;
     let rate = outcome.attempts_per_second();
     let mut findings = outcome.findings;
-    crate::report::apply_waivers(&mut findings, &spec.waivers);
+    tenantprobe::report::apply_waivers(&mut findings, &spec.waivers);
     let waived: Vec<String> = findings
         .iter()
         .filter(|f| f.waived.is_some())
@@ -705,13 +721,13 @@ async fn catalog_audit(
 ) -> Result<(), DemoError> {
     report.start("catalog audit");
     let begun = Instant::now();
-    let spec = crate::reference::spec();
+    let spec = reference_spec();
     let tenancy = spec.tenancy().unwrap_or_else(Tenancy::reference);
-    let outcome = crate::audit::audit_parallel(&database.admin_options(), &tenancy)
+    let outcome = tenantprobe::audit::audit_parallel(&database.admin_options(), &tenancy)
         .await
         .map_err(DemoError::Audit)?;
     let mut findings = outcome.findings;
-    crate::report::apply_waivers(&mut findings, &spec.waivers);
+    tenantprobe::report::apply_waivers(&mut findings, &spec.waivers);
     let waived: Vec<String> = findings
         .iter()
         .filter(|f| f.waived.is_some())
@@ -722,7 +738,7 @@ async fn catalog_audit(
         name: "catalog audit".into(),
         summary: format!(
             "{} rules over {} relations and {} policies: {} active finding(s); waived with a reason in the spec: {}",
-            crate::audit::rules::RULES.len(),
+            tenantprobe::audit::rules::RULES.len(),
             outcome.relations,
             outcome.policies,
             active.len(),

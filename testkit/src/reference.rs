@@ -15,14 +15,12 @@ use crate::provision::ReferenceDatabase;
 use crate::servers::PoolEntry;
 use crate::synthetic::SyntheticTenant;
 
-/// The target spec of the reference app (`probes/reference-app.toml`), built in.
-pub const SPEC: &str = include_str!("../probes/reference-app.toml");
+/// The target spec of the reference app (`probes/reference-app.toml`), built in; parse it with
+/// `tenantprobe::spec::Spec::parse(SPEC, SPEC_PATH)` (the kit does not depend on the tool).
+pub const SPEC: &str = include_str!("../../probes/reference-app.toml");
 
-/// The parsed reference spec.
-pub fn spec() -> crate::spec::Spec {
-    // The file is tested to parse (spec::tests), so this cannot fail in a released build.
-    crate::spec::Spec::parse(SPEC, "probes/reference-app.toml").unwrap_or_else(|e| panic!("{e}"))
-}
+/// Where `SPEC` comes from, for messages.
+pub const SPEC_PATH: &str = "probes/reference-app.toml";
 
 /// Tenants are served at `{slug}.app.localhost`.
 pub const BASE_DOMAIN: &str = "app.localhost";

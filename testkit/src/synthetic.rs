@@ -96,7 +96,9 @@ pub async fn provision_reference(
 }
 
 /// The canary marker of a synthetic tenant: fixed-length and derived from the slug, so it is stable
-/// across runs (re-provisioning is idempotent) and no marker is a substring of another.
+/// across runs (re-provisioning is idempotent) and no marker is a substring of another. The same
+/// as `tenantprobe::marker::marker_for`, which derives the markers of spec tenants (the kit does
+/// not depend on the tool; `tenantprobe-demo`'s tests check that the two agree).
 pub fn marker_for(slug: &str) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(slug.as_bytes());
