@@ -35,6 +35,15 @@ pub enum DemoError {
     },
 }
 
+impl From<DemoError> for crate::Error {
+    fn from(e: DemoError) -> Self {
+        match e {
+            DemoError::Server(e) => e.into(),
+            e => Self::failed(e),
+        }
+    }
+}
+
 fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> DemoError {
     move |cause| DemoError::Database { context, cause }
 }
@@ -413,7 +422,7 @@ async fn cache_check(
         .await
         .map_err(DemoError::Audit)?;
     let _ = admin.close().await;
-    let owners = Owners::from_known(&known);
+    let owners = Owners::from_learned(&known);
     let classifier = Classifier {
         patterns,
         globals: redis.global_keys.into_iter().map(Glob).collect(),
@@ -588,13 +597,13 @@ async fn spec_tenants(
     (
         crate::spec::Spec,
         crate::target::HttpTarget,
-        Vec<crate::target::TestTenant>,
+        Vec<crate::target::Tenant>,
     ),
     DemoError,
 > {
     let spec = crate::reference::spec();
     let env = app.env(database, Some(redis_url));
-    let app_error = |e: crate::target::TargetError| DemoError::App(e.to_string());
+    let app_error = |e: crate::Error| DemoError::App(e.to_string());
     let target = crate::target::HttpTarget::resolve(&spec, &env).map_err(app_error)?;
     let slugs = vec![
         format!("tenantprobe-{step}-a"),

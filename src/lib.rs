@@ -6,6 +6,7 @@ pub mod attack;
 pub mod audit;
 pub mod cache;
 pub mod demo;
+pub mod error;
 pub mod exit;
 pub mod finding;
 pub mod large_schema;
@@ -24,3 +25,5 @@ pub mod synthetic;
 pub mod target;
 pub mod tenancy;
 pub mod visibility;
+
+pub use error::Error;

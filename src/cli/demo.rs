@@ -47,7 +47,7 @@ impl Styles {
 }
 
 impl DemoArgs {
-    pub async fn exec(self) -> anyhow::Result<ExitStatus> {
+    pub async fn exec(self) -> Result<ExitStatus, tenantprobe::Error> {
         let terminal = std::io::stdout().is_terminal();
         let color = terminal && std::env::var_os("NO_COLOR").is_none();
         let width = wrap::width(terminal);
@@ -79,7 +79,9 @@ impl DemoArgs {
             report = demo::run(options) => report,
             _ = super::super::shutdown_signal() => {
                 clear(&spinner);
-                anyhow::bail!("interrupted: throwaway servers stopped and removed")
+                return Err(tenantprobe::Error::usage(
+                    "interrupted: throwaway servers stopped and removed",
+                ));
             }
         };
         clear(&spinner);

@@ -120,7 +120,7 @@ impl Command {
 }
 
 impl Cli {
-    pub async fn exec(self) -> anyhow::Result<ExitStatus> {
+    pub async fn exec(self) -> Result<ExitStatus, tenantprobe::Error> {
         match self.command {
             Command::Demo(args) => args.exec().await,
             Command::Audit(args) => args.exec().await,

@@ -56,6 +56,27 @@ pub enum ServerError {
     },
 }
 
+impl From<ServerError> for crate::Error {
+    /// A server that does not answer is unreachable (exit 3); one we could not start is a setup
+    /// problem (exit 2).
+    fn from(e: ServerError) -> Self {
+        match e {
+            ServerError::Unreachable {
+                what,
+                url,
+                variable,
+                reason,
+            } => Self::Unreachable {
+                what,
+                url,
+                variable: variable.to_owned(),
+                reason,
+            },
+            e => Self::failed(e),
+        }
+    }
+}
+
 impl ServerError {
     pub(crate) fn io(context: String, cause: std::io::Error) -> Self {
         Self::Io { context, cause }

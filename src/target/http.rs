@@ -1,6 +1,5 @@
-//! A spec resolved against the environment: the HTTP side (`HttpTarget`: base URL, how to act as
-//! a tenant, hosts, resources) and the test tenants (`obtain_tenants`). URLs and secrets come from
-//! the variables the spec names, read through a lookup so tests and `demo` can supply their own.
+//! The HTTP side of a target (`HttpTarget`): base URL, how to act as a tenant (tokens, hosts),
+//! and the API's resources, resolved from the spec and the variables it names.
 
 use std::collections::BTreeMap;
 
@@ -9,37 +8,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
-use sqlx::{AssertSqlSafe, Column, Connection, PgConnection, Row};
 
-use crate::spec::{
-    AuthSpec, ClaimTemplate, HostTemplate, ResourceSpec, Spec, TenantsSpec, Values, render_json,
-};
-
-/// Reads an environment variable (or a stand-in for it).
-pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
-
-/// The process environment, as an `Env`.
-pub fn process_env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum TargetError {
-    #[error("the spec has no [{0}] section, which this command needs")]
-    MissingSection(&'static str),
-    #[error("{0} is not set (the spec names it)")]
-    MissingVariable(String),
-    #[error("{what} is invalid: {reason}")]
-    Invalid { what: String, reason: String },
-    #[error("cannot provision test tenants over `{variable}`")]
-    Provision {
-        variable: String,
-        #[source]
-        cause: sqlx::Error,
-    },
-    #[error("cannot provision test tenants through the API: {0}")]
-    ProvisionApi(String),
-}
+use super::{Env, Tenant};
+use crate::Error;
+use crate::spec::{AuthSpec, ClaimTemplate, HostTemplate, ResourceSpec, Spec, Values};
 
 /// How tenantprobe acts as a tenant over HTTP.
 #[derive(Debug, Clone)]
@@ -50,18 +22,6 @@ pub enum Auth {
         ttl: u64,
     },
     Static,
-}
-
-/// A tenant tenantprobe may act as.
-#[derive(Debug, Clone)]
-pub struct TestTenant {
-    pub slug: String,
-    pub tenant_id: String,
-    pub user_id: Option<String>,
-    /// A static token (from provisioning or the environment).
-    pub token: Option<SecretString>,
-    /// Text that identifies everything tenantprobe creates for this tenant.
-    pub marker: String,
 }
 
 /// The HTTP side of a target.
@@ -75,14 +35,11 @@ pub struct HttpTarget {
 }
 
 impl HttpTarget {
-    pub fn resolve(spec: &Spec, env: Env<'_>) -> Result<Self, TargetError> {
-        let api = spec
-            .api
-            .as_ref()
-            .ok_or(TargetError::MissingSection("api"))?;
+    pub fn resolve(spec: &Spec, env: Env<'_>) -> Result<Self, Error> {
+        let api = spec.api.as_ref().ok_or(Error::MissingSection("api"))?;
         let raw = env(&api.base_url_env)
-            .ok_or_else(|| TargetError::MissingVariable(api.base_url_env.clone()))?;
-        let base_url = reqwest::Url::parse(&raw).map_err(|e| TargetError::Invalid {
+            .ok_or_else(|| Error::MissingVariable(api.base_url_env.clone()))?;
+        let base_url = reqwest::Url::parse(&raw).map_err(|e| Error::Invalid {
             what: api.base_url_env.clone(),
             reason: e.to_string(),
         })?;
@@ -93,8 +50,7 @@ impl HttpTarget {
                 ttl_seconds,
             } => Auth::Jwt {
                 secret: SecretString::from(
-                    env(secret_env)
-                        .ok_or_else(|| TargetError::MissingVariable(secret_env.clone()))?,
+                    env(secret_env).ok_or_else(|| Error::MissingVariable(secret_env.clone()))?,
                 ),
                 claims: claims.clone(),
                 ttl: *ttl_seconds,
@@ -130,11 +86,7 @@ impl HttpTarget {
         })
     }
 
-    fn claims(
-        &self,
-        tenant: &TestTenant,
-        tenant_id: &str,
-    ) -> Option<serde_json::Map<String, Value>> {
+    fn claims(&self, tenant: &Tenant, tenant_id: &str) -> Option<serde_json::Map<String, Value>> {
         let Auth::Jwt { claims, ttl, .. } = &self.auth else {
             return None;
         };
@@ -159,7 +111,7 @@ impl HttpTarget {
     }
 
     /// A valid token for `tenant`.
-    pub fn token_for(&self, tenant: &TestTenant) -> Option<String> {
+    pub fn token_for(&self, tenant: &Tenant) -> Option<String> {
         match &self.auth {
             Auth::Jwt { secret, .. } => {
                 let claims = self.claims(tenant, &tenant.tenant_id)?;
@@ -175,7 +127,7 @@ impl HttpTarget {
     }
 
     /// A token claiming `tenant` signed with a key the target does not know (JWT targets only).
-    pub fn forged_token(&self, tenant: &TestTenant) -> Option<String> {
+    pub fn forged_token(&self, tenant: &Tenant) -> Option<String> {
         let claims = self.claims(tenant, &tenant.tenant_id)?;
         jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
@@ -186,259 +138,10 @@ impl HttpTarget {
     }
 
     /// An unsigned (`alg: none`) token claiming `tenant` (JWT targets only).
-    pub fn unsigned_token(&self, tenant: &TestTenant) -> Option<String> {
+    pub fn unsigned_token(&self, tenant: &Tenant) -> Option<String> {
         let claims = self.claims(tenant, &tenant.tenant_id)?;
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
         let payload = URL_SAFE_NO_PAD.encode(Value::Object(claims).to_string());
         Some(format!("{header}.{payload}."))
-    }
-}
-
-/// Gets (creating them if the spec says so, idempotently) a tenant for each slug.
-pub async fn obtain_tenants(
-    spec: &Spec,
-    env: Env<'_>,
-    slugs: &[String],
-    http: &reqwest::Client,
-    target: Option<&HttpTarget>,
-) -> Result<Vec<TestTenant>, TargetError> {
-    obtain(spec, env, slugs, http, target, true).await
-}
-
-/// Like `obtain_tenants`, but an SQL provisioning statement runs in a transaction that is rolled
-/// back: for probes that must not write (`monitor run`), on tenants an earlier run created.
-/// A tenant that did not exist comes back with an id nothing has, so its canaries are missing.
-pub async fn lookup_tenants(
-    spec: &Spec,
-    env: Env<'_>,
-    slugs: &[String],
-    http: &reqwest::Client,
-    target: Option<&HttpTarget>,
-) -> Result<Vec<TestTenant>, TargetError> {
-    obtain(spec, env, slugs, http, target, false).await
-}
-
-async fn obtain(
-    spec: &Spec,
-    env: Env<'_>,
-    slugs: &[String],
-    http: &reqwest::Client,
-    target: Option<&HttpTarget>,
-    commit: bool,
-) -> Result<Vec<TestTenant>, TargetError> {
-    let tenants = spec
-        .tenants
-        .as_ref()
-        .ok_or(TargetError::MissingSection("tenants"))?;
-    match tenants {
-        TenantsSpec::Sql { url_env, statement } => {
-            let url = env(url_env).ok_or_else(|| TargetError::MissingVariable(url_env.clone()))?;
-            let limits = spec
-                .database
-                .as_ref()
-                .map(|d| d.limits())
-                .unwrap_or_default();
-            let options = crate::sql::connect_options(&url)
-                .map(|o| limits.apply(o))
-                .map_err(|e| TargetError::Invalid {
-                    what: url_env.clone(),
-                    reason: e.to_string(),
-                })?;
-            let provision = |cause| TargetError::Provision {
-                variable: url_env.clone(),
-                cause,
-            };
-            let mut conn = PgConnection::connect_with(&options)
-                .await
-                .map_err(provision)?;
-            let mut tx = conn.begin().await.map_err(provision)?;
-            let (sql, names) = statement.0.to_sql();
-            let mut out = Vec::new();
-            for slug in slugs {
-                let values = provision_values(slug);
-                let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
-                for name in &names {
-                    query = query.bind(values.get(name).cloned().unwrap_or_default());
-                }
-                let row = query.fetch_one(&mut *tx).await.map_err(provision)?;
-                let text = |column: &str| {
-                    row.columns()
-                        .iter()
-                        .any(|c| c.name() == column)
-                        .then(|| row.try_get::<Option<String>, _>(column).ok().flatten())
-                        .flatten()
-                };
-                out.push(TestTenant {
-                    slug: slug.clone(),
-                    tenant_id: text("tenant_id").ok_or_else(|| TargetError::Invalid {
-                        what: "[tenants] statement".into(),
-                        reason: "it must return a `tenant_id` column (text)".into(),
-                    })?,
-                    user_id: text("user_id"),
-                    token: text("token").map(SecretString::from),
-                    marker: crate::synthetic::marker_for(slug),
-                });
-            }
-            if commit {
-                tx.commit().await.map_err(provision)?;
-            } else {
-                tx.rollback().await.map_err(provision)?;
-            }
-            let _ = conn.close().await;
-            Ok(out)
-        }
-        TenantsSpec::Api {
-            request,
-            tenant_id,
-            user_id,
-            token,
-        } => {
-            let target = target.ok_or(TargetError::MissingSection("api"))?;
-            let mut out = Vec::new();
-            for slug in slugs {
-                let values = provision_values(slug);
-                let path = request
-                    .path
-                    .render(&values)
-                    .map_err(|reason| TargetError::Invalid {
-                        what: "[tenants] request path".into(),
-                        reason,
-                    })?;
-                let body = request
-                    .body
-                    .as_ref()
-                    .map(|b| render_json(&b.0, &values))
-                    .transpose()
-                    .map_err(|reason| TargetError::Invalid {
-                        what: "[tenants] request body".into(),
-                        reason,
-                    })?;
-                let method = reqwest::Method::from_bytes(
-                    request
-                        .method_for(crate::spec::Operation::Create)
-                        .as_bytes(),
-                )
-                .unwrap_or(reqwest::Method::POST);
-                let mut req = http.request(method, target.url(&path));
-                if let Some(body) = body {
-                    req = req.json(&body);
-                }
-                let response = req
-                    .send()
-                    .await
-                    .map_err(|e| TargetError::ProvisionApi(e.to_string()))?;
-                let status = response.status();
-                let json: Value = response
-                    .json()
-                    .await
-                    .map_err(|e| TargetError::ProvisionApi(e.to_string()))?;
-                if !status.is_success() {
-                    return Err(TargetError::ProvisionApi(format!("{status}: {json}")));
-                }
-                let at =
-                    |pointer: &str| json.pointer(pointer).and_then(crate::attack::db::json_text);
-                out.push(TestTenant {
-                    slug: slug.clone(),
-                    tenant_id: at(tenant_id).ok_or_else(|| {
-                        TargetError::ProvisionApi(format!("no `{tenant_id}` in {json}"))
-                    })?,
-                    user_id: user_id.as_deref().and_then(at),
-                    token: token.as_deref().and_then(at).map(SecretString::from),
-                    marker: crate::synthetic::marker_for(slug),
-                });
-            }
-            Ok(out)
-        }
-        TenantsSpec::Existing { tenants } => {
-            // The listed tenants the caller named, when it named at least two of them; else every
-            // listed tenant (an `attack http` run uses them all, not the first two).
-            let named: Vec<_> = tenants.iter().filter(|t| slugs.contains(&t.slug)).collect();
-            let chosen = if named.len() >= 2 {
-                named
-            } else {
-                tenants.iter().collect()
-            };
-            let mut out = Vec::new();
-            for t in chosen {
-                let token = match &t.token_env {
-                    Some(name) => Some(SecretString::from(
-                        env(name).ok_or_else(|| TargetError::MissingVariable(name.clone()))?,
-                    )),
-                    None => None,
-                };
-                out.push(TestTenant {
-                    slug: t.slug.clone(),
-                    tenant_id: t.tenant_id.clone().unwrap_or_else(|| t.slug.clone()),
-                    user_id: t.user_id.clone(),
-                    token,
-                    marker: crate::synthetic::marker_for(&t.slug),
-                });
-            }
-            if out.len() < 2 {
-                return Err(TargetError::Invalid {
-                    what: "[tenants] existing".into(),
-                    reason: "at least two tenants are needed".into(),
-                });
-            }
-            Ok(out)
-        }
-    }
-}
-
-/// The placeholder values for provisioning `slug`: its name, an email and its marker.
-fn provision_values(slug: &str) -> Values {
-    let marker = crate::synthetic::marker_for(slug);
-    [
-        ("slug".to_owned(), slug.to_owned()),
-        (
-            "name".to_owned(),
-            format!("tenantprobe synthetic {slug} {marker}"),
-        ),
-        (
-            "email".to_owned(),
-            format!("{slug}+{marker}@tenantprobe.invalid"),
-        ),
-        ("marker".to_owned(), marker),
-    ]
-    .into()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const THREE: &str = r#"
-name = "three"
-[tenants]
-provision = "existing"
-tenants = [
-    { slug = "alpha", tenant_id = "1" },
-    { slug = "beta", tenant_id = "2" },
-    { slug = "gamma", tenant_id = "3" },
-]
-"#;
-
-    #[tokio::test]
-    async fn every_listed_existing_tenant_is_used_unless_two_or_more_are_named() {
-        let spec = Spec::parse(THREE, "three.toml").unwrap_or_else(|e| panic!("{e:?}"));
-        let env = |_: &str| None;
-        let http = reqwest::Client::new();
-        let slugs = |names: &[&str]| names.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        let all = obtain_tenants(
-            &spec,
-            &env,
-            &slugs(&["tenantprobe-attack-a", "tenantprobe-attack-b"]),
-            &http,
-            None,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-        let ids: Vec<&str> = all.iter().map(|t| t.tenant_id.as_str()).collect();
-        assert_eq!(ids, ["1", "2", "3"]);
-        let named = obtain_tenants(&spec, &env, &slugs(&["gamma", "alpha"]), &http, None)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let slugs: Vec<&str> = named.iter().map(|t| t.slug.as_str()).collect();
-        assert_eq!(slugs, ["alpha", "gamma"]);
     }
 }
