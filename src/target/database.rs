@@ -155,9 +155,12 @@ impl DatabaseTarget {
     pub fn options(&self) -> Result<PgConnectOptions, Error> {
         crate::sql::connect_options(&self.url)
             .map(|o| self.limits.apply(o))
-            .map_err(|e| Error::Invalid {
-                what: format!("database URL `{}` ({})", redact(&self.url), self.url_source),
-                reason: e.to_string(),
+            .map_err(|e| {
+                Error::usage(format!(
+                    "invalid database URL `{}` ({}): {e}",
+                    redact(&self.url),
+                    self.url_source
+                ))
             })
     }
 
