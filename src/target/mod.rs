@@ -29,6 +29,9 @@ pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// An owned `Env`: the environment a `Target` reads.
+type Lookup<'e> = Box<dyn Fn(&str) -> Option<String> + 'e>;
+
 /// What the command line says about the target. A part is `None` when the command has no flags
 /// for it (messages then name only the spec's variable).
 #[derive(Debug, Clone, Default)]
@@ -45,7 +48,7 @@ pub struct Target<'e> {
     spec: Option<Spec>,
     spec_file: Option<PathBuf>,
     flags: Flags,
-    env: Box<dyn Fn(&str) -> Option<String> + 'e>,
+    env: Lookup<'e>,
 }
 
 impl Target<'static> {
