@@ -15,10 +15,12 @@ use crate::attack::http::client::{Client, Credentials, Exchange};
 use crate::attack::http::world::{self, Identity, values_for};
 use crate::cache::{Classifier, Owners};
 use crate::oracle::Ownership;
-use crate::spec::{MonitorSpec, Operation, Spec};
+use crate::spec::{Carrier, MonitorSpec, Operation, Spec, TenancySpec};
 pub use crate::target::Provisioning;
 use crate::target::{AppRole, Env, Flags, Pooler, Target, Tenant};
 use crate::tenancy::Tenancy;
+
+use super::request::{Rendered, render};
 
 /// The spec has no `[monitor]` section (a usage error).
 pub fn no_monitor_section() -> Error {
@@ -122,6 +124,10 @@ pub struct Probe {
     pub redis: Option<RedisProbe>,
     /// Indices (into `tenants`) of the synthetic tenants that live in premium databases.
     pub premium: Vec<usize>,
+    /// Where a request can name its tenant (`[api.tenancy]`, declared or inferred): tenant
+    /// confusion is tried only through these.
+    pub carriers: Vec<Carrier>,
+    pub tenancy: TenancySpec,
     pub options: ProbeOptions,
     /// Latency of every API request since the last `take_latencies` (for the canary's p99).
     latencies: std::sync::Mutex<Vec<Duration>>,
@@ -159,6 +165,11 @@ impl Probe {
                 monitor.synthetic_tenants.len()
             )));
         }
+        let (carriers, tenancy) = spec
+            .api
+            .as_ref()
+            .map(|api| (api.carriers(), api.tenancy.clone()))
+            .unwrap_or_default();
         let slugs = &monitor.synthetic_tenants;
         let resolved = Target::with_env(Some(only_synthetic(spec, slugs)?), Flags::default(), env);
         let target = resolved.api()?;
@@ -238,6 +249,8 @@ impl Probe {
             database,
             redis,
             premium,
+            carriers,
+            tenancy,
             options: options.unwrap_or_else(|| ProbeOptions::from_spec(monitor)),
             latencies: std::sync::Mutex::new(Vec::new()),
         })
@@ -270,7 +283,7 @@ impl Probe {
         actor: Actor,
         creds: &Credentials,
         method: &str,
-        path: &str,
+        request: &Rendered,
         body: Option<&Value>,
     ) -> Result<Exchange, reqwest::Error> {
         let who = match actor {
@@ -280,7 +293,7 @@ impl Probe {
         let begun = std::time::Instant::now();
         let exchange = self
             .client_for(actor)
-            .send(who, creds, method, path, body)
+            .send_with(who, creds, method, &request.path, &request.headers, body)
             .await;
         self.latencies
             .lock()
@@ -311,14 +324,14 @@ impl Probe {
             return Ok(None);
         };
         let values = values_for(&self.tenants[i], "", None, parent);
-        let Ok(path) = endpoint.path.render(&values) else {
+        let Ok(request) = render(endpoint, &values) else {
             return Ok(None);
         };
         self.send(
             Actor::Tenant(i),
             &self.identities[i].creds,
             &endpoint.method_for(Operation::List),
-            &path,
+            &request,
             None,
         )
         .await

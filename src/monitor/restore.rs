@@ -10,6 +10,7 @@ use crate::spec::{Operation, render_json};
 
 use super::MonitorError;
 use super::probe::{Actor, Canary, Probe};
+use super::request::render;
 
 /// What a write did to a canary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +81,7 @@ async fn damage(probe: &Probe, j: usize, canary: &Canary) -> Result<Option<Damag
     };
     if let Some(endpoint) = &resource.get {
         let values = values_for(tenant, "", Some(&canary.id), canary.parent.as_deref());
-        if let Ok(path) = endpoint.path.render(&values) {
+        if let Ok(path) = render(endpoint, &values) {
             let exchange = probe
                 .send(
                     Actor::Tenant(j),
@@ -175,7 +176,7 @@ async fn check_and_put_back(
                     .body
                     .as_ref()
                     .and_then(|b| render_json(&b.0, &values).ok());
-                if let Ok(path) = endpoint.path.render(&values) {
+                if let Ok(path) = render(endpoint, &values) {
                     let exchange = probe
                         .send(
                             Actor::Tenant(j),
@@ -194,7 +195,7 @@ async fn check_and_put_back(
             }
             if !back && let Some(endpoint) = &resource.delete {
                 let values = values_for(tenant, "", Some(&canary.id), canary.parent.as_deref());
-                if let Ok(path) = endpoint.path.render(&values) {
+                if let Ok(path) = render(endpoint, &values) {
                     probe
                         .send(
                             Actor::Tenant(j),

@@ -9,6 +9,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub mod early_api;
+pub mod kanban_api;
 pub mod path_api;
 
 use sqlx::postgres::PgConnectOptions;
