@@ -5,6 +5,7 @@
 pub mod attack;
 pub mod audit;
 pub mod cache;
+pub mod error;
 pub mod exit;
 pub mod finding;
 pub mod marker;
@@ -19,5 +20,6 @@ pub mod spec;
 pub mod sql;
 pub mod target;
 pub mod tenancy;
-pub mod unreachable;
 pub mod visibility;
+
+pub use error::Error;

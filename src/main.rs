@@ -102,8 +102,8 @@ async fn run() -> ExitCode {
     match result {
         Ok(status) => status.into(),
         Err(error) => {
-            eprintln!("error: {}", scrub(&format!("{error:#}")));
-            exit_status_for(&error).into()
+            eprintln!("error: {}", scrub(&error.report()));
+            error.exit_status().into()
         }
     }
 }
@@ -139,20 +139,6 @@ fn init_logging(format: cli::LogFormat, filter: Option<&str>, verbosity: cli::ui
             .init(),
         cli::LogFormat::Text => builder.init(),
     }
-}
-
-/// Unreachable targets exit 3; everything else that stops a run before it could judge is a usage
-/// or configuration problem (2).
-fn exit_status_for(error: &anyhow::Error) -> ExitStatus {
-    for cause in error.chain() {
-        if cause
-            .downcast_ref::<tenantprobe::unreachable::Unreachable>()
-            .is_some()
-        {
-            return ExitStatus::Unreachable;
-        }
-    }
-    ExitStatus::Usage
 }
 
 /// The first stop signal received (0: none), set before any command sees it end.

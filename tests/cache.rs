@@ -31,7 +31,7 @@ async fn scan(w: &support::AppWorld) -> CacheOutcome {
     let known = cache::known_tenants(&mut conn, &Tenancy::reference())
         .await
         .unwrap();
-    let owners = Owners::from_known(&known);
+    let owners = Owners::from_learned(&known);
     let classifier = Classifier {
         patterns: vec![KeyPattern::parse("tenant:{tenant_id:uuid}:*").unwrap()],
         globals: vec![],

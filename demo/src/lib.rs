@@ -424,7 +424,7 @@ async fn cache_check(
         .await
         .map_err(DemoError::Audit)?;
     let _ = admin.close().await;
-    let owners = Owners::from_known(&known);
+    let owners = Owners::from_learned(&known);
     let classifier = Classifier {
         patterns,
         globals: redis.global_keys.into_iter().map(Glob).collect(),
@@ -599,13 +599,13 @@ async fn spec_tenants(
     (
         Spec,
         tenantprobe::target::HttpTarget,
-        Vec<tenantprobe::target::TestTenant>,
+        Vec<tenantprobe::target::Tenant>,
     ),
     DemoError,
 > {
     let spec = reference_spec();
     let env = app.env(database, Some(redis_url));
-    let app_error = |e: tenantprobe::target::TargetError| DemoError::App(e.to_string());
+    let app_error = |e: tenantprobe::Error| DemoError::App(e.to_string());
     let target = tenantprobe::target::HttpTarget::resolve(&spec, &env).map_err(app_error)?;
     let slugs = vec![
         format!("tenantprobe-{step}-a"),

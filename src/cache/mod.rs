@@ -41,6 +41,21 @@ pub enum CacheError {
     Task(String),
 }
 
+impl From<CacheError> for crate::Error {
+    /// A Redis that does not answer is unreachable (exit 3); the rest stops the run (exit 2).
+    fn from(e: CacheError) -> Self {
+        match e {
+            CacheError::Unreachable { url, cause } => Self::Unreachable {
+                what: "Redis",
+                url,
+                variable: "--redis-url or the spec's url_env".into(),
+                reason: cause.to_string(),
+            },
+            e => Self::failed(e),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct CacheOptions {
     /// Largest COUNT per SCAN call; the count actually used adapts to the server's time per call.
@@ -87,21 +102,9 @@ pub struct Owners {
 }
 
 impl Owners {
-    /// Owners from the tenants a database knows (id and slug): keys may name either, values
-    /// may hold either, and tenantprobe's own canary marker of the slug counts too.
-    pub fn from_known(tenants: &[(String, Option<String>)]) -> Self {
-        let known: Vec<KnownTenant> = tenants
-            .iter()
-            .map(|(id, slug)| KnownTenant {
-                id: id.clone(),
-                slug: slug.clone(),
-                ..KnownTenant::default()
-            })
-            .collect();
-        Self::from_learned(&known)
-    }
-
-    /// Owners from what `learn` found: ids, slugs, markers, and each tenant's distinctive values.
+    /// Owners from what `learn` (or `known_tenants`) found: ids and slugs (keys may name either,
+    /// values may hold either), tenantprobe's canary marker of the slug, and each tenant's
+    /// distinctive values.
     pub fn from_learned(tenants: &[KnownTenant]) -> Self {
         let mut owners = Self::default();
         for (i, t) in tenants.iter().enumerate() {
@@ -238,15 +241,10 @@ impl CacheOutcome {
 pub async fn known_tenants(
     conn: &mut sqlx::PgConnection,
     tenancy: &crate::tenancy::Tenancy,
-) -> Result<Vec<(String, Option<String>)>, crate::audit::CatalogError> {
+) -> Result<Vec<KnownTenant>, crate::audit::CatalogError> {
     let options = LearnOptions {
         rows_per_tenant: 0,
         ..LearnOptions::default()
     };
-    Ok(learn(conn, tenancy, options)
-        .await?
-        .tenants
-        .into_iter()
-        .map(|t| (t.id, t.slug))
-        .collect())
+    Ok(learn(conn, tenancy, options).await?.tenants)
 }

@@ -3,11 +3,12 @@
 use std::time::Instant;
 
 use clap::Args;
+use tenantprobe::Error;
 use tenantprobe::attack::admin::{self, AdminTarget};
 use tenantprobe::exit::ExitStatus;
 use tenantprobe::report::Report;
 use tenantprobe::rules::RuleInfo;
-use tenantprobe::target::{HttpTarget, obtain_tenants};
+use tenantprobe::target::{Flags, Provisioning};
 
 use super::common::{OutputArgs, RunFacts, TargetArgs};
 
@@ -27,43 +28,38 @@ pub struct AttackAdminArgs {
 }
 
 impl AttackAdminArgs {
-    pub async fn exec(self) -> anyhow::Result<ExitStatus> {
+    pub async fn exec(self) -> Result<ExitStatus, Error> {
         let begun = Instant::now();
-        let spec = self.target.load()?.ok_or_else(|| {
-            anyhow::anyhow!("attack admin needs a target spec: pass --target probes/<name>.toml")
+        let resolved = self.target.load(Flags {
+            base_url: self.base_url.clone(),
+            ..Flags::default()
         })?;
+        let spec = resolved.require_spec("attack admin")?;
         let [a, b] = self.tenants.as_slice() else {
-            anyhow::bail!(
-                "attack admin takes exactly two --tenant slugs: the impersonated tenant, then another"
-            );
+            return Err(Error::usage(
+                "attack admin takes exactly two --tenant slugs: the impersonated tenant, then another",
+            ));
         };
-        anyhow::ensure!(a != b, "the two --tenant slugs must differ");
-        let env = super::common::api_env(&spec, self.base_url.clone());
-        let api = HttpTarget::resolve(&spec, &env)?;
-        let target = AdminTarget::resolve(&spec, &env)?;
-        let tenants = obtain_tenants(
-            &spec,
-            &env,
-            &self.tenants,
-            &reqwest::Client::new(),
-            Some(&api),
-        )
-        .await?;
+        if a == b {
+            return Err(Error::usage("the two --tenant slugs must differ"));
+        }
+        let api = resolved.api()?;
+        let target = AdminTarget::resolve(spec, &|name| resolved.var(name))?;
+        let tenants = resolved
+            .tenants(
+                &self.tenants,
+                &reqwest::Client::new(),
+                Some(&api),
+                Provisioning::Create,
+            )
+            .await?;
         let [a, b] = tenants.as_slice() else {
-            anyhow::bail!("expected two tenants, got {}", tenants.len());
+            return Err(Error::failed(anyhow::anyhow!(
+                "expected two tenants, got {}",
+                tenants.len()
+            )));
         };
-        let outcome = match admin::check(&target, &api, a, b).await {
-            Err(admin::AdminError::Unreachable { url, cause }) => {
-                return Err(tenantprobe::unreachable::Unreachable {
-                    what: "the admin panel",
-                    url,
-                    variable: "the spec's [admin] base_url_env (or [api]'s) or --base-url",
-                    reason: cause,
-                }
-                .into());
-            }
-            other => other?,
-        };
+        let outcome = admin::check(&target, &api, a, b).await?;
         let mut notes = vec![format!(
             "{}: impersonating `{}`, `{}` as the other tenant; {} requests",
             tenantprobe::redact::redact(&target.base_url),
@@ -77,9 +73,9 @@ impl AttackAdminArgs {
         let mut findings = outcome.findings;
         let report = Report::new("attack admin", &spec.name, &rules, begun.elapsed(), &notes);
         let facts = RunFacts {
-            spec_file: self.target.target.as_deref(),
+            spec_file: resolved.spec_file(),
             ..RunFacts::default()
         };
-        self.output.emit(Some(&spec), facts, report, &mut findings)
+        self.output.emit(Some(spec), facts, report, &mut findings)
     }
 }

@@ -6,10 +6,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
+use tenantprobe::Error;
 use tenantprobe::attack::db::{self, AttackConfig};
 use tenantprobe::exit::ExitStatus;
 use tenantprobe::report::Report;
 use tenantprobe::rules::RuleInfo;
+use tenantprobe::target::{AppRole, Flags, Pooler, Provisioning};
 
 use super::common::{DatabaseArgs, OutputArgs, RunFacts, TargetArgs};
 
@@ -135,7 +137,7 @@ pub struct AttackDbArgs {
 }
 
 impl AttackArgs {
-    pub async fn exec(self) -> anyhow::Result<ExitStatus> {
+    pub async fn exec(self) -> Result<ExitStatus, Error> {
         match self.kind {
             AttackKind::Db(args) => args.exec().await,
             AttackKind::Http(args) => args.exec().await,
@@ -146,10 +148,13 @@ impl AttackArgs {
 }
 
 impl AttackDbArgs {
-    pub async fn exec(self) -> anyhow::Result<ExitStatus> {
+    pub async fn exec(self) -> Result<ExitStatus, Error> {
         let begun = Instant::now();
-        let spec = self.target.load()?;
-        let db = self.database.resolve(spec.as_ref())?;
+        let target = self.target.load(Flags {
+            database: Some(self.database.flags(self.pooler_url.clone())),
+            ..Flags::default()
+        })?;
+        let db = target.database(AppRole::Required)?;
         let options = db.checked_options().await?;
         let seed = self.seed.unwrap_or_else(rand_seed);
         let progress = super::ui::case_bar("attack db", u64::from(self.cases));
@@ -174,7 +179,7 @@ impl AttackDbArgs {
         let attack = db::attack(&options, &db.tenancy, &config);
         tokio::pin!(attack);
         let outcome = tokio::select! {
-            outcome = &mut attack => outcome?,
+            outcome = &mut attack => outcome.map_err(Error::failed)?,
             () = crate::shutdown_signal() => {
                 // Stop the workers, then cancel what is running on the server so that they stop
                 // at once; each rolls its transaction back, and nothing of ours keeps running.
@@ -182,7 +187,7 @@ impl AttackDbArgs {
                 let cancelled = tenantprobe::session::cancel_own_sessions(&options).await;
                 tracing::warn!(?cancelled, "interrupted: statements cancelled, nothing kept");
                 let _ = attack.await;
-                anyhow::bail!("interrupted: the attack was stopped and rolled back");
+                return Err(Error::usage("interrupted: the attack was stopped and rolled back"));
             }
         };
         if let Some(bar) = progress {
@@ -228,25 +233,22 @@ impl AttackDbArgs {
                     .join(", ")
             ));
         }
-        let target = spec.as_ref().map_or_else(
-            || tenantprobe::redact::without_credentials(&db.url),
-            |s| s.name.clone(),
-        );
+        let name = target.name(&db.url);
         let mut rules: Vec<&'static RuleInfo> = db::rules::RULES.to_vec();
         let mut findings = outcome.findings;
-        match super::pooled::pooler_url(self.pooler_url.as_deref(), spec.as_ref()) {
-            super::pooled::PoolerUrl::Url(url) => {
-                let (pooled, note) = super::pooled::run(&options, &url, &db.tenancy).await?;
+        match &db.pooler {
+            Pooler::Url(url) => {
+                let (pooled, note) = super::pooled::run(&options, url, &db.tenancy).await?;
                 findings.extend(pooled);
                 notes.push(note);
                 rules.extend(db::pooled::RULES);
             }
-            super::pooled::PoolerUrl::Unset(name) => notes.push(format!(
+            Pooler::Unset(name) => notes.push(format!(
                 "pooled connections NOT checked: the spec names `{name}` (pooler_url_env) but it is not set"
             )),
-            super::pooled::PoolerUrl::NotAsked => {}
+            Pooler::NotAsked => {}
         }
-        if let Some(premium) = super::premium::premium_databases(&db, spec.as_ref()).await? {
+        if let Some(premium) = super::premium::premium_databases(&db).await? {
             // Several databases: the same attack on each premium one, findings naming their database.
             let shared = options.get_database().unwrap_or("postgres").to_owned();
             findings = findings
@@ -262,7 +264,9 @@ impl AttackDbArgs {
                 each.on_shrink = None;
                 each.regressions = None;
                 each.stop = Some(Arc::clone(&stop));
-                let premium_outcome = db::attack(&on, &tenancy, &each).await?;
+                let premium_outcome = db::attack(&on, &tenancy, &each)
+                    .await
+                    .map_err(Error::failed)?;
                 notes.push(format!(
                     "premium database `{}` (tenant {}, app role `{}`): {} cases, {} attempts, {} finding(s)",
                     p.database,
@@ -272,11 +276,12 @@ impl AttackDbArgs {
                     premium_outcome.attempts,
                     premium_outcome.findings.len()
                 ));
-                anyhow::ensure!(
-                    premium_outcome.attempts > 0,
-                    "attack db made no attempt on premium database `{}`: nothing there was examined",
-                    p.database
-                );
+                if premium_outcome.attempts == 0 {
+                    return Err(Error::NothingExamined(format!(
+                        "attack db made no attempt on premium database `{}`: nothing there was examined",
+                        p.database
+                    )));
+                }
                 findings.extend(
                     premium_outcome
                         .findings
@@ -286,15 +291,15 @@ impl AttackDbArgs {
             }
         }
         let matrix = tenantprobe::report::matrix::from_attack_db(&outcome.coverage);
-        let report = Report::new("attack db", &target, &rules, begun.elapsed(), &notes);
+        let report = Report::new("attack db", &name, &rules, begun.elapsed(), &notes);
         let facts = RunFacts {
-            spec_file: self.target.target.as_deref(),
+            spec_file: target.spec_file(),
             seed: Some(seed),
             tenancy: Some(&db.tenancy),
             coverage: Some(&matrix),
         };
         self.output
-            .emit(spec.as_ref(), facts, report, &mut findings)
+            .emit(target.spec(), facts, report, &mut findings)
     }
 }
 
@@ -310,23 +315,23 @@ fn rand_seed() -> u64 {
 }
 
 impl AttackHttpArgs {
-    pub async fn exec(self) -> anyhow::Result<ExitStatus> {
+    pub async fn exec(self) -> Result<ExitStatus, Error> {
         use tenantprobe::attack::http::{self, HttpAttackConfig};
-        use tenantprobe::target::{HttpTarget, obtain_tenants};
         let begun = Instant::now();
-        let spec = self.target.load()?.ok_or_else(|| {
-            anyhow::anyhow!("attack http needs a target spec: pass --target probes/<name>.toml")
+        let resolved = self.target.load(Flags {
+            base_url: self.base_url.clone(),
+            ..Flags::default()
         })?;
-        let env = super::common::api_env(&spec, self.base_url.clone());
-        let target = HttpTarget::resolve(&spec, &env)?;
-        let tenants = obtain_tenants(
-            &spec,
-            &env,
-            &self.tenants,
-            &reqwest::Client::new(),
-            Some(&target),
-        )
-        .await?;
+        let spec = resolved.require_spec("attack http")?;
+        let target = resolved.api()?;
+        let tenants = resolved
+            .tenants(
+                &self.tenants,
+                &reqwest::Client::new(),
+                Some(&target),
+                Provisioning::Create,
+            )
+            .await?;
         let seed = self.seed.unwrap_or_else(rand_seed);
         let progress = super::ui::case_bar("attack http", u64::from(self.cases));
         let config = HttpAttackConfig {
@@ -359,29 +364,19 @@ impl AttackHttpArgs {
                 attack.await
             }
         };
-        let outcome = match result {
-            Err(http::HttpAttackError::Unreachable { url, cause }) => {
-                return Err(tenantprobe::unreachable::Unreachable {
-                    what: "the API",
-                    url,
-                    variable: "the spec's base_url_env or --base-url",
-                    reason: cause.to_string(),
-                }
-                .into());
-            }
-            other => other?,
-        };
+        let outcome = result?;
         if let Some(bar) = progress {
             bar.finish_and_clear();
         }
         // Without items of its own to reach for, no attack means anything: never green.
-        anyhow::ensure!(
-            outcome.items_created > 0 || outcome.partial.is_some(),
-            "attack http created no item in {} case(s), so nothing was attacked: check each \
-             resource's `create` endpoint and its `id` pointer (the JSON pointer to the id in the \
-             create response) in the spec",
-            outcome.cases
-        );
+        if outcome.items_created == 0 && outcome.partial.is_none() {
+            return Err(Error::NothingExamined(format!(
+                "attack http created no item in {} case(s), so nothing was attacked: check each \
+                 resource's `create` endpoint and its `id` pointer (the JSON pointer to the id in \
+                 the create response) in the spec",
+                outcome.cases
+            )));
+        }
         let mut notes = Vec::new();
         if let Some(reason) = &outcome.partial {
             notes.push(format!(
@@ -454,11 +449,11 @@ impl AttackHttpArgs {
             "unconfirmed": outcome.unconfirmed,
         }));
         let facts = RunFacts {
-            spec_file: self.target.target.as_deref(),
+            spec_file: resolved.spec_file(),
             seed: Some(seed),
             tenancy: None,
             coverage: Some(&matrix),
         };
-        self.output.emit(Some(&spec), facts, report, &mut findings)
+        self.output.emit(Some(spec), facts, report, &mut findings)
     }
 }

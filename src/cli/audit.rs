@@ -3,9 +3,11 @@
 use std::time::Instant;
 
 use clap::Args;
+use tenantprobe::Error;
 use tenantprobe::exit::ExitStatus;
 use tenantprobe::report::Report;
 use tenantprobe::rules::RuleInfo;
+use tenantprobe::target::{AppRole, Flags};
 
 use super::common::{DatabaseArgs, OutputArgs, RunFacts, TargetArgs};
 
@@ -20,12 +22,17 @@ pub struct AuditArgs {
 }
 
 impl AuditArgs {
-    pub async fn exec(self) -> anyhow::Result<ExitStatus> {
+    pub async fn exec(self) -> Result<ExitStatus, Error> {
         let begun = Instant::now();
-        let spec = self.target.load()?;
-        let db = self.database.resolve(spec.as_ref())?;
+        let target = self.target.load(Flags {
+            database: Some(self.database.flags(None)),
+            ..Flags::default()
+        })?;
+        let db = target.database(AppRole::Required)?;
         let options = db.checked_options().await?;
-        let outcome = tenantprobe::audit::audit_parallel(&options, &db.tenancy).await?;
+        let outcome = tenantprobe::audit::audit_parallel(&options, &db.tenancy)
+            .await
+            .map_err(Error::failed)?;
         let mut rules: Vec<&'static RuleInfo> = tenantprobe::audit::rules::RULES
             .iter()
             .map(|r| &r.info)
@@ -54,12 +61,9 @@ impl AuditArgs {
                 outcome.rules_time.as_millis()
             ),
         ];
-        let target = spec.as_ref().map_or_else(
-            || tenantprobe::redact::without_credentials(&db.url),
-            |s| s.name.clone(),
-        );
+        let name = target.name(&db.url);
         let mut findings = outcome.findings;
-        if let Some(premium) = super::premium::premium_databases(&db, spec.as_ref()).await? {
+        if let Some(premium) = super::premium::premium_databases(&db).await? {
             // Several databases: every finding names the one it was found on.
             let shared = options.get_database().unwrap_or("postgres").to_owned();
             findings = findings
@@ -69,7 +73,9 @@ impl AuditArgs {
             for p in &premium {
                 let tenancy = super::premium::tenancy_for(&db.tenancy, p);
                 let on = options.clone().database(&p.database);
-                let outcome = tenantprobe::audit::audit_parallel(&on, &tenancy).await?;
+                let outcome = tenantprobe::audit::audit_parallel(&on, &tenancy)
+                    .await
+                    .map_err(Error::failed)?;
                 notes.push(format!(
                     "premium database `{}` (tenant {}, app role `{}`): {} relations, {} finding(s)",
                     p.database,
@@ -85,7 +91,9 @@ impl AuditArgs {
                         .map(|f| f.in_database(&p.database)),
                 );
             }
-            let located = tenantprobe::placement::check(&options, &db.tenancy, &premium).await?;
+            let located = tenantprobe::placement::check(&options, &db.tenancy, &premium)
+                .await
+                .map_err(Error::failed)?;
             notes.push(format!(
                 "data location: {} database(s), {} table reads, {} finding(s){}",
                 located.databases,
@@ -100,13 +108,13 @@ impl AuditArgs {
             findings.extend(located.findings);
             rules.extend(tenantprobe::placement::RULES);
         }
-        let report = Report::new("audit", &target, &rules, begun.elapsed(), &notes);
+        let report = Report::new("audit", &name, &rules, begun.elapsed(), &notes);
         let facts = RunFacts {
-            spec_file: self.target.target.as_deref(),
+            spec_file: target.spec_file(),
             tenancy: Some(&db.tenancy),
             ..RunFacts::default()
         };
         self.output
-            .emit(spec.as_ref(), facts, report, &mut findings)
+            .emit(target.spec(), facts, report, &mut findings)
     }
 }

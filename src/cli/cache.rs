@@ -3,15 +3,14 @@
 use std::time::Instant;
 
 use clap::Args;
-use tenantprobe::cache::{
-    self, CacheOptions, Classifier, Databases, Glob, KeyPattern, LearnOptions, Owners,
-};
+use tenantprobe::Error;
+use tenantprobe::cache::{self, CacheOptions, Databases, LearnOptions, Owners};
 use tenantprobe::exit::ExitStatus;
 use tenantprobe::finding::Severity;
 use tenantprobe::redact::redact;
 use tenantprobe::report::Report;
 use tenantprobe::rules::RuleInfo;
-use tenantprobe::target::process_env;
+use tenantprobe::target::{AppRole, Flags, Provisioning, RedisFlags};
 
 use super::common::{DatabaseArgs, OutputArgs, RunFacts, TargetArgs};
 
@@ -60,58 +59,33 @@ pub struct CacheArgs {
 }
 
 impl CacheArgs {
-    pub async fn exec(self) -> anyhow::Result<ExitStatus> {
+    pub async fn exec(self) -> Result<ExitStatus, Error> {
         let begun = Instant::now();
-        let spec = self.target.load()?;
-        let redis_spec = spec.as_ref().and_then(|s| s.redis.as_ref());
-        let env_name = redis_spec.map_or("REDIS_URL", |r| r.url_env.as_str());
-        let source = if self.redis_url.is_some() {
-            "--redis-url"
-        } else {
-            env_name
-        };
-        let url = self
-            .redis_url
-            .clone()
-            .or_else(|| process_env(env_name))
-            .ok_or_else(|| anyhow::anyhow!("no Redis: pass --redis-url URL or set {env_name}"))?;
-        // A URL that does not parse is a configuration error (2), not an unreachable server (3).
-        redis::Client::open(url.as_str())
-            .map_err(|e| anyhow::anyhow!("invalid Redis URL `{}` ({source}): {e}", redact(&url)))?;
-        let sources: Vec<String> = redis_spec
-            .map(|r| r.key_patterns.clone())
-            .unwrap_or_default()
-            .into_iter()
-            .chain(self.key_patterns.clone())
-            .collect();
-        anyhow::ensure!(
-            !sources.is_empty(),
-            "no key patterns: pass --key-pattern 'tenant:{{tenant_id:uuid}}:*' or set `key_patterns` under [redis] in the spec"
-        );
-        let patterns = sources
-            .iter()
-            .map(|p| KeyPattern::parse(p).map_err(|e| anyhow::anyhow!(e)))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let globals: Vec<Glob> = redis_spec
-            .map(|r| r.global_keys.clone())
-            .unwrap_or_default()
-            .into_iter()
-            .chain(self.global_keys.clone())
-            .map(Glob)
-            .collect();
+        let target = self.target.load(Flags {
+            database: Some(self.database.flags(None)),
+            redis: Some(RedisFlags {
+                url: self.redis_url.clone(),
+                key_patterns: self.key_patterns.clone(),
+                global_keys: self.global_keys.clone(),
+            }),
+            ..Flags::default()
+        })?;
+        let redis = target.redis()?;
+        if redis.patterns.is_empty() {
+            return Err(Error::usage(
+                "no key patterns: pass --key-pattern 'tenant:{tenant_id:uuid}:*' or set `key_patterns` under [redis] in the spec",
+            ));
+        }
+        let url = redis.url.clone();
 
         // Known tenants, when a database is at hand: orphans, and whose values are whose.
         let mut owners = Owners::default();
         let mut known = None;
-        let has_database = self.database.database_url.is_some()
-            || spec.as_ref().is_some_and(|s| s.database.is_some());
         let mut notes = Vec::new();
-        if has_database {
+        if target.has_database() {
             // Only read as the observer: the app role plays no part, so none is required (the
             // catalog is read as the connecting role).
-            let mut database = self.database.clone();
-            database.app_role = Some(String::new());
-            let mut db = database.resolve(spec.as_ref())?;
+            let mut db = target.database(AppRole::Optional)?;
             let mut conn = db.connect().await?;
             db.tenancy.app_role = sqlx::query_scalar("SELECT current_user::text")
                 .fetch_one(&mut conn)
@@ -124,7 +98,8 @@ impl CacheArgs {
                     ..LearnOptions::default()
                 },
             )
-            .await?;
+            .await
+            .map_err(Error::failed)?;
             let _ = sqlx::Connection::close(conn).await;
             notes.push(format!(
                 "{} tenants known to the database; {} distinctive values learned from {} rows of {} tenant tables (at most {} rows per tenant and table)",
@@ -148,11 +123,7 @@ impl CacheArgs {
                 "no database (--database-url or the spec's [database]): keys are checked by shape only — keys without a tenant and malformed tenant segments are found; keys of tenants that do not exist and values holding another tenant's data are NOT checked".into(),
             );
         }
-        let classifier = Classifier {
-            patterns,
-            globals,
-            tenants: known,
-        };
+        let classifier = redis.classifier(known);
         let options = CacheOptions {
             match_glob: self.match_glob.clone(),
             max_keys: self.max_keys,
@@ -165,29 +136,19 @@ impl CacheArgs {
             },
             ..CacheOptions::default()
         };
-        let outcome = match cache::check(&url, &classifier, &owners, &options).await {
-            Err(cache::CacheError::Unreachable { url, cause }) => {
-                return Err(tenantprobe::unreachable::Unreachable {
-                    what: "Redis",
-                    url,
-                    variable: "--redis-url or the spec's url_env",
-                    reason: cause.to_string(),
-                }
-                .into());
-            }
-            other => other?,
-        };
+        let outcome = cache::check(&url, &classifier, &owners, &options).await?;
         // An empty keyspace (or a --match that matches nothing) proves nothing: never green.
-        anyhow::ensure!(
-            outcome.keys > 0,
-            "no key was scanned in `{}`{}: nothing was examined (the URL's database or --db, \
-             --match)",
-            redact(&url),
-            self.match_glob
-                .as_deref()
-                .map(|m| format!(" matching `{m}`"))
-                .unwrap_or_default()
-        );
+        if outcome.keys == 0 {
+            return Err(Error::NothingExamined(format!(
+                "no key was scanned in `{}`{}: nothing was examined (the URL's database or --db, \
+                 --match)",
+                redact(&url),
+                self.match_glob
+                    .as_deref()
+                    .map(|m| format!(" matching `{m}`"))
+                    .unwrap_or_default()
+            )));
+        }
         let values = if owners.is_empty() {
             "no values checked".to_owned()
         } else {
@@ -237,24 +198,25 @@ impl CacheArgs {
         let stats = outcome.stats();
         let mut findings = outcome.findings;
         if self.dynamic {
-            use tenantprobe::target::{HttpTarget, obtain_tenants};
-            let spec = spec.as_ref().ok_or_else(|| {
-                anyhow::anyhow!("--dynamic needs a target spec with [api] and [tenants]")
-            })?;
-            let target = HttpTarget::resolve(spec, &process_env)?;
+            if target.spec().is_none() {
+                return Err(Error::usage(
+                    "--dynamic needs a target spec with [api] and [tenants]",
+                ));
+            }
+            let api = target.api()?;
             let slugs = vec![
                 "tenantprobe-cache-a".to_owned(),
                 "tenantprobe-cache-b".to_owned(),
             ];
-            let tenants = obtain_tenants(
-                spec,
-                &process_env,
-                &slugs,
-                &reqwest::Client::new(),
-                Some(&target),
-            )
-            .await?;
-            let dynamic = tenantprobe::attack::http::cross_check(target, tenants).await?;
+            let tenants = target
+                .tenants(
+                    &slugs,
+                    &reqwest::Client::new(),
+                    Some(&api),
+                    Provisioning::Create,
+                )
+                .await?;
+            let dynamic = tenantprobe::attack::http::cross_check(api, tenants).await?;
             notes.push(format!(
                 "dynamic check through the API: {} finding(s)",
                 dynamic.len()
@@ -273,20 +235,17 @@ impl CacheArgs {
             ));
         }
         let rules: Vec<&'static RuleInfo> = cache::rules::RULES.to_vec();
-        let target = spec.as_ref().map_or_else(
-            || tenantprobe::redact::without_credentials(&url),
-            |s| s.name.clone(),
-        );
+        let name = target.name(&url);
         let report = Report {
             stats: Some(stats),
-            ..Report::new("cache", &target, &rules, begun.elapsed(), &notes)
+            ..Report::new("cache", &name, &rules, begun.elapsed(), &notes)
         };
         let facts = RunFacts {
-            spec_file: self.target.target.as_deref(),
+            spec_file: target.spec_file(),
             coverage: Some(&matrix),
             ..RunFacts::default()
         };
         self.output
-            .emit(spec.as_ref(), facts, report, &mut findings)
+            .emit(target.spec(), facts, report, &mut findings)
     }
 }

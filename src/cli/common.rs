@@ -7,17 +7,14 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
-use sqlx::PgConnection;
-use sqlx::postgres::PgConnectOptions;
+use tenantprobe::Error;
 use tenantprobe::exit::ExitStatus;
 use tenantprobe::finding::{Finding, Severity};
-use tenantprobe::redact::{redact, scrub};
+use tenantprobe::redact::scrub;
 use tenantprobe::report::{self, Format, Report};
-use tenantprobe::session::SessionLimits;
 use tenantprobe::spec::Spec;
-use tenantprobe::sql::QualifiedName;
+use tenantprobe::target::{DatabaseFlags, Flags, Target};
 use tenantprobe::tenancy::Tenancy;
-use tenantprobe::unreachable::Unreachable;
 
 #[derive(Debug, Clone, Args)]
 pub struct TargetArgs {
@@ -28,12 +25,9 @@ pub struct TargetArgs {
 }
 
 impl TargetArgs {
-    pub fn load(&self) -> anyhow::Result<Option<Spec>> {
-        self.target
-            .as_deref()
-            .map(Spec::load)
-            .transpose()
-            .map_err(Into::into)
+    /// The target: the spec (if given) with `flags` over it, read against the environment.
+    pub fn load(&self, flags: Flags) -> Result<Target<'static>, Error> {
+        Target::load(self.target.as_deref(), flags)
     }
 }
 
@@ -71,116 +65,20 @@ pub struct DatabaseArgs {
     pub idle_in_transaction_timeout: Option<Duration>,
 }
 
-/// A resolved database target.
-pub struct DatabaseTarget {
-    pub url: String,
-    pub tenancy: Tenancy,
-    /// Timeouts every session carries.
-    pub limits: SessionLimits,
-    /// Functions never called (the spec's `skip_functions`).
-    pub skip_functions: Vec<String>,
-    /// Where the URL came from, for messages.
-    pub url_source: String,
-}
-
 impl DatabaseArgs {
-    /// Spec fields overridden by flags. Missing URL or app role is a usage error.
-    pub fn resolve(&self, spec: Option<&Spec>) -> anyhow::Result<DatabaseTarget> {
-        let from_spec = spec.and_then(|s| s.database.as_ref());
-        let mut tenancy = from_spec.map(|d| d.tenancy()).unwrap_or_default();
-        let app_role = self.app_role.clone().or_else(|| {
-            from_spec
-                .map(|d| d.app_role.clone())
-                .filter(|r| !r.is_empty())
-        });
-        tenancy.app_role = app_role.context(
-            "no app role: pass --app-role ROLE or set `app_role` under [database] in the spec",
-        )?;
-        if let Some(c) = &self.tenant_column {
-            tenancy.tenant_column.clone_from(c);
-        }
-        if let Some(s) = &self.tenant_setting {
-            tenancy.tenant_setting.clone_from(s);
-        }
-        if let Some(t) = &self.tenants_table {
-            tenancy.tenants_table = Some(QualifiedName::parse(t));
-        }
-        if !self.schemas.is_empty() {
-            tenancy.schemas.clone_from(&self.schemas);
-        }
-        let env_name = from_spec.map_or("DATABASE_URL", |d| d.url_env.as_str());
-        let (url, url_source) = match &self.database_url {
-            Some(url) => (url.clone(), "--database-url".to_owned()),
-            None => match std::env::var(env_name) {
-                Ok(url) if !url.is_empty() => (url, env_name.to_owned()),
-                _ => anyhow::bail!("no database: pass --database-url URL or set {env_name}"),
-            },
-        };
-        let mut limits = from_spec.map(|d| d.limits()).unwrap_or_default();
-        if let Some(d) = self.statement_timeout {
-            limits.statement = d;
-        }
-        if let Some(d) = self.lock_timeout {
-            limits.lock = d;
-        }
-        if let Some(d) = self.idle_in_transaction_timeout {
-            limits.idle_in_transaction = d;
-        }
-        Ok(DatabaseTarget {
-            url,
-            tenancy,
-            limits,
-            skip_functions: from_spec
-                .map(|d| d.skip_functions.clone())
-                .unwrap_or_default(),
-            url_source,
-        })
-    }
-}
-
-impl DatabaseTarget {
-    /// Connection options, after checking that the server answers (a failure is exit 3) and that
-    /// the run would examine something (schemas that exist, tables with the tenant column; a
-    /// failure is a usage error, exit 2, with a did-you-mean).
-    pub async fn checked_options(&self) -> anyhow::Result<PgConnectOptions> {
-        let mut conn = self.connect().await?;
-        let scope = tenantprobe::tenancy::check_scope(&mut conn, &self.tenancy).await;
-        let _ = sqlx::Connection::close(conn).await;
-        scope?;
-        self.parsed()
-    }
-
-    fn parsed(&self) -> anyhow::Result<PgConnectOptions> {
-        tenantprobe::sql::connect_options(&self.url)
-            .map(|o| self.limits.apply(o))
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "invalid database URL `{}` ({}): {e}",
-                    redact(&self.url),
-                    self.url_source
-                )
-            })
-    }
-
-    /// Connects (10 s timeout); failure is "target unreachable" (exit 3).
-    pub async fn connect(&self) -> anyhow::Result<PgConnection> {
-        let unreachable = |reason: String| Unreachable {
-            what: "PostgreSQL",
-            url: redact(&self.url),
-            variable: leak(self.url_source.clone()),
-            reason,
-        };
-        let options = self.parsed()?;
-        tracing::info!(url = %redact(&self.url), source = %self.url_source, "connecting to PostgreSQL");
-        match tokio::time::timeout(
-            Duration::from_secs(10),
-            <PgConnection as sqlx::Connection>::connect_with(&options),
-        )
-        .await
-        {
-            Ok(Ok(conn)) => Ok(conn),
-            Ok(Err(e)) => Err(unreachable(e.to_string()).into()),
-            Err(_) => Err(unreachable("no answer within 10 s".into()).into()),
+    /// The flags as the target reads them; `pooler_url` is `attack db`'s own flag.
+    pub fn flags(&self, pooler_url: Option<String>) -> DatabaseFlags {
+        DatabaseFlags {
+            url: self.database_url.clone(),
+            app_role: self.app_role.clone(),
+            tenant_column: self.tenant_column.clone(),
+            tenant_setting: self.tenant_setting.clone(),
+            tenants_table: self.tenants_table.clone(),
+            schemas: self.schemas.clone(),
+            statement_timeout: self.statement_timeout,
+            lock_timeout: self.lock_timeout,
+            idle_in_transaction_timeout: self.idle_in_transaction_timeout,
+            pooler_url,
         }
     }
 }
@@ -189,11 +87,6 @@ fn scrub_in_place(text: &mut String) {
     if let std::borrow::Cow::Owned(clean) = scrub(text) {
         *text = clean;
     }
-}
-
-/// `Unreachable` names its variable with a `&'static str`; command lines are few.
-fn leak(s: String) -> &'static str {
-    Box::leak(s.into_boxed_str())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -252,9 +145,9 @@ pub struct RunFacts<'a> {
 impl OutputArgs {
     /// Source locations: `--migrations` (an error when it cannot be read), else `migrations/` if
     /// present; the spec file as the fallback.
-    fn locator(&self, spec_file: Option<&Path>) -> anyhow::Result<Option<report::Locator>> {
+    fn locator(&self, spec_file: Option<&Path>) -> Result<Option<report::Locator>, Error> {
         let from_migrations = match &self.migrations {
-            Some(dir) => Some(report::Locator::from_migrations(dir)?),
+            Some(dir) => Some(report::Locator::from_migrations(dir).map_err(Error::failed)?),
             None if Path::new("migrations").is_dir() => {
                 report::Locator::from_migrations(Path::new("migrations")).ok()
             }
@@ -277,13 +170,13 @@ impl OutputArgs {
         facts: RunFacts<'a>,
         report: Report<'a>,
         findings: &'a mut Vec<Finding>,
-    ) -> anyhow::Result<ExitStatus> {
+    ) -> Result<ExitStatus, Error> {
         report::collapse_duplicates(findings);
         if let Some(spec) = spec {
             report::apply_waivers(findings, &spec.waivers);
         }
         if let Some(path) = &self.baseline {
-            report::apply_baseline(findings, path)?;
+            report::apply_baseline(findings, path).map_err(Error::failed)?;
         }
         // Evidence and details quote what the target answered and how it was reached (curl
         // commands name the API's URL): no secret we were given may appear in any format.
@@ -348,7 +241,7 @@ impl OutputArgs {
             ),
             None => Box::new(std::io::stdout().lock()),
         };
-        report::write(format, &report, &mut out)?;
+        report::write(format, &report, &mut out).map_err(Error::failed)?;
         out.flush()?;
         tracing::info!(
             findings = findings.len(),
@@ -359,29 +252,13 @@ impl OutputArgs {
         if self.format == FormatArg::Human
             && std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
         {
-            report::write(Format::Github, &report, &mut std::io::stdout().lock())?;
+            report::write(Format::Github, &report, &mut std::io::stdout().lock())
+                .map_err(Error::failed)?;
         }
         Ok(if report::fails(findings, self.fail_on) {
             ExitStatus::Findings
         } else {
             ExitStatus::Clean
         })
-    }
-}
-
-/// The process environment, with `--base-url` (when given) standing in for the variable the
-/// spec's `[api] base_url_env` names.
-pub fn api_env(spec: &Spec, base_url: Option<String>) -> impl Fn(&str) -> Option<String> + use<> {
-    let api_env = spec
-        .api
-        .as_ref()
-        .map(|a| a.base_url_env.clone())
-        .unwrap_or_default();
-    move |name: &str| {
-        if name == api_env && base_url.is_some() {
-            base_url.clone()
-        } else {
-            tenantprobe::target::process_env(name)
-        }
     }
 }

@@ -122,9 +122,9 @@ impl Command {
 }
 
 impl Cli {
-    pub async fn exec(self) -> anyhow::Result<ExitStatus> {
+    pub async fn exec(self) -> Result<ExitStatus, tenantprobe::Error> {
         match self.command {
-            Command::Demo(args) => args.exec(),
+            Command::Demo(args) => args.exec().map_err(tenantprobe::Error::failed),
             Command::Audit(args) => args.exec().await,
             Command::Rules(args) => args.exec(),
             Command::Attack(args) => args.exec().await,

@@ -7,18 +7,17 @@ use std::time::Duration;
 
 use anstyle::{AnsiColor, Style};
 use clap::{Args, Subcommand};
+use tenantprobe::Error;
 use tenantprobe::exit::ExitStatus;
 use tenantprobe::monitor::canary::{self, GateOptions};
 use tenantprobe::monitor::daemon::{self, DaemonOptions};
 use tenantprobe::monitor::metrics::Metrics;
 use tenantprobe::monitor::schedule::Schedule;
-use tenantprobe::monitor::{
-    self, CheckStatus, CycleReport, Probe, ProbeOptions, Provisioning, SetupError,
-};
+use tenantprobe::monitor::{self, CheckStatus, CycleReport, Probe, ProbeOptions, Provisioning};
 use tenantprobe::report::Report;
 use tenantprobe::rules::RuleInfo;
 use tenantprobe::spec::Spec;
-use tenantprobe::target::{TargetError, process_env};
+use tenantprobe::target::{Flags, process_env};
 
 use super::common::{OutputArgs, RunFacts, TargetArgs};
 
@@ -76,10 +75,9 @@ pub struct ProbeArgs {
 }
 
 impl ProbeArgs {
-    fn spec(&self) -> anyhow::Result<Spec> {
-        self.target.load()?.ok_or_else(|| {
-            anyhow::anyhow!("monitor needs a target spec: pass --target probes/<name>.toml")
-        })
+    fn spec(&self) -> Result<Spec, Error> {
+        let target = self.target.load(Flags::default())?;
+        target.require_spec("monitor").cloned()
     }
 
     fn options(&self, spec: &Spec) -> Option<ProbeOptions> {
@@ -93,46 +91,8 @@ impl ProbeArgs {
         Some(options)
     }
 
-    async fn probe(&self, spec: &Spec, provisioning: Provisioning) -> Result<Probe, Outcome> {
-        Probe::setup(spec, &process_env, provisioning, self.options(spec))
-            .await
-            .map_err(Outcome::from)
-    }
-}
-
-/// Why a command stopped before judging, with its exit status.
-enum Outcome {
-    Unreachable(String),
-    Usage(String),
-}
-
-impl From<SetupError> for Outcome {
-    fn from(e: SetupError) -> Self {
-        let unreachable = matches!(
-            e,
-            SetupError::Target(TargetError::Provision { .. } | TargetError::ProvisionApi(_))
-        );
-        let text = format!("{:#}", anyhow::Error::from(e));
-        if unreachable {
-            Self::Unreachable(text)
-        } else {
-            Self::Usage(text)
-        }
-    }
-}
-
-impl Outcome {
-    fn exit(self) -> ExitStatus {
-        match self {
-            Self::Unreachable(text) => {
-                eprintln!("error: {text}");
-                ExitStatus::Unreachable
-            }
-            Self::Usage(text) => {
-                eprintln!("error: {text}");
-                ExitStatus::Usage
-            }
-        }
+    async fn probe(&self, spec: &Spec, provisioning: Provisioning) -> Result<Probe, Error> {
+        Probe::setup(spec, &process_env, provisioning, self.options(spec)).await
     }
 }
 
@@ -192,7 +152,7 @@ pub struct CanaryArgs {
 }
 
 impl MonitorArgs {
-    pub async fn exec(self) -> anyhow::Result<ExitStatus> {
+    pub async fn exec(self) -> Result<ExitStatus, Error> {
         match self.command {
             MonitorCommand::Init(args) => args.exec().await,
             MonitorCommand::Run(args) => args.exec().await,
@@ -203,16 +163,13 @@ impl MonitorArgs {
 }
 
 impl InitArgs {
-    async fn exec(self) -> anyhow::Result<ExitStatus> {
+    async fn exec(self) -> Result<ExitStatus, Error> {
         let spec = self.probe.spec()?;
-        let probe = match self.probe.probe(&spec, Provisioning::Create).await {
-            Ok(p) => p,
-            Err(o) => return Ok(o.exit()),
-        };
-        let report = match probe.init().await {
-            Ok(r) => r,
-            Err(e) => return Ok(Outcome::Unreachable(format!("monitor init: {e}")).exit()),
-        };
+        let probe = self.probe.probe(&spec, Provisioning::Create).await?;
+        let report = probe.init().await.map_err(|e| Error::TargetFailed {
+            what: "monitor init".into(),
+            reason: e.to_string(),
+        })?;
         let mut out = anstream::stdout();
         for t in &probe.tenants {
             writeln!(out, "synthetic tenant {} ({})", t.slug, t.tenant_id)?;
@@ -231,12 +188,9 @@ impl InitArgs {
 }
 
 impl RunArgs {
-    async fn exec(self) -> anyhow::Result<ExitStatus> {
+    async fn exec(self) -> Result<ExitStatus, Error> {
         let spec = self.probe.spec()?;
-        let probe = match self.probe.probe(&spec, Provisioning::LookUp).await {
-            Ok(p) => p,
-            Err(o) => return Ok(o.exit()),
-        };
+        let probe = self.probe.probe(&spec, Provisioning::LookUp).await?;
         let metrics = Metrics::new(
             &probe
                 .tenants
@@ -256,7 +210,7 @@ impl RunArgs {
                 report.passed(),
             )
             .await
-            .map_err(|e| anyhow::anyhow!(e))?;
+            .map_err(Error::failed)?;
         }
         let notes = cycle_notes(&report);
         let mut findings = report.findings();
@@ -334,21 +288,21 @@ fn monitor_rules() -> Vec<&'static RuleInfo> {
 }
 
 impl ServeArgs {
-    async fn exec(self) -> anyhow::Result<ExitStatus> {
+    async fn exec(self) -> Result<ExitStatus, Error> {
         let spec = self.probe.spec()?;
         let monitor = spec
             .monitor
             .as_ref()
-            .ok_or_else(|| anyhow::anyhow!(SetupError::NoMonitorSection))?;
+            .ok_or_else(monitor::no_monitor_section)?;
         let line = self
             .schedule
             .clone()
             .unwrap_or_else(|| monitor.schedule.clone());
-        let schedule = Schedule::parse(&line).map_err(|e| anyhow::anyhow!(e))?;
+        let schedule = Schedule::parse(&line).map_err(Error::Usage)?;
         let jitter = self.jitter.unwrap_or(monitor.jitter);
         let listener = tokio::net::TcpListener::bind(self.listen)
             .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", self.listen))?;
+            .map_err(|e| Error::usage(format!("cannot listen on {}: {e}", self.listen)))?;
         let bound = listener.local_addr()?;
         // The synthetic tenants' database may be away when the pod starts: retry until it is.
         let mut backoff = Duration::from_secs(1);
@@ -359,15 +313,15 @@ impl ServeArgs {
             };
             match attempt {
                 Ok(probe) => break probe,
-                Err(Outcome::Unreachable(e)) => {
-                    tracing::warn!(error = %e, retry_in = ?backoff, "cannot set the probe up yet");
+                Err(e) if e.exit_status() == ExitStatus::Unreachable => {
+                    tracing::warn!(error = %e.report(), retry_in = ?backoff, "cannot set the probe up yet");
                     tokio::select! {
                         () = tokio::time::sleep(backoff) => {}
                         () = super::super::shutdown_signal() => return Ok(ExitStatus::Clean),
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(60));
                 }
-                Err(usage) => return Ok(usage.exit()),
+                Err(usage) => return Err(usage),
             }
         };
         let metrics = Arc::new(Metrics::new(
@@ -389,22 +343,21 @@ impl ServeArgs {
             listener,
             super::super::shutdown_signal(),
         )
-        .await?;
+        .await
+        .map_err(Error::failed)?;
         Ok(ExitStatus::Clean)
     }
 }
 
 impl CanaryArgs {
-    async fn exec(self) -> anyhow::Result<ExitStatus> {
-        anyhow::ensure!(
-            (0.0..=1.0).contains(&self.error_threshold),
-            "--error-threshold is a ratio between 0 and 1 (0.01 = 1%)"
-        );
+    async fn exec(self) -> Result<ExitStatus, Error> {
+        if !(0.0..=1.0).contains(&self.error_threshold) {
+            return Err(Error::usage(
+                "--error-threshold is a ratio between 0 and 1 (0.01 = 1%)",
+            ));
+        }
         let spec = self.probe.spec()?;
-        let probe = match self.probe.probe(&spec, Provisioning::LookUp).await {
-            Ok(p) => p,
-            Err(o) => return Ok(o.exit()),
-        };
+        let probe = self.probe.probe(&spec, Provisioning::LookUp).await?;
         let options = GateOptions {
             duration: self.duration,
             interval: self.interval,

@@ -3,11 +3,12 @@
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use tenantprobe::Error;
 use tenantprobe::attack::noisy::{self, NoisySpec, ms};
 use tenantprobe::exit::ExitStatus;
 use tenantprobe::report::Report;
 use tenantprobe::rules::RuleInfo;
-use tenantprobe::target::{HttpTarget, obtain_tenants};
+use tenantprobe::target::{Flags, HttpTarget, Provisioning, process_env};
 
 use super::common::{OutputArgs, RunFacts, TargetArgs};
 
@@ -40,15 +41,17 @@ pub struct AttackNoisyArgs {
 }
 
 impl AttackNoisyArgs {
-    pub async fn exec(self) -> anyhow::Result<ExitStatus> {
+    pub async fn exec(self) -> Result<ExitStatus, Error> {
         let begun = Instant::now();
-        let spec = self.target.load()?.ok_or_else(|| {
-            anyhow::anyhow!("attack noisy needs a target spec: pass --target probes/<name>.toml")
+        let resolved = self.target.load(Flags {
+            base_url: self.base_url.clone(),
+            ..Flags::default()
         })?;
+        let spec = resolved.require_spec("attack noisy")?;
         if self.tenants.len() != 2 {
-            anyhow::bail!(
-                "attack noisy takes exactly two --tenant slugs: the noisy tenant, then the victim"
-            );
+            return Err(Error::usage(
+                "attack noisy takes exactly two --tenant slugs: the noisy tenant, then the victim",
+            ));
         }
         let mut settings: NoisySpec = spec.noisy.clone().unwrap_or_default();
         if let Some(n) = self.requests {
@@ -60,34 +63,38 @@ impl AttackNoisyArgs {
         if let Some(c) = self.concurrency {
             settings.concurrency = c;
         }
-        settings.validate()?;
-        let env = super::common::api_env(&spec, self.base_url.clone());
-        let target = HttpTarget::resolve(&spec, &env)?;
+        settings.validate().map_err(Error::failed)?;
+        let target = resolved.api()?;
         // The load goes to loopback or to the spec's own URL, never to one typed on the command
         // line: --allow-remote opens the spec's target, not any host.
         if self.base_url.is_some()
-            && !self.is_specs_url(&spec, &target)
+            && !self.is_specs_url(spec, &target)
             && noisy::check_host(&target, false).is_err()
         {
             let variable = spec.api.as_ref().map_or("", |a| a.base_url_env.as_str());
-            anyhow::bail!(
+            return Err(Error::usage(format!(
                 "`{}` is neither on this machine nor the spec's API URL (`{variable}`): attack noisy sends load only to loopback or to the URL the spec names; for a staging target set `{variable}` and pass --allow-remote",
                 target.base_url
-            );
+            )));
         }
-        noisy::check_host(&target, self.allow_remote)?;
-        let tenants = obtain_tenants(
-            &spec,
-            &env,
-            &self.tenants,
-            &reqwest::Client::new(),
-            Some(&target),
-        )
-        .await?;
+        noisy::check_host(&target, self.allow_remote).map_err(Error::failed)?;
+        let tenants = resolved
+            .tenants(
+                &self.tenants,
+                &reqwest::Client::new(),
+                Some(&target),
+                Provisioning::Create,
+            )
+            .await?;
         let [noisy_tenant, victim] = tenants.as_slice() else {
-            anyhow::bail!("expected two tenants, got {}", tenants.len());
+            return Err(Error::failed(anyhow::anyhow!(
+                "expected two tenants, got {}",
+                tenants.len()
+            )));
         };
-        let outcome = noisy::noisy(&target, noisy_tenant, victim, &settings).await?;
+        let outcome = noisy::noisy(&target, noisy_tenant, victim, &settings)
+            .await
+            .map_err(Error::failed)?;
         let notes = vec![
             format!(
                 "{} {}: `{}` sends at most {} requests for at most {} ({} in flight) while `{}` measures",
@@ -126,10 +133,10 @@ impl AttackNoisyArgs {
             ..Report::new("attack noisy", &spec.name, &rules, begun.elapsed(), &notes)
         };
         let facts = RunFacts {
-            spec_file: self.target.target.as_deref(),
+            spec_file: resolved.spec_file(),
             ..RunFacts::default()
         };
-        self.output.emit(Some(&spec), facts, report, &mut findings)
+        self.output.emit(Some(spec), facts, report, &mut findings)
     }
 }
 
@@ -138,7 +145,7 @@ impl AttackNoisyArgs {
     fn is_specs_url(&self, spec: &tenantprobe::spec::Spec, target: &HttpTarget) -> bool {
         spec.api
             .as_ref()
-            .and_then(|api| tenantprobe::target::process_env(&api.base_url_env))
+            .and_then(|api| process_env(&api.base_url_env))
             .and_then(|url| url.parse::<reqwest::Url>().ok())
             .is_some_and(|url| url == target.base_url)
     }

@@ -22,11 +22,13 @@ pub struct RulesArgs {
 }
 
 impl RulesArgs {
-    pub fn exec(self) -> anyhow::Result<ExitStatus> {
+    pub fn exec(self) -> Result<ExitStatus, tenantprobe::Error> {
         let mut out = std::io::stdout().lock();
         let all = match &self.rule {
             Some(id) => vec![rules::find(id).ok_or_else(|| {
-                anyhow::anyhow!("no rule `{id}` (run `tenantprobe rules` for the list)")
+                tenantprobe::Error::usage(format!(
+                    "no rule `{id}` (run `tenantprobe rules` for the list)"
+                ))
             })?],
             None => rules::catalogue(),
         };
@@ -40,7 +42,8 @@ impl RulesArgs {
                                            "explanation": r.explanation, "remediation": r.remediation})
                     })
                     .collect();
-                serde_json::to_writer_pretty(&mut out, &items)?;
+                serde_json::to_writer_pretty(&mut out, &items)
+                    .map_err(tenantprobe::Error::failed)?;
                 writeln!(out)?;
             }
             _ => {

@@ -8,6 +8,7 @@ pub mod canary;
 pub mod checks;
 pub mod confusion;
 pub mod daemon;
+mod error;
 pub mod metrics;
 pub mod probe;
 pub mod push;
@@ -25,7 +26,8 @@ use tracing::Instrument;
 
 use crate::finding::Finding;
 pub use checks::Found;
-pub use probe::{Actor, Canary, InitReport, Probe, ProbeOptions, Provisioning, SetupError};
+pub use error::MonitorError;
+pub use probe::{Actor, Canary, InitReport, Probe, ProbeOptions, Provisioning, no_monitor_section};
 
 /// Where a check looks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -9,27 +9,24 @@ use serde_json::Value;
 use sqlx::{Connection, PgConnection};
 use tokio::sync::Mutex;
 
+use super::MonitorError;
+use crate::Error;
 use crate::attack::http::client::{Client, Credentials, Exchange};
 use crate::attack::http::world::{self, Identity, values_for};
-use crate::cache::{Classifier, Glob, KeyPattern, Owners};
+use crate::cache::{Classifier, Owners};
 use crate::oracle::Ownership;
 use crate::spec::{Carrier, MonitorSpec, Operation, Spec, TenancySpec};
-use crate::target::{Env, HttpTarget, TargetError, TestTenant, lookup_tenants, obtain_tenants};
+pub use crate::target::Provisioning;
+use crate::target::{AppRole, Env, Flags, Pooler, Target, Tenant};
 use crate::tenancy::Tenancy;
 
 use super::request::{Rendered, render};
 
-/// Why a probe could not be set up: bad spec or configuration (exit 2).
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    #[error("the spec has no [monitor] section: add one with `schedule` and `synthetic_tenants`")]
-    NoMonitorSection,
-    #[error("[monitor] synthetic_tenants needs at least two slugs (it has {0})")]
-    TooFewTenants(usize),
-    #[error(transparent)]
-    Target(#[from] TargetError),
-    #[error("{0}")]
-    Invalid(String),
+/// The spec has no `[monitor]` section (a usage error).
+pub fn no_monitor_section() -> Error {
+    Error::usage(
+        "the spec has no [monitor] section: add one with `schedule` and `synthetic_tenants`",
+    )
 }
 
 /// Limits of one cycle.
@@ -70,7 +67,7 @@ pub struct DatabaseProbe {
 
 impl DatabaseProbe {
     /// The kept connection, or a new one (bounded by `timeout`).
-    pub async fn connection(&self, timeout: Duration) -> Result<PgConnection, String> {
+    pub async fn connection(&self, timeout: Duration) -> Result<PgConnection, MonitorError> {
         let kept = self.conn.lock().await.take();
         if let Some(mut conn) = kept {
             // A connection that outlived a server restart fails its first query: check first.
@@ -83,13 +80,11 @@ impl DatabaseProbe {
         }
         let options = crate::sql::connect_options(&self.url)
             .map(|o| self.limits.apply(o))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| MonitorError::DatabaseUrl(e.to_string()))?;
         match tokio::time::timeout(timeout, PgConnection::connect_with(&options)).await {
             Ok(Ok(conn)) => Ok(conn),
-            Ok(Err(e)) => Err(format!("cannot connect to PostgreSQL: {e}")),
-            Err(_) => Err(format!(
-                "connecting to PostgreSQL timed out after {timeout:?}"
-            )),
+            Ok(Err(e)) => Err(MonitorError::Connect(e)),
+            Err(_) => Err(MonitorError::ConnectTimeout(timeout)),
         }
     }
 
@@ -121,7 +116,7 @@ pub struct Probe {
     /// anonymous caller): no connection is ever shared between identities, so one actor's
     /// leftovers on a kept-alive connection cannot be mistaken for another's answer.
     actor_clients: Vec<Client>,
-    pub tenants: Vec<TestTenant>,
+    pub tenants: Vec<Tenant>,
     pub identities: Vec<Identity>,
     /// Static values of every synthetic tenant: id, user id, canary marker.
     pub ownership: Ownership,
@@ -155,15 +150,6 @@ pub struct Canary {
     pub parent: Option<String>,
 }
 
-/// How a probe obtains its tenants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Provisioning {
-    /// Create the synthetic tenants if missing (`monitor init`).
-    Create,
-    /// Only look them up (`run`, `serve`, `canary`): nothing is written.
-    LookUp,
-}
-
 impl Probe {
     /// Resolves the spec's API, database and Redis from `env` and obtains the synthetic tenants.
     pub async fn setup(
@@ -171,31 +157,33 @@ impl Probe {
         env: Env<'_>,
         provisioning: Provisioning,
         options: Option<ProbeOptions>,
-    ) -> Result<Self, SetupError> {
-        let monitor = spec.monitor.as_ref().ok_or(SetupError::NoMonitorSection)?;
+    ) -> Result<Self, Error> {
+        let monitor = spec.monitor.as_ref().ok_or_else(no_monitor_section)?;
         if monitor.synthetic_tenants.len() < 2 {
-            return Err(SetupError::TooFewTenants(monitor.synthetic_tenants.len()));
+            return Err(Error::usage(format!(
+                "[monitor] synthetic_tenants needs at least two slugs (it has {})",
+                monitor.synthetic_tenants.len()
+            )));
         }
-        let target = HttpTarget::resolve(spec, env)?;
         let (carriers, tenancy) = spec
             .api
             .as_ref()
             .map(|api| (api.carriers(), api.tenancy.clone()))
             .unwrap_or_default();
-        let client = Client::new(target.clone()).map_err(|e| SetupError::Invalid(e.to_string()))?;
-        let http = client.http.clone();
         let slugs = &monitor.synthetic_tenants;
-        let spec = &only_synthetic(spec, slugs)?;
-        let tenants = match provisioning {
-            Provisioning::Create => obtain_tenants(spec, env, slugs, &http, Some(&target)).await?,
-            Provisioning::LookUp => lookup_tenants(spec, env, slugs, &http, Some(&target)).await?,
-        };
+        let resolved = Target::with_env(Some(only_synthetic(spec, slugs)?), Flags::default(), env);
+        let target = resolved.api()?;
+        let client = Client::new(target.clone()).map_err(Error::failed)?;
+        let http = client.http.clone();
+        let tenants = resolved
+            .tenants(slugs, &http, Some(&target), provisioning)
+            .await?;
         let actor_clients = (0..=tenants.len())
             .map(|_| Client::new(target.clone()))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| SetupError::Invalid(e.to_string()))?;
-        let identities = crate::attack::http::identities(&client, &tenants)
-            .map_err(|e| SetupError::Invalid(e.to_string()))?;
+            .map_err(Error::failed)?;
+        let identities =
+            crate::attack::http::identities(&client, &tenants).map_err(Error::failed)?;
         let mut ownership = Ownership::default();
         for (i, t) in tenants.iter().enumerate() {
             ownership.register(t.tenant_id.clone(), i);
@@ -207,21 +195,26 @@ impl Probe {
         // Build the value matcher once; every check works on a cheap clone of it.
         ownership.foreign_in_text("", None, &HashSet::new());
         let database = match &spec.database {
-            Some(db) => Some(DatabaseProbe {
-                url: env(&db.url_env)
-                    .ok_or_else(|| TargetError::MissingVariable(db.url_env.clone()))?,
-                tenancy: db.tenancy(),
-                limits: db.limits(),
-                pooler_url: db.pooler_url_env.as_deref().and_then(env),
-                conn: Mutex::new(None),
-                placements_query: db.placements_query.clone(),
-            }),
+            Some(_) => {
+                let db = resolved.database(AppRole::Optional)?;
+                Some(DatabaseProbe {
+                    pooler_url: match db.pooler {
+                        Pooler::Url(url) => Some(url),
+                        Pooler::Unset(_) | Pooler::NotAsked => None,
+                    },
+                    conn: Mutex::new(None),
+                    placements_query: db.placements_query,
+                    url: db.url,
+                    tenancy: db.tenancy,
+                    limits: db.limits,
+                })
+            }
             None => None,
         };
         let mut premium = Vec::new();
         for slug in &monitor.premium_tenants {
             let i = tenants.iter().position(|t| &t.slug == slug).ok_or_else(|| {
-                SetupError::Invalid(format!(
+                Error::usage(format!(
                     "[monitor] premium_tenants names `{slug}`, which is not one of synthetic_tenants"
                 ))
             })?;
@@ -229,27 +222,21 @@ impl Probe {
                 .as_ref()
                 .is_none_or(|d| d.placements_query.is_none())
             {
-                return Err(SetupError::Invalid(format!(
+                return Err(Error::usage(format!(
                     "[monitor] premium_tenants names `{slug}` but [database] has no placements_query to find its database"
                 )));
             }
             premium.push(i);
         }
         let redis = match &spec.redis {
-            Some(r) => Some(RedisProbe {
-                url: env(&r.url_env)
-                    .ok_or_else(|| TargetError::MissingVariable(r.url_env.clone()))?,
-                classifier: Classifier {
-                    patterns: r
-                        .key_patterns
-                        .iter()
-                        .map(|p| KeyPattern::parse(p).map_err(SetupError::Invalid))
-                        .collect::<Result<_, _>>()?,
-                    globals: r.global_keys.iter().cloned().map(Glob).collect(),
+            Some(_) => {
+                let redis = resolved.redis()?;
+                Some(RedisProbe {
                     // Real tenants are unknown to the probe: no orphan check in production.
-                    tenants: None,
-                },
-            }),
+                    classifier: redis.classifier(None),
+                    url: redis.url,
+                })
+            }
             None => None,
         };
         Ok(Self {
@@ -451,7 +438,7 @@ impl Probe {
     /// Creates every missing canary (one per creatable resource, children under the tenant's
     /// canary parent), through the API as each synthetic tenant. Idempotent: a canary is found by
     /// the tenant's marker before anything is created.
-    pub async fn init(&self) -> Result<InitReport, String> {
+    pub async fn init(&self) -> Result<InitReport, MonitorError> {
         let mut report = InitReport::default();
         for i in 0..self.tenants.len() {
             let (existing, created) = self.complete_canaries(i).await?;
@@ -474,9 +461,15 @@ impl Probe {
     pub async fn complete_canaries(
         &self,
         i: usize,
-    ) -> Result<(usize, Vec<(usize, String)>), String> {
+    ) -> Result<(usize, Vec<(usize, String)>), MonitorError> {
         let resources = &self.client.target.resources;
-        let existing = self.find_canaries(i).await.map_err(|e| e.to_string())?;
+        let slug = &self.tenants[i].slug;
+        let existing = self
+            .find_canaries(i)
+            .await
+            .map_err(MonitorError::request(format!(
+                "finding `{slug}`'s canaries"
+            )))?;
         let mut have = existing.clone();
         let mut created = Vec::new();
         for ri in world::creation_order(resources) {
@@ -497,12 +490,15 @@ impl Probe {
                     &tenant.marker,
                 )
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(MonitorError::request(format!(
+                    "creating the {} canary of `{slug}`",
+                    resources[ri].name
+                )))?;
                 let id = id.ok_or_else(|| {
-                    format!(
+                    MonitorError::Refused(format!(
                         "creating the {} canary of `{}` failed: {} {}",
                         resources[ri].name, tenant.slug, exchange.status, exchange.response
-                    )
+                    ))
                 })?;
                 created.push((ri, id.clone()));
                 have.push(Canary {
@@ -531,13 +527,13 @@ impl Probe {
 
 /// The spec as the monitor sees it: with `existing` tenants, only the synthetic ones (in the order
 /// of `synthetic_tenants`), so that no other listed tenant is ever acted as.
-fn only_synthetic(spec: &Spec, slugs: &[String]) -> Result<Spec, SetupError> {
+fn only_synthetic(spec: &Spec, slugs: &[String]) -> Result<Spec, Error> {
     let mut spec = spec.clone();
     if let Some(crate::spec::TenantsSpec::Existing { tenants }) = &mut spec.tenants {
         let mut chosen = Vec::new();
         for slug in slugs {
             let tenant = tenants.iter().find(|t| t.slug == *slug).ok_or_else(|| {
-                SetupError::Invalid(format!(
+                Error::usage(format!(
                     "[monitor] synthetic tenant `{slug}` is not among [tenants] existing: list it there with its token"
                 ))
             })?;

@@ -7,6 +7,7 @@
 //! renamed (then delete the group once). Grouped by `job` only: an `instance` label would leave
 //! one stale group behind per pod of a CronJob.
 
+use super::MonitorError;
 use super::metrics::Metrics;
 
 /// Pushes to `{gateway}/metrics/job/{job}`.
@@ -16,12 +17,17 @@ pub async fn push(
     job: &str,
     metrics: &Metrics,
     passed: bool,
-) -> Result<(), String> {
-    let base = reqwest::Url::parse(gateway)
-        .map_err(|e| format!("invalid Pushgateway URL `{gateway}`: {e}"))?;
+) -> Result<(), MonitorError> {
+    let base = reqwest::Url::parse(gateway).map_err(|e| MonitorError::PushgatewayUrl {
+        url: gateway.to_owned(),
+        reason: e.to_string(),
+    })?;
     let mut url = base.clone();
     url.path_segments_mut()
-        .map_err(|()| format!("invalid Pushgateway URL `{gateway}`"))?
+        .map_err(|()| MonitorError::PushgatewayUrl {
+            url: gateway.to_owned(),
+            reason: "it cannot have a path".to_owned(),
+        })?
         .pop_if_empty()
         .extend(["metrics", "job", job]);
     let body = metrics.render_for_push(passed);
@@ -34,13 +40,13 @@ pub async fn push(
         .body(body)
         .send()
         .await
-        .map_err(|e| format!("cannot push to {url}: {e}"))?;
+        .map_err(MonitorError::request(format!("cannot push to {url}")))?;
     if !response.status().is_success() {
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
-        return Err(format!(
+        return Err(MonitorError::Refused(format!(
             "the Pushgateway at {url} answered {status}: {text}"
-        ));
+        )));
     }
     Ok(())
 }

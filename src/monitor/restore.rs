@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use crate::attack::http::world::values_for;
 use crate::spec::{Operation, render_json};
 
+use super::MonitorError;
 use super::probe::{Actor, Canary, Probe};
 use super::request::render;
 
@@ -51,7 +52,7 @@ pub struct Outcome {
     /// The owner's canaries now (the same as before when nothing was damaged).
     pub canaries: Vec<Canary>,
     /// Why the canaries could not be checked or put back (what was found is kept).
-    pub error: Option<String>,
+    pub error: Option<MonitorError>,
 }
 
 impl Outcome {
@@ -64,7 +65,7 @@ impl Outcome {
 }
 
 /// Tenant `j`'s view of one of its canaries: `None` when intact.
-async fn damage(probe: &Probe, j: usize, canary: &Canary) -> Result<Option<Damage>, String> {
+async fn damage(probe: &Probe, j: usize, canary: &Canary) -> Result<Option<Damage>, MonitorError> {
     let tenant = &probe.tenants[j];
     let resource = &probe.client.target.resources[canary.resource];
     let mut ownership = probe.ownership.clone();
@@ -74,7 +75,10 @@ async fn damage(probe: &Probe, j: usize, canary: &Canary) -> Result<Option<Damag
                 .foreign_in_text(text, Some(j), &HashSet::new())
                 .is_empty()
     };
-    let failed = |e: reqwest::Error| format!("checking `{}`'s canaries: {e}", tenant.slug);
+    let failed = |cause| MonitorError::Request {
+        context: format!("checking `{}`'s canaries", tenant.slug),
+        cause,
+    };
     if let Some(endpoint) = &resource.get {
         let values = values_for(tenant, "", Some(&canary.id), canary.parent.as_deref());
         if let Ok(path) = render(endpoint, &values) {
@@ -89,10 +93,10 @@ async fn damage(probe: &Probe, j: usize, canary: &Canary) -> Result<Option<Damag
                 .await
                 .map_err(failed)?;
             if exchange.status >= 500 {
-                return Err(format!(
+                return Err(MonitorError::Refused(format!(
                     "GET {path} answered {} to its owner `{}`",
                     exchange.status, tenant.slug
-                ));
+                )));
             }
             return Ok(if !exchange.is_success() {
                 Some(Damage::Destroyed)
@@ -144,7 +148,7 @@ async fn check_and_put_back(
     j: usize,
     before: &[Canary],
     outcome: &mut Outcome,
-) -> Result<(), String> {
+) -> Result<(), MonitorError> {
     let tenant = &probe.tenants[j];
     let resources = &probe.client.target.resources;
     for canary in before {
@@ -182,7 +186,10 @@ async fn check_and_put_back(
                             body.as_ref(),
                         )
                         .await
-                        .map_err(|e| format!("restoring `{}`'s canary: {e}", tenant.slug))?;
+                        .map_err(MonitorError::request(format!(
+                            "restoring `{}`'s canary",
+                            tenant.slug
+                        )))?;
                     back = exchange.is_success() && damage(probe, j, &canary).await?.is_none();
                 }
             }
@@ -198,7 +205,10 @@ async fn check_and_put_back(
                             None,
                         )
                         .await
-                        .map_err(|e| format!("removing `{}`'s changed canary: {e}", tenant.slug))?;
+                        .map_err(MonitorError::request(format!(
+                            "removing `{}`'s changed canary",
+                            tenant.slug
+                        )))?;
                 }
             }
         }
@@ -213,6 +223,9 @@ async fn check_and_put_back(
     outcome.canaries = probe
         .find_canaries(j)
         .await
-        .map_err(|e| format!("finding `{}`'s canaries again: {e}", tenant.slug))?;
+        .map_err(MonitorError::request(format!(
+            "finding `{}`'s canaries again",
+            tenant.slug
+        )))?;
     Ok(())
 }

@@ -19,7 +19,7 @@ pub use spec::{AdminSpec, AuditQuery, MAX_TIME_BOX};
 
 use crate::finding::Finding;
 use crate::spec::{Spec, Values};
-use crate::target::{Env, HttpTarget, TargetError, TestTenant};
+use crate::target::{Env, HttpTarget, Tenant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -29,6 +29,21 @@ pub enum AdminError {
     Precondition(String),
     #[error("cannot read the audit trail back over `{variable}`: {cause}")]
     Audit { variable: String, cause: String },
+}
+
+impl From<AdminError> for crate::Error {
+    /// An admin panel that does not answer is unreachable (exit 3); the rest stops the run (2).
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::Unreachable { url, cause } => Self::Unreachable {
+                what: "the admin panel",
+                url,
+                variable: "the spec's [admin] base_url_env (or [api]'s) or --base-url".into(),
+                reason: cause,
+            },
+            e => Self::failed(e),
+        }
+    }
 }
 
 /// The resolved `[admin]` section.
@@ -44,24 +59,24 @@ pub struct AdminTarget {
 }
 
 impl AdminTarget {
-    pub fn resolve(spec: &Spec, env: Env<'_>) -> Result<Self, TargetError> {
+    pub fn resolve(spec: &Spec, env: Env<'_>) -> Result<Self, crate::Error> {
         let admin = spec
             .admin
             .clone()
-            .ok_or(TargetError::MissingSection("admin"))?;
+            .ok_or(crate::Error::MissingSection("admin"))?;
         let base_env = match &admin.base_url_env {
             Some(name) => name.clone(),
             None => spec
                 .api
                 .as_ref()
                 .map(|a| a.base_url_env.clone())
-                .ok_or(TargetError::MissingSection("api"))?,
+                .ok_or(crate::Error::MissingSection("api"))?,
         };
-        let var = |name: &str| env(name).ok_or_else(|| TargetError::MissingVariable(name.into()));
+        let var = |name: &str| env(name).ok_or_else(|| crate::Error::MissingVariable(name.into()));
         let database = spec
             .database
             .as_ref()
-            .ok_or(TargetError::MissingSection("database"))?;
+            .ok_or(crate::Error::MissingSection("database"))?;
         Ok(Self {
             base_url: var(&base_env)?,
             username: var(&admin.username_env)?,
@@ -85,7 +100,7 @@ pub struct AdminOutcome {
     pub requests: u32,
 }
 
-fn tenant_values(tenant: &TestTenant) -> Values {
+fn tenant_values(tenant: &Tenant) -> Values {
     [
         ("tenant_id".to_owned(), tenant.tenant_id.clone()),
         ("slug".to_owned(), tenant.slug.clone()),
@@ -95,7 +110,7 @@ fn tenant_values(tenant: &TestTenant) -> Values {
     .into()
 }
 
-fn render(template: &crate::spec::PathTemplate, tenant: &TestTenant) -> Result<String, AdminError> {
+fn render(template: &crate::spec::PathTemplate, tenant: &Tenant) -> Result<String, AdminError> {
     template
         .render(&tenant_values(tenant))
         .map_err(|e| AdminError::Precondition(format!("admin path `{}`: {e}", template.1)))
@@ -105,8 +120,8 @@ fn render(template: &crate::spec::PathTemplate, tenant: &TestTenant) -> Result<S
 pub async fn check(
     target: &AdminTarget,
     api: &HttpTarget,
-    a: &TestTenant,
-    b: &TestTenant,
+    a: &Tenant,
+    b: &Tenant,
 ) -> Result<AdminOutcome, AdminError> {
     let spec = &target.spec;
     let mut outcome = AdminOutcome::default();
@@ -252,7 +267,7 @@ pub async fn check(
 async fn closed_routes(
     target: &AdminTarget,
     api: &HttpTarget,
-    a: &TestTenant,
+    a: &Tenant,
     outcome: &mut AdminOutcome,
 ) -> Result<(), AdminError> {
     let spec = &target.spec;
@@ -318,8 +333,8 @@ async fn closed_routes(
 /// A's trail must carry the reason; B's must not.
 async fn audit_trail(
     target: &AdminTarget,
-    a: &TestTenant,
-    b: &TestTenant,
+    a: &Tenant,
+    b: &Tenant,
     reason: &str,
     exchange: &str,
     outcome: &mut AdminOutcome,
@@ -339,7 +354,7 @@ async fn audit_trail(
     .map_err(|_| failed("timed out connecting".into()))?
     .map_err(|e| failed(e.to_string()))?;
     let (sql, names) = target.spec.audit_query.0.to_sql();
-    let trail = |tenant: &TestTenant| {
+    let trail = |tenant: &Tenant| {
         let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
         for _ in &names {
             query = query.bind(tenant.tenant_id.clone());

@@ -54,6 +54,21 @@ pub enum HttpAttackError {
     Worker(String),
 }
 
+impl From<HttpAttackError> for crate::Error {
+    /// An API that does not answer is unreachable (exit 3); the rest stops the run (exit 2).
+    fn from(e: HttpAttackError) -> Self {
+        match e {
+            HttpAttackError::Unreachable { url, cause } => Self::Unreachable {
+                what: "the API",
+                url,
+                variable: "the spec's base_url_env or --base-url".into(),
+                reason: cause.to_string(),
+            },
+            e => Self::failed(e),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct HttpAttackConfig {
     pub cases: u32,

@@ -1,60 +1,18 @@
-//! A spec resolved against the environment: the HTTP side (`HttpTarget`: base URL, how to act as
-//! a tenant, hosts, resources) and the test tenants (`obtain_tenants`). URLs and secrets come from
-//! the variables the spec names, read through a lookup so tests and `demo` can supply their own.
+//! The tenants tenantprobe acts as (`Tenant`), obtained as the spec's `[tenants]` says: created
+//! by an SQL statement or an API request (idempotently), or listed in the spec.
 
-use std::collections::BTreeMap;
-
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_json::Value;
 use sqlx::{AssertSqlSafe, Column, Connection, PgConnection, Row};
 
-use crate::spec::{
-    AuthSpec, ClaimTemplate, HostTemplate, ResourceSpec, Spec, TenantsSpec, Values, render_json,
-};
+use super::{Env, HttpTarget};
+use crate::Error;
+use crate::spec::{Spec, TenantsSpec, Values, render_json};
 
-/// Reads an environment variable (or a stand-in for it).
-pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
-
-/// The process environment, as an `Env`.
-pub fn process_env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum TargetError {
-    #[error("the spec has no [{0}] section, which this command needs")]
-    MissingSection(&'static str),
-    #[error("{0} is not set (the spec names it)")]
-    MissingVariable(String),
-    #[error("{what} is invalid: {reason}")]
-    Invalid { what: String, reason: String },
-    #[error("cannot provision test tenants over `{variable}`")]
-    Provision {
-        variable: String,
-        #[source]
-        cause: sqlx::Error,
-    },
-    #[error("cannot provision test tenants through the API: {0}")]
-    ProvisionApi(String),
-}
-
-/// How tenantprobe acts as a tenant over HTTP.
+/// A tenant tenantprobe may act as: a test tenant of `attack`, a synthetic tenant of `monitor`.
+/// Its id, user id and marker are registered to it, so anything carrying them elsewhere is a leak.
 #[derive(Debug, Clone)]
-pub enum Auth {
-    Jwt {
-        secret: SecretString,
-        claims: BTreeMap<String, ClaimTemplate>,
-        ttl: u64,
-    },
-    Static,
-}
-
-/// A tenant tenantprobe may act as.
-#[derive(Debug, Clone)]
-pub struct TestTenant {
+pub struct Tenant {
     pub slug: String,
     pub tenant_id: String,
     pub user_id: Option<String>,
@@ -64,134 +22,35 @@ pub struct TestTenant {
     pub marker: String,
 }
 
-/// The HTTP side of a target.
-#[derive(Debug, Clone)]
-pub struct HttpTarget {
-    pub base_url: reqwest::Url,
-    pub host: Option<HostTemplate>,
-    pub foreign_status: Vec<u16>,
-    pub auth: Auth,
-    pub resources: Vec<ResourceSpec>,
+/// How tenants are obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provisioning {
+    /// Create them if missing (`attack`, `monitor init`), idempotently.
+    Create,
+    /// Only look them up (`monitor run`, `serve`, `canary`): an SQL provisioning statement runs in
+    /// a transaction that is rolled back, so nothing is written. A tenant that did not exist comes
+    /// back with an id nothing has, so its canaries are missing.
+    LookUp,
 }
 
-impl HttpTarget {
-    pub fn resolve(spec: &Spec, env: Env<'_>) -> Result<Self, TargetError> {
-        let api = spec
-            .api
-            .as_ref()
-            .ok_or(TargetError::MissingSection("api"))?;
-        let raw = env(&api.base_url_env)
-            .ok_or_else(|| TargetError::MissingVariable(api.base_url_env.clone()))?;
-        let base_url = reqwest::Url::parse(&raw).map_err(|e| TargetError::Invalid {
-            what: api.base_url_env.clone(),
-            reason: e.to_string(),
-        })?;
-        let auth = match &api.auth {
-            AuthSpec::JwtHs256 {
-                secret_env,
-                claims,
-                ttl_seconds,
-            } => Auth::Jwt {
-                secret: SecretString::from(
-                    env(secret_env)
-                        .ok_or_else(|| TargetError::MissingVariable(secret_env.clone()))?,
-                ),
-                claims: claims.clone(),
-                ttl: *ttl_seconds,
-            },
-            AuthSpec::Static => Auth::Static,
-        };
-        Ok(Self {
-            base_url,
-            host: api.host.clone(),
-            foreign_status: api.foreign_status.clone(),
-            auth,
-            resources: api.resources.clone(),
-        })
-    }
-
-    /// The URL for a path (which may carry a query).
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base_url.as_str().trim_end_matches('/'), path)
-    }
-
-    /// The Host header that selects `tenant`, when the API uses subdomains.
-    pub fn host_for(&self, slug: &str, tenant_id: &str) -> Option<String> {
-        let host = self.host.as_ref()?;
-        let values: Values = [
-            ("slug".to_owned(), slug.to_owned()),
-            ("tenant_id".to_owned(), tenant_id.to_owned()),
-        ]
-        .into();
-        let name = host.render(&values).ok()?;
-        Some(match self.base_url.port() {
-            Some(port) => format!("{name}:{port}"),
-            None => name,
-        })
-    }
-
-    fn claims(
-        &self,
-        tenant: &TestTenant,
-        tenant_id: &str,
-    ) -> Option<serde_json::Map<String, Value>> {
-        let Auth::Jwt { claims, ttl, .. } = &self.auth else {
-            return None;
-        };
-        let values: Values = [
-            ("tenant_id".to_owned(), tenant_id.to_owned()),
-            (
-                "user_id".to_owned(),
-                tenant.user_id.clone().unwrap_or_default(),
-            ),
-            ("slug".to_owned(), tenant.slug.clone()),
-        ]
-        .into();
-        let mut map = serde_json::Map::new();
-        for (name, template) in claims {
-            map.insert(name.clone(), Value::String(template.render(&values).ok()?));
-        }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        map.insert("exp".into(), Value::from(now + ttl));
-        Some(map)
-    }
-
-    /// A valid token for `tenant`.
-    pub fn token_for(&self, tenant: &TestTenant) -> Option<String> {
-        match &self.auth {
-            Auth::Jwt { secret, .. } => {
-                let claims = self.claims(tenant, &tenant.tenant_id)?;
-                jsonwebtoken::encode(
-                    &Header::new(Algorithm::HS256),
-                    &claims,
-                    &EncodingKey::from_secret(secret.expose_secret().as_bytes()),
-                )
-                .ok()
-            }
-            Auth::Static => tenant.token.as_ref().map(|t| t.expose_secret().to_owned()),
-        }
-    }
-
-    /// A token claiming `tenant` signed with a key the target does not know (JWT targets only).
-    pub fn forged_token(&self, tenant: &TestTenant) -> Option<String> {
-        let claims = self.claims(tenant, &tenant.tenant_id)?;
-        jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &EncodingKey::from_secret(b"tenantprobe-forged-key-not-the-real-one"),
-        )
-        .ok()
-    }
-
-    /// An unsigned (`alg: none`) token claiming `tenant` (JWT targets only).
-    pub fn unsigned_token(&self, tenant: &TestTenant) -> Option<String> {
-        let claims = self.claims(tenant, &tenant.tenant_id)?;
-        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-        let payload = URL_SAFE_NO_PAD.encode(Value::Object(claims).to_string());
-        Some(format!("{header}.{payload}."))
-    }
+/// A tenant for each slug, as the spec's `[tenants]` says.
+pub async fn tenants(
+    spec: &Spec,
+    env: Env<'_>,
+    slugs: &[String],
+    http: &reqwest::Client,
+    target: Option<&HttpTarget>,
+    provisioning: Provisioning,
+) -> Result<Vec<Tenant>, Error> {
+    obtain(
+        spec,
+        env,
+        slugs,
+        http,
+        target,
+        provisioning == Provisioning::Create,
+    )
+    .await
 }
 
 /// Gets (creating them if the spec says so, idempotently) a tenant for each slug.
@@ -201,21 +60,19 @@ pub async fn obtain_tenants(
     slugs: &[String],
     http: &reqwest::Client,
     target: Option<&HttpTarget>,
-) -> Result<Vec<TestTenant>, TargetError> {
-    obtain(spec, env, slugs, http, target, true).await
+) -> Result<Vec<Tenant>, Error> {
+    tenants(spec, env, slugs, http, target, Provisioning::Create).await
 }
 
-/// Like `obtain_tenants`, but an SQL provisioning statement runs in a transaction that is rolled
-/// back: for probes that must not write (`monitor run`), on tenants an earlier run created.
-/// A tenant that did not exist comes back with an id nothing has, so its canaries are missing.
+/// Like `obtain_tenants`, but writes nothing (`Provisioning::LookUp`).
 pub async fn lookup_tenants(
     spec: &Spec,
     env: Env<'_>,
     slugs: &[String],
     http: &reqwest::Client,
     target: Option<&HttpTarget>,
-) -> Result<Vec<TestTenant>, TargetError> {
-    obtain(spec, env, slugs, http, target, false).await
+) -> Result<Vec<Tenant>, Error> {
+    tenants(spec, env, slugs, http, target, Provisioning::LookUp).await
 }
 
 async fn obtain(
@@ -225,14 +82,14 @@ async fn obtain(
     http: &reqwest::Client,
     target: Option<&HttpTarget>,
     commit: bool,
-) -> Result<Vec<TestTenant>, TargetError> {
+) -> Result<Vec<Tenant>, Error> {
     let tenants = spec
         .tenants
         .as_ref()
-        .ok_or(TargetError::MissingSection("tenants"))?;
+        .ok_or(Error::MissingSection("tenants"))?;
     match tenants {
         TenantsSpec::Sql { url_env, statement } => {
-            let url = env(url_env).ok_or_else(|| TargetError::MissingVariable(url_env.clone()))?;
+            let url = env(url_env).ok_or_else(|| Error::MissingVariable(url_env.clone()))?;
             let limits = spec
                 .database
                 .as_ref()
@@ -240,11 +97,11 @@ async fn obtain(
                 .unwrap_or_default();
             let options = crate::sql::connect_options(&url)
                 .map(|o| limits.apply(o))
-                .map_err(|e| TargetError::Invalid {
+                .map_err(|e| Error::Invalid {
                     what: url_env.clone(),
                     reason: e.to_string(),
                 })?;
-            let provision = |cause| TargetError::Provision {
+            let provision = |cause| Error::Provision {
                 variable: url_env.clone(),
                 cause,
             };
@@ -268,9 +125,9 @@ async fn obtain(
                         .then(|| row.try_get::<Option<String>, _>(column).ok().flatten())
                         .flatten()
                 };
-                out.push(TestTenant {
+                out.push(Tenant {
                     slug: slug.clone(),
-                    tenant_id: text("tenant_id").ok_or_else(|| TargetError::Invalid {
+                    tenant_id: text("tenant_id").ok_or_else(|| Error::Invalid {
                         what: "[tenants] statement".into(),
                         reason: "it must return a `tenant_id` column (text)".into(),
                     })?,
@@ -293,14 +150,14 @@ async fn obtain(
             user_id,
             token,
         } => {
-            let target = target.ok_or(TargetError::MissingSection("api"))?;
+            let target = target.ok_or(Error::MissingSection("api"))?;
             let mut out = Vec::new();
             for slug in slugs {
                 let values = provision_values(slug);
                 let path = request
                     .path
                     .render(&values)
-                    .map_err(|reason| TargetError::Invalid {
+                    .map_err(|reason| Error::Invalid {
                         what: "[tenants] request path".into(),
                         reason,
                     })?;
@@ -309,7 +166,7 @@ async fn obtain(
                     .as_ref()
                     .map(|b| render_json(&b.0, &values))
                     .transpose()
-                    .map_err(|reason| TargetError::Invalid {
+                    .map_err(|reason| Error::Invalid {
                         what: "[tenants] request body".into(),
                         reason,
                     })?;
@@ -326,21 +183,21 @@ async fn obtain(
                 let response = req
                     .send()
                     .await
-                    .map_err(|e| TargetError::ProvisionApi(e.to_string()))?;
+                    .map_err(|e| Error::ProvisionApi(e.to_string()))?;
                 let status = response.status();
                 let json: Value = response
                     .json()
                     .await
-                    .map_err(|e| TargetError::ProvisionApi(e.to_string()))?;
+                    .map_err(|e| Error::ProvisionApi(e.to_string()))?;
                 if !status.is_success() {
-                    return Err(TargetError::ProvisionApi(format!("{status}: {json}")));
+                    return Err(Error::ProvisionApi(format!("{status}: {json}")));
                 }
                 let at =
                     |pointer: &str| json.pointer(pointer).and_then(crate::attack::db::json_text);
-                out.push(TestTenant {
+                out.push(Tenant {
                     slug: slug.clone(),
                     tenant_id: at(tenant_id).ok_or_else(|| {
-                        TargetError::ProvisionApi(format!("no `{tenant_id}` in {json}"))
+                        Error::ProvisionApi(format!("no `{tenant_id}` in {json}"))
                     })?,
                     user_id: user_id.as_deref().and_then(at),
                     token: token.as_deref().and_then(at).map(SecretString::from),
@@ -362,11 +219,11 @@ async fn obtain(
             for t in chosen {
                 let token = match &t.token_env {
                     Some(name) => Some(SecretString::from(
-                        env(name).ok_or_else(|| TargetError::MissingVariable(name.clone()))?,
+                        env(name).ok_or_else(|| Error::MissingVariable(name.clone()))?,
                     )),
                     None => None,
                 };
-                out.push(TestTenant {
+                out.push(Tenant {
                     slug: t.slug.clone(),
                     tenant_id: t.tenant_id.clone().unwrap_or_else(|| t.slug.clone()),
                     user_id: t.user_id.clone(),
@@ -375,7 +232,7 @@ async fn obtain(
                 });
             }
             if out.len() < 2 {
-                return Err(TargetError::Invalid {
+                return Err(Error::Invalid {
                     what: "[tenants] existing".into(),
                     reason: "at least two tenants are needed".into(),
                 });
