@@ -109,14 +109,14 @@ fn main() -> anyhow::Result<()> {
         // Baseline: one tenant's probes through pgbench, in one transaction as the app role.
         let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect_with(&db.admin_options()).await?;
         let relations =
-            tenantprobe::visibility::tenant_relations(&mut conn, &spec.database.as_ref().unwrap_or_else(|| unreachable!()).tenancy())
+            tenantprobe::checks::visibility::tenant_relations(&mut conn, &spec.database.as_ref().unwrap_or_else(|| unreachable!()).tenancy())
                 .await?;
         let tenant = &probe.tenants[0].tenant_id;
         let mut script = tempfile::NamedTempFile::new()?;
         writeln!(script, "BEGIN;\nSET LOCAL ROLE app_user;\nSELECT set_config('app.current_tenant', '{tenant}', true);")?;
         let probes = relations.iter().filter(|r| r.readable_by_app).count();
         for rel in relations.iter().filter(|r| r.readable_by_app) {
-            let sql = tenantprobe::visibility::probe_sql(rel).replace("$1", &format!("'{tenant}'"));
+            let sql = tenantprobe::checks::visibility::probe_sql(rel).replace("$1", &format!("'{tenant}'"));
             writeln!(script, "{};", sql.split_whitespace().collect::<Vec<_>>().join(" "))?;
         }
         writeln!(script, "ROLLBACK;")?;

@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 use reference_app::migrations::APP_ROLE;
 use sqlx::{Connection, PgConnection};
 
+use crate::checks::visibility::{self, NoTenant};
 use crate::finding::Finding;
 use crate::provision::{ProvisionError, ReferenceDatabase};
 use crate::servers::{PoolerConfig, Postgres, Redis, ScratchDb, ServerError, ThrowawayPgBouncer};
 use crate::synthetic::{self, SyntheticTenant};
 use crate::tenancy::Tenancy;
-use crate::visibility::{self, NoTenant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -21,7 +21,7 @@ pub enum DemoError {
     #[error(transparent)]
     Provision(#[from] ProvisionError),
     #[error("audit failed")]
-    Audit(#[source] crate::audit::CatalogError),
+    Audit(#[source] crate::catalog::CatalogError),
     #[error("reference app: {0}")]
     App(String),
     #[error("cache check failed")]
@@ -343,7 +343,7 @@ async fn premium_tier(
     )
     .await
     .map_err(|e| DemoError::App(format!("promote `{}`: {e}", tenant.slug)))?;
-    let premium = vec![crate::placement::PremiumDatabase {
+    let premium = vec![crate::checks::placement::PremiumDatabase {
         tenant_id: tenant.id.to_string(),
         database: promoted.placement.database_name.clone(),
         app_role: Some(promoted.placement.app_role.clone()),
@@ -352,7 +352,7 @@ async fn premium_tier(
     let tenancy = crate::reference::spec()
         .tenancy()
         .unwrap_or_else(Tenancy::reference);
-    let located = crate::placement::check(&database.admin_options(), &tenancy, &premium)
+    let located = crate::checks::placement::check(&database.admin_options(), &tenancy, &premium)
         .await
         .map_err(|e| DemoError::App(e.to_string()))?;
     report.finish(Step {
@@ -389,7 +389,7 @@ async fn cache_check(
     let begun = Instant::now();
     let (spec, target, tenants) = spec_tenants(database, app, redis_url, "cache").await?;
     let routes = target.resources.len();
-    let mut findings = crate::attack::http::cross_check(target, tenants)
+    let mut findings = cache::cross_check(target, tenants)
         .await
         .map_err(|e| DemoError::App(e.to_string()))?;
     let dynamic = findings.len();
@@ -516,7 +516,7 @@ async fn pooled_connections(
     pooler_url: &str,
     report: &mut DemoReport,
 ) -> Result<(), DemoError> {
-    use crate::attack::db::pooled::{PooledConfig, check_pooled};
+    use crate::checks::pooled::{PooledConfig, check_pooled};
     let begun = Instant::now();
     let spec = crate::reference::spec();
     let tenancy = spec.tenancy().unwrap_or_else(Tenancy::reference);
@@ -752,7 +752,7 @@ async fn database_sweep(
     // A fresh connection first: the setting has never been set on it.
     let relations = visibility::tenant_relations(&mut conn, &tenancy)
         .await
-        .map_err(db("cannot list tenant relations"))?;
+        .map_err(DemoError::Audit)?;
     let unset =
         visibility::sweep_without_tenant(&mut conn, &tenancy, &relations, None, NoTenant::Unset)
             .await

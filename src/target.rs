@@ -335,8 +335,7 @@ async fn obtain(
                 if !status.is_success() {
                     return Err(TargetError::ProvisionApi(format!("{status}: {json}")));
                 }
-                let at =
-                    |pointer: &str| json.pointer(pointer).and_then(crate::attack::db::json_text);
+                let at = |pointer: &str| json.pointer(pointer).and_then(crate::sql::json_text);
                 out.push(TestTenant {
                     slug: slug.clone(),
                     tenant_id: at(tenant_id).ok_or_else(|| {

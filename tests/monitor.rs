@@ -15,9 +15,9 @@ use reference_app::faults::Fault;
 use sqlx::Connection;
 use tenantprobe::monitor::daemon::{self, DaemonOptions};
 use tenantprobe::monitor::metrics::Metrics;
-use tenantprobe::monitor::schedule::Schedule;
 use tenantprobe::monitor::{Check, CycleReport, Probe, ProbeOptions, Provisioning};
 use tenantprobe::reference::{Options, ReferenceApp};
+use tenantprobe::spec::schedule::Schedule;
 
 fn options() -> Option<ProbeOptions> {
     Some(ProbeOptions {

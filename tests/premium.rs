@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use support::{TestDb, repo_path, send, tenantprobe};
-use tenantprobe::placement::{self, PremiumDatabase};
+use tenantprobe::checks::placement::{self, PremiumDatabase};
 use tenantprobe::reference::{Options, ReferenceApp};
 use tenantprobe::synthetic::{SyntheticTenant, provision_reference};
 

@@ -8,9 +8,9 @@ mod support;
 use reference_app::migrations::APP_ROLE;
 use sqlx::postgres::PgDatabaseError;
 use sqlx::{Connection, PgConnection, Postgres, Transaction};
+use tenantprobe::checks::visibility::{self, NoTenant};
 use tenantprobe::synthetic::{self, SyntheticTenant};
 use tenantprobe::tenancy::Tenancy;
-use tenantprobe::visibility::{self, NoTenant};
 
 struct World {
     db: support::TestDb,

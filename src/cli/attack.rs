@@ -239,7 +239,7 @@ impl AttackDbArgs {
                 let (pooled, note) = super::pooled::run(&options, &url, &db.tenancy).await?;
                 findings.extend(pooled);
                 notes.push(note);
-                rules.extend(db::pooled::RULES);
+                rules.extend(tenantprobe::checks::pooled::RULES);
             }
             super::pooled::PoolerUrl::Unset(name) => notes.push(format!(
                 "pooled connections NOT checked: the spec names `{name}` (pooler_url_env) but it is not set"

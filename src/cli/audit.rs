@@ -85,7 +85,8 @@ impl AuditArgs {
                         .map(|f| f.in_database(&p.database)),
                 );
             }
-            let located = tenantprobe::placement::check(&options, &db.tenancy, &premium).await?;
+            let located =
+                tenantprobe::checks::placement::check(&options, &db.tenancy, &premium).await?;
             notes.push(format!(
                 "data location: {} database(s), {} table reads, {} finding(s){}",
                 located.databases,
@@ -98,7 +99,7 @@ impl AuditArgs {
                 }
             ));
             findings.extend(located.findings);
-            rules.extend(tenantprobe::placement::RULES);
+            rules.extend(tenantprobe::checks::placement::RULES);
         }
         let report = Report::new("audit", &target, &rules, begun.elapsed(), &notes);
         let facts = RunFacts {

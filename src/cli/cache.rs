@@ -254,7 +254,7 @@ impl CacheArgs {
                 Some(&target),
             )
             .await?;
-            let dynamic = tenantprobe::attack::http::cross_check(target, tenants).await?;
+            let dynamic = cache::cross_check(target, tenants).await?;
             notes.push(format!(
                 "dynamic check through the API: {} finding(s)",
                 dynamic.len()

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use sqlx::postgres::PgConnectOptions;
-use tenantprobe::attack::db::pooled::{self, PooledConfig};
+use tenantprobe::checks::pooled::{self, PooledConfig};
 use tenantprobe::finding::Finding;
 use tenantprobe::spec::Spec;
 use tenantprobe::tenancy::Tenancy;

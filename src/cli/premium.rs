@@ -1,7 +1,7 @@
 //! The premium databases a spec's `placements_query` lists, for the commands that run on each
 //! database (`premium_databases`).
 
-use tenantprobe::placement::{self, PremiumDatabase};
+use tenantprobe::checks::placement::{self, PremiumDatabase};
 use tenantprobe::spec::Spec;
 
 use super::common::DatabaseTarget;

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use clap::{Args, ValueEnum};
 use tenantprobe::exit::ExitStatus;
-use tenantprobe::rules;
+use tenantprobe::registry;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum RulesFormat {
@@ -25,13 +25,15 @@ impl RulesArgs {
     pub fn exec(self) -> anyhow::Result<ExitStatus> {
         let mut out = std::io::stdout().lock();
         let all = match &self.rule {
-            Some(id) => vec![rules::find(id).ok_or_else(|| {
+            Some(id) => vec![registry::find(id).ok_or_else(|| {
                 anyhow::anyhow!("no rule `{id}` (run `tenantprobe rules` for the list)")
             })?],
-            None => rules::catalogue(),
+            None => registry::catalogue(),
         };
         match self.format {
-            RulesFormat::Markdown if self.rule.is_none() => write!(out, "{}", rules::markdown())?,
+            RulesFormat::Markdown if self.rule.is_none() => {
+                write!(out, "{}", registry::markdown())?
+            }
             RulesFormat::Json => {
                 let items: Vec<serde_json::Value> = all
                     .iter()

@@ -12,7 +12,6 @@ pub mod probe;
 pub mod push;
 pub mod restore;
 pub mod rules;
-pub mod schedule;
 pub mod writes;
 
 use std::future::Future;

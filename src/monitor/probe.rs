@@ -9,9 +9,8 @@ use serde_json::Value;
 use sqlx::{Connection, PgConnection};
 use tokio::sync::Mutex;
 
-use crate::attack::http::client::{Client, Credentials, Exchange};
-use crate::attack::http::world::{self, Identity, values_for};
-use crate::cache::{Classifier, Glob, KeyPattern, Owners};
+use crate::actor::{Client, Credentials, Exchange, Identity, values_for, world};
+use crate::checks::keys::{Classifier, Glob, KeyPattern, Owners};
 use crate::oracle::Ownership;
 use crate::spec::{MonitorSpec, Operation, Spec};
 use crate::target::{Env, HttpTarget, TargetError, TestTenant, lookup_tenants, obtain_tenants};
@@ -183,7 +182,7 @@ impl Probe {
             .map(|_| Client::new(target.clone()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| SetupError::Invalid(e.to_string()))?;
-        let identities = crate::attack::http::identities(&client, &tenants)
+        let identities = crate::actor::identities(&client, &tenants)
             .map_err(|e| SetupError::Invalid(e.to_string()))?;
         let mut ownership = Ownership::default();
         for (i, t) in tenants.iter().enumerate() {
@@ -359,7 +358,7 @@ impl Probe {
             .into_iter()
             .find_map(|tail| item.pointer(tail))
             .or_else(|| item.pointer(pointer))
-            .and_then(crate::attack::db::json_text)
+            .and_then(crate::sql::json_text)
     }
 
     /// Tenant `i`'s canaries, found by its marker in its own lists (parents before children).

@@ -5,6 +5,9 @@
 //!
 //! Values are checked while they are read, so every error names the file, line, column and field.
 
+pub mod admin;
+pub mod noisy;
+pub mod schedule;
 mod template;
 
 use std::path::Path;
@@ -37,9 +40,9 @@ pub struct Spec {
     pub redis: Option<RedisSpec>,
     pub monitor: Option<MonitorSpec>,
     /// `[noisy]`: bounds and margins of `attack noisy`.
-    pub noisy: Option<crate::attack::noisy::NoisySpec>,
+    pub noisy: Option<noisy::NoisySpec>,
     /// `[admin]`: the admin panel and its impersonation, checked by `attack admin`.
-    pub admin: Option<crate::attack::admin::AdminSpec>,
+    pub admin: Option<admin::AdminSpec>,
     #[serde(default)]
     pub waivers: Vec<Waiver>,
 }
@@ -433,7 +436,7 @@ fn default_check_timeout() -> std::time::Duration {
 
 fn cron_line<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let line = String::deserialize(d)?;
-    crate::monitor::schedule::Schedule::parse(&line).map_err(serde::de::Error::custom)?;
+    schedule::Schedule::parse(&line).map_err(serde::de::Error::custom)?;
     Ok(line)
 }
 
@@ -858,7 +861,10 @@ mod tests {
             "{API}host = \"{{slug}}.example.test\"\n{jwt}[[api.resources]]\nname = \"r\"\nlist = {{ path = \"/t/{{slug}}/r\" }}\n"
         );
         let api = Spec::parse(&hosted, "x.toml").unwrap().api.unwrap();
-        assert_eq!(api.carriers(), [Carrier::Host, Carrier::Path, Carrier::Claim]);
+        assert_eq!(
+            api.carriers(),
+            [Carrier::Host, Carrier::Path, Carrier::Claim]
+        );
 
         let declared = format!(
             "{API}[api.auth]\nscheme = \"static\"\n[api.tenancy]\ncarriers = [\"header\"]\nheader = {{ name = \"X-Org\", value = \"{{slug}}\" }}\nbody_fields = [\"org_id\"]\nquery_params = []\n"
@@ -884,8 +890,15 @@ mod tests {
         let search = api.resources[0].search.as_ref().unwrap();
         assert_eq!(search.query["q"].1, "{marker}");
         assert_eq!(search.headers["X-Api-Version"].1, "2");
-        assert_eq!(api.resources[0].export.as_ref().unwrap().path.1, "/v2/export");
-        assert_eq!(api.resources[0].endpoints().count(), 0, "search and export are reads of their own");
+        assert_eq!(
+            api.resources[0].export.as_ref().unwrap().path.1,
+            "/v2/export"
+        );
+        assert_eq!(
+            api.resources[0].endpoints().count(),
+            0,
+            "search and export are reads of their own"
+        );
 
         let e = error(&format!(
             "{API}[api.auth]\nscheme = \"static\"\n[[api.resources]]\nname = \"t\"\nsearch = {{ path = \"/s\", query = {{ q = \"{{needle}}\" }} }}\n"

@@ -12,8 +12,9 @@ use serde_json::{Map, Value};
 
 use super::schema::{AttackSchema, SeedTable, ValueKind};
 use super::values::{SqlValue, ValueGen};
-use super::world::{World, WorldParams, json_text};
+use super::world::{World, WorldParams};
 use crate::oracle::TenantIdx;
+use crate::sql::json_text;
 use crate::sql::quote_ident;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

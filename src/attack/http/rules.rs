@@ -1,18 +1,11 @@
 //! The properties `attack http` checks, as rules of the public catalogue.
 
-use crate::finding::{Category, Severity};
 use crate::rules::RuleInfo;
 
+/// `crate::rules::rule!` with this file's category.
 macro_rules! rule {
-    ($name:ident, $id:literal, $severity:ident, $title:literal, $why:literal, $fix:literal) => {
-        pub static $name: RuleInfo = RuleInfo {
-            id: $id,
-            category: Category::AttackHttp,
-            severity: Severity::$severity,
-            title: $title,
-            explanation: $why,
-            remediation: $fix,
-        };
+    ($($rule:tt)*) => {
+        crate::rules::rule!(AttackHttp, $($rule)*);
     };
 }
 

@@ -2,8 +2,8 @@
 //! every tenant can list every tenant: one design choice, reported once with its remedy.
 
 use super::AuditRule;
-use crate::audit::catalog::Relation;
 use crate::audit::context::Context;
+use crate::catalog::Relation;
 use crate::finding::{Category, Finding, Severity};
 use crate::rules::RuleInfo;
 

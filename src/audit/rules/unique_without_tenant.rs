@@ -3,7 +3,7 @@
 
 use super::AuditRule;
 use crate::audit::context::Context;
-use crate::audit::picker::Picker;
+use crate::catalog::Picker;
 use crate::finding::{Category, Finding, Severity};
 use crate::rules::RuleInfo;
 

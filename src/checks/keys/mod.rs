@@ -1,4 +1,5 @@
-//! `tenantprobe cache`: Redis key-namespacing and cross-tenant value checks (`check`).
+//! The Redis key check (`check`): key namespacing and cross-tenant values, run by `tenantprobe
+//! cache` and by the monitor.
 //!
 //! Keys are read with SCAN (never KEYS) on every keyspace (each logical database with keys, or
 //! each primary of a cluster), streamed through a bounded channel so that scanning and classifying
@@ -8,22 +9,32 @@
 
 mod check;
 pub mod keyspace;
-pub mod learn;
 mod pattern;
 pub mod rules;
 mod scan;
 mod values;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 pub use check::check;
 pub use keyspace::Databases;
-pub use learn::{KnownTenant, LearnOptions, Learned, learn};
 pub use pattern::{Class, Classifier, Glob, KeyPattern, SegmentKind};
 pub use scan::ScanStats;
 
 use crate::oracle::{Ownership, TenantIdx};
+
+/// One tenant as the database knows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KnownTenant {
+    /// The tenants table's key, as text.
+    pub id: String,
+    pub slug: Option<String>,
+    /// Distinctive strings of its rows.
+    pub texts: BTreeSet<String>,
+    /// Distinctive integers of its rows.
+    pub numbers: BTreeSet<String>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
@@ -230,23 +241,4 @@ impl CacheOutcome {
             "values_by_command": self.values_by_command,
         })
     }
-}
-
-/// The tenants the database knows: the tenants table's key as text and, when the table has a
-/// `slug` column, the slug (keys may use either). The tenants table is the spec's, or inferred
-/// from foreign keys. `learn` also reads what each tenant's rows hold.
-pub async fn known_tenants(
-    conn: &mut sqlx::PgConnection,
-    tenancy: &crate::tenancy::Tenancy,
-) -> Result<Vec<(String, Option<String>)>, crate::audit::CatalogError> {
-    let options = LearnOptions {
-        rows_per_tenant: 0,
-        ..LearnOptions::default()
-    };
-    Ok(learn(conn, tenancy, options)
-        .await?
-        .tenants
-        .into_iter()
-        .map(|t| (t.id, t.slug))
-        .collect())
 }

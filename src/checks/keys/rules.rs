@@ -1,18 +1,11 @@
 //! The checks `tenantprobe cache` makes, as rules of the public catalogue.
 
-use crate::finding::{Category, Severity};
 use crate::rules::RuleInfo;
 
+/// `crate::rules::rule!` with this file's category.
 macro_rules! rule {
-    ($name:ident, $id:literal, $severity:ident, $title:literal, $why:literal, $fix:literal) => {
-        pub static $name: RuleInfo = RuleInfo {
-            id: $id,
-            category: Category::Cache,
-            severity: Severity::$severity,
-            title: $title,
-            explanation: $why,
-            remediation: $fix,
-        };
+    ($($rule:tt)*) => {
+        crate::rules::rule!(Cache, $($rule)*);
     };
 }
 
