@@ -664,6 +664,7 @@ async fn database_attack(
         seed: 1,
         // The demo's database is its own: a TRUNCATE (capped at a 50 ms lock wait) stalls no one.
         own_server: true,
+        explain: Some(crate::audit::findings),
         ..Default::default()
     };
     let outcome = crate::attack::db::attack(&database.admin_options(), &tenancy, &config)

@@ -2,9 +2,10 @@
 //! (`tests/fixtures/crm`, `tests/fixtures/desk`), the relations the audit judges as tenant-keyed
 //! and those the visibility sweep of `monitor` and `demo` probes are the same set, whether the
 //! tenants table is named or left for inference. Before `crate::catalog::TenantScope`, the sweep
-//! ran its own query, which knew the tenants table only when the spec named it: with an inferred
-//! one (an ad hoc `audit --database-url … --app-role …`), the audit judged `crm.orgs` and the
-//! monitor never looked at it.
+//! ran its own query, which knew a tenants table without the tenant column only when the spec
+//! named it: on `desk` (workspaces keyed by `slug`, children carrying `account`) with the table
+//! inferred, as in an ad hoc `audit --database-url … --app-role …`, the audit judged
+//! `desk.workspaces` and the monitor never looked at it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -88,7 +89,6 @@ async fn audit_and_monitor_agree_on_the_crm_tenant_relations_with_the_tenants_ta
     for tenants in [None, Some("orgs")] {
         let (audit, swept) = both_views(&db, &tenancy("crm", &role, "org_id", tenants)).await;
         assert_eq!(audit, swept, "tenants table {tenants:?}");
-        // The shape the two used to disagree on: the tenants table, keyed by its primary key.
         assert!(swept.contains("crm.orgs"), "{tenants:?}: {swept:?}");
         for table in ["crm.accounts", "crm.contacts", "crm.deals", "crm.events_h0"] {
             assert!(swept.contains(table), "{tenants:?}: {table} missing");
@@ -102,6 +102,8 @@ async fn audit_and_monitor_agree_on_the_desk_tenant_relations_with_the_tenants_t
     let (db, role) = fixture("desk").await;
     let (audit, swept) = both_views(&db, &tenancy("desk", &role, "account", None)).await;
     assert_eq!(audit, swept);
+    // The shape the two used to disagree on: a tenants table keyed by a column (`slug`) other
+    // than the tenant column, found only by inference.
     assert!(swept.contains("desk.workspaces"), "{swept:?}");
     assert!(swept.contains("desk.messages_chat"), "{swept:?}");
     drop_fixture(db, &role).await;

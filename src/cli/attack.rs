@@ -164,6 +164,7 @@ impl AttackDbArgs {
             own_server: false,
             skip_functions: db.skip_functions.clone(),
             regressions: self.regressions.clone(),
+            explain: Some(tenantprobe::audit::findings),
             on_case: super::ui::case_hook(&progress),
             on_shrink: super::ui::shrink_hook(&progress),
             stop: None,
