@@ -2,6 +2,7 @@
 //! names a sibling engine, and no primitive names an engine or the layer above. Every `crate::`
 //! and `super::` path counts (grouped `use` lines expanded, comments and strings skipped), so a
 //! violation prints its file and line.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 

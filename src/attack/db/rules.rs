@@ -1,15 +1,9 @@
 //! The properties `attack db` checks, as rules of the public catalogue.
 
-use crate::rules::RuleInfo;
-
-/// `crate::rules::rule!` with this file's category.
-macro_rules! rule {
-    ($($rule:tt)*) => {
-        crate::rules::rule!(AttackDb, $($rule)*);
-    };
-}
+use crate::rules::{RuleInfo, rule};
 
 rule!(
+    AttackDb,
     CROSS_TENANT_READ,
     "cross-tenant-read",
     Critical,
@@ -18,6 +12,7 @@ rule!(
     "Follow the reproducer: enable and force RLS with a tenant policy on the table; make views security_invoker; make functions SECURITY INVOKER or keep them from returning other tenants' data."
 );
 rule!(
+    AttackDb,
     CROSS_TENANT_WRITE,
     "cross-tenant-write",
     Critical,
@@ -26,6 +21,7 @@ rule!(
     "The table's policies must pin the tenant for UPDATE and DELETE (USING), not only for SELECT."
 );
 rule!(
+    AttackDb,
     CROSS_TENANT_INSERT,
     "cross-tenant-insert",
     Critical,
@@ -34,6 +30,7 @@ rule!(
     "Give the INSERT (or ALL) policy a WITH CHECK that pins the tenant column to the setting."
 );
 rule!(
+    AttackDb,
     ROW_MOVED,
     "row-moved-to-other-tenant",
     Critical,
@@ -42,6 +39,7 @@ rule!(
     "Give the UPDATE (or ALL) policy a WITH CHECK that pins the tenant column; the USING clause alone does not check new rows."
 );
 rule!(
+    AttackDb,
     TRUNCATE_ALLOWED,
     "truncate-allowed",
     Critical,
@@ -50,6 +48,7 @@ rule!(
     "REVOKE TRUNCATE ON … FROM <app role>."
 );
 rule!(
+    AttackDb,
     FK_ORACLE,
     "foreign-key-existence-oracle",
     High,
@@ -58,6 +57,7 @@ rule!(
     "Include the tenant column in the foreign key: FOREIGN KEY (tenant_id, x_id) REFERENCES parent (tenant_id, id)."
 );
 rule!(
+    AttackDb,
     UNIQUE_ORACLE,
     "unique-key-existence-oracle",
     High,
@@ -66,6 +66,7 @@ rule!(
     "Make the unique key per tenant: UNIQUE (tenant_id, …)."
 );
 rule!(
+    AttackDb,
     NO_TENANT_READ,
     "no-tenant-read",
     Critical,
@@ -74,6 +75,7 @@ rule!(
     "Read the setting as NULLIF(current_setting(name, true), '') and compare with `=`; never fall back with COALESCE or `IS NULL OR`."
 );
 rule!(
+    AttackDb,
     TENANT_LOCKED_OUT,
     "tenant-locked-out",
     High,
@@ -82,6 +84,7 @@ rule!(
     "Check that the policy compares the tenant column with the setting the application sets, with the same type."
 );
 rule!(
+    AttackDb,
     NOT_COVERED,
     "tenant-object-not-attacked",
     High,

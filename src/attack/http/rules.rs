@@ -1,15 +1,9 @@
 //! The properties `attack http` checks, as rules of the public catalogue.
 
-use crate::rules::RuleInfo;
-
-/// `crate::rules::rule!` with this file's category.
-macro_rules! rule {
-    ($($rule:tt)*) => {
-        crate::rules::rule!(AttackHttp, $($rule)*);
-    };
-}
+use crate::rules::{RuleInfo, rule};
 
 rule!(
+    AttackHttp,
     CROSS_TENANT_READ,
     "http-cross-tenant-read",
     Critical,
@@ -18,6 +12,7 @@ rule!(
     "Follow the reproducer. Typical causes: a cache key without the tenant, a handler that reads through a connection that bypasses RLS, a query without the tenant context."
 );
 rule!(
+    AttackHttp,
     CROSS_TENANT_WRITE,
     "http-cross-tenant-write",
     Critical,
@@ -26,6 +21,7 @@ rule!(
     "Resolve the tenant from the credentials only and run every write in that tenant's context; answer another tenant's id like a missing one."
 );
 rule!(
+    AttackHttp,
     TENANT_CONFUSION,
     "http-tenant-confusion",
     Critical,
@@ -34,6 +30,7 @@ rule!(
     "Derive the tenant from verified credentials; when a subdomain or field names a tenant too, require it to match and the user to be a member, else answer 403."
 );
 rule!(
+    AttackHttp,
     ANONYMOUS_READ,
     "http-anonymous-read",
     Critical,
@@ -42,6 +39,7 @@ rule!(
     "Refuse requests without credentials before touching data; set the tenant per transaction (set_config(…, true)), never per session."
 );
 rule!(
+    AttackHttp,
     FORGED_TOKEN,
     "http-forged-token-accepted",
     Critical,
@@ -50,6 +48,7 @@ rule!(
     "Verify every token's signature and algorithm (and expiry) before reading a single claim."
 );
 rule!(
+    AttackHttp,
     FOREIGN_ID_DISTINGUISHABLE,
     "http-foreign-id-distinguishable",
     Medium,
@@ -58,6 +57,7 @@ rule!(
     "Answer another tenant's id exactly like a missing id (the same 404, the same body)."
 );
 rule!(
+    AttackHttp,
     SERVER_ERROR,
     "http-server-error",
     High,
@@ -66,6 +66,7 @@ rule!(
     "Read the server's log for the request in the reproducer; answer bad input with a 4xx."
 );
 rule!(
+    AttackHttp,
     STALE_AFTER_DELETE,
     "http-stale-after-delete",
     High,
@@ -74,6 +75,7 @@ rule!(
     "Invalidate the cached list and detail on every write, under keys that carry the tenant."
 );
 rule!(
+    AttackHttp,
     TENANT_LOCKED_OUT,
     "http-tenant-locked-out",
     High,
@@ -83,6 +85,7 @@ rule!(
 );
 
 rule!(
+    AttackHttp,
     REQUEST_DESYNC,
     "http-request-desync",
     High,
