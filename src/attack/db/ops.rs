@@ -608,7 +608,7 @@ impl<'a> Planner<'a> {
                 })?;
                 let tenant_key = t.key.clone()?;
                 // Keys the server fills or a sequence numbers are no oracle a tenant could use:
-                // only tenant-chosen values are attacked (see `audit::picker`).
+                // only tenant-chosen values are attacked (see `catalog::picker`).
                 let keys: Vec<Vec<String>> = std::iter::once(t.primary_key.clone())
                     .chain(t.unique_keys.iter().cloned())
                     .filter(|k| k.iter().any(|c| *c != tenant_key))

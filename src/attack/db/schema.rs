@@ -140,7 +140,7 @@ pub struct SeedTable {
     pub unique_keys: Vec<Vec<String>>,
     /// Keys (primary or unique) without the tenant column and with a column the tenant does not
     /// pick (an identity, a random uuid default, a sequence): no existence oracle worth attacking
-    /// (`audit::picker`).
+    /// (`catalog::picker`).
     pub unguessable_keys: Vec<Vec<String>>,
     pub foreign_keys: Vec<ForeignKey>,
     pub app: Privileges,
