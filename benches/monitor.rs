@@ -116,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
     // Baseline: one tenant's probes through pgbench, in one transaction as the app role.
     let mut conn =
         <sqlx::PgConnection as sqlx::Connection>::connect_with(&db.admin_options()).await?;
-    let relations = tenantprobe::visibility::tenant_relations(
+    let relations = tenantprobe::checks::visibility::tenant_relations(
         &mut conn,
         &spec
             .database
@@ -133,7 +133,8 @@ async fn main() -> anyhow::Result<()> {
     )?;
     let probes = relations.iter().filter(|r| r.readable_by_app).count();
     for rel in relations.iter().filter(|r| r.readable_by_app) {
-        let sql = tenantprobe::visibility::probe_sql(rel).replace("$1", &format!("'{tenant}'"));
+        let sql =
+            tenantprobe::checks::visibility::probe_sql(rel).replace("$1", &format!("'{tenant}'"));
         writeln!(
             script,
             "{};",

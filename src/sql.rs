@@ -81,6 +81,18 @@ impl fmt::Display for QualifiedName {
     }
 }
 
+/// A JSON value as the text PostgreSQL accepts for a cast; also how an id read from a JSON answer
+/// is compared and sent back (`None` for null).
+pub fn json_text(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        other => Some(other.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

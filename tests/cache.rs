@@ -112,9 +112,7 @@ async fn the_global_cache_key_fault_is_found_dynamically_and_the_correct_app_is_
         )
         .await
         .unwrap();
-        let findings = tenantprobe::attack::http::cross_check(target, tenants)
-            .await
-            .unwrap();
+        let findings = cache::cross_check(target, tenants).await.unwrap();
         if expect {
             let cross = findings
                 .iter()

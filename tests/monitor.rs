@@ -15,8 +15,8 @@ use reference_app::faults::Fault;
 use sqlx::Connection;
 use tenantprobe::monitor::daemon::{self, DaemonOptions};
 use tenantprobe::monitor::metrics::Metrics;
-use tenantprobe::monitor::schedule::Schedule;
 use tenantprobe::monitor::{Check, CycleReport, Probe, ProbeOptions, Provisioning};
+use tenantprobe::spec::schedule::Schedule;
 use tenantprobe_testkit::reference::{Options, ReferenceApp};
 
 fn options() -> Option<ProbeOptions> {

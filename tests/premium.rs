@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use support::{TestDb, repo_path, send, tenantprobe};
-use tenantprobe::placement::{self, PremiumDatabase};
+use tenantprobe::checks::placement::{self, PremiumDatabase};
 use tenantprobe_testkit::reference::{Options, ReferenceApp};
 use tenantprobe_testkit::synthetic::{SyntheticTenant, provision_reference};
 

@@ -8,8 +8,8 @@ mod support;
 use reference_app::migrations::APP_ROLE;
 use sqlx::postgres::PgDatabaseError;
 use sqlx::{Connection, PgConnection, Postgres, Transaction};
+use tenantprobe::checks::visibility::{self, NoTenant, Observation, TenantRelation};
 use tenantprobe::tenancy::Tenancy;
-use tenantprobe::visibility::{self, NoTenant, Observation, TenantRelation};
 use tenantprobe_testkit::synthetic::SyntheticTenant;
 
 struct World {

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 use reference_app::migrations::APP_ROLE;
 use sqlx::{Connection, PgConnection};
 
+use tenantprobe::checks::visibility::{self, NoTenant};
 use tenantprobe::finding::Finding;
 use tenantprobe::spec::Spec;
 use tenantprobe::tenancy::Tenancy;
-use tenantprobe::visibility::{self, NoTenant};
 use tenantprobe_testkit::provision::{ProvisionError, ReferenceDatabase};
 use tenantprobe_testkit::servers::{
     PoolerConfig, Postgres, Redis, ScratchDb, ServerError, ThrowawayPgBouncer,
@@ -24,7 +24,7 @@ pub enum DemoError {
     #[error(transparent)]
     Provision(#[from] ProvisionError),
     #[error("audit failed")]
-    Audit(#[source] tenantprobe::audit::CatalogError),
+    Audit(#[source] tenantprobe::catalog::CatalogError),
     #[error("reference app: {0}")]
     App(String),
     #[error("cache check failed")]
@@ -354,7 +354,7 @@ async fn premium_tier(
     )
     .await
     .map_err(|e| DemoError::App(format!("promote `{}`: {e}", tenant.slug)))?;
-    let premium = vec![tenantprobe::placement::PremiumDatabase {
+    let premium = vec![tenantprobe::checks::placement::PremiumDatabase {
         tenant_id: tenant.id.to_string(),
         database: promoted.placement.database_name.clone(),
         app_role: Some(promoted.placement.app_role.clone()),
@@ -363,9 +363,10 @@ async fn premium_tier(
     let tenancy = reference_spec()
         .tenancy()
         .unwrap_or_else(Tenancy::reference);
-    let located = tenantprobe::placement::check(&database.admin_options(), &tenancy, &premium)
-        .await
-        .map_err(|e| DemoError::App(e.to_string()))?;
+    let located =
+        tenantprobe::checks::placement::check(&database.admin_options(), &tenancy, &premium)
+            .await
+            .map_err(|e| DemoError::App(e.to_string()))?;
     report.finish(Step {
         name: "premium tier".into(),
         summary: format!(
@@ -400,7 +401,7 @@ async fn cache_check(
     let begun = Instant::now();
     let (spec, target, tenants) = spec_tenants(database, app, redis_url, "cache").await?;
     let routes = target.resources.len();
-    let mut findings = tenantprobe::attack::http::cross_check(target, tenants)
+    let mut findings = cache::cross_check(target, tenants)
         .await
         .map_err(|e| DemoError::App(e.to_string()))?;
     let dynamic = findings.len();
@@ -527,7 +528,7 @@ async fn pooled_connections(
     pooler_url: &str,
     report: &mut DemoReport,
 ) -> Result<(), DemoError> {
-    use tenantprobe::attack::db::pooled::{PooledConfig, check_pooled};
+    use tenantprobe::checks::pooled::{PooledConfig, check_pooled};
     let begun = Instant::now();
     let spec = reference_spec();
     let tenancy = spec.tenancy().unwrap_or_else(Tenancy::reference);
@@ -680,6 +681,7 @@ async fn database_attack(
         seed: 1,
         // The demo's database is its own: a TRUNCATE (capped at a 50 ms lock wait) stalls no one.
         own_server: true,
+        explain: Some(tenantprobe::audit::findings),
         ..Default::default()
     };
     let outcome = tenantprobe::attack::db::attack(&database.admin_options(), &tenancy, &config)
@@ -768,7 +770,7 @@ async fn database_sweep(
     // A fresh connection first: the setting has never been set on it.
     let relations = visibility::tenant_relations(&mut conn, &tenancy)
         .await
-        .map_err(db("cannot list tenant relations"))?;
+        .map_err(DemoError::Audit)?;
     let unset =
         visibility::sweep_without_tenant(&mut conn, &tenancy, &relations, None, NoTenant::Unset)
             .await

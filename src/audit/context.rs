@@ -1,10 +1,10 @@
-//! What the rules share (`Context`): which relations hold tenant data, and how each tenant table's
-//! policy set judges, command by command, for the app role.
+//! What the rules share (`Context`): which relations hold tenant data (`crate::catalog::TenantScope`),
+//! and how each tenant table's policy set judges, command by command, for the app role.
 
 use std::collections::{HashMap, HashSet};
 
-use super::catalog::{Catalog, Policy, Relation};
 use super::policy::{self, Analysis, Subject, Verdict};
+use crate::catalog::{Catalog, Policy, Relation, Role, TenantScope};
 use crate::tenancy::Tenancy;
 
 /// A SQL command the app role may run, and the policy side that governs it.
@@ -87,47 +87,11 @@ pub struct Context<'a> {
 
 impl<'a> Context<'a> {
     pub fn new(catalog: &'a Catalog, tenancy: &'a Tenancy) -> Self {
-        let tenants_table = tenancy.tenants_table.as_ref();
-        let mut tenant_key = HashMap::new();
-        for rel in &catalog.relations {
-            if Some(&rel.name) == tenants_table {
-                let pk = catalog
-                    .constraints
-                    .iter()
-                    .find(|c| c.relid == rel.oid && c.kind == 'p' && c.columns.len() == 1);
-                if let Some(pk) = pk {
-                    tenant_key.insert(rel.oid, pk.columns[0].clone());
-                }
-            } else if rel.column(&tenancy.tenant_column).is_some() {
-                tenant_key.insert(rel.oid, tenancy.tenant_column.clone());
-            }
-        }
-        // Tenant data spreads along foreign keys: a row that references a tenant's row is that
-        // tenant's, with or without the tenant column; partitions and children inherit it.
-        let mut tenant_data: HashSet<i64> = tenant_key.keys().copied().collect();
-        loop {
-            let before = tenant_data.len();
-            for fk in catalog.constraints.iter().filter(|c| c.kind == 'f') {
-                if fk.ref_relid.is_some_and(|r| tenant_data.contains(&r))
-                    && !is_tenants_table(catalog, fk.relid, tenants_table)
-                {
-                    tenant_data.insert(fk.relid);
-                }
-            }
-            for (child, parent) in &catalog.inherits {
-                if tenant_data.contains(parent) {
-                    tenant_data.insert(*child);
-                }
-            }
-            for (view, rel) in &catalog.view_deps {
-                if tenant_data.contains(rel) {
-                    tenant_data.insert(*view);
-                }
-            }
-            if tenant_data.len() == before {
-                break;
-            }
-        }
+        let TenantScope {
+            tenant_key,
+            tenant_data,
+            ..
+        } = TenantScope::new(catalog, tenancy);
 
         let function_body = |name: &str| {
             catalog
@@ -207,7 +171,7 @@ impl<'a> Context<'a> {
     }
 
     /// The app role's own entry (attributes).
-    pub fn app_role(&self) -> Option<&super::catalog::Role> {
+    pub fn app_role(&self) -> Option<&Role> {
         self.catalog.roles.iter().find(|r| r.is_app)
     }
 
@@ -217,16 +181,6 @@ impl<'a> Context<'a> {
             .role(role)
             .is_some_and(|r| r.superuser || r.bypassrls)
     }
-}
-
-fn is_tenants_table(
-    catalog: &Catalog,
-    oid: i64,
-    tenants_table: Option<&crate::sql::QualifiedName>,
-) -> bool {
-    catalog
-        .relation(oid)
-        .is_some_and(|r| Some(&r.name) == tenants_table)
 }
 
 fn judge(

@@ -1,9 +1,7 @@
 //! `tenantprobe audit`: reads a live database's catalog once (`Catalog`) and runs every rule in
 //! `rules::RULES` over it in memory (`audit`).
 
-pub mod catalog;
 pub mod context;
-pub mod picker;
 pub mod policy;
 pub mod rules;
 
@@ -12,7 +10,7 @@ use std::time::{Duration, Instant};
 use sqlx::PgConnection;
 use sqlx::postgres::PgConnectOptions;
 
-pub use catalog::{Catalog, CatalogError};
+pub use crate::catalog::{Catalog, CatalogError};
 use context::Context;
 
 use crate::finding::Finding;
@@ -50,6 +48,12 @@ pub async fn audit_parallel(
     let begun = Instant::now();
     let catalog = Catalog::snapshot_parallel(options, tenancy).await?;
     Ok(judge(&catalog, tenancy, begun.elapsed()))
+}
+
+/// The findings of every rule over a snapshot: what `attack db` ties its findings to
+/// (`attack::db::AttackConfig::explain`).
+pub fn findings(catalog: &Catalog, tenancy: &Tenancy) -> Vec<Finding> {
+    judge(catalog, tenancy, Duration::ZERO).findings
 }
 
 /// Runs every rule over a snapshot (with the tenants table inferred when not named).

@@ -11,11 +11,10 @@
 //! digits, matched only as whole numbers. Short slugs and small numbers never count. A value seen
 //! for two tenants belongs to neither.
 
-use std::collections::BTreeSet;
-
 use sqlx::{Connection, PgConnection};
 
-use crate::audit::{Catalog, CatalogError};
+use crate::catalog::{Catalog, CatalogError};
+pub use crate::checks::keys::KnownTenant;
 use crate::sql::quote_ident;
 use crate::tenancy::Tenancy;
 
@@ -23,18 +22,6 @@ use crate::tenancy::Tenancy;
 const MIN_TEXT: usize = 8;
 /// Integers below this are never learned: small numbers occur everywhere.
 const MIN_NUMBER: i64 = 100_000;
-
-/// One tenant as the database knows it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct KnownTenant {
-    /// The tenants table's key, as text.
-    pub id: String,
-    pub slug: Option<String>,
-    /// Distinctive strings of its rows.
-    pub texts: BTreeSet<String>,
-    /// Distinctive integers of its rows.
-    pub numbers: BTreeSet<String>,
-}
 
 /// How much to read.
 #[derive(Debug, Clone, Copy)]

@@ -169,6 +169,7 @@ impl AttackDbArgs {
             own_server: false,
             skip_functions: db.skip_functions.clone(),
             regressions: self.regressions.clone(),
+            explain: Some(tenantprobe::audit::findings),
             on_case: super::ui::case_hook(&progress),
             on_shrink: super::ui::shrink_hook(&progress),
             stop: None,
@@ -241,7 +242,7 @@ impl AttackDbArgs {
                 let (pooled, note) = super::pooled::run(&options, url, &db.tenancy).await?;
                 findings.extend(pooled);
                 notes.push(note);
-                rules.extend(db::pooled::RULES);
+                rules.extend(tenantprobe::checks::pooled::RULES);
             }
             Pooler::Unset(name) => notes.push(format!(
                 "pooled connections NOT checked: the spec names `{name}` (pooler_url_env) but it is not set"

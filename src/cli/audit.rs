@@ -91,7 +91,7 @@ impl AuditArgs {
                         .map(|f| f.in_database(&p.database)),
                 );
             }
-            let located = tenantprobe::placement::check(&options, &db.tenancy, &premium)
+            let located = tenantprobe::checks::placement::check(&options, &db.tenancy, &premium)
                 .await
                 .map_err(Error::failed)?;
             notes.push(format!(
@@ -106,7 +106,7 @@ impl AuditArgs {
                 }
             ));
             findings.extend(located.findings);
-            rules.extend(tenantprobe::placement::RULES);
+            rules.extend(tenantprobe::checks::placement::RULES);
         }
         let report = Report::new("audit", &name, &rules, begun.elapsed(), &notes);
         let facts = RunFacts {

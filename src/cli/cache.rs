@@ -216,7 +216,7 @@ impl CacheArgs {
                     Provisioning::Create,
                 )
                 .await?;
-            let dynamic = tenantprobe::attack::http::cross_check(api, tenants).await?;
+            let dynamic = cache::cross_check(api, tenants).await?;
             notes.push(format!(
                 "dynamic check through the API: {} finding(s)",
                 dynamic.len()

@@ -12,11 +12,11 @@ use tenantprobe::exit::ExitStatus;
 use tenantprobe::monitor::canary::{self, GateOptions};
 use tenantprobe::monitor::daemon::{self, DaemonOptions};
 use tenantprobe::monitor::metrics::Metrics;
-use tenantprobe::monitor::schedule::Schedule;
 use tenantprobe::monitor::{self, CheckStatus, CycleReport, Probe, ProbeOptions, Provisioning};
 use tenantprobe::report::Report;
 use tenantprobe::rules::RuleInfo;
 use tenantprobe::spec::Spec;
+use tenantprobe::spec::schedule::Schedule;
 use tenantprobe::target::{Flags, process_env};
 
 use super::common::{OutputArgs, RunFacts, TargetArgs};
@@ -276,7 +276,7 @@ fn cycle_notes(report: &CycleReport) -> Vec<String> {
 }
 
 fn monitor_rules() -> Vec<&'static RuleInfo> {
-    tenantprobe::rules::catalogue()
+    tenantprobe::registry::catalogue()
         .into_iter()
         .filter(|r| {
             r.category == tenantprobe::finding::Category::Monitor

@@ -4,7 +4,7 @@
 use anyhow::Context;
 use sqlx::postgres::PgConnectOptions;
 use tenantprobe::Error;
-use tenantprobe::attack::db::pooled::{self, PooledConfig};
+use tenantprobe::checks::pooled::{self, PooledConfig};
 use tenantprobe::finding::Finding;
 use tenantprobe::tenancy::Tenancy;
 

@@ -2,7 +2,7 @@
 //! database (`premium_databases`).
 
 use tenantprobe::Error;
-use tenantprobe::placement::{self, PremiumDatabase};
+use tenantprobe::checks::placement::{self, PremiumDatabase};
 use tenantprobe::target::DatabaseTarget;
 
 /// The premium databases, or `None` when the spec declares no `placements_query`.

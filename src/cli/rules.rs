@@ -4,7 +4,7 @@ use std::io::Write;
 
 use clap::{Args, ValueEnum};
 use tenantprobe::exit::ExitStatus;
-use tenantprobe::rules;
+use tenantprobe::registry;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum RulesFormat {
@@ -25,15 +25,17 @@ impl RulesArgs {
     pub fn exec(self) -> Result<ExitStatus, tenantprobe::Error> {
         let mut out = std::io::stdout().lock();
         let all = match &self.rule {
-            Some(id) => vec![rules::find(id).ok_or_else(|| {
+            Some(id) => vec![registry::find(id).ok_or_else(|| {
                 tenantprobe::Error::usage(format!(
                     "no rule `{id}` (run `tenantprobe rules` for the list)"
                 ))
             })?],
-            None => rules::catalogue(),
+            None => registry::catalogue(),
         };
         match self.format {
-            RulesFormat::Markdown if self.rule.is_none() => write!(out, "{}", rules::markdown())?,
+            RulesFormat::Markdown if self.rule.is_none() => {
+                write!(out, "{}", registry::markdown())?
+            }
             RulesFormat::Json => {
                 let items: Vec<serde_json::Value> = all
                     .iter()

@@ -3,12 +3,11 @@
 
 use std::collections::HashSet;
 
-use crate::attack::http::client::{Credentials, Exchange};
-use crate::attack::http::world::{self, values_for};
-use crate::cache::{self, CacheOptions};
+use crate::actor::{Credentials, Exchange, values_for, world};
+use crate::checks::keys::{self, CacheOptions};
+use crate::checks::visibility::{self, NoTenant, TenantRelation};
 use crate::finding::Finding;
 use crate::spec::Operation;
-use crate::visibility::{self, NoTenant, TenantRelation};
 
 use super::probe::{Actor, Canary, Probe};
 use super::request::{Rendered, render};
@@ -418,7 +417,7 @@ pub async fn db_no_tenant(probe: &Probe, relations: &[TenantRelation]) -> Result
     // Behind a transaction pooler, "no tenant set" is also what the application's own pooled
     // connections hold when a transaction starts: a session-level SET would still be there.
     if let Some(url) = &db.pooler_url {
-        use crate::attack::db::pooled::{PooledConfig, look_at_pool};
+        use crate::checks::pooled::{PooledConfig, look_at_pool};
         let options = crate::sql::connect_options(url).map_err(|e| format!("pooler URL: {e}"))?;
         let config = PooledConfig {
             clients: 4,
@@ -440,7 +439,7 @@ pub async fn redis_keys(probe: &Probe, canaries: &[Vec<Canary>]) -> Result<Found
         sample: probe.options.redis_sample,
         ..CacheOptions::default()
     };
-    let outcome = cache::check(
+    let outcome = keys::check(
         &redis.url,
         &redis.classifier,
         &probe.owners(canaries),
@@ -452,7 +451,7 @@ pub async fn redis_keys(probe: &Probe, canaries: &[Vec<Canary>]) -> Result<Found
         violations: outcome
             .findings
             .into_iter()
-            .filter(|f| f.rule != cache::rules::ORPHANED.id)
+            .filter(|f| f.rule != keys::rules::ORPHANED.id)
             .collect(),
         ..Found::default()
     })
@@ -469,7 +468,7 @@ pub async fn db_premium(probe: &Probe, i: usize) -> Result<Found, String> {
         .ok_or("no placements_query under [database]")?;
     let tenant = &probe.tenants[i];
     let mut conn = db.connection(probe.options.check_timeout).await?;
-    let placements = crate::placement::list(&mut conn, query)
+    let placements = crate::checks::placement::list(&mut conn, query)
         .await
         .map_err(|e| e.to_string())?;
     db.keep(conn).await;
@@ -486,9 +485,10 @@ pub async fn db_premium(probe: &Probe, i: usize) -> Result<Found, String> {
         .map(|o| db.limits.apply(o))
         .map_err(|e| e.to_string())?;
     let mut found = Found::default();
-    let located = crate::placement::check(&observer, &db.tenancy, std::slice::from_ref(&placement))
-        .await
-        .map_err(|e| e.to_string())?;
+    let located =
+        crate::checks::placement::check(&observer, &db.tenancy, std::slice::from_ref(&placement))
+            .await
+            .map_err(|e| e.to_string())?;
     found.violations.extend(located.findings);
 
     let mut premium = <sqlx::PgConnection as sqlx::Connection>::connect_with(

@@ -5,8 +5,8 @@
 
 use std::collections::HashSet;
 
-use crate::attack::http::client::Credentials;
-use crate::attack::http::world::values_for;
+use crate::actor::client::Credentials;
+use crate::actor::values_for;
 use crate::spec::{Carrier, Operation};
 
 use super::checks::{Found, reachable};

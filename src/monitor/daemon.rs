@@ -18,8 +18,8 @@ use rand::{Rng, SeedableRng};
 use tokio::net::TcpListener;
 
 use super::metrics::{Metrics, SKIPPED_OVERLAP};
-use super::schedule::Schedule;
 use super::{CycleReport, Probe};
+use crate::spec::schedule::Schedule;
 
 #[derive(Debug, Clone)]
 pub struct DaemonOptions {

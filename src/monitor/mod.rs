@@ -15,7 +15,6 @@ pub mod push;
 pub mod request;
 pub mod restore;
 pub mod rules;
-pub mod schedule;
 pub mod search;
 pub mod writes;
 

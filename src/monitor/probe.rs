@@ -11,9 +11,9 @@ use tokio::sync::Mutex;
 
 use super::MonitorError;
 use crate::Error;
-use crate::attack::http::client::{Client, Credentials, Exchange};
-use crate::attack::http::world::{self, Identity, values_for};
-use crate::cache::{Classifier, Owners};
+use crate::actor::{Client, Credentials, Exchange};
+use crate::actor::{Identity, values_for, world};
+use crate::checks::keys::{Classifier, Owners};
 use crate::oracle::Ownership;
 use crate::spec::{Carrier, MonitorSpec, Operation, Spec, TenancySpec};
 pub use crate::target::Provisioning;
@@ -182,8 +182,7 @@ impl Probe {
             .map(|_| Client::new(target.clone()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(Error::failed)?;
-        let identities =
-            crate::attack::http::identities(&client, &tenants).map_err(Error::failed)?;
+        let identities = crate::actor::identities(&client, &tenants).map_err(Error::failed)?;
         let mut ownership = Ownership::default();
         for (i, t) in tenants.iter().enumerate() {
             ownership.register(t.tenant_id.clone(), i);
@@ -359,7 +358,7 @@ impl Probe {
             .into_iter()
             .find_map(|tail| item.pointer(tail))
             .or_else(|| item.pointer(pointer))
-            .and_then(crate::attack::db::json_text)
+            .and_then(crate::sql::json_text)
     }
 
     /// Tenant `i`'s canaries, found by its marker in its own lists (parents before children).

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use crate::attack::http::world::values_for;
+use crate::actor::values_for;
 use crate::spec::{Operation, render_json};
 
 use super::MonitorError;

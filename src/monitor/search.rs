@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use crate::attack::http::world::values_for;
+use crate::actor::values_for;
 use crate::finding::Finding;
 use crate::spec::Endpoint;
 
@@ -40,7 +40,7 @@ async fn get(
     probe: &Probe,
     i: usize,
     request: &Rendered,
-) -> Result<crate::attack::http::client::Exchange, String> {
+) -> Result<crate::actor::client::Exchange, String> {
     let exchange = probe
         .send(
             Actor::Tenant(i),
@@ -57,7 +57,7 @@ async fn get(
     Ok(exchange)
 }
 
-fn evidence(probe: &Probe, exchange: &crate::attack::http::client::Exchange) -> String {
+fn evidence(probe: &Probe, exchange: &crate::actor::client::Exchange) -> String {
     exchange.curl(probe.client.target.base_url.as_str())
 }
 

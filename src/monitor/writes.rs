@@ -7,8 +7,7 @@
 
 use std::collections::HashSet;
 
-use crate::attack::http::client::{Credentials, Exchange};
-use crate::attack::http::world::{self, values_for};
+use crate::actor::{Credentials, Exchange, values_for, world};
 use crate::finding::Finding;
 use crate::spec::{Operation, render_json};
 

@@ -202,7 +202,7 @@ mod tests {
 
     fn render(color: bool, width: usize) -> String {
         let findings = vec![long_finding()];
-        let rules = vec![crate::rules::find("rls-disabled").unwrap()];
+        let rules = vec![crate::registry::find("rls-disabled").unwrap()];
         let notes = vec!["a note ".repeat(30)];
         let mut report = Report::new("audit", "ref", &rules, Duration::ZERO, &notes);
         report.findings = &findings;

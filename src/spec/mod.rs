@@ -5,6 +5,9 @@
 //!
 //! Values are checked while they are read, so every error names the file, line, column and field.
 
+pub mod admin;
+pub mod noisy;
+pub mod schedule;
 mod template;
 
 use std::path::Path;
@@ -37,9 +40,9 @@ pub struct Spec {
     pub redis: Option<RedisSpec>,
     pub monitor: Option<MonitorSpec>,
     /// `[noisy]`: bounds and margins of `attack noisy`.
-    pub noisy: Option<crate::attack::noisy::NoisySpec>,
+    pub noisy: Option<noisy::NoisySpec>,
     /// `[admin]`: the admin panel and its impersonation, checked by `attack admin`.
-    pub admin: Option<crate::attack::admin::AdminSpec>,
+    pub admin: Option<admin::AdminSpec>,
     #[serde(default)]
     pub waivers: Vec<Waiver>,
 }
@@ -444,7 +447,7 @@ fn default_check_timeout() -> std::time::Duration {
 
 fn cron_line<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let line = String::deserialize(d)?;
-    crate::monitor::schedule::Schedule::parse(&line).map_err(serde::de::Error::custom)?;
+    schedule::Schedule::parse(&line).map_err(serde::de::Error::custom)?;
     Ok(line)
 }
 

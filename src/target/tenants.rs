@@ -192,8 +192,7 @@ async fn obtain(
                 if !status.is_success() {
                     return Err(Error::ProvisionApi(format!("{status}: {json}")));
                 }
-                let at =
-                    |pointer: &str| json.pointer(pointer).and_then(crate::attack::db::json_text);
+                let at = |pointer: &str| json.pointer(pointer).and_then(crate::sql::json_text);
                 out.push(Tenant {
                     slug: slug.clone(),
                     tenant_id: at(tenant_id).ok_or_else(|| {

@@ -5,7 +5,6 @@
 
 mod panel;
 mod rules;
-mod spec;
 
 use std::time::{Duration, Instant};
 
@@ -13,9 +12,9 @@ use reqwest::header;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 
+pub use crate::spec::admin::{AdminSpec, AuditQuery, MAX_TIME_BOX};
 pub use panel::{PanelClient, hidden_value};
 pub use rules::*;
-pub use spec::{AdminSpec, AuditQuery, MAX_TIME_BOX};
 
 use crate::finding::Finding;
 use crate::spec::{Spec, Values};

@@ -1,22 +1,9 @@
 //! The properties `attack admin` checks, as rules of the public catalogue.
 
-use crate::finding::{Category, Severity};
-use crate::rules::RuleInfo;
-
-macro_rules! rule {
-    ($name:ident, $id:literal, $severity:ident, $title:literal, $why:literal, $fix:literal) => {
-        pub static $name: RuleInfo = RuleInfo {
-            id: $id,
-            category: Category::AttackHttp,
-            severity: Severity::$severity,
-            title: $title,
-            explanation: $why,
-            remediation: $fix,
-        };
-    };
-}
+use crate::rules::{RuleInfo, rule};
 
 rule!(
+    AttackHttp,
     UNLOGGED,
     "admin-impersonation-unlogged",
     High,
@@ -25,6 +12,7 @@ rule!(
     "Write the audit event in the impersonated tenant's log, in the same transaction as the first read (no event, no data), with the operator, the reason and the time box; keep a global admin log as well."
 );
 rule!(
+    AttackHttp,
     CROSSES_TENANTS,
     "admin-impersonation-crosses-tenants",
     Critical,
@@ -33,6 +21,7 @@ rule!(
     "Bind each impersonation server-side to one operator session and one tenant, and check both (and the expiry) on every request; answer 403 otherwise."
 );
 rule!(
+    AttackHttp,
     OUTLIVES_TIME_BOX,
     "admin-impersonation-outlives-time-box",
     High,
@@ -41,6 +30,7 @@ rule!(
     "Store the expiry server-side with the impersonation and refuse it on the server's clock; a cookie's own Max-Age is not enough."
 );
 rule!(
+    AttackHttp,
     OPEN_TO_TENANT,
     "admin-route-open-to-tenant-token",
     Critical,
@@ -49,6 +39,7 @@ rule!(
     "Authenticate operators separately from tenants (another credential, another session), and refuse tenant tokens on every admin route."
 );
 rule!(
+    AttackHttp,
     OPEN_TO_ANONYMOUS,
     "admin-route-open-to-anonymous",
     Critical,

@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::audit::catalog::Function;
+use crate::catalog::Function;
 
 /// Built-in and well-known extension functions with effects outside the transaction, as
 /// unqualified names; a trailing `*` matches any suffix.

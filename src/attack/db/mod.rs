@@ -12,7 +12,6 @@ mod causes;
 mod effects;
 mod execute;
 mod ops;
-pub mod pooled;
 pub mod rules;
 mod schema;
 mod timings;
@@ -32,10 +31,10 @@ use proptest::test_runner::{
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
+pub use crate::progress::ProgressHook;
 pub use ops::Property;
 pub use schema::AttackSchema;
 pub use timings::Timings;
-pub use world::json_text;
 
 use self::batch::Link;
 use self::execute::{Fingerprints, Leak};
@@ -43,7 +42,7 @@ use self::ops::{Attempt, Case, Context, Planner};
 use self::timings::add_since;
 use self::values::ValueGen;
 use self::world::{World, WorldParams};
-use crate::audit::CatalogError;
+use crate::catalog::{Catalog, CatalogError};
 use crate::finding::Finding;
 use crate::sql::quote_ident;
 use crate::tenancy::Tenancy;
@@ -87,6 +86,9 @@ pub struct AttackConfig {
     pub skip_functions: Vec<String>,
     /// Where proptest keeps the seeds of failing cases, replayed first on later runs.
     pub regressions: Option<PathBuf>,
+    /// Ties findings to their catalog reasons (`causes`): the audit of the same snapshot, passed
+    /// in by the caller (`tenantprobe::audit::findings`), since one engine never imports another.
+    pub explain: Option<Explain>,
     /// Called after every case (progress bars).
     pub on_case: Option<ProgressHook>,
     /// Set to stop the run (on SIGINT or SIGTERM): workers finish the attempt under way, roll
@@ -126,15 +128,8 @@ impl Default for Pipeline {
     }
 }
 
-/// A callback after every test case.
-#[derive(Clone)]
-pub struct ProgressHook(pub Arc<dyn Fn() + Send + Sync>);
-
-impl std::fmt::Debug for ProgressHook {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ProgressHook")
-    }
-}
+/// What a catalog snapshot's audit finds, under a tenancy: the reasons behind attack findings.
+pub type Explain = fn(&Catalog, &Tenancy) -> Vec<Finding>;
 
 impl Default for AttackConfig {
     fn default() -> Self {
@@ -149,6 +144,7 @@ impl Default for AttackConfig {
             own_server: false,
             skip_functions: Vec::new(),
             regressions: None,
+            explain: None,
             on_case: None,
             stop: None,
             on_shrink: None,
@@ -368,7 +364,8 @@ pub async fn attack(
 ) -> Result<AttackOutcome, AttackError> {
     let begun = Instant::now();
     let mut conn = PgConnection::connect_with(options).await?;
-    let mut schema = AttackSchema::load(&mut conn, tenancy, &config.skip_functions).await?;
+    let mut schema =
+        AttackSchema::load(&mut conn, tenancy, &config.skip_functions, config.explain).await?;
     check_set_role(&mut conn, &tenancy.app_role).await?;
     let sequences_before = sequences(&mut conn, &tenancy.schemas).await?;
     let mut coverage = Coverage::default();

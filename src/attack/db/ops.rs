@@ -12,8 +12,9 @@ use serde_json::{Map, Value};
 
 use super::schema::{AttackSchema, SeedTable, ValueKind};
 use super::values::{SqlValue, ValueGen};
-use super::world::{World, WorldParams, json_text};
+use super::world::{World, WorldParams};
 use crate::oracle::TenantIdx;
+use crate::sql::json_text;
 use crate::sql::quote_ident;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -607,7 +608,7 @@ impl<'a> Planner<'a> {
                 })?;
                 let tenant_key = t.key.clone()?;
                 // Keys the server fills or a sequence numbers are no oracle a tenant could use:
-                // only tenant-chosen values are attacked (see `audit::picker`).
+                // only tenant-chosen values are attacked (see `catalog::picker`).
                 let keys: Vec<Vec<String>> = std::iter::once(t.primary_key.clone())
                     .chain(t.unique_keys.iter().cloned())
                     .filter(|k| k.iter().any(|c| *c != tenant_key))

@@ -1,22 +1,9 @@
 //! The properties `attack db` checks, as rules of the public catalogue.
 
-use crate::finding::{Category, Severity};
-use crate::rules::RuleInfo;
-
-macro_rules! rule {
-    ($name:ident, $id:literal, $severity:ident, $title:literal, $why:literal, $fix:literal) => {
-        pub static $name: RuleInfo = RuleInfo {
-            id: $id,
-            category: Category::AttackDb,
-            severity: Severity::$severity,
-            title: $title,
-            explanation: $why,
-            remediation: $fix,
-        };
-    };
-}
+use crate::rules::{RuleInfo, rule};
 
 rule!(
+    AttackDb,
     CROSS_TENANT_READ,
     "cross-tenant-read",
     Critical,
@@ -25,6 +12,7 @@ rule!(
     "Follow the reproducer: enable and force RLS with a tenant policy on the table; make views security_invoker; make functions SECURITY INVOKER or keep them from returning other tenants' data."
 );
 rule!(
+    AttackDb,
     CROSS_TENANT_WRITE,
     "cross-tenant-write",
     Critical,
@@ -33,6 +21,7 @@ rule!(
     "The table's policies must pin the tenant for UPDATE and DELETE (USING), not only for SELECT."
 );
 rule!(
+    AttackDb,
     CROSS_TENANT_INSERT,
     "cross-tenant-insert",
     Critical,
@@ -41,6 +30,7 @@ rule!(
     "Give the INSERT (or ALL) policy a WITH CHECK that pins the tenant column to the setting."
 );
 rule!(
+    AttackDb,
     ROW_MOVED,
     "row-moved-to-other-tenant",
     Critical,
@@ -49,6 +39,7 @@ rule!(
     "Give the UPDATE (or ALL) policy a WITH CHECK that pins the tenant column; the USING clause alone does not check new rows."
 );
 rule!(
+    AttackDb,
     TRUNCATE_ALLOWED,
     "truncate-allowed",
     Critical,
@@ -57,6 +48,7 @@ rule!(
     "REVOKE TRUNCATE ON … FROM <app role>."
 );
 rule!(
+    AttackDb,
     FK_ORACLE,
     "foreign-key-existence-oracle",
     High,
@@ -65,6 +57,7 @@ rule!(
     "Include the tenant column in the foreign key: FOREIGN KEY (tenant_id, x_id) REFERENCES parent (tenant_id, id)."
 );
 rule!(
+    AttackDb,
     UNIQUE_ORACLE,
     "unique-key-existence-oracle",
     High,
@@ -73,6 +66,7 @@ rule!(
     "Make the unique key per tenant: UNIQUE (tenant_id, …)."
 );
 rule!(
+    AttackDb,
     NO_TENANT_READ,
     "no-tenant-read",
     Critical,
@@ -81,6 +75,7 @@ rule!(
     "Read the setting as NULLIF(current_setting(name, true), '') and compare with `=`; never fall back with COALESCE or `IS NULL OR`."
 );
 rule!(
+    AttackDb,
     TENANT_LOCKED_OUT,
     "tenant-locked-out",
     High,
@@ -89,6 +84,7 @@ rule!(
     "Check that the policy compares the tenant column with the setting the application sets, with the same type."
 );
 rule!(
+    AttackDb,
     NOT_COVERED,
     "tenant-object-not-attacked",
     High,

@@ -6,9 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::PgConnection;
 
-use crate::audit::catalog::{Catalog, CatalogError, Privileges};
-use crate::audit::context::Context;
-use crate::audit::picker::Picker;
+use super::Explain;
+use crate::catalog::{Catalog, CatalogError, Picker, Privileges, TenantScope};
 use crate::sql::QualifiedName;
 use crate::tenancy::Tenancy;
 
@@ -141,7 +140,7 @@ pub struct SeedTable {
     pub unique_keys: Vec<Vec<String>>,
     /// Keys (primary or unique) without the tenant column and with a column the tenant does not
     /// pick (an identity, a random uuid default, a sequence): no existence oracle worth attacking
-    /// (`audit::picker`).
+    /// (`catalog::picker`).
     pub unguessable_keys: Vec<Vec<String>>,
     pub foreign_keys: Vec<ForeignKey>,
     pub app: Privileges,
@@ -267,7 +266,8 @@ pub struct AttackSchema {
     /// Tenant-data relations owned by an extension, with the coverage note saying why they were
     /// not attacked.
     pub library: Vec<(String, String)>,
-    /// What the audit finds on the same catalog snapshot: the reasons behind attack findings.
+    /// What the audit finds on the same catalog snapshot (`AttackConfig::explain`): the reasons
+    /// behind attack findings.
     pub reasons: Vec<crate::finding::Finding>,
 }
 
@@ -288,11 +288,13 @@ struct ColumnRow {
 }
 
 impl AttackSchema {
-    /// Reads the catalog (the audit's snapshot plus column details) on `conn`.
+    /// Reads the catalog (the audit's snapshot plus column details) on `conn`; `explain` gives
+    /// the reasons on that same snapshot.
     pub async fn load(
         conn: &mut PgConnection,
         tenancy: &Tenancy,
         skip_functions: &[String],
+        explain: Option<Explain>,
     ) -> Result<Self, CatalogError> {
         let catalog = Catalog::snapshot(conn, tenancy).await?;
         let columns: Vec<ColumnRow> = sqlx::query_as(
@@ -347,7 +349,7 @@ impl AttackSchema {
         )
         .fetch_one(&mut *conn)
         .await?;
-        Ok(Self::build(
+        let mut schema = Self::build(
             &catalog,
             tenancy,
             &columns,
@@ -355,7 +357,11 @@ impl AttackSchema {
             &partitions,
             observer_bypasses,
             skip_functions,
-        ))
+        );
+        if let Some(explain) = explain {
+            schema.reasons = explain(&catalog, tenancy);
+        }
+        Ok(schema)
     }
 
     fn build(
@@ -368,7 +374,7 @@ impl AttackSchema {
         skip_functions: &[String],
     ) -> Self {
         let tenancy = &catalog.complete(tenancy);
-        let cx = Context::new(catalog, tenancy);
+        let scope = TenantScope::new(catalog, tenancy);
         let mut by_rel: HashMap<i64, Vec<SeedColumn>> = HashMap::new();
         for c in columns {
             let literals: Vec<String> = checks
@@ -410,14 +416,14 @@ impl AttackSchema {
             });
         }
         // Seedable: tenant-data tables and partitioned parents (their partitions fill through them).
-        let candidates: Vec<&crate::audit::catalog::Relation> = catalog
+        let candidates: Vec<&crate::catalog::Relation> = catalog
             .relations
             .iter()
             .filter(|r| {
                 r.is_table()
                     && !r.is_partition
                     && r.extension.is_none()
-                    && cx.is_tenant_data(r)
+                    && scope.is_tenant_data(r)
                     && !is_inheritance_child(catalog, r.oid)
             })
             .collect();
@@ -438,14 +444,14 @@ impl AttackSchema {
             tables.push(SeedTable {
                 name: rel.name.clone(),
                 columns: by_rel.remove(oid).unwrap_or_default(),
-                key: cx.tenant_key.get(oid).cloned(),
+                key: scope.tenant_key.get(oid).cloned(),
                 is_tenants_table: Some(&rel.name) == tenancy.tenants_table.as_ref(),
                 primary_key: keys_of('p')
                     .next()
                     .map(|c| c.columns.clone())
                     .unwrap_or_default(),
                 unique_keys: unique_keys(catalog, *oid),
-                unguessable_keys: unguessable_keys(catalog, &cx, rel),
+                unguessable_keys: unguessable_keys(catalog, &scope, rel),
                 foreign_keys: keys_of('f')
                     .filter_map(|c| {
                         let target = c.ref_relid?;
@@ -461,7 +467,7 @@ impl AttackSchema {
                 partitions: leaf_partitions(
                     partitions,
                     *oid,
-                    cx.tenant_key.get(oid).map(String::as_str),
+                    scope.tenant_key.get(oid).map(String::as_str),
                 ),
             });
         }
@@ -470,7 +476,7 @@ impl AttackSchema {
         let library: Vec<(String, String)> = catalog
             .relations
             .iter()
-            .filter(|r| r.app.any() && cx.is_tenant_data(r))
+            .filter(|r| r.app.any() && scope.is_tenant_data(r))
             .filter_map(|r| {
                 let extension = r.extension.as_ref()?;
                 Some((
@@ -482,12 +488,12 @@ impl AttackSchema {
         let readable = catalog
             .relations
             .iter()
-            .filter(|r| r.app.select && r.extension.is_none() && cx.is_tenant_data(r))
+            .filter(|r| r.app.select && r.extension.is_none() && scope.is_tenant_data(r))
             .map(|r| Readable {
                 name: r.name.clone(),
                 kind: r.kind,
                 table: tables.iter().position(|t| t.name == r.name),
-                key: cx.tenant_key.get(&r.oid).cloned(),
+                key: scope.tenant_key.get(&r.oid).cloned(),
             })
             .collect();
         let effects = super::effects::effects_in_scope(&catalog.functions, skip_functions);
@@ -535,7 +541,7 @@ impl AttackSchema {
         let unseedable = catalog
             .relations
             .iter()
-            .filter(|r| r.kind == 'f' && cx.is_tenant_data(r))
+            .filter(|r| r.kind == 'f' && scope.is_tenant_data(r))
             .map(|r| {
                 (
                     r.name.clone(),
@@ -561,7 +567,7 @@ impl AttackSchema {
             observer_bypasses,
             tenant_type,
             library,
-            reasons: crate::audit::judge(catalog, tenancy, std::time::Duration::ZERO).findings,
+            reasons: Vec::new(),
         }
     }
 }
@@ -572,8 +578,8 @@ impl AttackSchema {
 /// collides on the id's own key, which no tenant could have guessed.
 fn unguessable_keys(
     catalog: &Catalog,
-    cx: &Context<'_>,
-    rel: &crate::audit::catalog::Relation,
+    scope: &TenantScope,
+    rel: &crate::catalog::Relation,
 ) -> Vec<Vec<String>> {
     let all: Vec<Vec<String>> = catalog
         .constraints
@@ -582,7 +588,7 @@ fn unguessable_keys(
         .map(|c| c.columns.clone())
         .chain(unique_keys(catalog, rel.oid))
         .collect();
-    let tenant = cx.tenant_key.get(&rel.oid);
+    let tenant = scope.tenant_key.get(&rel.oid);
     let server: Vec<&Vec<String>> = all
         .iter()
         .filter(|k| {
@@ -780,7 +786,7 @@ fn is_inheritance_child(catalog: &Catalog, oid: i64) -> bool {
 
 /// Parents before children along foreign keys; cycles are broken arbitrarily (the child's key
 /// column is then left NULL where allowed).
-fn fk_order(catalog: &Catalog, candidates: &[&crate::audit::catalog::Relation]) -> Vec<i64> {
+fn fk_order(catalog: &Catalog, candidates: &[&crate::catalog::Relation]) -> Vec<i64> {
     let set: HashSet<i64> = candidates.iter().map(|r| r.oid).collect();
     let mut done: Vec<i64> = Vec::new();
     let mut remaining: Vec<i64> = candidates.iter().map(|r| r.oid).collect();

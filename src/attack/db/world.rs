@@ -10,6 +10,7 @@ use sqlx::{AssertSqlSafe, Column, PgConnection, Row};
 use super::schema::{AttackSchema, KeyValues, Partition, SeedTable, ValueKind};
 use super::values::{SqlValue, ValueGen};
 use crate::oracle::{Ownership, TenantIdx};
+use crate::sql::json_text;
 use crate::sql::{QualifiedName, quote_ident, quote_literal};
 
 /// What proptest chooses about a world.
@@ -748,17 +749,6 @@ fn register_row(ownership: &mut Ownership, row: &Map<String, Value>, tenant: Ten
         {
             ownership.register(s.clone(), tenant);
         }
-    }
-}
-
-/// A JSON value as the text PostgreSQL accepts for a cast.
-pub fn json_text(v: &Value) -> Option<String> {
-    match v {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        other => Some(other.to_string()),
     }
 }
 

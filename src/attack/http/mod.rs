@@ -5,12 +5,9 @@
 //! Host, the body or the query — in concurrent waves, judges every answer by ownership and status,
 //! and deletes what it created. Failing cases shrink to a minimal sequence of curl commands.
 
-mod cache_check;
-pub(crate) mod client;
 mod ops;
 pub mod rules;
 mod steps;
-pub(crate) mod world;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashSet};
@@ -23,17 +20,16 @@ use proptest::test_runner::{
     Config, FileFailurePersistence, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
 };
 
-pub use cache_check::cross_check;
-pub use client::Sent;
+pub use crate::actor::client::Sent;
 pub use ops::Actor;
 
-use self::client::{Client, Credentials};
 use self::ops::Case;
 use self::steps::{Ctx, Leak};
-use self::world::Identity;
-use crate::attack::db::ProgressHook;
+use crate::actor::world;
+use crate::actor::{Client, Identity, NoToken, identities};
 use crate::finding::Finding;
 use crate::oracle::Markers;
+use crate::progress::ProgressHook;
 use crate::target::{HttpTarget, TestTenant};
 
 #[derive(Debug, thiserror::Error)]
@@ -44,10 +40,8 @@ pub enum HttpAttackError {
         #[source]
         cause: reqwest::Error,
     },
-    #[error(
-        "cannot act as tenant `{0}`: no token (set the spec's [api.auth] or the tenant's token)"
-    )]
-    NoToken(String),
+    #[error(transparent)]
+    NoToken(#[from] NoToken),
     #[error("at least two test tenants are needed, got {0}")]
     TooFewTenants(usize),
     #[error("attack worker failed: {0}")]
@@ -153,31 +147,6 @@ pub async fn attack(
         .map_err(|e| HttpAttackError::Worker(e.to_string()))?
 }
 
-/// Each tenant's own way in: its token (shown as `$TOKEN_A`…) and its subdomain.
-pub(crate) fn identities(
-    client: &Client,
-    tenants: &[TestTenant],
-) -> Result<Vec<Identity>, HttpAttackError> {
-    tenants
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let token = client
-                .target
-                .token_for(t)
-                .ok_or_else(|| HttpAttackError::NoToken(t.slug.clone()))?;
-            let tag = char::from(b'A' + u8::try_from(i % 26).unwrap_or(0));
-            Ok(Identity {
-                label: format!("tenant {tag}"),
-                creds: Credentials {
-                    token: Some((token, format!("$TOKEN_{tag}"))),
-                    host: client.target.host_for(&t.slug, &t.tenant_id),
-                },
-            })
-        })
-        .collect()
-}
-
 /// Times a failing case is replayed alone before its findings are reported.
 const REPLAYS: u32 = 3;
 
@@ -220,21 +189,7 @@ impl Engine {
         if config.record {
             client.recorded = Some(Mutex::new(Vec::new()));
         }
-        let mut identities = Vec::new();
-        for (i, t) in tenants.iter().enumerate() {
-            let token = client
-                .target
-                .token_for(t)
-                .ok_or_else(|| HttpAttackError::NoToken(t.slug.clone()))?;
-            let tag = char::from(b'A' + u8::try_from(i % 26).unwrap_or(0));
-            identities.push(Identity {
-                label: format!("tenant {tag}"),
-                creds: Credentials {
-                    token: Some((token, format!("$TOKEN_{tag}"))),
-                    host: client.target.host_for(&t.slug, &t.tenant_id),
-                },
-            });
-        }
+        let identities = identities(&client, &tenants)?;
         let begun = Instant::now();
         let deadline = config.time_budget.map(|b| begun + b);
         let markers = Mutex::new(Markers::new(config.seed ^ 0xA77AC));

@@ -1,22 +1,9 @@
 //! The properties `attack http` checks, as rules of the public catalogue.
 
-use crate::finding::{Category, Severity};
-use crate::rules::RuleInfo;
-
-macro_rules! rule {
-    ($name:ident, $id:literal, $severity:ident, $title:literal, $why:literal, $fix:literal) => {
-        pub static $name: RuleInfo = RuleInfo {
-            id: $id,
-            category: Category::AttackHttp,
-            severity: Severity::$severity,
-            title: $title,
-            explanation: $why,
-            remediation: $fix,
-        };
-    };
-}
+use crate::rules::{RuleInfo, rule};
 
 rule!(
+    AttackHttp,
     CROSS_TENANT_READ,
     "http-cross-tenant-read",
     Critical,
@@ -25,6 +12,7 @@ rule!(
     "Follow the reproducer. Typical causes: a cache key without the tenant, a handler that reads through a connection that bypasses RLS, a query without the tenant context."
 );
 rule!(
+    AttackHttp,
     CROSS_TENANT_WRITE,
     "http-cross-tenant-write",
     Critical,
@@ -33,6 +21,7 @@ rule!(
     "Resolve the tenant from the credentials only and run every write in that tenant's context; answer another tenant's id like a missing one."
 );
 rule!(
+    AttackHttp,
     TENANT_CONFUSION,
     "http-tenant-confusion",
     Critical,
@@ -41,6 +30,7 @@ rule!(
     "Derive the tenant from verified credentials; when a subdomain or field names a tenant too, require it to match and the user to be a member, else answer 403."
 );
 rule!(
+    AttackHttp,
     ANONYMOUS_READ,
     "http-anonymous-read",
     Critical,
@@ -49,6 +39,7 @@ rule!(
     "Refuse requests without credentials before touching data; set the tenant per transaction (set_config(…, true)), never per session."
 );
 rule!(
+    AttackHttp,
     FORGED_TOKEN,
     "http-forged-token-accepted",
     Critical,
@@ -57,6 +48,7 @@ rule!(
     "Verify every token's signature and algorithm (and expiry) before reading a single claim."
 );
 rule!(
+    AttackHttp,
     FOREIGN_ID_DISTINGUISHABLE,
     "http-foreign-id-distinguishable",
     Medium,
@@ -65,6 +57,7 @@ rule!(
     "Answer another tenant's id exactly like a missing id (the same 404, the same body)."
 );
 rule!(
+    AttackHttp,
     SERVER_ERROR,
     "http-server-error",
     High,
@@ -73,6 +66,7 @@ rule!(
     "Read the server's log for the request in the reproducer; answer bad input with a 4xx."
 );
 rule!(
+    AttackHttp,
     STALE_AFTER_DELETE,
     "http-stale-after-delete",
     High,
@@ -81,6 +75,7 @@ rule!(
     "Invalidate the cached list and detail on every write, under keys that carry the tenant."
 );
 rule!(
+    AttackHttp,
     TENANT_LOCKED_OUT,
     "http-tenant-locked-out",
     High,
@@ -90,6 +85,7 @@ rule!(
 );
 
 rule!(
+    AttackHttp,
     REQUEST_DESYNC,
     "http-request-desync",
     High,

@@ -7,10 +7,11 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 
-use super::client::{Client, Credentials, Exchange};
 use super::ops::{Actor, Op, ParentMix, Step};
 use super::rules;
-use super::world::{Identity, Item, World, create, next_marker, parent_index, values_for};
+use crate::actor::world::{Item, World, create, next_marker, parent_index};
+use crate::actor::{Client, Credentials, Exchange};
+use crate::actor::{Identity, values_for};
 use crate::oracle::{Markers, TenantIdx};
 use crate::rules::RuleInfo;
 use crate::spec::{Endpoint, Operation, render_json};
@@ -663,7 +664,7 @@ pub async fn run_step(ctx: &Ctx<'_>, step: &Step) -> Result<Vec<Leak>, reqwest::
                 .then(|| {
                     e.json()
                         .pointer(&resources[r].id)
-                        .and_then(crate::attack::db::json_text)
+                        .and_then(crate::sql::json_text)
                 })
                 .flatten()
             {

@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
-
 pub use stats::{Sample, Stats, ms};
+
+pub use crate::spec::noisy::NoisySpec;
 
 use crate::finding::{Category, Finding, Severity};
 use crate::rules::RuleInfo;
@@ -45,33 +45,6 @@ const THROTTLED_PAUSE: Duration = Duration::from_millis(50);
 /// Every rule of `attack noisy`, for the catalogue.
 pub static RULES: &[&RuleInfo] = &[&VICTIM_DEGRADED, &NOT_THROTTLED];
 
-/// `[noisy]` in the target spec: the load's bounds and the margins.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct NoisySpec {
-    /// Most requests the noisy tenant sends.
-    pub requests: u32,
-    /// Longest the noisy tenant sends, e.g. `10s`.
-    #[serde(with = "crate::spec::humantime_serde_compat")]
-    pub duration: Duration,
-    /// Requests the noisy tenant keeps in flight.
-    pub concurrency: u32,
-    /// Requests the victim sends in each phase (alone, then under load).
-    pub victim_requests: u32,
-    /// Pause between two victim requests, e.g. `20ms`.
-    #[serde(with = "crate::spec::humantime_serde_compat")]
-    pub victim_pause: Duration,
-    /// The victim's p99 under load may be at most `(1 + p99_margin)` × its baseline p99 …
-    pub p99_margin: f64,
-    /// … or at most this much slower, whichever is larger (tiny baselines are noisy), e.g. `25ms`.
-    #[serde(with = "crate::spec::humantime_serde_compat")]
-    pub min_slowdown: Duration,
-    /// The victim's error rate under load may exceed its baseline by at most this (0.02 = 2 points).
-    pub error_margin: f64,
-    /// Below this share of 429 answers, the noisy tenant counts as not throttled.
-    pub min_throttled_share: f64,
-}
-
 impl NoisySpec {
     /// Refuses bounds that would send nothing or measure nothing: such a run must not pass.
     pub fn validate(&self) -> Result<(), NoisyError> {
@@ -84,23 +57,6 @@ impl NoisySpec {
         match zero.into_iter().find(|(_, z)| *z) {
             Some((field, _)) => Err(NoisyError::NoLoad { field }),
             None => Ok(()),
-        }
-    }
-}
-
-impl Default for NoisySpec {
-    fn default() -> Self {
-        Self {
-            requests: 2000,
-            duration: Duration::from_secs(10),
-            concurrency: 16,
-            victim_requests: 100,
-            // At most 40 requests a second: an ordinary user, below any sane per-tenant limit.
-            victim_pause: Duration::from_millis(25),
-            p99_margin: 1.0,
-            min_slowdown: Duration::from_millis(25),
-            error_margin: 0.02,
-            min_throttled_share: 0.05,
         }
     }
 }
@@ -246,7 +202,7 @@ impl Request {
             .find(|(_, r)| r.parent.is_none() && r.list.is_some())
             .ok_or(NoisyError::NoEndpoint)?;
         let endpoint = resource.list.as_ref().ok_or(NoisyError::NoEndpoint)?;
-        let values = crate::attack::http::world::values_for(tenant, "", None, None);
+        let values = crate::actor::values_for(tenant, "", None, None);
         let path = endpoint
             .path
             .render(&values)

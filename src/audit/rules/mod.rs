@@ -56,8 +56,8 @@ mod with_check_not_pinned;
 #[cfg(test)]
 pub(crate) mod testing;
 
-use super::catalog::{Function, Relation, Role};
 use super::context::{Context, Offence};
+use crate::catalog::{Function, Relation, Role};
 use crate::finding::Finding;
 use crate::rules::RuleInfo;
 

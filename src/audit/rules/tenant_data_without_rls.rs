@@ -1,8 +1,8 @@
 //! `tenant-data-without-rls`: a table without the tenant column that still holds tenant data (it
 //! references a tenant table) has RLS off.
 
-use crate::audit::catalog::Relation;
 use crate::audit::context::Context;
+use crate::catalog::Relation;
 use crate::finding::Finding;
 
 audit_rule! {

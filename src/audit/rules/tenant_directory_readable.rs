@@ -1,8 +1,8 @@
 //! `tenant-directory-readable`: the tenants table has no RLS and the app role may only read it, so
 //! every tenant can list every tenant: one design choice, reported once with its remedy.
 
-use crate::audit::catalog::Relation;
 use crate::audit::context::Context;
+use crate::catalog::Relation;
 use crate::finding::Finding;
 
 audit_rule! {

@@ -2,7 +2,7 @@
 //! severity set by who picks its values (`Picker`): tenant-chosen medium, sequence low, server none.
 
 use crate::audit::context::Context;
-use crate::audit::picker::Picker;
+use crate::catalog::Picker;
 use crate::finding::{Finding, Severity};
 
 audit_rule! {

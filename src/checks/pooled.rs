@@ -20,11 +20,11 @@ use std::time::Duration;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
+use super::visibility::{self, TenantRelation};
 use crate::finding::{Category, Finding, Severity};
 use crate::rules::RuleInfo;
 use crate::sql::quote_literal;
 use crate::tenancy::Tenancy;
-use crate::visibility::{self, TenantRelation};
 
 pub static POOLED_CONTEXT_LEAK: RuleInfo = RuleInfo {
     id: "pooled-context-leak",
@@ -54,6 +54,8 @@ pub enum PooledError {
         "the pooler URL logs in as `{actual}`, not as the app role `{expected}`: PgBouncer keeps one pool per database and user, so only the app role shares the application's server connections"
     )]
     WrongRole { actual: String, expected: String },
+    #[error("cannot list the tenant relations (observer connection)")]
+    Catalog(#[from] crate::catalog::CatalogError),
 }
 
 fn pooler(context: &'static str) -> impl FnOnce(sqlx::Error) -> PooledError {
@@ -122,8 +124,7 @@ pub async fn check_pooled(
         .await
         .map_err(observer("connect"))?;
     let relations: Vec<TenantRelation> = visibility::tenant_relations(&mut obs, tenancy)
-        .await
-        .map_err(observer("list tenant relations"))?
+        .await?
         .into_iter()
         .filter(|r| r.readable_by_app)
         .collect();

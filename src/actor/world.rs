@@ -5,9 +5,11 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
-use super::client::{Client, Credentials, Exchange};
+use super::client::{Client, Exchange};
+use super::identity::Identity;
+use super::values::values_for;
 use crate::oracle::{Markers, Ownership, TenantIdx};
-use crate::spec::{Operation, ResourceSpec, Values, render_json};
+use crate::spec::{Operation, ResourceSpec, render_json};
 use crate::target::TestTenant;
 
 #[derive(Debug, Clone)]
@@ -17,13 +19,6 @@ pub struct Item {
     pub id: String,
     pub parent: Option<String>,
     pub marker: String,
-}
-
-/// A tenant's own way in: its token and subdomain.
-#[derive(Debug, Clone)]
-pub struct Identity {
-    pub label: String,
-    pub creds: Credentials,
 }
 
 #[derive(Debug)]
@@ -80,34 +75,6 @@ pub fn parent_index(resources: &[ResourceSpec], resource: usize) -> Option<usize
     resources.iter().position(|r| r.name == *name.get_ref())
 }
 
-/// The placeholder values of a request by `tenant`.
-pub fn values_for(
-    tenant: &TestTenant,
-    marker: &str,
-    id: Option<&str>,
-    parent: Option<&str>,
-) -> Values {
-    let mut v: Values = [
-        ("slug".to_owned(), tenant.slug.clone()),
-        ("tenant_id".to_owned(), tenant.tenant_id.clone()),
-        (
-            "user_id".to_owned(),
-            tenant.user_id.clone().unwrap_or_default(),
-        ),
-        ("marker".to_owned(), marker.to_owned()),
-        ("name".to_owned(), format!("tenantprobe {marker}")),
-        ("email".to_owned(), format!("{marker}@tenantprobe.invalid")),
-    ]
-    .into();
-    if let Some(id) = id {
-        v.insert("id".into(), id.to_owned());
-    }
-    if let Some(parent) = parent {
-        v.insert("parent_id".into(), parent.to_owned());
-    }
-    v
-}
-
 /// Creates one item of `resource` as `tenant` (under `parent`); `None` when the API refused.
 pub async fn create(
     client: &Client,
@@ -144,7 +111,7 @@ pub async fn create(
             exchange
                 .json()
                 .pointer(&spec.id)
-                .and_then(crate::attack::db::json_text)
+                .and_then(crate::sql::json_text)
         })
         .flatten();
     Ok((id, exchange))

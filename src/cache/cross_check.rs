@@ -5,27 +5,58 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
-use super::client::{Client, Credentials, Exchange};
-use super::world::{self, Identity, values_for};
-use super::{HttpAttackError, identities};
-use crate::cache::rules;
+use super::rules;
+use crate::actor::world;
+use crate::actor::{Client, Credentials, Exchange, Identity, NoToken, identities, values_for};
 use crate::finding::Finding;
 use crate::oracle::Markers;
 use crate::spec::Operation;
 use crate::target::{HttpTarget, TestTenant};
 
+/// Why the dynamic check could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum CrossCheckError {
+    #[error("at least two test tenants are needed, got {0}")]
+    TooFewTenants(usize),
+    #[error(transparent)]
+    NoToken(#[from] NoToken),
+    #[error("cannot build the HTTP client")]
+    Client(#[source] reqwest::Error),
+    #[error("cannot reach the API at `{url}`")]
+    Unreachable {
+        url: String,
+        #[source]
+        cause: reqwest::Error,
+    },
+}
+
+impl From<CrossCheckError> for crate::Error {
+    /// An API that does not answer is unreachable (exit 3); the rest stops the run (exit 2).
+    fn from(e: CrossCheckError) -> Self {
+        match e {
+            CrossCheckError::Unreachable { url, cause } => Self::Unreachable {
+                what: "the API",
+                url,
+                variable: "the spec's base_url_env or --base-url".into(),
+                reason: cause.to_string(),
+            },
+            e => Self::failed(e),
+        }
+    }
+}
+
 /// Runs the check with the first two tenants; returns findings (with curl evidence).
 pub async fn cross_check(
     target: HttpTarget,
     tenants: Vec<TestTenant>,
-) -> Result<Vec<Finding>, HttpAttackError> {
+) -> Result<Vec<Finding>, CrossCheckError> {
     if tenants.len() < 2 {
-        return Err(HttpAttackError::TooFewTenants(tenants.len()));
+        return Err(CrossCheckError::TooFewTenants(tenants.len()));
     }
-    let client = Client::new(target).map_err(|e| HttpAttackError::Worker(e.to_string()))?;
+    let client = Client::new(target).map_err(CrossCheckError::Client)?;
     let identities = identities(&client, &tenants)?;
     let markers = Mutex::new(Markers::new(0xCAC4E));
-    let unreachable = |cause: reqwest::Error| HttpAttackError::Unreachable {
+    let unreachable = |cause: reqwest::Error| CrossCheckError::Unreachable {
         url: client.target.base_url.to_string(),
         cause,
     };

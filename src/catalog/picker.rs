@@ -2,7 +2,7 @@
 //! sequence a client may override, or the tenant. A unique key is an existence oracle only when a
 //! tenant can guess another tenant's value, so its severity follows the least guessable column.
 
-use super::catalog::{Column, Relation};
+use super::snapshot::{Column, Relation};
 
 /// Who chooses a column's value, from most to least guessable by another tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -6,6 +6,7 @@
 
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 
+use crate::catalog::{Catalog, CatalogError, TenantScope};
 use crate::finding::{Category, Finding, Severity};
 use crate::rules::RuleInfo;
 use crate::sql::{QualifiedName, quote_ident};
@@ -37,49 +38,30 @@ pub struct Observation {
     pub error: Option<String>,
 }
 
-/// Every relation in the tenancy's schemas that has the tenant column, plus the tenants table
-/// (keyed by its primary key), with what the app role may read.
+/// The relations the tenant scope keys by tenant (`TenantScope`: the tenant column, or the tenants
+/// table's key, named or inferred), with what the app role may read. The same set the audit and
+/// `attack db` judge, read from a scope-sized snapshot.
 pub async fn tenant_relations(
     conn: &mut PgConnection,
     tenancy: &Tenancy,
-) -> Result<Vec<TenantRelation>, sqlx::Error> {
-    let (tenants_schema, tenants_name) = tenancy
-        .tenants_table
-        .as_ref()
-        .map_or((String::new(), String::new()), |t| {
-            (t.schema.clone(), t.name.clone())
-        });
-    let rows = sqlx::query(
-        r"SELECT n.nspname, c.relname, c.relkind::text AS kind, a.attname,
-                 format_type(a.atttypid, a.atttypmod) AS key_type, NOT a.attnotnull AS nullable,
-                 COALESCE(has_table_privilege($3, c.oid, 'SELECT'), false) AS readable
-          FROM pg_class c
-          JOIN pg_namespace n ON n.oid = c.relnamespace
-          JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-          WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
-            AND (a.attname = $2
-                 OR (n.nspname = $4 AND c.relname = $5 AND a.attnum = (
-                        SELECT con.conkey[1] FROM pg_constraint con
-                        WHERE con.conrelid = c.oid AND con.contype = 'p')))
-          ORDER BY n.nspname, c.relname",
-    )
-    .bind(&tenancy.schemas)
-    .bind(&tenancy.tenant_column)
-    .bind(&tenancy.app_role)
-    .bind(tenants_schema)
-    .bind(tenants_name)
-    .fetch_all(conn)
-    .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(TenantRelation {
-                name: QualifiedName::new(r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?),
-                kind: r.try_get::<String, _>(2)?.chars().next().unwrap_or('r'),
-                key_column: r.try_get(3)?,
-                key_type: r.try_get(4)?,
-                key_nullable: r.try_get(5)?,
-                readable_by_app: r.try_get(6)?,
-            })
+) -> Result<Vec<TenantRelation>, CatalogError> {
+    let catalog = Catalog::snapshot_scope(conn, tenancy).await?;
+    Ok(from_catalog(&catalog, tenancy))
+}
+
+/// The tenant-keyed relations of a snapshot (see `tenant_relations`).
+pub fn from_catalog(catalog: &Catalog, tenancy: &Tenancy) -> Vec<TenantRelation> {
+    let scope = TenantScope::new(catalog, tenancy);
+    scope
+        .keyed(catalog)
+        .into_iter()
+        .map(|(rel, column)| TenantRelation {
+            name: rel.name.clone(),
+            kind: rel.kind,
+            key_column: column.name.clone(),
+            key_type: column.type_name.clone(),
+            key_nullable: !column.not_null,
+            readable_by_app: rel.app.select,
         })
         .collect()
 }

@@ -260,6 +260,24 @@ impl Catalog {
         Ok(catalog)
     }
 
+    /// The part of a snapshot that decides the tenant scope (`crate::catalog::TenantScope`):
+    /// relations, keys, inheritance and views' dependencies, without policies, functions or roles.
+    /// For checks that run often, such as the monitor's visibility sweep.
+    pub async fn snapshot_scope(
+        conn: &mut PgConnection,
+        tenancy: &Tenancy,
+    ) -> Result<Self, CatalogError> {
+        check_role(conn, &tenancy.app_role).await?;
+        let mut catalog = Self {
+            relations: relations(conn, &tenancy.schemas, &tenancy.app_role).await?,
+            view_deps: view_deps(conn, &tenancy.schemas).await?,
+            ..Self::default()
+        };
+        catalog.read_keys(conn, &tenancy.schemas).await?;
+        catalog.finish(tenancy);
+        Ok(catalog)
+    }
+
     async fn read_roles_and_relations(
         &mut self,
         conn: &mut PgConnection,
@@ -286,17 +304,7 @@ impl Catalog {
         .bind(app)
         .fetch_all(&mut *conn)
         .await?;
-        self.view_deps = sqlx::query_as(
-            "SELECT DISTINCT v.oid::int8, d.refobjid::int8
-             FROM pg_class v
-             JOIN pg_namespace n ON n.oid = v.relnamespace
-             JOIN pg_rewrite r ON r.ev_class = v.oid
-             JOIN pg_depend d ON d.objid = r.oid AND d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass
-             WHERE v.relkind IN ('v', 'm') AND n.nspname = ANY($1) AND d.refobjid <> v.oid",
-        )
-        .bind(schemas)
-        .fetch_all(&mut *conn)
-        .await?;
+        self.view_deps = view_deps(conn, schemas).await?;
         self.functions = functions(conn, schemas, app).await?;
         Ok(())
     }
@@ -386,6 +394,24 @@ impl Catalog {
     pub fn role(&self, name: &str) -> Option<&Role> {
         self.roles.iter().find(|r| r.name == name)
     }
+}
+
+/// (view or materialized view, relation it reads) in `schemas`.
+async fn view_deps(
+    conn: &mut PgConnection,
+    schemas: &[String],
+) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT DISTINCT v.oid::int8, d.refobjid::int8
+         FROM pg_class v
+         JOIN pg_namespace n ON n.oid = v.relnamespace
+         JOIN pg_rewrite r ON r.ev_class = v.oid
+         JOIN pg_depend d ON d.objid = r.oid AND d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass
+         WHERE v.relkind IN ('v', 'm') AND n.nspname = ANY($1) AND d.refobjid <> v.oid",
+    )
+    .bind(schemas)
+    .fetch_all(conn)
+    .await
 }
 
 #[derive(sqlx::FromRow)]

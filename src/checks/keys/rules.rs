@@ -1,22 +1,9 @@
 //! The checks `tenantprobe cache` makes, as rules of the public catalogue.
 
-use crate::finding::{Category, Severity};
-use crate::rules::RuleInfo;
-
-macro_rules! rule {
-    ($name:ident, $id:literal, $severity:ident, $title:literal, $why:literal, $fix:literal) => {
-        pub static $name: RuleInfo = RuleInfo {
-            id: $id,
-            category: Category::Cache,
-            severity: Severity::$severity,
-            title: $title,
-            explanation: $why,
-            remediation: $fix,
-        };
-    };
-}
+use crate::rules::{RuleInfo, rule};
 
 rule!(
+    Cache,
     NOT_NAMESPACED,
     "cache-key-not-namespaced",
     High,
@@ -25,6 +12,7 @@ rule!(
     "Build every key from the tenant (`tenant:{tenant_id}:…`) in one place; add keys that are global by design to `global_keys` in the spec."
 );
 rule!(
+    Cache,
     ORPHANED,
     "cache-key-orphaned",
     Medium,
@@ -33,6 +21,7 @@ rule!(
     "Delete a tenant's keys when the tenant is deleted (SCAN MATCH tenant:{id}:*), and give cached entries a TTL."
 );
 rule!(
+    Cache,
     MALFORMED,
     "cache-key-malformed-tenant",
     Medium,
@@ -41,6 +30,7 @@ rule!(
     "Find the code that builds the key and make it refuse to run without a tenant."
 );
 rule!(
+    Cache,
     FOREIGN_VALUE,
     "cache-value-foreign",
     Critical,
@@ -49,6 +39,7 @@ rule!(
     "Find what wrote the entry; compute cached values inside the tenant's own context, and key them by that tenant."
 );
 rule!(
+    Cache,
     GLOBAL_VALUE,
     "cache-global-key-holds-tenant-data",
     High,
@@ -57,6 +48,7 @@ rule!(
     "Key the entry by tenant, or keep only tenant-independent data under global keys."
 );
 rule!(
+    Cache,
     CROSS_RESPONSE,
     "cache-cross-tenant-response",
     Critical,

@@ -1,0 +1,13 @@
+//! The actors that speak to a target's API: who they are (`Identity`), their own HTTP client and
+//! connection pool (`Client`), the resources they seed and clean up (`world`), and the values a
+//! request carries or an answer yields (`values`). Attack http, the cache cross-check, attack
+//! noisy and the monitor all act through this layer.
+
+pub mod client;
+pub mod identity;
+pub mod values;
+pub mod world;
+
+pub use client::{Client, Credentials, Exchange};
+pub use identity::{Identity, NoToken, identities};
+pub use values::{json_text, values_for};
