@@ -4,6 +4,22 @@
 
 use crate::finding::{Category, Finding, Severity};
 
+/// Declares one rule of a category as a `pub static RuleInfo`, so each check's rules file is a
+/// list of rules and nothing else: `rule_of!(AttackDb: NAME, "id", High, "title", "why", "fix")`.
+macro_rules! rule_of {
+    ($category:ident: $name:ident, $id:literal, $severity:ident, $title:literal, $why:literal, $fix:literal) => {
+        pub static $name: $crate::rules::RuleInfo = $crate::rules::RuleInfo {
+            id: $id,
+            category: $crate::finding::Category::$category,
+            severity: $crate::finding::Severity::$severity,
+            title: $title,
+            explanation: $why,
+            remediation: $fix,
+        };
+    };
+}
+pub(crate) use rule_of;
+
 /// What a rule checks and how to fix what it finds.
 #[derive(Debug)]
 pub struct RuleInfo {

@@ -1,19 +1,8 @@
 //! The properties `attack db` checks, as rules of the public catalogue.
 
-use crate::finding::{Category, Severity};
-use crate::rules::RuleInfo;
-
+/// A rule of `attack db` (see `crate::rules::rule_of`).
 macro_rules! rule {
-    ($name:ident, $id:literal, $severity:ident, $title:literal, $why:literal, $fix:literal) => {
-        pub static $name: RuleInfo = RuleInfo {
-            id: $id,
-            category: Category::AttackDb,
-            severity: Severity::$severity,
-            title: $title,
-            explanation: $why,
-            remediation: $fix,
-        };
-    };
+    ($($rule:tt)*) => { crate::rules::rule_of!(AttackDb: $($rule)*); };
 }
 
 rule!(
@@ -98,7 +87,7 @@ rule!(
 );
 
 /// Every `attack db` rule, for the catalogue.
-pub static RULES: &[&RuleInfo] = &[
+pub static RULES: &[&crate::rules::RuleInfo] = &[
     &CROSS_TENANT_READ,
     &CROSS_TENANT_WRITE,
     &CROSS_TENANT_INSERT,

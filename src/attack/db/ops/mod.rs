@@ -4,15 +4,31 @@
 //! Choices are small numbers (`Pick`) resolved modulo what the world at hand offers, so shrinking
 //! (fewer tenants, fewer rows, fewer and simpler steps) always yields a plannable case, and each
 //! choice shrinks in a few steps (a `u8`, not a 64-bit index).
+//!
+//! Each operation plans its statement in a module of its own (what it tries, why, the SQL);
+//! `Planner::plan_all` only picks the actor and victim and dispatches.
+
+mod call;
+mod delete;
+mod fk_probe;
+mod insert;
+mod move_row;
+mod no_tenant;
+mod point_read;
+mod read;
+mod truncate;
+mod unique_probe;
+mod update;
 
 use std::collections::HashSet;
 
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
-use super::schema::{AttackSchema, SeedTable, ValueKind};
+use super::schema::{AttackSchema, SeedTable};
 use super::values::{SqlValue, ValueGen};
 use super::world::{World, WorldParams, json_text};
+use crate::audit::catalog::Privileges;
 use crate::oracle::TenantIdx;
 use crate::sql::quote_ident;
 
@@ -98,11 +114,7 @@ pub struct Step {
 }
 
 /// One property-based test case: a world and a sequence of attack steps.
-#[derive(Debug, Clone)]
-pub struct Case {
-    pub world: WorldParams,
-    pub steps: Vec<Step>,
-}
+pub type Case = crate::attack::engine::Case<WorldParams, Step>;
 
 fn arb_no_tenant() -> impl Strategy<Value = NoTenant> {
     prop_oneof![
@@ -271,11 +283,31 @@ pub struct Attempt {
     pub liveness: Option<usize>,
 }
 
-/// Where an argument value comes from.
-#[derive(Debug, Clone)]
-enum Source {
-    TenantId,
-    Column(usize, String),
+impl Attempt {
+    /// `actor`'s attempt on `victim`, in the actor's tenant context, returning rows; each
+    /// operation sets what differs.
+    fn by(pair: Pair, property: Property, object: String, statement: Statement) -> Self {
+        Self {
+            property,
+            object,
+            actor: pair.actor,
+            victim: Some(pair.victim),
+            context: Context::Tenant(pair.actor),
+            statement,
+            returns_rows: true,
+            supplied: HashSet::new(),
+            watch: None,
+            control: None,
+            liveness: None,
+        }
+    }
+}
+
+/// Who acts on whom in one step: two different tenants of the world.
+#[derive(Debug, Clone, Copy)]
+struct Pair {
+    actor: TenantIdx,
+    victim: TenantIdx,
 }
 
 /// What a planned step needs: the schema, the world, and a generator for fresh values.
@@ -301,361 +333,52 @@ impl<'a> Planner<'a> {
     /// The attempts for `step`: none when nothing in this world fits it; several for a function
     /// call, which tries every source of argument values the victim has.
     pub fn plan_all(&mut self, step: &Step) -> Vec<Attempt> {
-        match &step.op {
-            Op::Call { function, args } => self.plan_calls(step, *function, args),
-            _ => self.plan(step).into_iter().collect(),
-        }
-    }
-
-    fn plan_calls(&mut self, step: &Step, function: Pick, picks: &[Pick]) -> Vec<Attempt> {
-        let n = self.world.tenant_ids.len();
-        let Some(f) = pick(&self.schema.functions, &function).cloned() else {
+        let Some(pair) = self.pair(step) else {
             return Vec::new();
         };
-        if n < 2 {
-            return Vec::new();
-        }
-        let actor = usize::from(step.actor) % n;
-        let victim = (actor + 1 + usize::from(step.victim) % (n - 1)) % n;
-        let sources: Vec<Vec<Source>> = f.args.iter().map(|(_, kind)| self.sources(kind)).collect();
-        let rounds = sources.iter().map(Vec::len).max().unwrap_or(0).clamp(1, 64);
-        let mut attempts = Vec::new();
-        for round in 0..rounds {
-            let mut binds = Vec::new();
-            for (i, (sql_type, kind)) in f.args.iter().enumerate() {
-                let offset = usize::from(picks.get(i).copied().unwrap_or(0));
-                let value = (!sources[i].is_empty())
-                    .then(|| &sources[i][(offset + round) % sources[i].len()])
-                    .and_then(|source| self.value_from(source, victim));
-                let value = match value {
-                    Some(v) => v,
-                    None => self
-                        .fresh
-                        .value(kind, victim, &[], &mut crate::oracle::Ownership::default())
-                        .unwrap_or_default(),
-                };
-                binds.push(SqlValue::new(value, sql_type));
+        match &step.op {
+            Op::Read { rel } => read::plan(self, pair, *rel).into_iter().collect(),
+            Op::NoTenant { rel, how } => no_tenant::plan(self, pair, *rel, *how)
+                .into_iter()
+                .collect(),
+            Op::PointRead { table, row } => point_read::plan(self, pair, *table, *row)
+                .into_iter()
+                .collect(),
+            Op::Update {
+                table,
+                row,
+                returning,
+            } => update::plan(self, pair, *table, *row, *returning)
+                .into_iter()
+                .collect(),
+            Op::Delete { table, row } => {
+                delete::plan(self, pair, *table, *row).into_iter().collect()
             }
-            let params: Vec<String> = binds
-                .iter()
-                .enumerate()
-                .map(|(i, b)| format!("${}::{}", i + 1, b.sql_type))
-                .collect();
-            let sql = format!(
-                "SELECT row_to_json(tp_r)::text FROM (SELECT * FROM {}({}) AS tp_f) tp_r",
-                f.name.quoted(),
-                params.join(", ")
-            );
-            attempts.push(Attempt {
-                property: Property::Call,
-                object: f.signature.clone(),
-                actor,
-                victim: Some(victim),
-                context: Context::Tenant(actor),
-                statement: Statement {
-                    sql,
-                    binds: binds.clone(),
-                },
-                returns_rows: true,
-                supplied: supplied(&binds),
-                watch: None,
-                control: None,
-                liveness: None,
-            });
+            Op::Insert { table } => insert::plan(self, pair, *table).into_iter().collect(),
+            Op::Move { table, row, shape } => move_row::plan(self, pair, *table, *row, *shape)
+                .into_iter()
+                .collect(),
+            Op::ForeignKey { table, key, row } => fk_probe::plan(self, pair, *table, *key, *row)
+                .into_iter()
+                .collect(),
+            Op::Unique { table, key, row } => unique_probe::plan(self, pair, *table, *key, *row)
+                .into_iter()
+                .collect(),
+            Op::Truncate { table } => truncate::plan(self, pair, *table).into_iter().collect(),
+            Op::Call { function, args } => call::plan(self, pair, *function, args),
         }
-        attempts
     }
 
-    /// The attempt for `step`, or `None` when nothing in this world fits it.
-    fn plan(&mut self, step: &Step) -> Option<Attempt> {
+    /// The step's actor and victim among this world's tenants (two different ones), or `None`
+    /// when the world has fewer than two.
+    fn pair(&self, step: &Step) -> Option<Pair> {
         let n = self.world.tenant_ids.len();
         if n < 2 {
             return None;
         }
         let actor = usize::from(step.actor) % n;
         let victim = (actor + 1 + usize::from(step.victim) % (n - 1)) % n;
-        let base = |property, object: String, statement: Statement| Attempt {
-            property,
-            object,
-            actor,
-            victim: Some(victim),
-            context: Context::Tenant(actor),
-            statement,
-            returns_rows: true,
-            supplied: HashSet::new(),
-            watch: None,
-            control: None,
-            liveness: None,
-        };
-        match &step.op {
-            Op::Read { rel } => {
-                let r = pick(&self.schema.readable, rel)?;
-                let mut a = base(
-                    Property::Read,
-                    r.name.to_string(),
-                    Statement {
-                        sql: select_json(&r.name.quoted()),
-                        binds: vec![],
-                    },
-                );
-                a.liveness = r
-                    .table
-                    .filter(|t| matches!(r.kind, 'r' | 'p') && self.world.has_rows(*t, actor));
-                Some(a)
-            }
-            Op::NoTenant { rel, how } => {
-                let r = pick(&self.schema.readable, rel)?;
-                let (property, value) = match how {
-                    NoTenant::Empty => (Property::Empty, String::new()),
-                    NoTenant::Malformed => (Property::Malformed, self.malformed_tenant()),
-                    NoTenant::Unknown => (Property::Unknown, self.unknown_tenant()),
-                };
-                let mut a = base(
-                    property,
-                    r.name.to_string(),
-                    Statement {
-                        sql: select_json(&r.name.quoted()),
-                        binds: vec![],
-                    },
-                );
-                a.context = Context::Value(value);
-                a.victim = None;
-                Some(a)
-            }
-            Op::PointRead { table, row } => {
-                let (ti, t) = self.table_with(table, victim, |t| t.app.select)?;
-                let target = pick(&self.rows(ti, victim), row)?.clone();
-                let (filter, binds) = where_key(t, &target, 1)?;
-                let mut a = base(
-                    Property::PointRead,
-                    t.name.to_string(),
-                    Statement {
-                        sql: select_json(&format!("{} WHERE {filter}", t.name.quoted())),
-                        binds: binds.clone(),
-                    },
-                );
-                a.supplied = supplied(&binds);
-                Some(a)
-            }
-            Op::Update {
-                table,
-                row,
-                returning,
-            } => {
-                let (ti, t) = self.table_with(table, victim, |t| t.app.update)?;
-                let target = pick(&self.rows(ti, victim), row)?.clone();
-                let (column, value) = self.settable(t);
-                let (assignment, mut binds, first) = match value {
-                    Some(v) => (
-                        format!("{} = $1::{}", quote_ident(&column), v.sql_type),
-                        vec![v],
-                        2,
-                    ),
-                    None => (format!("{0} = {0}", quote_ident(&column)), vec![], 1),
-                };
-                let (filter, keys) = where_key(t, &target, first)?;
-                binds.extend(keys);
-                let returning = if *returning {
-                    " RETURNING row_to_json(tp_row.*)::text"
-                } else {
-                    ""
-                };
-                let sql = format!(
-                    "UPDATE {} AS tp_row SET {assignment} WHERE {filter}{returning}",
-                    t.name.quoted()
-                );
-                let mut a = base(
-                    Property::Update,
-                    t.name.to_string(),
-                    Statement {
-                        sql,
-                        binds: binds.clone(),
-                    },
-                );
-                a.returns_rows = !returning.is_empty();
-                a.supplied = supplied(&binds);
-                a.watch = Some((ti, victim));
-                Some(a)
-            }
-            Op::Delete { table, row } => {
-                let (ti, t) = self.table_with(table, victim, |t| t.app.delete)?;
-                let target = pick(&self.rows(ti, victim), row)?.clone();
-                let (filter, binds) = where_key(t, &target, 1)?;
-                let mut a = base(
-                    Property::Delete,
-                    t.name.to_string(),
-                    Statement {
-                        sql: format!("DELETE FROM {} WHERE {filter}", t.name.quoted()),
-                        binds: binds.clone(),
-                    },
-                );
-                a.returns_rows = false;
-                a.supplied = supplied(&binds);
-                a.watch = Some((ti, victim));
-                Some(a)
-            }
-            Op::Insert { table } => {
-                let (ti, t) = self.table_with(table, victim, |t| {
-                    t.app.insert && t.key.is_some() && !t.is_tenants_table
-                })?;
-                let template = self.rows(ti, victim).first()?.clone();
-                let values = self.fresh_copy(t, &template, &[]);
-                let mut a = base(
-                    Property::Insert,
-                    t.name.to_string(),
-                    insert_statement(t, &values),
-                );
-                a.returns_rows = false;
-                a.supplied = supplied(&values.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>());
-                Some(a)
-            }
-            Op::Move { table, row, shape } => {
-                let (ti, t) = self.table_with(table, actor, |t| {
-                    t.app.update && t.key.is_some() && !t.is_tenants_table
-                })?;
-                let own = pick(&self.rows(ti, actor), row)?.clone();
-                let key = t.key.as_ref()?;
-                let column = t.column(key)?;
-                let mut binds = vec![SqlValue::new(
-                    self.world.tenant_ids[victim].clone(),
-                    &column.sql_type,
-                )];
-                let (filter, keys) = where_key(t, &own, 2)?;
-                let sql = match shape {
-                    MoveShape::Bare => format!(
-                        "UPDATE {} SET {} = $1::{}",
-                        t.name.quoted(),
-                        quote_ident(key),
-                        column.sql_type
-                    ),
-                    MoveShape::Where | MoveShape::Returning => {
-                        binds.extend(keys);
-                        let returning = if *shape == MoveShape::Returning {
-                            " RETURNING row_to_json(tp_row.*)::text"
-                        } else {
-                            ""
-                        };
-                        format!(
-                            "UPDATE {} AS tp_row SET {} = $1::{} WHERE {filter}{returning}",
-                            t.name.quoted(),
-                            quote_ident(key),
-                            column.sql_type
-                        )
-                    }
-                };
-                let mut a = base(
-                    Property::Move,
-                    t.name.to_string(),
-                    Statement {
-                        sql,
-                        binds: binds.clone(),
-                    },
-                );
-                a.returns_rows = *shape == MoveShape::Returning;
-                a.supplied = supplied(&binds);
-                a.watch = Some((ti, victim));
-                Some(a)
-            }
-            Op::ForeignKey { table, key, row } => {
-                let (ti, t) = self.table_with(table, actor, |t| {
-                    t.app.insert && t.key.is_some() && !t.is_tenants_table
-                })?;
-                let tenant_key = t.key.clone()?;
-                let fks: Vec<_> = t
-                    .foreign_keys
-                    .iter()
-                    .filter(|fk| fk.target.is_some() && fk.columns.iter().any(|c| *c != tenant_key))
-                    .collect();
-                let fk = *pick(&fks, key)?;
-                let parent = pick(&self.rows(fk.target?, victim), row)?.clone();
-                let template = self.rows(ti, actor).first()?.clone();
-                let mut theirs: Vec<(String, Value)> = Vec::new();
-                for (col, target_col) in fk.columns.iter().zip(&fk.target_columns) {
-                    if *col != tenant_key {
-                        theirs.push((col.clone(), parent.get(target_col)?.clone()));
-                    }
-                }
-                let attack = self.fresh_copy(t, &template, &theirs);
-                // The control references a key nobody has: fresh values in the same columns.
-                let nobody: Vec<(String, Value)> = theirs
-                    .iter()
-                    .filter_map(|(col, _)| {
-                        let c = t.column(col)?;
-                        let fresh = self.fresh.value(
-                            &c.kind,
-                            0,
-                            &[],
-                            &mut crate::oracle::Ownership::default(),
-                        )?;
-                        Some((col.clone(), Value::String(fresh)))
-                    })
-                    .collect();
-                let control = self.fresh_copy(t, &template, &nobody);
-                let mut a = base(
-                    Property::ForeignKey,
-                    t.name.to_string(),
-                    insert_statement(t, &attack),
-                );
-                a.returns_rows = false;
-                a.supplied = theirs.iter().filter_map(|(_, v)| json_text(v)).collect();
-                a.control = Some(insert_statement(t, &control));
-                Some(a)
-            }
-            Op::Unique { table, key, row } => {
-                let (ti, t) = self.table_with(table, victim, |t| {
-                    t.app.insert && t.key.is_some() && !t.is_tenants_table
-                })?;
-                let tenant_key = t.key.clone()?;
-                // Keys the server fills or a sequence numbers are no oracle a tenant could use:
-                // only tenant-chosen values are attacked (see `audit::picker`).
-                let keys: Vec<Vec<String>> = std::iter::once(t.primary_key.clone())
-                    .chain(t.unique_keys.iter().cloned())
-                    .filter(|k| k.iter().any(|c| *c != tenant_key))
-                    .filter(|k| !t.unguessable_keys.contains(k))
-                    .collect();
-                let chosen = pick(&keys, key)?;
-                let target = pick(&self.rows(ti, victim), row)?.clone();
-                let template = self.rows(ti, actor).first()?.clone();
-                let theirs: Vec<(String, Value)> = chosen
-                    .iter()
-                    .filter(|c| **c != tenant_key)
-                    .map(|c| Some((c.clone(), target.get(c)?.clone())))
-                    .collect::<Option<_>>()?;
-                let attack = self.fresh_copy(t, &template, &theirs);
-                let control = self.fresh_copy(t, &template, &[]);
-                let mut a = base(
-                    Property::Unique,
-                    t.name.to_string(),
-                    insert_statement(t, &attack),
-                );
-                a.returns_rows = false;
-                a.supplied = theirs.iter().filter_map(|(_, v)| json_text(v)).collect();
-                a.control = Some(insert_statement(t, &control));
-                Some(a)
-            }
-            // Elsewhere the privilege is judged from the catalog: a TRUNCATE waiting for its
-            // ACCESS EXCLUSIVE lock would stall every reader of the table behind it.
-            Op::Truncate { .. } if !self.strong_locks => None,
-            Op::Truncate { table } => {
-                let (ti, t) = self.table_with(table, victim, |_| true)?;
-                let mut a = base(
-                    Property::Truncate,
-                    t.name.to_string(),
-                    Statement {
-                        sql: format!(
-                            "SET LOCAL lock_timeout = '{}ms'; TRUNCATE {} CASCADE",
-                            crate::session::STRONG_LOCK_TIMEOUT.as_millis(),
-                            t.name.quoted()
-                        ),
-                        binds: vec![],
-                    },
-                );
-                a.returns_rows = false;
-                a.watch = Some((ti, victim));
-                Some(a)
-            }
-            Op::Call { .. } => None,
-        }
+        Some(Pair { actor, victim })
     }
 
     /// A table (with rows of `tenant`) that passes `ok`, chosen by `index` among those that do.
@@ -673,47 +396,24 @@ impl<'a> Planner<'a> {
         Some((ti, &schema.tables[ti]))
     }
 
+    /// Like `table_with`, among tables with a tenant key other than the tenants table: those
+    /// whose rows can be written into, or moved to, another tenant.
+    fn keyed_table_with(
+        &self,
+        index: &Pick,
+        tenant: TenantIdx,
+        allowed: impl Fn(&Privileges) -> bool,
+    ) -> Option<(usize, &'a SeedTable)> {
+        self.table_with(index, tenant, |t| {
+            allowed(&t.app) && t.key.is_some() && !t.is_tenants_table
+        })
+    }
+
     fn rows(&self, table: usize, tenant: TenantIdx) -> Vec<Map<String, Value>> {
         self.world
             .rows_of(table, tenant)
             .map(|r| r.values.clone())
             .collect()
-    }
-
-    /// A column the attacker overwrites (a writable, non-key text column) with a new value; else
-    /// any writable column, set to itself (`None`): still a write that RLS must refuse.
-    fn settable(&mut self, t: &SeedTable) -> (String, Option<SqlValue>) {
-        let keys: HashSet<&String> = t
-            .primary_key
-            .iter()
-            .chain(t.unique_keys.iter().flatten())
-            .chain(t.key.iter())
-            .collect();
-        let fk_columns: HashSet<&String> = t
-            .foreign_keys
-            .iter()
-            .flat_map(|fk| fk.columns.iter())
-            .collect();
-        let candidate = t.columns.iter().find(|c| {
-            !c.not_writable
-                && matches!(c.kind, ValueKind::Text { max: None })
-                && c.check_literals.is_empty()
-                && !keys.contains(&c.name)
-                && !fk_columns.contains(&c.name)
-        });
-        match candidate {
-            Some(c) => (
-                c.name.clone(),
-                Some(SqlValue::new(self.fresh.marker(), &c.sql_type)),
-            ),
-            None => (
-                t.columns
-                    .iter()
-                    .find(|c| !c.not_writable)
-                    .map_or_else(String::new, |c| c.name.clone()),
-                None,
-            ),
-        }
     }
 
     /// A new row like `template`: key columns (other than the tenant) get fresh values, except
@@ -769,64 +469,6 @@ impl<'a> Planner<'a> {
             }
         }
         values
-    }
-
-    /// Where arguments of `kind` can come from: the tenant id, or a column of a seeded table.
-    /// Derived from the schema, not the world, so an index keeps its meaning while proptest
-    /// shrinks the world.
-    fn sources(&self, kind: &ValueKind) -> Vec<Source> {
-        let mut out = Vec::new();
-        if matches!(kind, ValueKind::Uuid | ValueKind::Text { .. }) {
-            out.push(Source::TenantId);
-        }
-        for (ti, t) in self.schema.tables.iter().enumerate() {
-            for c in &t.columns {
-                let fits = match kind {
-                    ValueKind::Text { .. } => {
-                        matches!(c.kind, ValueKind::Text { .. } | ValueKind::Uuid)
-                    }
-                    ValueKind::Int { .. } | ValueKind::Numeric | ValueKind::Float => {
-                        matches!(
-                            c.kind,
-                            ValueKind::Int { .. } | ValueKind::Numeric | ValueKind::Float
-                        )
-                    }
-                    other => c.kind == *other,
-                };
-                if fits {
-                    out.push(Source::Column(ti, c.name.clone()));
-                }
-            }
-        }
-        out
-    }
-
-    /// The victim's value from `source` (its first row in that table), if it has one.
-    fn value_from(&self, source: &Source, tenant: TenantIdx) -> Option<String> {
-        match source {
-            Source::TenantId => Some(self.world.tenant_ids[tenant].clone()),
-            Source::Column(table, column) => self
-                .world
-                .rows_of(*table, tenant)
-                .find_map(|r| r.values.get(column).and_then(json_text)),
-        }
-    }
-
-    fn unknown_tenant(&mut self) -> String {
-        match &self.schema.tenant_type.1 {
-            ValueKind::Int { .. } => "987654321".into(),
-            ValueKind::Text { .. } => self.fresh.marker(),
-            _ => self.fresh.uuid(),
-        }
-    }
-
-    fn malformed_tenant(&self) -> String {
-        match &self.schema.tenant_type.1 {
-            // For a text key the malformed value is a LIKE wildcard: policies that match tenants
-            // by pattern admit everyone with it.
-            ValueKind::Text { .. } => "%".into(),
-            _ => "not-a-tenant".into(),
-        }
     }
 }
 
