@@ -330,16 +330,16 @@ impl Coverage {
 #[derive(Debug, Default)]
 pub struct AttackOutcome {
     pub findings: Vec<Finding>,
+    /// What the property engine reports (`engine::Run`): per finding (rule, object) the test
+    /// cases run before it was first seen; leaks the minimal case did not show again (not
+    /// reported); why the run ended early, if it did.
+    pub first_seen: BTreeMap<(String, String), u64>,
+    pub unconfirmed: Vec<String>,
+    pub partial: Option<String>,
     pub cases: u64,
     pub attempts: u64,
     pub elapsed: Duration,
     pub coverage: Coverage,
-    /// Per finding (rule, object): test cases run before it was first seen.
-    pub first_seen: BTreeMap<(String, String), u64>,
-    /// As in `engine::Run`: leaks the minimal case did not show again (not reported), and why
-    /// the run ended early, if it did.
-    pub unconfirmed: Vec<String>,
-    pub partial: Option<String>,
     /// Sequences that moved during the run (name, by how much): values drawn by statements
     /// tenantprobe could not give explicit keys (the app role's refused inserts, say).
     pub sequences_advanced: Vec<(String, i64)>,
