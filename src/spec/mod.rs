@@ -179,7 +179,7 @@ pub struct ApiSpec {
 
 /// `[api.tenancy]`: the places a request can name a tenant. Tenant confusion is tried only
 /// through the carriers the API has, so an API without subdomains gets no host findings.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TenancySpec {
     /// Which carriers select the tenant; `None` infers them from the spec (`host` when `[api].host`
@@ -196,6 +196,17 @@ pub struct TenancySpec {
     /// Query parameters that might switch the tenant likewise.
     #[serde(default = "default_tenant_fields")]
     pub query_params: Vec<String>,
+}
+
+impl Default for TenancySpec {
+    fn default() -> Self {
+        Self {
+            carriers: None,
+            header: None,
+            body_fields: default_tenant_fields(),
+            query_params: default_tenant_fields(),
+        }
+    }
 }
 
 fn default_tenant_fields() -> Vec<String> {
