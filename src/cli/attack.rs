@@ -223,6 +223,19 @@ impl AttackDbArgs {
                 .into_iter()
                 .map(|row| format!("  {row}")),
         );
+        if let Some(reason) = &outcome.partial {
+            notes.push(format!(
+                "PARTIAL report ({reason}): {} of {} cases ran; findings so far are real, but the \
+                 run is incomplete",
+                outcome.cases, self.cases
+            ));
+        }
+        if !outcome.unconfirmed.is_empty() {
+            notes.push(format!(
+                "seen once but not shown again by the minimal case (not reported): {}",
+                outcome.unconfirmed.join("; ")
+            ));
+        }
         if !outcome.sequences_advanced.is_empty() {
             notes.push(format!(
                 "sequences advanced during the run (values drawn by statements that could not be given explicit keys, e.g. the app role's refused inserts): {}",

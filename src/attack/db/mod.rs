@@ -18,16 +18,14 @@ mod timings;
 mod values;
 mod world;
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use proptest::test_runner::{
-    Config, FileFailurePersistence, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
-};
+use proptest::strategy::{BoxedStrategy, Strategy};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
@@ -42,7 +40,9 @@ use self::ops::{Attempt, Case, Context, Planner};
 use self::timings::add_since;
 use self::values::ValueGen;
 use self::world::{World, WorldParams};
+use crate::attack::engine::{self, DriveError, Phase, PropertyEngine, Settings, Signature};
 use crate::catalog::{Catalog, CatalogError};
+
 use crate::finding::Finding;
 use crate::sql::quote_ident;
 use crate::tenancy::Tenancy;
@@ -60,9 +60,6 @@ pub enum AttackError {
     #[error("attack worker failed: {0}")]
     Worker(String),
 }
-
-/// Most cases in one proptest round (a stop is noticed between rounds too).
-const ROUND_CASES: u64 = 1024;
 
 /// How hard to attack.
 #[derive(Debug, Clone)]
@@ -96,6 +93,9 @@ pub struct AttackConfig {
     pub stop: Option<Arc<AtomicBool>>,
     /// Called before every shrinking step, so progress shows the run is not stuck.
     pub on_shrink: Option<ProgressHook>,
+    /// Time spent shrinking one failing case, at most: a finding is reported with the smallest
+    /// case found by then.
+    pub shrink_budget: Duration,
     /// How attempts travel to the server (the default: batched and prepared).
     pub pipeline: Pipeline,
 }
@@ -148,6 +148,7 @@ impl Default for AttackConfig {
             on_case: None,
             stop: None,
             on_shrink: None,
+            shrink_budget: Duration::from_secs(20),
             pipeline: Pipeline::default(),
         }
     }
@@ -334,12 +335,16 @@ impl Coverage {
 #[derive(Debug, Default)]
 pub struct AttackOutcome {
     pub findings: Vec<Finding>,
+    /// What the property engine reports (`engine::Run`): per finding (rule, object) the test
+    /// cases run before it was first seen; leaks the minimal case did not show again (not
+    /// reported); why the run ended early, if it did.
+    pub first_seen: BTreeMap<(String, String), u64>,
+    pub unconfirmed: Vec<String>,
+    pub partial: Option<String>,
     pub cases: u64,
     pub attempts: u64,
     pub elapsed: Duration,
     pub coverage: Coverage,
-    /// Per finding (rule, object): test cases run before it was first seen.
-    pub first_seen: BTreeMap<(String, String), u64>,
     /// Sequences that moved during the run (name, by how much): values drawn by statements
     /// tenantprobe could not give explicit keys (the app role's refused inserts, say).
     pub sequences_advanced: Vec<(String, i64)>,
@@ -352,7 +357,7 @@ pub struct AttackOutcome {
 
 impl AttackOutcome {
     pub fn attempts_per_second(&self) -> f64 {
-        self.attempts as f64 / self.elapsed.as_secs_f64().max(1e-9)
+        engine::per_second(self.attempts, self.elapsed)
     }
 }
 
@@ -424,6 +429,8 @@ pub async fn attack(
         outcome.attempts += result.attempts;
         outcome.timings.merge(&result.timings);
         outcome.coverage.merge(result.coverage);
+        outcome.unconfirmed.extend(result.unconfirmed);
+        outcome.partial = outcome.partial.or(result.partial);
         for (key, n) in result.first_seen {
             outcome
                 .first_seen
@@ -541,6 +548,8 @@ struct WorkerResult {
     coverage: Coverage,
     first_seen: BTreeMap<(String, String), u64>,
     timings: Timings,
+    unconfirmed: Vec<String>,
+    partial: Option<String>,
 }
 
 struct Worker {
@@ -554,17 +563,57 @@ struct Worker {
     deadline: Option<Instant>,
 }
 
-/// State the proptest closure (an `Fn`) mutates.
+/// State the engine's `&self` methods mutate while proptest runs.
 struct Shared {
     conn: RefCell<PgConnection>,
-    fatal: RefCell<Option<sqlx::Error>>,
     known: RefCell<HashSet<(&'static str, String)>>,
     result: RefCell<WorkerResult>,
-    cases_this_round: Cell<u64>,
-    failed_at: Cell<Option<u64>>,
     /// (object, property) an attempt timed out on: not tried again.
     timed_out: RefCell<HashSet<(String, Property)>>,
     link: RefCell<Link>,
+}
+
+/// The database side of the property engine: one worker with its connection.
+struct DbEngine<'w> {
+    worker: &'w Worker,
+    shared: &'w Shared,
+}
+
+impl PropertyEngine for DbEngine<'_> {
+    type Case = Case;
+    /// The leak with the world it was seen in (its reproducer seeds that world again).
+    type Leak = (Leak, World);
+    type Error = sqlx::Error;
+
+    fn strategy(&self) -> BoxedStrategy<Case> {
+        let config = &self.worker.config;
+        ops::arb_case(config.max_tenants, config.max_steps, config.read_only).boxed()
+    }
+
+    fn execute(&self, case: &Case, phase: Phase) -> Result<Vec<(Leak, World)>, sqlx::Error> {
+        let t0 = Instant::now();
+        let executed = self
+            .worker
+            .run_one(self.shared, case, phase == Phase::Search);
+        if phase == Phase::Shrink {
+            add_since(&mut self.shared.result.borrow_mut().timings.shrinking, t0);
+        }
+        executed
+    }
+
+    /// The minimal case once more, counted like any case: it runs on the same connection, and
+    /// the database answers the same way every time.
+    fn replay(&self, case: &Case) -> Result<Vec<(Leak, World)>, sqlx::Error> {
+        self.worker.run_one(self.shared, case, true)
+    }
+
+    fn signature((leak, _): &(Leak, World)) -> Signature {
+        leak.signature()
+    }
+
+    fn finding(&self, (leak, world): &(Leak, World), _reproduced: u32, _replays: u32) -> Finding {
+        self.worker.finding(leak, world)
+    }
 }
 
 impl Worker {
@@ -597,11 +646,8 @@ impl Worker {
         let conn = self.handle.block_on(PgConnection::connect_with(options))?;
         let shared = Shared {
             conn: RefCell::new(conn),
-            fatal: RefCell::new(None),
             known: RefCell::new(HashSet::new()),
             result: RefCell::new(WorkerResult::default()),
-            cases_this_round: Cell::new(0),
-            failed_at: Cell::new(None),
             timed_out: RefCell::new(HashSet::new()),
             link: RefCell::new(Link::new(self.config.pipeline.prepare)),
         };
@@ -614,85 +660,45 @@ impl Worker {
         ))?;
         shared.result.borrow_mut().timings.startup = started.elapsed();
 
-        let strategy = ops::arb_case(
-            self.config.max_tenants,
-            self.config.max_steps,
-            self.config.read_only,
-        );
-        let mut remaining = u64::from(self.cases);
-        let mut round: u64 = 0;
-        while remaining > 0 && !self.out_of_time() {
-            shared.cases_this_round.set(0);
-            shared.failed_at.set(None);
-            // Rounds of at most ROUND_CASES, so that a stop or the time budget is seen within a
-            // round's worth of case generation, however many cases were asked for.
-            let mut runner = self.runner(remaining.min(ROUND_CASES), round);
-            let result = runner.run(&strategy, |case| self.property(&shared, &case));
-            if let Some(e) = shared.fatal.borrow_mut().take() {
-                return Err(e.into());
-            }
-            let consumed = shared
-                .failed_at
-                .get()
-                .unwrap_or_else(|| shared.cases_this_round.get());
-            remaining = remaining.saturating_sub(consumed.max(1));
-            match result {
-                Ok(()) => {}
-                Err(TestError::Fail(_, minimal)) => {
-                    let total_before = shared.result.borrow().cases;
-                    let leaks = self.handle.block_on(self.execute_case(
-                        &mut shared.conn.borrow_mut(),
-                        &mut shared.link.borrow_mut(),
-                        &shared,
-                        &minimal,
-                        true,
-                    ))?;
-                    let known = shared.known.borrow().clone();
-                    for (leak, world) in leaks
-                        .into_iter()
-                        .filter(|(l, _)| !known.contains(&l.signature()))
-                    {
-                        shared.known.borrow_mut().insert(leak.signature());
-                        let key = (leak.rule.id.to_owned(), leak.object.clone());
-                        let mut result = shared.result.borrow_mut();
-                        result.first_seen.entry(key).or_insert(total_before);
-                        result.findings.push(self.finding(&leak, &world));
-                    }
-                }
-                Err(TestError::Abort(reason)) => {
-                    return Err(AttackError::Worker(reason.to_string()));
-                }
-            }
-            round += 1;
-        }
+        let engine = DbEngine {
+            worker: &self,
+            shared: &shared,
+        };
+        let run =
+            engine::drive(&engine, &self.settings(), shared.known.take()).map_err(|e| match e {
+                DriveError::Engine(e) => AttackError::from(e),
+                DriveError::Runner(reason) => AttackError::Worker(reason),
+            })?;
         let conn = shared.conn.into_inner();
         self.handle.block_on(conn.close())?;
         let mut result = shared.result.into_inner();
+        result.cases = run.cases;
+        result.findings.extend(run.findings);
+        for (key, n) in run.first_seen {
+            result.first_seen.entry(key).or_insert(n);
+        }
+        result.unconfirmed = run.unconfirmed;
+        result.partial = run.partial;
         result.timings.merge(&shared.link.into_inner().sent);
         result.timings.workers = started.elapsed();
         Ok(result)
     }
 
-    fn runner(&self, cases: u64, round: u64) -> TestRunner {
-        let config = Config {
-            cases: u32::try_from(cases).unwrap_or(u32::MAX),
+    /// How the shared driver runs this worker's cases.
+    fn settings(&self) -> Settings {
+        Settings {
+            cases: u64::from(self.cases),
+            seed: self.seed,
+            stream: 0,
             max_shrink_iters: 256,
-            max_shrink_time: 20_000,
-            failure_persistence: self.config.regressions.as_ref().map(|p| {
-                let path: &'static str = Box::leak(p.display().to_string().into_boxed_str());
-                Box::new(FileFailurePersistence::Direct(path))
-                    as Box<dyn proptest::test_runner::FailurePersistence>
-            }),
-            ..Config::default()
-        };
-        let mut seed = [0u8; 32];
-        seed[..8].copy_from_slice(&self.seed.to_le_bytes());
-        seed[8..16].copy_from_slice(&round.to_le_bytes());
-        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed))
-    }
-
-    fn out_of_time(&self) -> bool {
-        self.deadline.is_some_and(|d| Instant::now() >= d) || self.stopped()
+            shrink_budget: self.config.shrink_budget,
+            replays: 1,
+            regressions: self.config.regressions.clone(),
+            deadline: self.deadline,
+            stop: self.config.stop.clone(),
+            on_case: self.config.on_case.clone(),
+            on_shrink: self.config.on_shrink.clone(),
+        }
     }
 
     fn stopped(&self) -> bool {
@@ -702,52 +708,23 @@ impl Worker {
             .is_some_and(|s| s.load(Ordering::Relaxed))
     }
 
-    /// The property: no leak of a kind not yet reported.
-    fn property(&self, shared: &Shared, case: &Case) -> Result<(), TestCaseError> {
-        let shrinking = shared.failed_at.get().is_some();
-        if shared.fatal.borrow().is_some() || (!shrinking && self.out_of_time()) || self.stopped() {
-            return Ok(());
-        }
-        if !shrinking {
-            shared
-                .cases_this_round
-                .set(shared.cases_this_round.get() + 1);
-            shared.result.borrow_mut().cases += 1;
-            if let Some(hook) = &self.config.on_case {
-                (hook.0)();
-            }
-        } else if let Some(hook) = &self.config.on_shrink {
-            (hook.0)();
-        }
-        let t0 = Instant::now();
+    /// One case in its own transaction; `count`: its attempts and coverage count in the results.
+    /// A case the database refused outside an attempt (a seeding trigger that timed out, say)
+    /// was rolled back: it is noted and yields nothing, and the run goes on.
+    fn run_one(
+        &self,
+        shared: &Shared,
+        case: &Case,
+        count: bool,
+    ) -> Result<Vec<(Leak, World)>, sqlx::Error> {
         let executed = self.handle.block_on(self.execute_case(
             &mut shared.conn.borrow_mut(),
             &mut shared.link.borrow_mut(),
             shared,
             case,
-            !shrinking,
+            count,
         ));
-        if shrinking {
-            add_since(&mut shared.result.borrow_mut().timings.shrinking, t0);
-        }
         match executed {
-            Ok(leaks) => {
-                let known = shared.known.borrow();
-                match leaks.iter().find(|(l, _)| !known.contains(&l.signature())) {
-                    Some((leak, _)) => {
-                        if !shrinking {
-                            shared.failed_at.set(Some(shared.cases_this_round.get()));
-                        }
-                        Err(TestCaseError::fail(format!(
-                            "{} on {}",
-                            leak.rule.id, leak.object
-                        )))
-                    }
-                    None => Ok(()),
-                }
-            }
-            // The database refused something outside an attempt (a seeding trigger that timed
-            // out, say): the case was rolled back; note it and go on with the next one.
             Err(sqlx::Error::Database(e)) => {
                 shared.result.borrow_mut().coverage.note(
                     "(run)",
@@ -757,15 +734,11 @@ impl Worker {
                         e.code().unwrap_or_default()
                     ),
                 );
-                Ok(())
+                Ok(Vec::new())
             }
-            Err(e) => {
-                *shared.fatal.borrow_mut() = Some(e);
-                Ok(())
-            }
+            other => other,
         }
     }
-
     /// Seeds the case's world, runs its steps, rolls the world back; returns the leaks.
     async fn execute_case(
         &self,

@@ -1,6 +1,6 @@
 //! The properties `attack db` checks, as rules of the public catalogue.
 
-use crate::rules::{RuleInfo, rule};
+use crate::rules::rule;
 
 rule!(
     AttackDb,
@@ -94,7 +94,7 @@ rule!(
 );
 
 /// Every `attack db` rule, for the catalogue.
-pub static RULES: &[&RuleInfo] = &[
+pub static RULES: &[&crate::rules::RuleInfo] = &[
     &CROSS_TENANT_READ,
     &CROSS_TENANT_WRITE,
     &CROSS_TENANT_INSERT,

@@ -210,9 +210,9 @@ impl SeedTable {
 #[derive(Debug, Clone)]
 pub struct Readable {
     pub name: QualifiedName,
-    pub kind: char,
     /// Index into `tables` when it is a seeded table (for liveness: own rows must show).
     pub table: Option<usize>,
+    pub kind: char,
     /// The tenant key, when the relation has one (read-only mode compares it).
     pub key: Option<String>,
 }

@@ -9,16 +9,14 @@ mod ops;
 pub mod rules;
 mod steps;
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use proptest::test_runner::{
-    Config, FileFailurePersistence, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
-};
+use proptest::strategy::{BoxedStrategy, Strategy};
 
 pub use crate::actor::client::Sent;
 pub use ops::Actor;
@@ -27,9 +25,11 @@ use self::ops::Case;
 use self::steps::{Ctx, Leak};
 use crate::actor::world;
 use crate::actor::{Client, Identity, NoToken, identities};
+use crate::attack::engine::{
+    self, DriveError, Phase, ProgressHook, PropertyEngine, Settings, Signature,
+};
 use crate::finding::Finding;
 use crate::oracle::Markers;
-use crate::progress::ProgressHook;
 use crate::target::{HttpTarget, TestTenant};
 
 #[derive(Debug, thiserror::Error)]
@@ -129,7 +129,7 @@ pub struct HttpOutcome {
 
 impl HttpOutcome {
     pub fn requests_per_second(&self) -> f64 {
-        self.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)
+        engine::per_second(self.requests, self.elapsed)
     }
 }
 
@@ -159,18 +159,8 @@ struct Engine {
     markers: Mutex<Markers>,
     deadline: Option<Instant>,
     begun: Instant,
-}
-
-struct State {
-    known: RefCell<HashSet<(&'static str, String)>>,
-    outcome: RefCell<HttpOutcome>,
-    fatal: RefCell<Option<reqwest::Error>>,
-    cases_this_round: Cell<u64>,
-    failed_at: Cell<Option<u64>>,
-    /// The signature that failed the current round's case.
-    failing: RefCell<Option<(&'static str, String)>>,
-    /// The run was stopped or its time budget spent: the rest of the round is skipped.
-    ended: Cell<bool>,
+    /// Coverage and items created, tallied by the cases that search (not shrinking, not replays).
+    tally: RefCell<HttpOutcome>,
 }
 
 impl Engine {
@@ -202,6 +192,7 @@ impl Engine {
             markers,
             deadline,
             begun,
+            tally: RefCell::new(HttpOutcome::default()),
         })
     }
 
@@ -218,92 +209,19 @@ impl Engine {
                 cause,
             });
         }
-        let state = State {
-            known: RefCell::new(HashSet::new()),
-            outcome: RefCell::new(HttpOutcome::default()),
-            fatal: RefCell::new(None),
-            cases_this_round: Cell::new(0),
-            failed_at: Cell::new(None),
-            failing: RefCell::new(None),
-            ended: Cell::new(false),
-        };
-        let strategy = ops::arb_case(self.config.max_steps);
-        let mut remaining = u64::from(self.config.cases);
-        let mut round = 0u64;
-        while remaining > 0 && !self.out_of_time() {
-            state.cases_this_round.set(0);
-            state.failed_at.set(None);
-            *state.failing.borrow_mut() = None;
-            let mut runner = self.runner(remaining, round);
-            let result = runner.run(&strategy, |case| self.property(&state, &case));
-            if let Some(e) = state.fatal.borrow_mut().take() {
-                return Err(HttpAttackError::Unreachable {
-                    url: self.client.target.base_url.to_string(),
-                    cause: e,
-                });
-            }
-            let consumed = state
-                .failed_at
-                .get()
-                .unwrap_or_else(|| state.cases_this_round.get());
-            remaining = remaining.saturating_sub(consumed.max(1));
-            match result {
-                Ok(()) => break,
-                Err(TestError::Fail(..))
-                    if state.ended.get() && state.failing.borrow().is_none() =>
-                {
-                    break;
-                }
-                Err(TestError::Fail(_, minimal)) => {
-                    let before = state.outcome.borrow().cases;
-                    let known = state.known.borrow().clone();
-                    let confirmed = if self.stopped() {
-                        Vec::new()
-                    } else {
-                        self.confirm(&minimal, &known)
-                            .map_err(|e| HttpAttackError::Worker(e.to_string()))?
-                    };
-                    if confirmed.is_empty() {
-                        // Seen once, never again alone: not reported, and not hunted again.
-                        if let Some(signature) = state.failing.borrow_mut().take()
-                            && state.known.borrow_mut().insert(signature.clone())
-                        {
-                            state
-                                .outcome
-                                .borrow_mut()
-                                .unconfirmed
-                                .push(format!("{} on {}", signature.0, signature.1));
-                        }
-                    }
-                    for (leak, reproduced) in confirmed {
-                        if state.known.borrow_mut().insert(leak.signature()) {
-                            let mut outcome = state.outcome.borrow_mut();
-                            outcome
-                                .first_seen
-                                .entry((leak.rule.id.to_owned(), leak.object.clone()))
-                                .or_insert(before);
-                            let mut finding = self.finding(&leak);
-                            finding.detail = format!(
-                                "{} Reproduced {reproduced}/{REPLAYS} when replayed alone, one \
-                                 request at a time, on fresh connections.",
-                                finding.detail
-                            );
-                            outcome.findings.push(finding);
-                        }
-                    }
-                }
-                Err(TestError::Abort(reason)) => {
-                    return Err(HttpAttackError::Worker(reason.to_string()));
-                }
-            }
-            round += 1;
-        }
-        let mut outcome = state.outcome.into_inner();
-        if self.stopped() {
-            outcome.partial = Some("interrupted".into());
-        } else if outcome.cases < u64::from(self.config.cases) && self.out_of_time() {
-            outcome.partial = Some("time budget reached".into());
-        }
+        let run = engine::drive(&self, &self.settings(), HashSet::new()).map_err(|e| match e {
+            DriveError::Engine(cause) => HttpAttackError::Unreachable {
+                url: self.client.target.base_url.to_string(),
+                cause,
+            },
+            DriveError::Runner(reason) => HttpAttackError::Worker(reason),
+        })?;
+        let mut outcome = self.tally.take();
+        outcome.findings = run.findings;
+        outcome.cases = run.cases;
+        outcome.first_seen = run.first_seen;
+        outcome.unconfirmed = run.unconfirmed;
+        outcome.partial = run.partial;
         outcome.requests = self.client.requests.load(Ordering::Relaxed);
         outcome.throttled = self.client.throttled.load(Ordering::Relaxed);
         outcome.elapsed = self.begun.elapsed();
@@ -323,109 +241,22 @@ impl Engine {
         Ok(outcome)
     }
 
-    fn out_of_time(&self) -> bool {
-        self.deadline.is_some_and(|d| Instant::now() >= d) || self.stopped()
-    }
-
-    fn stopped(&self) -> bool {
-        self.config
-            .stop
-            .as_ref()
-            .is_some_and(|s| s.load(Ordering::Relaxed))
-    }
-
-    fn runner(&self, cases: u64, round: u64) -> TestRunner {
-        let config = Config {
-            cases: u32::try_from(cases).unwrap_or(u32::MAX),
+    /// How the shared driver runs the cases.
+    fn settings(&self) -> Settings {
+        Settings {
+            cases: u64::from(self.config.cases),
+            seed: self.config.seed,
+            stream: 0x48,
             // Every shrink step replays a case over HTTP; a few dozen find the minimal sequence.
             max_shrink_iters: 96,
-            max_shrink_time: u32::try_from(self.config.shrink_budget.as_millis())
-                .unwrap_or(u32::MAX)
-                .max(1),
-            failure_persistence: self.config.regressions.as_ref().map(|p| {
-                let path: &'static str = Box::leak(p.display().to_string().into_boxed_str());
-                Box::new(FileFailurePersistence::Direct(path))
-                    as Box<dyn proptest::test_runner::FailurePersistence>
-            }),
-            ..Config::default()
-        };
-        let mut seed = [0u8; 32];
-        seed[..8].copy_from_slice(&self.config.seed.to_le_bytes());
-        seed[8..16].copy_from_slice(&round.to_le_bytes());
-        seed[16] = 0x48;
-        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed))
-    }
-
-    fn property(&self, state: &State, case: &Case) -> Result<(), TestCaseError> {
-        let shrinking = state.failed_at.get().is_some();
-        if state.fatal.borrow().is_some() || state.ended.get() {
-            return Ok(());
+            shrink_budget: self.config.shrink_budget,
+            replays: REPLAYS,
+            regressions: self.config.regressions.clone(),
+            deadline: self.deadline,
+            stop: self.config.stop.clone(),
+            on_case: self.config.on_case.clone(),
+            on_shrink: self.config.on_shrink.clone(),
         }
-        if (!shrinking && self.out_of_time()) || self.stopped() {
-            // End the round now rather than generate its remaining cases for nothing: a failure
-            // the round loop knows as `ended`, whose shrinking costs no request.
-            state.ended.set(true);
-            if !shrinking {
-                state.failed_at.set(Some(state.cases_this_round.get()));
-                return Err(TestCaseError::fail("the run was stopped"));
-            }
-            return Ok(());
-        }
-        if !shrinking {
-            state.cases_this_round.set(state.cases_this_round.get() + 1);
-            state.outcome.borrow_mut().cases += 1;
-            if let Some(hook) = &self.config.on_case {
-                (hook.0)();
-            }
-        } else if let Some(hook) = &self.config.on_shrink {
-            (hook.0)();
-        }
-        let coverage = (!shrinking).then_some(&state.outcome);
-        match self.runtime.block_on(self.execute(case, coverage, false)) {
-            Ok(leaks) => {
-                let known = state.known.borrow();
-                match leaks.iter().find(|l| !known.contains(&l.signature())) {
-                    Some(leak) => {
-                        if !shrinking {
-                            state.failed_at.set(Some(state.cases_this_round.get()));
-                            *state.failing.borrow_mut() = Some(leak.signature());
-                        }
-                        Err(TestCaseError::fail(format!(
-                            "{} on {}",
-                            leak.rule.id, leak.object
-                        )))
-                    }
-                    None => Ok(()),
-                }
-            }
-            Err(e) => {
-                *state.fatal.borrow_mut() = Some(e);
-                Ok(())
-            }
-        }
-    }
-
-    /// Replays `minimal` alone `REPLAYS` times, one request at a time, each on fresh connections;
-    /// returns each new leak that reproduced, with how often.
-    fn confirm(
-        &self,
-        minimal: &Case,
-        known: &HashSet<(&'static str, String)>,
-    ) -> Result<Vec<(Leak, u32)>, reqwest::Error> {
-        let mut seen: BTreeMap<(&'static str, String), (Leak, u32)> = BTreeMap::new();
-        for _ in 0..REPLAYS {
-            self.client.fresh_connections();
-            let leaks = self.runtime.block_on(self.execute(minimal, None, true))?;
-            let mut this_replay = HashSet::new();
-            for leak in leaks {
-                let signature = leak.signature();
-                if known.contains(&signature) || !this_replay.insert(signature.clone()) {
-                    continue;
-                }
-                seen.entry(signature).or_insert((leak, 0)).1 += 1;
-            }
-        }
-        Ok(seen.into_values().collect())
     }
 
     /// Builds the case's world, runs its steps in concurrent waves (one step at a time when
@@ -550,5 +381,42 @@ impl Engine {
         ];
         lines.extend(leak.exchanges.iter().map(|e| e.curl(base)));
         lines.join("\n")
+    }
+}
+
+/// The HTTP side of the property engine: steps sent through the API, judged by ownership.
+impl PropertyEngine for Engine {
+    type Case = Case;
+    type Leak = Leak;
+    type Error = reqwest::Error;
+
+    fn strategy(&self) -> BoxedStrategy<Case> {
+        ops::arb_case(self.config.max_steps).boxed()
+    }
+
+    fn execute(&self, case: &Case, phase: Phase) -> Result<Vec<Leak>, reqwest::Error> {
+        let tally = (phase == Phase::Search).then_some(&self.tally);
+        self.runtime.block_on(self.execute(case, tally, false))
+    }
+
+    /// One request at a time, on fresh connections: what reproduces so owes nothing to the
+    /// concurrency or the connections of the case that found it.
+    fn replay(&self, case: &Case) -> Result<Vec<Leak>, reqwest::Error> {
+        self.client.fresh_connections();
+        self.runtime.block_on(self.execute(case, None, true))
+    }
+
+    fn signature(leak: &Leak) -> Signature {
+        leak.signature()
+    }
+
+    fn finding(&self, leak: &Leak, reproduced: u32, replays: u32) -> Finding {
+        let mut finding = self.finding(leak);
+        finding.detail = format!(
+            "{} Reproduced {reproduced}/{replays} when replayed alone, one request at a time, on \
+             fresh connections.",
+            finding.detail
+        );
+        finding
     }
 }

@@ -1,6 +1,6 @@
 //! The properties `attack http` checks, as rules of the public catalogue.
 
-use crate::rules::{RuleInfo, rule};
+use crate::rules::rule;
 
 rule!(
     AttackHttp,
@@ -95,7 +95,7 @@ rule!(
 );
 
 /// Every `attack http` rule, for the catalogue.
-pub static RULES: &[&RuleInfo] = &[
+pub static RULES: &[&crate::rules::RuleInfo] = &[
     &CROSS_TENANT_READ,
     &CROSS_TENANT_WRITE,
     &TENANT_CONFUSION,
