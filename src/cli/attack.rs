@@ -435,6 +435,30 @@ impl AttackHttpArgs {
                 outcome.unconfirmed.join("; ")
             ));
         }
+        notes.push(format!(
+            "cleanup: {} item(s) created during the run deleted again{}",
+            outcome.items_deleted,
+            if outcome.items_left.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; {} could not be deleted: {}{}",
+                    outcome.items_left.len(),
+                    outcome
+                        .items_left
+                        .iter()
+                        .take(10)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    if outcome.items_left.len() > 10 {
+                        "; …"
+                    } else {
+                        ""
+                    }
+                )
+            }
+        ));
         let rules: Vec<&'static RuleInfo> = http::rules::RULES.to_vec();
         let mut findings = outcome.findings;
         let matrix = tenantprobe::report::matrix::from_attack_http(&outcome.endpoints);
@@ -452,6 +476,9 @@ impl AttackHttpArgs {
                 }))
                 .collect::<Vec<_>>(),
             "unconfirmed": outcome.unconfirmed,
+            "items_created": outcome.items_created,
+            "items_deleted": outcome.items_deleted,
+            "items_left": outcome.items_left,
         }));
         let facts = RunFacts {
             spec_file: self.target.target.as_deref(),

@@ -287,6 +287,7 @@ pub async fn api_foreign(
         let creds = Credentials {
             token: identity.creds.token.clone(),
             host: Some(host),
+            ..Credentials::default()
         };
         let exchange = probe
             .send(

@@ -31,7 +31,10 @@ pub async fn cross_check(
     };
     let world = world::build(&client, &tenants, &identities, 1, &markers)
         .await
-        .map_err(unreachable)?;
+        .map_err(|e| match e {
+            world::ExecError::Http(cause) => unreachable(cause),
+            world::ExecError::Shape(mismatch) => mismatch.into(),
+        })?;
     let mut findings = Vec::new();
     for (ri, resource) in client.target.resources.iter().enumerate() {
         for (operation, endpoint) in [

@@ -16,6 +16,8 @@ pub struct Credentials {
     /// The bearer token, and how to show it (`$TOKEN_A`).
     pub token: Option<(String, String)>,
     pub host: Option<String>,
+    /// Headers that name the tenant (`[api.tenancy] header`), sent with every request.
+    pub headers: Vec<(String, String)>,
 }
 
 /// One request and its answer.
@@ -27,6 +29,8 @@ pub struct Exchange {
     pub path: String,
     pub host: Option<String>,
     pub token_shown: Option<String>,
+    /// Extra request headers (the tenant header, the endpoint's own), shown in the reproducer.
+    pub headers: Vec<(String, String)>,
     pub body: Option<Value>,
     pub status: u16,
     pub response: String,
@@ -56,6 +60,9 @@ impl Exchange {
         }
         if let Some(token) = &self.token_shown {
             parts.push(format!("-H \"Authorization: Bearer {token}\""));
+        }
+        for (name, value) in &self.headers {
+            parts.push(format!("-H '{name}: {}'", value.replace('\'', "'\\''")));
         }
         if let Some(body) = &self.body {
             parts.push(format!(
@@ -87,8 +94,8 @@ pub struct Sent {
     pub body: Option<Value>,
 }
 
-/// An identity as the server sees it: its bearer token and its Host header.
-type IdentityKey = (Option<String>, Option<String>);
+/// An identity as the server sees it: its bearer token, its Host header and tenant headers.
+type IdentityKey = (Option<String>, Option<String>, Vec<(String, String)>);
 
 /// Request bodies kept for telling an echoed request (desynchronisation) from a leak.
 const RECENT_BODIES: usize = 256;
@@ -143,6 +150,7 @@ impl Client {
         let key = (
             creds.token.as_ref().map(|(token, _)| token.clone()),
             creds.host.clone(),
+            creds.headers.clone(),
         );
         let mut pools = self
             .pools
@@ -182,6 +190,20 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Exchange, reqwest::Error> {
+        self.send_with(who, creds, method, path, &[], body).await
+    }
+
+    /// `send` with extra request headers (an endpoint's own `headers`).
+    pub async fn send_with(
+        &self,
+        who: &str,
+        creds: &Credentials,
+        method: &str,
+        path: &str,
+        headers: &[(String, String)],
+        body: Option<&Value>,
+    ) -> Result<Exchange, reqwest::Error> {
+        let headers: Vec<(String, String)> = creds.headers.iter().chain(headers).cloned().collect();
         let method_value =
             reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
         let pool = self.pool_for(creds)?;
@@ -193,6 +215,9 @@ impl Client {
             }
             if let Some((token, _)) = &creds.token {
                 request = request.bearer_auth(token);
+            }
+            for (name, value) in &headers {
+                request = request.header(name.as_str(), value.as_str());
             }
             if let Some(body) = body {
                 request = request.json(body);
@@ -241,6 +266,7 @@ impl Client {
                 path: path.to_owned(),
                 host: creds.host.clone(),
                 token_shown: creds.token.as_ref().map(|(_, shown)| shown.clone()),
+                headers,
                 body: body.cloned(),
                 status,
                 response: text,

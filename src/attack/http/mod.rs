@@ -28,8 +28,8 @@ pub use client::Sent;
 pub use ops::Actor;
 
 use self::client::{Client, Credentials};
-use self::ops::Case;
-use self::steps::{Ctx, Leak};
+use self::ops::{Case, Step};
+use self::steps::{Ctx, ExecError, Leak, is_confusion};
 use self::world::Identity;
 use crate::attack::db::ProgressHook;
 use crate::finding::Finding;
@@ -52,6 +52,9 @@ pub enum HttpAttackError {
     TooFewTenants(usize),
     #[error("attack worker failed: {0}")]
     Worker(String),
+    /// The API answered in a shape the spec does not describe (a usage error: fix the spec).
+    #[error("{0}; fix the pointer in the spec's [[api.resources]]")]
+    Shape(#[from] world::ShapeMismatch),
 }
 
 #[derive(Debug, Clone)]
@@ -104,6 +107,10 @@ pub struct HttpOutcome {
     pub coverage: BTreeMap<(String, String), u64>,
     /// Items the test tenants created for their worlds, over all cases (0: nothing was attacked).
     pub items_created: u64,
+    /// Items deleted again at the end of each case (and of each shrinking step and replay).
+    pub items_deleted: u64,
+    /// Items that could not be deleted (`resource id: statuses`).
+    pub items_left: Vec<String>,
     /// (endpoint as `METHOD path`, actor) → steps that sent to it.
     pub endpoints: BTreeMap<(String, String), u64>,
     /// Per finding (rule, object): test cases run before it was first seen.
@@ -157,6 +164,7 @@ pub(crate) fn identities(
                 creds: Credentials {
                     token: Some((token, format!("$TOKEN_{tag}"))),
                     host: client.target.host_for(&t.slug, &t.tenant_id),
+                    headers: client.target.tenant_headers(&t.slug, &t.tenant_id),
                 },
             })
         })
@@ -175,12 +183,14 @@ struct Engine {
     markers: Mutex<Markers>,
     deadline: Option<Instant>,
     begun: Instant,
+    /// What cleaning up after every case achieved.
+    cleaned: Mutex<world::Cleanup>,
 }
 
 struct State {
     known: RefCell<HashSet<(&'static str, String)>>,
     outcome: RefCell<HttpOutcome>,
-    fatal: RefCell<Option<reqwest::Error>>,
+    fatal: RefCell<Option<ExecError>>,
     cases_this_round: Cell<u64>,
     failed_at: Cell<Option<u64>>,
     /// The signature that failed the current round's case.
@@ -217,6 +227,7 @@ impl Engine {
                 creds: Credentials {
                     token: Some((token, format!("$TOKEN_{tag}"))),
                     host: client.target.host_for(&t.slug, &t.tenant_id),
+                    headers: client.target.tenant_headers(&t.slug, &t.tenant_id),
                 },
             });
         }
@@ -232,6 +243,7 @@ impl Engine {
             markers,
             deadline,
             begun,
+            cleaned: Mutex::new(world::Cleanup::default()),
         })
     }
 
@@ -266,11 +278,15 @@ impl Engine {
             *state.failing.borrow_mut() = None;
             let mut runner = self.runner(remaining, round);
             let result = runner.run(&strategy, |case| self.property(&state, &case));
-            if let Some(e) = state.fatal.borrow_mut().take() {
-                return Err(HttpAttackError::Unreachable {
-                    url: self.client.target.base_url.to_string(),
-                    cause: e,
-                });
+            match state.fatal.borrow_mut().take() {
+                Some(ExecError::Http(cause)) => {
+                    return Err(HttpAttackError::Unreachable {
+                        url: self.client.target.base_url.to_string(),
+                        cause,
+                    });
+                }
+                Some(ExecError::Shape(mismatch)) => return Err(mismatch.into()),
+                None => {}
             }
             let consumed = state
                 .failed_at
@@ -290,8 +306,11 @@ impl Engine {
                     let confirmed = if self.stopped() {
                         Vec::new()
                     } else {
-                        self.confirm(&minimal, &known)
-                            .map_err(|e| HttpAttackError::Worker(e.to_string()))?
+                        match self.confirm(&minimal, &known) {
+                            Ok(confirmed) => confirmed,
+                            Err(ExecError::Shape(mismatch)) => return Err(mismatch.into()),
+                            Err(e) => return Err(HttpAttackError::Worker(e.to_string())),
+                        }
                     };
                     if confirmed.is_empty() {
                         // Seen once, never again alone: not reported, and not hunted again.
@@ -334,6 +353,14 @@ impl Engine {
         } else if outcome.cases < u64::from(self.config.cases) && self.out_of_time() {
             outcome.partial = Some("time budget reached".into());
         }
+        let cleaned = std::mem::take(
+            &mut *self
+                .cleaned
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        outcome.items_deleted = cleaned.deleted;
+        outcome.items_left = cleaned.left;
         outcome.requests = self.client.requests.load(Ordering::Relaxed);
         outcome.throttled = self.client.throttled.load(Ordering::Relaxed);
         outcome.elapsed = self.begun.elapsed();
@@ -414,7 +441,7 @@ impl Engine {
         match self.runtime.block_on(self.execute(case, coverage, false)) {
             Ok(leaks) => {
                 let known = state.known.borrow();
-                match leaks.iter().find(|l| !known.contains(&l.signature())) {
+                match leaks.iter().find(|l| !self.is_known(&known, l)) {
                     Some(leak) => {
                         if !shrinking {
                             state.failed_at.set(Some(state.cases_this_round.get()));
@@ -435,13 +462,26 @@ impl Engine {
         }
     }
 
+    /// Whether `leak` is a cause already reported: its own signature, or — for tenant confusion —
+    /// a cross-tenant read or write on the same endpoint (the endpoint, not the confusion, is the
+    /// cause: one finding per cause).
+    fn is_known(&self, known: &HashSet<(&'static str, String)>, leak: &Leak) -> bool {
+        known.contains(&leak.signature())
+            || (is_confusion(leak.rule)
+                && [&rules::CROSS_TENANT_READ, &rules::CROSS_TENANT_WRITE]
+                    .iter()
+                    .any(|r| known.contains(&(r.id, leak.object.clone()))))
+    }
+
     /// Replays `minimal` alone `REPLAYS` times, one request at a time, each on fresh connections;
-    /// returns each new leak that reproduced, with how often.
+    /// returns each new leak that reproduced, with how often. A tenant-confusion leak whose
+    /// request leaks just as well without naming the other tenant is reported as that plain
+    /// cross-tenant leak instead.
     fn confirm(
         &self,
         minimal: &Case,
         known: &HashSet<(&'static str, String)>,
-    ) -> Result<Vec<(Leak, u32)>, reqwest::Error> {
+    ) -> Result<Vec<(Leak, u32)>, ExecError> {
         let mut seen: BTreeMap<(&'static str, String), (Leak, u32)> = BTreeMap::new();
         for _ in 0..REPLAYS {
             self.client.fresh_connections();
@@ -455,7 +495,49 @@ impl Engine {
                 seen.entry(signature).or_insert((leak, 0)).1 += 1;
             }
         }
-        Ok(seen.into_values().collect())
+        let mut confirmed: Vec<(Leak, u32)> = seen.into_values().collect();
+        if confirmed.iter().any(|(l, _)| is_confusion(l.rule)) {
+            let plain = Case {
+                rows: minimal.rows,
+                steps: minimal
+                    .steps
+                    .iter()
+                    .map(|s| Step {
+                        actor: if s.actor.is_confusion() {
+                            Actor::Tenant
+                        } else {
+                            s.actor
+                        },
+                        ..s.clone()
+                    })
+                    .collect(),
+            };
+            self.client.fresh_connections();
+            let plain_leaks = self.runtime.block_on(self.execute(&plain, None, true))?;
+            for (leak, _) in &mut confirmed {
+                if !is_confusion(leak.rule) {
+                    continue;
+                }
+                if let Some(same) = plain_leaks
+                    .iter()
+                    .find(|p| p.actor == Actor::Tenant && p.object == leak.object)
+                {
+                    let mut same = same.clone();
+                    same.detail = format!(
+                        "{} (Found as {}; the same request without naming the other tenant \
+                         leaks too.)",
+                        same.detail,
+                        leak.actor.as_str()
+                    );
+                    *leak = same;
+                }
+            }
+            let mut signatures = HashSet::new();
+            confirmed.retain(|(l, _)| {
+                !known.contains(&l.signature()) && signatures.insert(l.signature())
+            });
+        }
+        Ok(confirmed)
     }
 
     /// Builds the case's world, runs its steps in concurrent waves (one step at a time when
@@ -465,7 +547,7 @@ impl Engine {
         case: &Case,
         coverage: Option<&RefCell<HttpOutcome>>,
         sequential: bool,
-    ) -> Result<Vec<Leak>, reqwest::Error> {
+    ) -> Result<Vec<Leak>, ExecError> {
         let world = world::build(
             &self.client,
             &self.tenants,
@@ -507,11 +589,15 @@ impl Engine {
             for (step, result) in wave.iter().zip(results) {
                 match result {
                     // One step at a time: every earlier step belongs to the reproducer.
-                    Ok(found) if sequential => leaks.extend(found.into_iter().map(|mut l| {
-                        l.exchanges = earlier.iter().cloned().chain(l.exchanges).collect();
-                        l
-                    })),
-                    Ok(found) => leaks.extend(found),
+                    Ok(Some(found)) if sequential => {
+                        leaks.extend(found.into_iter().map(|mut l| {
+                            l.exchanges = earlier.iter().cloned().chain(l.exchanges).collect();
+                            l
+                        }));
+                    }
+                    Ok(Some(found)) => leaks.extend(found),
+                    // Sent nothing (no such endpoint or carrier): not coverage either.
+                    Ok(None) => continue,
                     Err(e) => failure = Some(e),
                 }
                 if let Some(outcome) = coverage {
@@ -532,9 +618,18 @@ impl Engine {
                 break;
             }
         }
-        world::cleanup(&self.client, &world, &self.identities, &self.tenants).await;
+        let cleaned = world::cleanup(&self.client, &world, &self.identities, &self.tenants).await;
+        {
+            let mut total = self
+                .cleaned
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            total.deleted += cleaned.deleted;
+            total.left.extend(cleaned.left);
+        }
         match failure {
-            Some(e) if e.is_connect() || e.is_timeout() => Err(e),
+            Some(ExecError::Http(e)) if e.is_connect() || e.is_timeout() => Err(ExecError::Http(e)),
+            Some(e @ ExecError::Shape(_)) => Err(e),
             _ => Ok(leaks
                 .into_iter()
                 .map(|mut l| {

@@ -1,0 +1,61 @@
+//! `search`: search a resource for the marker of B's item: the answer may carry nothing of B but
+//! the marker the actor itself sent. A searching for its own item must find it, so a search that
+//! never finds anything cannot pass for isolation.
+
+use super::super::ops::Actor;
+use super::super::rules;
+use super::super::world::values_for;
+use super::{Acting, Ctx, ExecError, Judge, Outgoing, object, pick, tag};
+use crate::spec::Operation;
+
+pub(super) async fn run(
+    ctx: &Ctx<'_>,
+    judge: &mut Judge<'_>,
+    acting: Acting,
+    resource: u8,
+    item: u8,
+    own: bool,
+) -> Result<(), ExecError> {
+    let Acting { a, b, mut p } = acting;
+    let resources = &ctx.client.target.resources;
+    let r = usize::from(resource) % resources.len();
+    let Some(endpoint) = &resources[r].search else {
+        return Ok(());
+    };
+    let own = own && judge.actor == Actor::Tenant;
+    let Some(sought) =
+        pick(&ctx.world.items_of(r, if own { a } else { b }), item).map(|i| (*i).clone())
+    else {
+        return Ok(());
+    };
+    let values = values_for(&p.path_tenant, &sought.marker, None, None);
+    let method = endpoint.method_for(Operation::List);
+    let Some(request) = Outgoing::new(endpoint, method.clone(), values, &p) else {
+        return Ok(());
+    };
+    p.supplied.insert(sought.marker.clone());
+    let e = request.send(ctx, &p).await?;
+    judge.record(&e);
+    let object = object(&method, endpoint);
+    judge.inspect(&e, &object, &p);
+    // Found means its id came back (the marker alone may be the query echoed).
+    let shown = if sought.id.chars().count() >= 8 {
+        &sought.id
+    } else {
+        &sought.marker
+    };
+    if own && (!e.is_success() || !e.response.contains(shown.as_str())) {
+        judge.leak(
+            &rules::TENANT_LOCKED_OUT,
+            &object,
+            format!(
+                "Tenant {} searched for its own `{}` {} and did not find it ({}).",
+                tag(a),
+                resources[r].name,
+                sought.id,
+                e.status
+            ),
+        );
+    }
+    Ok(())
+}
