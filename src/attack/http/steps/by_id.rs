@@ -97,6 +97,9 @@ pub(super) async fn run(
             let missing = path_parent.as_deref().map(missing_id);
             if let Some(control) = request(&target.id, missing.as_deref()) {
                 let control = control.send(ctx, &p).await?;
+                if judge.desynced(&control, &p.label) {
+                    return Ok(());
+                }
                 let normal = |x: &Exchange, id: Option<&str>| {
                     let text = id.map_or_else(
                         || x.response.clone(),
@@ -143,6 +146,9 @@ pub(super) async fn run(
         let missing = missing_id(&target.id);
         if let Some(control) = request(&missing, path_parent.as_deref()) {
             let control = control.send(ctx, &p).await?;
+            if judge.desynced(&control, &p.label) {
+                return Ok(());
+            }
             let normal = |x: &Exchange, id: &str| (x.status, x.response.replace(id, "{id}"));
             // The spec's foreign status applies where the API accepts the caller as A; a caller
             // it refuses outright (A on B's host) only has to be refused alike.
