@@ -501,3 +501,27 @@ async fn an_items_pointer_that_matches_no_list_is_a_usage_error() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn the_cli_exits_2_on_a_pointer_mismatch_and_shows_the_pointer_and_the_response() {
+    let api = support::tenancy_api::start(None).await;
+    let text = std::fs::read_to_string(support::repo_path("tests/tenancy-api.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("tenancy-api.toml");
+    std::fs::write(&spec, text.replace("id = \"/data/id\"", "id = \"/id\"")).unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenantprobe"))
+        .args(["attack", "http", "--cases", "4", "--seed", "1", "--target"])
+        .arg(&spec)
+        .env("TENANCY_API_URL", format!("http://{}", api.addr))
+        .env("TENANCY_API_TOKEN_ALPHA", &api.tokens[0].1)
+        .env("TENANCY_API_TOKEN_BETA", &api.tokens[1].1)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("`/id`") && stderr.contains("\"data\""),
+        "{stderr}"
+    );
+}

@@ -81,7 +81,7 @@ pub struct AttackHttpArgs {
     #[arg(long, value_parser = humantime::parse_duration)]
     pub time_budget: Option<Duration>,
     /// Time spent shrinking one failing case to its smallest sequence, at most (e.g. `5s`).
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub shrink_budget: Duration,
     /// Slugs of the test tenants to provision (the spec's [tenants] decides how).
     #[arg(long = "tenant", value_name = "SLUG", default_values_t = ["tenantprobe-attack-a".to_owned(), "tenantprobe-attack-b".to_owned()])]

@@ -2,8 +2,9 @@
 //! spec (`attack`). Each proptest case builds a world through the API (every test tenant creates
 //! items with canary markers), runs a sequence of steps by various actors — the tenant itself,
 //! anonymous callers, unknown subdomains, forged and unsigned tokens, tenant confusion through the
-//! Host, the body or the query — in concurrent waves, judges every answer by ownership and status,
-//! and deletes what it created. Failing cases shrink to a minimal sequence of curl commands.
+//! carriers the spec declares (host, path, header) and its body and query fields — in concurrent
+//! waves, judges every answer by ownership and status, and deletes what it created (`steps/`, one
+//! module per operation). Failing cases shrink to a minimal sequence of curl commands.
 
 mod cache_check;
 pub(crate) mod client;
@@ -90,7 +91,7 @@ impl Default for HttpAttackConfig {
             on_case: None,
             on_shrink: None,
             record: false,
-            shrink_budget: Duration::from_secs(5),
+            shrink_budget: Duration::from_secs(2),
             stop: None,
         }
     }
