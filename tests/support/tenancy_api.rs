@@ -43,14 +43,14 @@ fn refused(status: StatusCode) -> Response {
 }
 
 impl Store {
-    /// The tenant of the request, or the refusal.
+    /// The tenant of the request, or the status that refuses it.
     fn tenant(
         &self,
         headers: &HeaderMap,
         params: &HashMap<String, String>,
-    ) -> Result<String, Response> {
+    ) -> Result<String, StatusCode> {
         if headers.get("x-api-version").and_then(|v| v.to_str().ok()) != Some("2") {
-            return Err(refused(StatusCode::BAD_REQUEST));
+            return Err(StatusCode::BAD_REQUEST);
         }
         let token = headers
             .get("authorization")
@@ -62,7 +62,7 @@ impl Store {
             .find(|(_, t)| Some(t.as_str()) == token)
             .map(|(tenant, _)| tenant.clone())
         else {
-            return Err(refused(StatusCode::UNAUTHORIZED));
+            return Err(StatusCode::UNAUTHORIZED);
         };
         let org = headers.get("x-org").and_then(|v| v.to_str().ok());
         if self.flaw == Some(Flaw::OrgParam)
@@ -73,7 +73,7 @@ impl Store {
         match org {
             Some(org) if self.flaw == Some(Flaw::HeaderTrust) => Ok(org.to_owned()),
             Some(org) if org == own => Ok(own),
-            _ => Err(refused(StatusCode::FORBIDDEN)),
+            _ => Err(StatusCode::FORBIDDEN),
         }
     }
 }
@@ -86,7 +86,7 @@ async fn list_or_create(
 ) -> Response {
     let tenant = match s.tenant(&headers, &params) {
         Ok(t) => t,
-        Err(refusal) => return refusal,
+        Err(status) => return refused(status),
     };
     if let Some(Json(body)) = body {
         let Some(text) = body.get("text").and_then(Value::as_str) else {
@@ -120,7 +120,7 @@ async fn list_or_create(
 async fn search(State(s): State<Store>, Query(params): Params, headers: HeaderMap) -> Response {
     let tenant = match s.tenant(&headers, &params) {
         Ok(t) => t,
-        Err(refusal) => return refusal,
+        Err(status) => return refused(status),
     };
     let q = params.get("q").cloned().unwrap_or_default();
     let items: Vec<Value> = s
@@ -139,7 +139,7 @@ async fn search(State(s): State<Store>, Query(params): Params, headers: HeaderMa
 async fn export(State(s): State<Store>, Query(params): Params, headers: HeaderMap) -> Response {
     let tenant = match s.tenant(&headers, &params) {
         Ok(t) => t,
-        Err(refusal) => return refusal,
+        Err(status) => return refused(status),
     };
     let lines: Vec<String> = s
         .notes
@@ -166,7 +166,7 @@ async fn note(
 ) -> Response {
     let tenant = match s.tenant(&headers, &params) {
         Ok(t) => t,
-        Err(refusal) => return refusal,
+        Err(status) => return refused(status),
     };
     let mut notes = s.notes.lock().unwrap();
     let Some(position) = notes.iter().position(|(t, i, _)| *t == tenant && *i == id) else {

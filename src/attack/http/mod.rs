@@ -55,7 +55,7 @@ pub enum HttpAttackError {
     Worker(String),
     /// The API answered in a shape the spec does not describe (a usage error: fix the spec).
     #[error("{0}; fix the pointer in the spec's [[api.resources]]")]
-    Shape(#[from] world::ShapeMismatch),
+    Shape(#[from] Box<world::ShapeMismatch>),
 }
 
 #[derive(Debug, Clone)]

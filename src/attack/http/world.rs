@@ -60,7 +60,7 @@ pub enum ExecError {
     #[error(transparent)]
     Http(#[from] reqwest::Error),
     #[error(transparent)]
-    Shape(#[from] ShapeMismatch),
+    Shape(#[from] Box<ShapeMismatch>),
 }
 
 /// The id at the resource's `id` pointer of a successful answer; a success without one is a
@@ -69,7 +69,7 @@ pub fn id_of(
     spec: &ResourceSpec,
     operation: Operation,
     e: &Exchange,
-) -> Result<Option<String>, ShapeMismatch> {
+) -> Result<Option<String>, Box<ShapeMismatch>> {
     if !e.is_success() {
         return Ok(None);
     }
@@ -77,11 +77,11 @@ pub fn id_of(
         .pointer(&spec.id)
         .and_then(crate::attack::db::json_text)
         .map(Some)
-        .ok_or_else(|| ShapeMismatch::new(spec, operation, e))
+        .ok_or_else(|| Box::new(ShapeMismatch::new(spec, operation, e)))
 }
 
 /// A successful list must have an array at the resource's `items` pointer.
-pub fn check_items(spec: &ResourceSpec, e: &Exchange) -> Result<(), ShapeMismatch> {
+pub fn check_items(spec: &ResourceSpec, e: &Exchange) -> Result<(), Box<ShapeMismatch>> {
     if !e.is_success()
         || e.json()
             .pointer(&spec.items)
@@ -89,7 +89,7 @@ pub fn check_items(spec: &ResourceSpec, e: &Exchange) -> Result<(), ShapeMismatc
     {
         return Ok(());
     }
-    Err(ShapeMismatch::new(spec, Operation::List, e))
+    Err(Box::new(ShapeMismatch::new(spec, Operation::List, e)))
 }
 
 /// An endpoint's path with its query (the endpoint's own parameters, then `extra`), and its
