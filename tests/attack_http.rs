@@ -43,6 +43,11 @@ async fn the_correct_app_yields_no_finding_over_several_seeds() {
     let w = support::app_world(Options::default()).await;
     for seed in [1, 2, 3] {
         let outcome = attack(&w, 64, seed).await;
+        eprintln!(
+            "figures: correct app, seed {seed}: {:.1} s, {} cases",
+            outcome.elapsed.as_secs_f64(),
+            outcome.cases
+        );
         assert!(
             outcome.findings.is_empty(),
             "seed {seed}: {:#?}",
@@ -83,6 +88,14 @@ async fn assert_caught(
     }
     let w = support::app_world(options).await;
     let outcome = attack(&w, 64, 7).await;
+    // Figures for the report (`--nocapture`); not asserted: timing depends on the machine.
+    eprintln!(
+        "figures: {f}: {:.1} s, {} cases, {} findings, first detection after {:?} cases",
+        outcome.elapsed.as_secs_f64(),
+        outcome.cases,
+        outcome.findings.len(),
+        outcome.first_seen.values().min()
+    );
     let found = outcome
         .findings
         .iter()

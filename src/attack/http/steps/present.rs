@@ -26,13 +26,13 @@ pub(super) struct Presented {
     pub body_tenant: Vec<(String, String)>,
 }
 
-/// The value a tenant field carries: the tenant id for `…id` names (`tenant_id`, `orgId`), the
-/// slug otherwise (`tenant`, `org`).
+/// The value a tenant field carries: the tenant id, or the slug for names that say so (`slug`,
+/// `org_slug`). Ids are what handlers that take a tenant from a field parse most often.
 fn field_value(name: &str, tenant: &TestTenant) -> String {
-    if name.to_ascii_lowercase().ends_with("id") {
-        tenant.tenant_id.clone()
-    } else {
+    if name.to_ascii_lowercase().contains("slug") {
         tenant.slug.clone()
+    } else {
+        tenant.tenant_id.clone()
     }
 }
 

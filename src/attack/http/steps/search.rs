@@ -4,7 +4,10 @@
 
 use super::super::ops::Actor;
 use super::super::rules;
+use serde_json::Value;
+
 use super::super::world::values_for;
+use super::judge::read_rule;
 use super::{Acting, Ctx, ExecError, Judge, Outgoing, object, pick, tag};
 use crate::spec::Operation;
 
@@ -38,19 +41,40 @@ pub(super) async fn run(
     judge.record(&e);
     let object = object(&method, endpoint);
     judge.inspect(&e, &object, &p);
-    // Found means its id came back (the marker alone may be the query echoed).
-    let shown = if sought.id.chars().count() >= 8 {
-        &sought.id
-    } else {
-        &sought.marker
+    // Found: an item of the answer (at the `items` pointer) carries the marker; without such an
+    // array, the item's id anywhere in the answer (the marker alone may be the query echoed).
+    let found = match e
+        .json()
+        .pointer(&resources[r].items)
+        .and_then(Value::as_array)
+    {
+        Some(items) => items.iter().any(|i| i.to_string().contains(&sought.marker)),
+        None => e.response.contains(&sought.id),
     };
-    if own && (!e.is_success() || !e.response.contains(shown.as_str())) {
+    if own && (!e.is_success() || !found) {
         judge.leak(
             &rules::TENANT_LOCKED_OUT,
             &object,
             format!(
                 "Tenant {} searched for its own `{}` {} and did not find it ({}).",
                 tag(a),
+                resources[r].name,
+                sought.id,
+                e.status
+            ),
+        );
+    }
+    // Another tenant's item in the results is a leak even when all it shows is the marker the
+    // actor searched for (an echo by value, not by item) and an id too short to recognise.
+    let rule = read_rule(judge.actor);
+    if !own && e.is_success() && found && !judge.has_leak(rule, &object) {
+        judge.leak(
+            rule,
+            &object,
+            format!(
+                "{} searched for the marker of tenant {}'s `{}` {} and found it ({}).",
+                p.label,
+                tag(b),
                 resources[r].name,
                 sought.id,
                 e.status
