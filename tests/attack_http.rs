@@ -44,6 +44,11 @@ async fn the_correct_app_yields_no_finding_over_several_seeds() {
     let w = support::app_world(Options::default()).await;
     for seed in [1, 2, 3] {
         let outcome = attack(&w, 64, seed).await;
+        eprintln!(
+            "figures: correct app, seed {seed}: {:.1} s, {} cases",
+            outcome.elapsed.as_secs_f64(),
+            outcome.cases
+        );
         assert!(
             outcome.findings.is_empty(),
             "seed {seed}: {:#?}",
@@ -56,7 +61,11 @@ async fn the_correct_app_yields_no_finding_over_several_seeds() {
         );
         let actors: std::collections::HashSet<&str> =
             outcome.coverage.keys().map(|(_, a)| a.as_str()).collect();
+        // Every kind of actor but the tenant header, which the reference app does not have.
         assert_eq!(actors.len(), 9, "every kind of actor ran: {actors:?}");
+        assert!(!actors.contains("victim-header"));
+        assert!(outcome.items_deleted > 0);
+        assert!(outcome.items_left.is_empty(), "{:?}", outcome.items_left);
     }
 }
 
@@ -67,14 +76,27 @@ async fn the_correct_app_stays_clean_at_ten_times_the_cases() {
     assert!(outcome.findings.is_empty(), "{:#?}", outcome.findings);
 }
 
-/// The fault is found as `rule` (on `object`, when given), with a curl reproducer.
-async fn assert_caught(f: Fault, rule: &str, object: Option<&str>) -> String {
+/// The fault is found as `rule` (on `object`, when given), with a curl reproducer; returns the
+/// reproducer and every finding as (rule, object).
+async fn assert_caught(
+    f: Fault,
+    rule: &str,
+    object: Option<&str>,
+) -> (String, Vec<(String, String)>) {
     let mut options = fault(f);
     if f == Fault::SessionContextLeak {
         options.pool_size = 2;
     }
     let w = support::app_world(options).await;
     let outcome = attack(&w, 64, 7).await;
+    // Figures for the report (`--nocapture`); not asserted: timing depends on the machine.
+    eprintln!(
+        "figures: {f}: {:.1} s, {} cases, {} findings, first detection after {:?} cases",
+        outcome.elapsed.as_secs_f64(),
+        outcome.cases,
+        outcome.findings.len(),
+        outcome.first_seen.values().min()
+    );
     let found = outcome
         .findings
         .iter()
@@ -89,6 +111,20 @@ async fn assert_caught(f: Fault, rule: &str, object: Option<&str>) -> String {
                 .collect::<Vec<_>>()
         );
     };
+    // One finding per cause: tenant confusion on an endpoint that leaks without it too is that
+    // plain cross-tenant leak, reported once.
+    for confusion in outcome
+        .findings
+        .iter()
+        .filter(|x| x.rule == "http-tenant-confusion")
+    {
+        assert!(
+            !outcome.findings.iter().any(|x| x.object == confusion.object
+                && (x.rule == "http-cross-tenant-read" || x.rule == "http-cross-tenant-write")),
+            "{f}: the same cause twice on {}",
+            confusion.object
+        );
+    }
     let evidence = found.evidence.as_deref().unwrap();
     assert!(
         evidence.contains("curl -sS -X") && evidence.contains("# →"),
@@ -103,12 +139,17 @@ async fn assert_caught(f: Fault, rule: &str, object: Option<&str>) -> String {
         "confirmed before being reported: {}",
         found.detail
     );
-    evidence.to_owned()
+    let all = outcome
+        .findings
+        .iter()
+        .map(|x| (x.rule.clone(), x.object.clone()))
+        .collect();
+    (evidence.to_owned(), all)
 }
 
 #[tokio::test]
 async fn catches_global_cache_key_with_the_request_that_filled_the_cache_in_the_reproducer() {
-    let evidence = assert_caught(
+    let (evidence, _) = assert_caught(
         Fault::GlobalCacheKey,
         "http-cross-tenant-read",
         Some("GET /api/projects"),
@@ -161,12 +202,17 @@ async fn catches_debug_tenant_param() {
 async fn catches_nested_parent_only_through_a_parent_of_the_attacker_and_a_child_of_the_victim() {
     // Under this fault B's task under B's project is refused (the parent check holds, see
     // tests/reference_app.rs), so only A's project with B's task can leak it.
-    assert_caught(
+    let (_, all) = assert_caught(
         Fault::NestedParentOnly,
         "http-cross-tenant-read",
         Some("GET /api/projects/{parent_id}/tasks/{id}"),
     )
     .await;
+    // Found through every tenant-confusion variant too, but reported once per cause.
+    assert!(
+        all.iter().all(|(rule, _)| rule != "http-tenant-confusion"),
+        "{all:?}"
+    );
 }
 
 /// `attack http` on a test API of tests/support/ through its spec alone: `spec_file` in tests/,
@@ -248,4 +294,228 @@ async fn a_run_that_reaches_its_time_budget_stops_starting_cases_and_is_marked_p
     .await;
     assert_eq!(outcome.partial.as_deref(), Some("time budget reached"));
     assert!(outcome.cases > 0 && outcome.cases < 1_000_000);
+}
+
+/// `attack http` on the raw-TCP API of tests/support/desync_api.rs.
+async fn attack_desync_api(desync: bool) -> HttpOutcome {
+    let (addr, tokens) = support::desync_api::start(desync).await;
+    let spec = tenantprobe::spec::Spec::load(std::path::Path::new(&support::repo_path(
+        "tests/desync-api.toml",
+    )))
+    .unwrap();
+    let vars = [
+        ("DESYNC_API_URL".to_owned(), format!("http://{addr}")),
+        ("DESYNC_API_TOKEN_ALPHA".to_owned(), tokens[0].1.clone()),
+        ("DESYNC_API_TOKEN_BETA".to_owned(), tokens[1].1.clone()),
+    ];
+    let env = move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let target = HttpTarget::resolve(&spec, &env).unwrap();
+    let tenants = obtain_tenants(&spec, &env, &[], &reqwest::Client::new(), Some(&target))
+        .await
+        .unwrap();
+    let config = HttpAttackConfig {
+        cases: 64,
+        seed: 3,
+        ..HttpAttackConfig::default()
+    };
+    http::attack(target, tenants, config).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_server_that_leaves_unread_bodies_on_kept_connections_is_one_request_desync_finding() {
+    let outcome = attack_desync_api(true).await;
+    let rules: Vec<(&str, &str)> = outcome
+        .findings
+        .iter()
+        .map(|f| (f.rule.as_str(), f.object.as_str()))
+        .collect();
+    assert_eq!(
+        rules,
+        [("http-request-desync", "connection reuse")],
+        "{:#?}",
+        outcome.findings
+    );
+}
+
+#[tokio::test]
+async fn the_same_raw_server_reading_every_body_first_yields_no_finding() {
+    let outcome = attack_desync_api(false).await;
+    assert!(outcome.findings.is_empty(), "{:#?}", outcome.findings);
+    assert!(outcome.items_created > 0 && outcome.requests > 500);
+}
+
+use support::tenancy_api::{Flaw, TenancyApi};
+
+/// `attack http` on the API of tests/support/tenancy_api.rs, from tests/tenancy-api.toml with
+/// `edit` applied to the spec's text.
+async fn attack_tenancy_api(
+    flaw: Option<Flaw>,
+    edit: impl Fn(String) -> String,
+) -> (TenancyApi, Result<HttpOutcome, http::HttpAttackError>) {
+    let api = support::tenancy_api::start(flaw).await;
+    let text = std::fs::read_to_string(support::repo_path("tests/tenancy-api.toml")).unwrap();
+    let spec = tenantprobe::spec::Spec::parse(&edit(text), "tenancy-api.toml").unwrap();
+    let vars = [
+        ("TENANCY_API_URL".to_owned(), format!("http://{}", api.addr)),
+        (
+            "TENANCY_API_TOKEN_ALPHA".to_owned(),
+            api.tokens[0].1.clone(),
+        ),
+        ("TENANCY_API_TOKEN_BETA".to_owned(), api.tokens[1].1.clone()),
+    ];
+    let env = move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let target = HttpTarget::resolve(&spec, &env).unwrap();
+    let tenants = obtain_tenants(&spec, &env, &[], &reqwest::Client::new(), Some(&target))
+        .await
+        .unwrap();
+    let config = HttpAttackConfig {
+        cases: 64,
+        seed: 12,
+        ..HttpAttackConfig::default()
+    };
+    let outcome = http::attack(target, tenants, config).await;
+    (api, outcome)
+}
+
+#[tokio::test]
+async fn a_header_tenant_api_is_attacked_through_its_carriers_search_and_export_and_is_clean_when_correct()
+ {
+    let (api, outcome) = attack_tenancy_api(None, |t| t).await;
+    let outcome = outcome.unwrap();
+    assert!(outcome.findings.is_empty(), "{:#?}", outcome.findings);
+    let ran = |what: &str| {
+        outcome
+            .coverage
+            .keys()
+            .any(|(op, actor)| op == what || actor == what)
+    };
+    for expected in [
+        "search",
+        "export",
+        "victim-header",
+        "body-tenant",
+        "query-tenant",
+    ] {
+        assert!(
+            ran(expected),
+            "{expected} ran: {:?}",
+            outcome.coverage.keys()
+        );
+    }
+    // The spec declares a header carrier only: no host or path confusion is tried.
+    for absent in [
+        "victim-host",
+        "unknown-tenant-host",
+        "anonymous-on-victim-host",
+    ] {
+        assert!(!ran(absent), "{absent} ran: {:?}", outcome.coverage.keys());
+    }
+    // Everything created was deleted again, and the API holds nothing of the run.
+    assert!(outcome.items_deleted > 0);
+    assert!(outcome.items_left.is_empty(), "{:?}", outcome.items_left);
+    assert_eq!(api.notes_left(), 0);
+}
+
+/// The findings of a run on the tenancy API with `flaw`, as (rule, object).
+async fn tenancy_findings(flaw: Flaw) -> Vec<(String, String)> {
+    let (_, outcome) = attack_tenancy_api(Some(flaw), |t| t).await;
+    outcome
+        .unwrap()
+        .findings
+        .iter()
+        .map(|f| (f.rule.clone(), f.object.clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_tenant_header_trusted_without_checking_the_token_is_tenant_confusion() {
+    let found = tenancy_findings(Flaw::HeaderTrust).await;
+    assert!(
+        found
+            .iter()
+            .any(|(rule, _)| rule == "http-tenant-confusion"),
+        "{found:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_query_parameter_named_in_the_spec_that_switches_the_tenant_is_tenant_confusion() {
+    let found = tenancy_findings(Flaw::OrgParam).await;
+    assert!(
+        found
+            .iter()
+            .any(|(rule, _)| rule == "http-tenant-confusion"),
+        "{found:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_search_through_every_tenant_is_a_cross_tenant_read_on_the_search_endpoint() {
+    let found = tenancy_findings(Flaw::SearchGlobal).await;
+    assert!(
+        found.contains(&("http-cross-tenant-read".into(), "GET /notes/search".into())),
+        "{found:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_export_of_every_tenant_is_a_cross_tenant_read_on_the_export_endpoint() {
+    let found = tenancy_findings(Flaw::ExportGlobal).await;
+    assert!(
+        found.contains(&("http-cross-tenant-read".into(), "GET /export".into())),
+        "{found:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_id_pointer_that_matches_no_create_response_is_a_usage_error_showing_the_response() {
+    let (_, outcome) =
+        attack_tenancy_api(None, |t| t.replace("id = \"/data/id\"", "id = \"/id\"")).await;
+    let error = outcome.unwrap_err();
+    assert!(
+        matches!(error, http::HttpAttackError::Shape(_)),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("`/id`") && message.contains("\"data\"") && message.contains("201"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn an_items_pointer_that_matches_no_list_is_a_usage_error() {
+    let (_, outcome) = attack_tenancy_api(None, |t| {
+        t.replace("items = \"/data\"", "items = \"/items\"")
+    })
+    .await;
+    let message = outcome.unwrap_err().to_string();
+    assert!(
+        message.contains("`/items`") && message.contains("list"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn the_cli_exits_2_on_a_pointer_mismatch_and_shows_the_pointer_and_the_response() {
+    let api = support::tenancy_api::start(None).await;
+    let text = std::fs::read_to_string(support::repo_path("tests/tenancy-api.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("tenancy-api.toml");
+    std::fs::write(&spec, text.replace("id = \"/data/id\"", "id = \"/id\"")).unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenantprobe"))
+        .args(["attack", "http", "--cases", "4", "--seed", "1", "--target"])
+        .arg(&spec)
+        .env("TENANCY_API_URL", format!("http://{}", api.addr))
+        .env("TENANCY_API_TOKEN_ALPHA", &api.tokens[0].1)
+        .env("TENANCY_API_TOKEN_BETA", &api.tokens[1].1)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("`/id`") && stderr.contains("\"data\""),
+        "{stderr}"
+    );
 }

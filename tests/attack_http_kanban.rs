@@ -82,7 +82,6 @@ async fn a_nested_card_route_that_checks_only_the_board_is_found() {
 }
 
 #[tokio::test]
-#[ignore = "needs attack http's search (http14 branch; at eec9bef it still misses this: the returned item's only text value is the marker the attacker sent, an echo, and its id is an integer)"]
 async fn a_search_that_ignores_the_tenant_is_found() {
     let outcome = attack(Some("search-ignores-tenant")).await;
     let found = serious(&outcome);
@@ -97,7 +96,6 @@ async fn a_search_that_ignores_the_tenant_is_found() {
 }
 
 #[tokio::test]
-#[ignore = "needs attack http's export (http14 branch; passes in a trial merge of eec9bef)"]
 async fn an_export_that_ignores_the_tenant_is_found() {
     let outcome = attack(Some("export-ignores-tenant")).await;
     let found = serious(&outcome);
@@ -116,7 +114,6 @@ async fn an_export_that_ignores_the_tenant_is_found() {
 }
 
 #[tokio::test]
-#[ignore = "needs attack http's tenant query parameters from the spec (`org`; http14 branch; at eec9bef it still misses this)"]
 async fn a_leftover_org_query_parameter_is_found_through_the_specs_query_params() {
     let outcome = attack(Some("org-query-param")).await;
     let found = serious(&outcome);

@@ -16,6 +16,8 @@ pub struct Credentials {
     /// The bearer token, and how to show it (`$TOKEN_A`).
     pub token: Option<(String, String)>,
     pub host: Option<String>,
+    /// Headers that name the tenant (`[api.tenancy] header`), sent with every request.
+    pub headers: Vec<(String, String)>,
 }
 
 /// One request and its answer.
@@ -27,7 +29,7 @@ pub struct Exchange {
     pub path: String,
     pub host: Option<String>,
     pub token_shown: Option<String>,
-    /// Extra request headers (the endpoint's own), shown in the reproducer.
+    /// Extra request headers (the tenant header, the endpoint's own), shown in the reproducer.
     pub headers: Vec<(String, String)>,
     pub body: Option<Value>,
     pub status: u16,
@@ -92,8 +94,8 @@ pub struct Sent {
     pub body: Option<Value>,
 }
 
-/// An identity as the server sees it: its bearer token and its Host header.
-type IdentityKey = (Option<String>, Option<String>);
+/// An identity as the server sees it: its bearer token, its Host header and tenant headers.
+type IdentityKey = (Option<String>, Option<String>, Vec<(String, String)>);
 
 /// Request bodies kept for telling an echoed request (desynchronisation) from a leak.
 const RECENT_BODIES: usize = 256;
@@ -148,6 +150,7 @@ impl Client {
         let key = (
             creds.token.as_ref().map(|(token, _)| token.clone()),
             creds.host.clone(),
+            creds.headers.clone(),
         );
         let mut pools = self
             .pools
@@ -200,6 +203,7 @@ impl Client {
         headers: &[(String, String)],
         body: Option<&Value>,
     ) -> Result<Exchange, reqwest::Error> {
+        let headers: Vec<(String, String)> = creds.headers.iter().chain(headers).cloned().collect();
         let method_value =
             reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
         let pool = self.pool_for(creds)?;
@@ -212,7 +216,7 @@ impl Client {
             if let Some((token, _)) = &creds.token {
                 request = request.bearer_auth(token);
             }
-            for (name, value) in headers {
+            for (name, value) in &headers {
                 request = request.header(name.as_str(), value.as_str());
             }
             if let Some(body) = body {
@@ -262,7 +266,7 @@ impl Client {
                 path: path.to_owned(),
                 host: creds.host.clone(),
                 token_shown: creds.token.as_ref().map(|(_, shown)| shown.clone()),
-                headers: headers.to_vec(),
+                headers,
                 body: body.cloned(),
                 status,
                 response: text,

@@ -33,6 +33,7 @@ pub fn identities(client: &Client, tenants: &[TestTenant]) -> Result<Vec<Identit
                 creds: Credentials {
                     token: Some((token, format!("$TOKEN_{tag}"))),
                     host: client.target.host_for(&t.slug, &t.tenant_id),
+                    headers: client.target.tenant_headers(&t.slug, &t.tenant_id),
                 },
             })
         })

@@ -1,6 +1,8 @@
 //! The resources a case runs against (`World`): every test tenant creates items of every creatable
 //! resource through the API (children under its own parents), each carrying a fresh canary
-//! marker; `cleanup` deletes them again as their owners.
+//! marker; `cleanup` deletes them again as their owners and says what it could not delete.
+//! A response that does not match the spec's `id`/`items` pointers stops the run (`ShapeMismatch`):
+//! an empty world would attack nothing and look clean.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -9,8 +11,122 @@ use super::client::{Client, Exchange};
 use super::identity::Identity;
 use super::values::values_for;
 use crate::oracle::{Markers, Ownership, TenantIdx};
-use crate::spec::{Operation, ResourceSpec, render_json};
+use crate::spec::{Endpoint, Operation, ResourceSpec, Values, render_json};
 use crate::target::TestTenant;
+
+/// A response that does not have what the spec's pointer says it has.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "the {operation} response of resource `{resource}` has no {what} at the JSON pointer \
+     `{pointer}` (the spec's `{field}`): {status} {response}"
+)]
+pub struct ShapeMismatch {
+    pub resource: String,
+    pub operation: &'static str,
+    /// `an id` or `an array of items`.
+    pub what: &'static str,
+    /// `id` or `items`.
+    pub field: &'static str,
+    pub pointer: String,
+    pub status: u16,
+    /// The response, cut at 300 characters.
+    pub response: String,
+}
+
+impl ShapeMismatch {
+    pub fn new(spec: &ResourceSpec, operation: Operation, e: &Exchange) -> Self {
+        let items = operation == Operation::List;
+        let mut response: String = e.response.chars().take(300).collect();
+        if e.response.chars().count() > 300 {
+            response.push('…');
+        }
+        Self {
+            resource: spec.name.clone(),
+            operation: operation.as_str(),
+            what: if items { "an array of items" } else { "an id" },
+            field: if items { "items" } else { "id" },
+            pointer: if items {
+                spec.items.clone()
+            } else {
+                spec.id.clone()
+            },
+            status: e.status,
+            response,
+        }
+    }
+}
+
+/// Why a step or a world could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
+    #[error(transparent)]
+    Shape(#[from] Box<ShapeMismatch>),
+}
+
+/// The id at the resource's `id` pointer of a successful answer; a success without one is a
+/// `ShapeMismatch`, a refusal `None`.
+pub fn id_of(
+    spec: &ResourceSpec,
+    operation: Operation,
+    e: &Exchange,
+) -> Result<Option<String>, Box<ShapeMismatch>> {
+    if !e.is_success() {
+        return Ok(None);
+    }
+    e.json()
+        .pointer(&spec.id)
+        .and_then(crate::sql::json_text)
+        .map(Some)
+        .ok_or_else(|| Box::new(ShapeMismatch::new(spec, operation, e)))
+}
+
+/// A successful list must have an array at the resource's `items` pointer.
+pub fn check_items(spec: &ResourceSpec, e: &Exchange) -> Result<(), Box<ShapeMismatch>> {
+    if !e.is_success()
+        || e.json()
+            .pointer(&spec.items)
+            .is_some_and(serde_json::Value::is_array)
+    {
+        return Ok(());
+    }
+    Err(Box::new(ShapeMismatch::new(spec, Operation::List, e)))
+}
+
+/// An endpoint's path with its query (the endpoint's own parameters, then `extra`), and its
+/// headers, rendered from `values`.
+pub struct Rendered {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+}
+
+pub fn render(
+    endpoint: &Endpoint,
+    values: &Values,
+    extra: &[(String, String)],
+) -> Option<Rendered> {
+    let path = endpoint.path.render(values).ok()?;
+    let mut query: Vec<(String, String)> = Vec::new();
+    for (name, template) in &endpoint.query {
+        query.push((name.clone(), template.render(values).ok()?));
+    }
+    query.extend(extra.iter().cloned());
+    let path = if query.is_empty() {
+        path
+    } else {
+        let encoded = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&query)
+            .finish();
+        let joiner = if path.contains('?') { '&' } else { '?' };
+        format!("{path}{joiner}{encoded}")
+    };
+    let mut headers = Vec::new();
+    for (name, template) in &endpoint.headers {
+        headers.push((name.clone(), template.render(values).ok()?));
+    }
+    Some(Rendered { path, headers })
+}
 
 #[derive(Debug, Clone)]
 pub struct Item {
@@ -83,13 +199,13 @@ pub async fn create(
     resource: usize,
     parent: Option<&str>,
     marker: &str,
-) -> Result<(Option<String>, Exchange), reqwest::Error> {
+) -> Result<(Option<String>, Exchange), ExecError> {
     let spec = &client.target.resources[resource];
     let Some(endpoint) = &spec.create else {
         return Ok((None, empty_exchange()));
     };
     let values = values_for(tenant, marker, None, parent);
-    let Ok(path) = endpoint.path.render(&values) else {
+    let Some(request) = render(endpoint, &values, &[]) else {
         return Ok((None, empty_exchange()));
     };
     let body = endpoint
@@ -97,23 +213,16 @@ pub async fn create(
         .as_ref()
         .and_then(|b| render_json(&b.0, &values).ok());
     let exchange = client
-        .send(
+        .send_with(
             &identity.label,
             &identity.creds,
             &endpoint.method_for(Operation::Create),
-            &path,
+            &request.path,
+            &request.headers,
             body.as_ref(),
         )
         .await?;
-    let id = exchange
-        .is_success()
-        .then(|| {
-            exchange
-                .json()
-                .pointer(&spec.id)
-                .and_then(crate::sql::json_text)
-        })
-        .flatten();
+    let id = id_of(spec, Operation::Create, &exchange)?;
     Ok((id, exchange))
 }
 
@@ -139,7 +248,7 @@ pub async fn build(
     identities: &[Identity],
     rows: usize,
     markers: &Mutex<Markers>,
-) -> Result<World, reqwest::Error> {
+) -> Result<World, ExecError> {
     let mut ownership = Ownership::default();
     for (i, t) in tenants.iter().enumerate() {
         ownership.register(&t.tenant_id, i);
@@ -186,8 +295,15 @@ pub async fn build(
             )
         }))
         .await;
+        let mut failed = None;
         for ((owner, parent, marker), result) in planned.into_iter().zip(created) {
-            let (id, exchange) = result?;
+            let (id, exchange) = match result {
+                Ok(created) => created,
+                Err(e) => {
+                    failed = Some(e);
+                    continue;
+                }
+            };
             setup.push(exchange);
             if let Some(id) = id {
                 ownership.register(&id, owner);
@@ -200,6 +316,17 @@ pub async fn build(
                     marker,
                 });
             }
+        }
+        if let Some(e) = failed {
+            // What was created before the failure is not left behind.
+            let partial = World {
+                items,
+                setup,
+                ownership: Mutex::new(ownership),
+                extra: Mutex::new(Vec::new()),
+            };
+            cleanup(client, &partial, identities, tenants).await;
+            return Err(e);
         }
     }
     Ok(World {
@@ -217,15 +344,24 @@ pub fn next_marker(markers: &Mutex<Markers>) -> String {
         .fresh()
 }
 
-/// Deletes what the case created, children first, each as its owner (and, for items an attack
-/// may have planted in another tenant, as every tenant). Failures are ignored: the next case
-/// starts from new items anyway.
+/// What `cleanup` achieved.
+#[derive(Debug, Default)]
+pub struct Cleanup {
+    /// Items a delete answered with success.
+    pub deleted: u64,
+    /// Items no delete removed (`resource id: status`), e.g. without a `delete` endpoint.
+    pub left: Vec<String>,
+}
+
+/// Deletes what the case created, children before parents, each as its owner (and, for items an
+/// attack may have planted in another tenant, as every tenant). Best effort: an item is left
+/// behind when no delete succeeded and it was not already gone (404, 410).
 pub async fn cleanup(
     client: &Client,
     world: &World,
     identities: &[Identity],
     tenants: &[TestTenant],
-) {
+) -> Cleanup {
     let extra = world
         .extra
         .lock()
@@ -235,13 +371,21 @@ pub async fn cleanup(
     let order = creation_order(&client.target.resources);
     let mut seen = HashSet::new();
     all.retain(|i| seen.insert((i.resource, i.id.clone())));
+    let mut report = Cleanup::default();
     // Children before parents; the items of one resource all at once.
     for resource in order.into_iter().rev() {
-        let Some(endpoint) = &client.target.resources[resource].delete else {
+        let spec = &client.target.resources[resource];
+        let items: Vec<&Item> = all.iter().filter(|i| i.resource == resource).collect();
+        let Some(endpoint) = &spec.delete else {
+            report.left.extend(
+                items
+                    .iter()
+                    .map(|i| format!("{} {}: no delete endpoint", spec.name, i.id)),
+            );
             continue;
         };
         let mut deletes = Vec::new();
-        for item in all.iter().filter(|i| i.resource == resource) {
+        for (n, item) in items.iter().enumerate() {
             let owners: Vec<TenantIdx> = if item.owner < tenants.len() {
                 vec![item.owner]
             } else {
@@ -250,21 +394,37 @@ pub async fn cleanup(
             for owner in owners {
                 let values =
                     values_for(&tenants[owner], "", Some(&item.id), item.parent.as_deref());
-                if let Ok(path) = endpoint.path.render(&values) {
-                    deletes.push((owner, path));
+                if let Some(request) = render(endpoint, &values, &[]) {
+                    deletes.push((n, owner, request));
                 }
             }
         }
         let method = endpoint.method_for(Operation::Delete);
-        futures::future::join_all(deletes.iter().map(|(owner, path)| {
-            client.send(
+        let answers = futures::future::join_all(deletes.iter().map(|(_, owner, request)| {
+            client.send_with(
                 &identities[*owner].label,
                 &identities[*owner].creds,
                 &method,
-                path,
+                &request.path,
+                &request.headers,
                 None,
             )
         }))
         .await;
+        let mut statuses: Vec<Vec<u16>> = vec![Vec::new(); items.len()];
+        for ((n, _, _), answer) in deletes.iter().zip(answers) {
+            statuses[*n].push(answer.map_or(0, |e| e.status));
+        }
+        for (item, statuses) in items.iter().zip(statuses) {
+            if statuses.iter().any(|s| (200..300).contains(s)) {
+                report.deleted += 1;
+            } else if statuses.is_empty() || !statuses.iter().all(|s| matches!(s, 404 | 410)) {
+                let shown: Vec<String> = statuses.iter().map(u16::to_string).collect();
+                report
+                    .left
+                    .push(format!("{} {}: {}", spec.name, item.id, shown.join("/")));
+            }
+        }
     }
+    report
 }

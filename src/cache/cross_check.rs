@@ -28,6 +28,9 @@ pub enum CrossCheckError {
         #[source]
         cause: reqwest::Error,
     },
+    /// The API answered in a shape the spec does not describe (fix the spec's pointers).
+    #[error("{0}; fix the pointer in the spec's [[api.resources]]")]
+    Shape(#[from] Box<world::ShapeMismatch>),
 }
 
 impl From<CrossCheckError> for crate::Error {
@@ -62,7 +65,10 @@ pub async fn cross_check(
     };
     let world = world::build(&client, &tenants, &identities, 1, &markers)
         .await
-        .map_err(unreachable)?;
+        .map_err(|e| match e {
+            world::ExecError::Http(cause) => unreachable(cause),
+            world::ExecError::Shape(mismatch) => mismatch.into(),
+        })?;
     let mut findings = Vec::new();
     for (ri, resource) in client.target.resources.iter().enumerate() {
         for (operation, endpoint) in [

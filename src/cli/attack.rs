@@ -83,7 +83,7 @@ pub struct AttackHttpArgs {
     #[arg(long, value_parser = humantime::parse_duration)]
     pub time_budget: Option<Duration>,
     /// Time spent shrinking one failing case to its smallest sequence, at most (e.g. `5s`).
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub shrink_budget: Duration,
     /// Slugs of the test tenants to provision (the spec's [tenants] decides how).
     #[arg(long = "tenant", value_name = "SLUG", default_values_t = ["tenantprobe-attack-a".to_owned(), "tenantprobe-attack-b".to_owned()])]
@@ -444,6 +444,30 @@ impl AttackHttpArgs {
                 outcome.unconfirmed.join("; ")
             ));
         }
+        notes.push(format!(
+            "cleanup: {} item(s) created during the run deleted again{}",
+            outcome.items_deleted,
+            if outcome.items_left.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; {} could not be deleted: {}{}",
+                    outcome.items_left.len(),
+                    outcome
+                        .items_left
+                        .iter()
+                        .take(10)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    if outcome.items_left.len() > 10 {
+                        "; …"
+                    } else {
+                        ""
+                    }
+                )
+            }
+        ));
         let rules: Vec<&'static RuleInfo> = http::rules::RULES.to_vec();
         let mut findings = outcome.findings;
         let matrix = tenantprobe::report::matrix::from_attack_http(&outcome.endpoints);
@@ -461,6 +485,9 @@ impl AttackHttpArgs {
                 }))
                 .collect::<Vec<_>>(),
             "unconfirmed": outcome.unconfirmed,
+            "items_created": outcome.items_created,
+            "items_deleted": outcome.items_deleted,
+            "items_left": outcome.items_left,
         }));
         let facts = RunFacts {
             spec_file: resolved.spec_file(),

@@ -489,10 +489,15 @@ impl Probe {
                     &tenant.marker,
                 )
                 .await
-                .map_err(MonitorError::request(format!(
-                    "creating the {} canary of `{slug}`",
-                    resources[ri].name
-                )))?;
+                .map_err(|e| {
+                    let context = format!("creating the {} canary of `{slug}`", resources[ri].name);
+                    match e {
+                        world::ExecError::Http(cause) => MonitorError::Request { context, cause },
+                        world::ExecError::Shape(mismatch) => {
+                            MonitorError::Refused(format!("{context}: {mismatch}"))
+                        }
+                    }
+                })?;
                 let id = id.ok_or_else(|| {
                     MonitorError::Refused(format!(
                         "creating the {} canary of `{}` failed: {} {}",

@@ -88,7 +88,7 @@ pub async fn foreign_writes(
                     &tenant.marker,
                 )
                 .await
-                .map_err(transport)?;
+                .map_err(|e| format!("as `{}`: {e}", tenant.slug))?;
                 if exchange.is_success() {
                     if let Some(id) = id {
                         plant_removed(probe, ri, &id, &canary.id, &[i, j]).await;
@@ -256,6 +256,7 @@ fn callers(probe: &Probe, j: usize) -> Vec<(&'static str, Credentials, &'static 
         Credentials {
             token: None,
             host: host.clone(),
+            ..Credentials::default()
         },
         &ANONYMOUS_ACCESS,
     )];
@@ -277,6 +278,7 @@ fn callers(probe: &Probe, j: usize) -> Vec<(&'static str, Credentials, &'static 
                 Credentials {
                     token: Some((token, shown.to_owned())),
                     host: host.clone(),
+                    ..Credentials::default()
                 },
                 &FORGED_TOKEN_ACCEPTED,
             ));

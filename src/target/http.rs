@@ -11,7 +11,9 @@ use serde_json::Value;
 
 use super::{Env, Tenant};
 use crate::Error;
-use crate::spec::{AuthSpec, ClaimTemplate, HostTemplate, ResourceSpec, Spec, Values};
+use crate::spec::{
+    AuthSpec, Carrier, ClaimTemplate, HostTemplate, ResourceSpec, Spec, TenancySpec, Values,
+};
 
 /// How tenantprobe acts as a tenant over HTTP.
 #[derive(Debug, Clone)]
@@ -32,6 +34,10 @@ pub struct HttpTarget {
     pub foreign_status: Vec<u16>,
     pub auth: Auth,
     pub resources: Vec<ResourceSpec>,
+    /// Where a request names its tenant (`ApiSpec::carriers`): what tenant confusion tries.
+    pub carriers: Vec<Carrier>,
+    /// The tenant header and the body/query field names that may name a tenant.
+    pub tenancy: TenancySpec,
 }
 
 impl HttpTarget {
@@ -63,7 +69,26 @@ impl HttpTarget {
             foreign_status: api.foreign_status.clone(),
             auth,
             resources: api.resources.clone(),
+            carriers: api.carriers(),
+            tenancy: api.tenancy.clone(),
         })
+    }
+
+    /// The headers that name `tenant` (`[api.tenancy] header`), when the API has one.
+    pub fn tenant_headers(&self, slug: &str, tenant_id: &str) -> Vec<(String, String)> {
+        let Some(header) = &self.tenancy.header else {
+            return Vec::new();
+        };
+        let values: Values = [
+            ("slug".to_owned(), slug.to_owned()),
+            ("tenant_id".to_owned(), tenant_id.to_owned()),
+        ]
+        .into();
+        header
+            .value
+            .render(&values)
+            .map(|value| vec![(header.name.clone(), value)])
+            .unwrap_or_default()
     }
 
     /// The URL for a path (which may carry a query).

@@ -9,9 +9,11 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub mod desync_api;
 pub mod early_api;
 pub mod kanban_api;
 pub mod path_api;
+pub mod tenancy_api;
 
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};

@@ -150,7 +150,10 @@ fn property<E: PropertyEngine>(
     match engine.execute(case, phase) {
         Ok(leaks) => {
             let known = state.known.borrow();
-            let Some(signature) = leaks.iter().map(E::signature).find(|s| !known.contains(s))
+            let Some(signature) = leaks
+                .iter()
+                .find(|l| !is_known::<E>(&known, l))
+                .map(E::signature)
             else {
                 return Ok(());
             };
@@ -166,6 +169,11 @@ fn property<E: PropertyEngine>(
             Ok(())
         }
     }
+}
+
+/// Whether `leak`'s cause is already reported (or known not to reproduce).
+fn is_known<E: PropertyEngine>(known: &HashSet<Signature>, leak: &E::Leak) -> bool {
+    known.contains(&E::signature(leak)) || E::also_known_as(leak).iter().any(|s| known.contains(s))
 }
 
 /// Replays the minimal case alone `settings.replays` times and reports each new leak that
@@ -187,7 +195,7 @@ fn confirm<E: PropertyEngine>(
         let mut this_replay = HashSet::new();
         for leak in engine.replay(minimal)? {
             let signature = E::signature(&leak);
-            if known.contains(&signature) || !this_replay.insert(signature.clone()) {
+            if is_known::<E>(&known, &leak) || !this_replay.insert(signature.clone()) {
                 continue;
             }
             seen.entry(signature).or_insert((leak, 0)).1 += 1;

@@ -53,6 +53,11 @@ pub trait PropertyEngine {
 
     fn signature(leak: &Self::Leak) -> Signature;
 
+    /// Other findings that, once reported, cover this leak's cause too (none by default).
+    fn also_known_as(_leak: &Self::Leak) -> Vec<Signature> {
+        Vec::new()
+    }
+
     /// The finding for a confirmed leak, seen in `reproduced` of `replays` replays.
     fn finding(&self, leak: &Self::Leak, reproduced: u32, replays: u32) -> Finding;
 }

@@ -2,8 +2,9 @@
 //! spec (`attack`). Each proptest case builds a world through the API (every test tenant creates
 //! items with canary markers), runs a sequence of steps by various actors — the tenant itself,
 //! anonymous callers, unknown subdomains, forged and unsigned tokens, tenant confusion through the
-//! Host, the body or the query — in concurrent waves, judges every answer by ownership and status,
-//! and deletes what it created. Failing cases shrink to a minimal sequence of curl commands.
+//! carriers the spec declares (host, path, header) and its body and query fields — in concurrent
+//! waves, judges every answer by ownership and status, and deletes what it created (`steps/`, one
+//! module per operation). Failing cases shrink to a minimal sequence of curl commands.
 
 mod ops;
 pub mod rules;
@@ -21,8 +22,8 @@ use proptest::strategy::{BoxedStrategy, Strategy};
 pub use crate::actor::client::Sent;
 pub use ops::Actor;
 
-use self::ops::Case;
-use self::steps::{Ctx, Leak};
+use self::ops::{Case, Step};
+use self::steps::{Ctx, ExecError, Leak, is_confusion};
 use crate::actor::world;
 use crate::actor::{Client, Identity, NoToken, identities};
 use crate::attack::engine::{
@@ -46,6 +47,9 @@ pub enum HttpAttackError {
     TooFewTenants(usize),
     #[error("attack worker failed: {0}")]
     Worker(String),
+    /// The API answered in a shape the spec does not describe (a usage error: fix the spec).
+    #[error("{0}; fix the pointer in the spec's [[api.resources]]")]
+    Shape(#[from] Box<world::ShapeMismatch>),
 }
 
 impl From<HttpAttackError> for crate::Error {
@@ -96,7 +100,7 @@ impl Default for HttpAttackConfig {
             on_case: None,
             on_shrink: None,
             record: false,
-            shrink_budget: Duration::from_secs(5),
+            shrink_budget: Duration::from_secs(2),
             stop: None,
         }
     }
@@ -113,6 +117,10 @@ pub struct HttpOutcome {
     pub coverage: BTreeMap<(String, String), u64>,
     /// Items the test tenants created for their worlds, over all cases (0: nothing was attacked).
     pub items_created: u64,
+    /// Items deleted again at the end of each case (and of each shrinking step and replay).
+    pub items_deleted: u64,
+    /// Items that could not be deleted (`resource id: statuses`).
+    pub items_left: Vec<String>,
     /// (endpoint as `METHOD path`, actor) → steps that sent to it.
     pub endpoints: BTreeMap<(String, String), u64>,
     /// Per finding (rule, object): test cases run before it was first seen.
@@ -161,6 +169,8 @@ struct Engine {
     begun: Instant,
     /// Coverage and items created, tallied by the cases that search (not shrinking, not replays).
     tally: RefCell<HttpOutcome>,
+    /// What cleaning up after every case achieved.
+    cleaned: Mutex<world::Cleanup>,
 }
 
 impl Engine {
@@ -193,6 +203,7 @@ impl Engine {
             deadline,
             begun,
             tally: RefCell::new(HttpOutcome::default()),
+            cleaned: Mutex::new(world::Cleanup::default()),
         })
     }
 
@@ -210,10 +221,11 @@ impl Engine {
             });
         }
         let run = engine::drive(&self, &self.settings(), HashSet::new()).map_err(|e| match e {
-            DriveError::Engine(cause) => HttpAttackError::Unreachable {
+            DriveError::Engine(ExecError::Http(cause)) => HttpAttackError::Unreachable {
                 url: self.client.target.base_url.to_string(),
                 cause,
             },
+            DriveError::Engine(ExecError::Shape(mismatch)) => mismatch.into(),
             DriveError::Runner(reason) => HttpAttackError::Worker(reason),
         })?;
         let mut outcome = self.tally.take();
@@ -222,6 +234,14 @@ impl Engine {
         outcome.first_seen = run.first_seen;
         outcome.unconfirmed = run.unconfirmed;
         outcome.partial = run.partial;
+        let cleaned = std::mem::take(
+            &mut *self
+                .cleaned
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        outcome.items_deleted = cleaned.deleted;
+        outcome.items_left = cleaned.left;
         outcome.requests = self.client.requests.load(Ordering::Relaxed);
         outcome.throttled = self.client.throttled.load(Ordering::Relaxed);
         outcome.elapsed = self.begun.elapsed();
@@ -266,7 +286,7 @@ impl Engine {
         case: &Case,
         coverage: Option<&RefCell<HttpOutcome>>,
         sequential: bool,
-    ) -> Result<Vec<Leak>, reqwest::Error> {
+    ) -> Result<Vec<Leak>, ExecError> {
         let world = world::build(
             &self.client,
             &self.tenants,
@@ -308,11 +328,15 @@ impl Engine {
             for (step, result) in wave.iter().zip(results) {
                 match result {
                     // One step at a time: every earlier step belongs to the reproducer.
-                    Ok(found) if sequential => leaks.extend(found.into_iter().map(|mut l| {
-                        l.exchanges = earlier.iter().cloned().chain(l.exchanges).collect();
-                        l
-                    })),
-                    Ok(found) => leaks.extend(found),
+                    Ok(Some(found)) if sequential => {
+                        leaks.extend(found.into_iter().map(|mut l| {
+                            l.exchanges = earlier.iter().cloned().chain(l.exchanges).collect();
+                            l
+                        }));
+                    }
+                    Ok(Some(found)) => leaks.extend(found),
+                    // Sent nothing (no such endpoint or carrier): not coverage either.
+                    Ok(None) => continue,
                     Err(e) => failure = Some(e),
                 }
                 if let Some(outcome) = coverage {
@@ -333,9 +357,18 @@ impl Engine {
                 break;
             }
         }
-        world::cleanup(&self.client, &world, &self.identities, &self.tenants).await;
+        let cleaned = world::cleanup(&self.client, &world, &self.identities, &self.tenants).await;
+        {
+            let mut total = self
+                .cleaned
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            total.deleted += cleaned.deleted;
+            total.left.extend(cleaned.left);
+        }
         match failure {
-            Some(e) if e.is_connect() || e.is_timeout() => Err(e),
+            Some(ExecError::Http(e)) if e.is_connect() || e.is_timeout() => Err(ExecError::Http(e)),
+            Some(e @ ExecError::Shape(_)) => Err(e),
             _ => Ok(leaks
                 .into_iter()
                 .map(|mut l| {
@@ -388,26 +421,76 @@ impl Engine {
 impl PropertyEngine for Engine {
     type Case = Case;
     type Leak = Leak;
-    type Error = reqwest::Error;
+    type Error = ExecError;
 
     fn strategy(&self) -> BoxedStrategy<Case> {
         ops::arb_case(self.config.max_steps).boxed()
     }
 
-    fn execute(&self, case: &Case, phase: Phase) -> Result<Vec<Leak>, reqwest::Error> {
+    fn execute(&self, case: &Case, phase: Phase) -> Result<Vec<Leak>, ExecError> {
         let tally = (phase == Phase::Search).then_some(&self.tally);
         self.runtime.block_on(self.execute(case, tally, false))
     }
 
     /// One request at a time, on fresh connections: what reproduces so owes nothing to the
-    /// concurrency or the connections of the case that found it.
-    fn replay(&self, case: &Case) -> Result<Vec<Leak>, reqwest::Error> {
+    /// concurrency or the connections of the case that found it. A tenant-confusion leak whose
+    /// request leaks just as well without naming the other tenant is that plain cross-tenant
+    /// leak (one finding per cause).
+    fn replay(&self, case: &Case) -> Result<Vec<Leak>, ExecError> {
         self.client.fresh_connections();
-        self.runtime.block_on(self.execute(case, None, true))
+        let mut leaks = self.runtime.block_on(self.execute(case, None, true))?;
+        if leaks.iter().any(|l| is_confusion(l.rule)) {
+            let plain = Case {
+                rows: case.rows,
+                steps: case
+                    .steps
+                    .iter()
+                    .map(|s| Step {
+                        actor: if s.actor.is_confusion() {
+                            Actor::Tenant
+                        } else {
+                            s.actor
+                        },
+                        ..s.clone()
+                    })
+                    .collect(),
+            };
+            self.client.fresh_connections();
+            let plain_leaks = self.runtime.block_on(self.execute(&plain, None, true))?;
+            for leak in leaks.iter_mut().filter(|l| is_confusion(l.rule)) {
+                if let Some(same) = plain_leaks
+                    .iter()
+                    .find(|p| p.actor == Actor::Tenant && p.object == leak.object)
+                {
+                    let mut same = same.clone();
+                    same.detail = format!(
+                        "{} (Found as {}; the same request without naming the other tenant \
+                         leaks too.)",
+                        same.detail,
+                        leak.actor.as_str()
+                    );
+                    *leak = same;
+                }
+            }
+        }
+        Ok(leaks)
     }
 
     fn signature(leak: &Leak) -> Signature {
         leak.signature()
+    }
+
+    /// A tenant-confusion leak on an endpoint that already has a cross-tenant finding has the
+    /// same cause: the endpoint, not the confusion.
+    fn also_known_as(leak: &Leak) -> Vec<Signature> {
+        if is_confusion(leak.rule) {
+            [&rules::CROSS_TENANT_READ, &rules::CROSS_TENANT_WRITE]
+                .iter()
+                .map(|r| (r.id, leak.object.clone()))
+                .collect()
+        } else {
+            Vec::new()
+        }
     }
 
     fn finding(&self, leak: &Leak, reproduced: u32, replays: u32) -> Finding {

@@ -26,6 +26,8 @@ pub enum Actor {
     BodyTenant,
     /// A's credentials, with B named in the query string.
     QueryTenant,
+    /// A's credentials, with B's value in the tenant header (`[api.tenancy] header`).
+    VictimHeader,
 }
 
 impl Actor {
@@ -40,6 +42,7 @@ impl Actor {
             Self::VictimHost => "victim-host",
             Self::BodyTenant => "body-tenant",
             Self::QueryTenant => "query-tenant",
+            Self::VictimHeader => "victim-header",
         }
     }
 
@@ -52,7 +55,13 @@ impl Actor {
                 | Self::VictimHost
                 | Self::BodyTenant
                 | Self::QueryTenant
+                | Self::VictimHeader
         )
+    }
+
+    /// A's valid credentials with B named somewhere else in the request (tenant confusion).
+    pub fn is_confusion(self) -> bool {
+        self.is_a() && self != Self::Tenant
     }
 }
 
@@ -100,6 +109,15 @@ pub enum Op {
     Own { resource: Pick, item: Pick },
     /// A creates an item, deletes it, and fetches it again.
     DeleteThenGet { resource: Pick },
+    /// Search for the marker of B's item (it must find nothing of B), or of A's own (`own`: A
+    /// must find it).
+    Search {
+        resource: Pick,
+        item: Pick,
+        own: bool,
+    },
+    /// Export the tenant's data: the whole body is scanned for other tenants' values.
+    Export { resource: Pick },
 }
 
 impl Op {
@@ -112,6 +130,8 @@ impl Op {
             Self::Create { .. } => "create",
             Self::Own { .. } => "own",
             Self::DeleteThenGet { .. } => "delete-then-get",
+            Self::Search { .. } => "search",
+            Self::Export { .. } => "export",
         }
     }
     /// The endpoints a step of this operation sends to, named as findings name them
@@ -121,7 +141,18 @@ impl Op {
         if resources.is_empty() {
             return Vec::new();
         }
+        let reads =
+            |resource: Pick,
+             pick: fn(&crate::spec::ResourceSpec) -> Option<&crate::spec::Endpoint>| {
+                let spec = &resources[usize::from(resource) % resources.len()];
+                pick(spec)
+                    .map(|e| format!("{} {}", e.method_for(O::Get), e.path.1))
+                    .into_iter()
+                    .collect()
+            };
         let (resource, ops): (Pick, &[O]) = match self {
+            Self::Search { resource, .. } => return reads(*resource, |r| r.search.as_ref()),
+            Self::Export { resource } => return reads(*resource, |r| r.export.as_ref()),
             Self::List { resource, .. } => (*resource, &[O::List]),
             Self::Get { resource, .. } | Self::Own { resource, .. } => (*resource, &[O::Get]),
             Self::Update { resource, .. } => (*resource, &[O::Update]),
@@ -163,6 +194,7 @@ fn arb_actor() -> impl Strategy<Value = Actor> {
         2 => Just(Actor::VictimHost),
         1 => Just(Actor::BodyTenant),
         2 => Just(Actor::QueryTenant),
+        2 => Just(Actor::VictimHeader),
     ]
 }
 
@@ -184,6 +216,8 @@ fn arb_op() -> impl Strategy<Value = Op> {
         1 => (any::<u8>(), any::<u8>()).prop_map(|(resource, parent)| Op::Create { resource, parent }),
         1 => (any::<u8>(), any::<u8>()).prop_map(|(resource, item)| Op::Own { resource, item }),
         1 => any::<u8>().prop_map(|resource| Op::DeleteThenGet { resource }),
+        2 => (any::<u8>(), any::<u8>(), any::<bool>()).prop_map(|(resource, item, own)| Op::Search { resource, item, own }),
+        1 => any::<u8>().prop_map(|resource| Op::Export { resource }),
     ]
 }
 

@@ -26,7 +26,7 @@ rule!(
     "http-tenant-confusion",
     Critical,
     "a tenant named in the request overrode the authenticated tenant",
-    "Tenant A's valid credentials acted on tenant B because the request named B elsewhere: B's subdomain in the Host header, a `tenant_id` in the JSON body, or a `tenant` parameter in the query string.",
+    "Tenant A's valid credentials acted on tenant B because the request named B elsewhere: B's subdomain in the Host header or B in the path, B's value in the tenant header, or a tenant field of the JSON body or the query string (`[api.tenancy]` names them; `tenant_id` and `tenant` by default). Reported only when the same request without naming B does not leak (else it is a plain cross-tenant read or write).",
     "Derive the tenant from verified credentials; when a subdomain or field names a tenant too, require it to match and the user to be a member, else answer 403."
 );
 rule!(
