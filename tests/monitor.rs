@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use reference_app::faults::Fault;
 use sqlx::Connection;
-use tenantprobe::monitor::clock::{Clock, ManualClock};
+use tenantprobe::monitor::clock::{Clock, ManualClock, SystemClock};
 use tenantprobe::monitor::daemon::{self, DaemonOptions};
 use tenantprobe::monitor::metrics::Metrics;
 use tenantprobe::monitor::schedule::Schedule;
@@ -273,11 +273,35 @@ async fn faults_switched_on_in_a_running_app_are_caught_by_the_next_cycle() {
     let _ = owner.close().await;
 }
 
-/// `monitor serve` in this process, every second on a `ManualClock`, on a free port: `tick` fires
-/// the next tick at once, so the tests wait only for the cycles' real work, never for the wall
-/// clock to reach a tick.
+/// Polls `/metrics` until `ready` holds (or fails after `patience`).
+async fn wait_for(
+    http: &reqwest::Client,
+    url: &str,
+    what: &str,
+    patience: Duration,
+    ready: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        let text = match http.get(url).send().await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if ready(&text) {
+            return text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `monitor serve` in this process, every second on `clock`, on a free port. On a `ManualClock`,
+/// `tick` fires the next tick at once, so a test waits only for the cycles' real work, never for
+/// the wall clock to reach a tick.
 struct Daemon {
-    clock: Arc<ManualClock>,
     metrics: Arc<Metrics>,
     url: String,
     http: reqwest::Client,
@@ -286,13 +310,10 @@ struct Daemon {
 }
 
 impl Daemon {
-    async fn start(probe: Probe, jitter: Duration) -> Self {
+    async fn start(probe: Probe, jitter: Duration, clock: Arc<dyn Clock>) -> Self {
         let metrics = Arc::new(Metrics::new(&slugs(&probe)));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/metrics", listener.local_addr().unwrap());
-        let clock = Arc::new(ManualClock::new(
-            Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
-        ));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(daemon::serve_with_clock(
             Arc::new(probe),
@@ -305,10 +326,9 @@ impl Daemon {
             async move {
                 let _ = stopped.await;
             },
-            Arc::clone(&clock) as Arc<dyn Clock>,
+            clock,
         ));
         Self {
-            clock,
             metrics,
             url,
             http: reqwest::Client::new(),
@@ -326,9 +346,9 @@ impl Daemon {
 
     /// Fires the next tick and waits until the daemon has handled it (started a cycle, or
     /// skipped it while one runs) and sleeps toward the one after.
-    async fn tick(&self) {
-        self.clock.advance_to_next_sleeper().await;
-        self.clock.sleeping().await;
+    async fn tick(&self, clock: &ManualClock) {
+        clock.advance_to_next_sleeper().await;
+        clock.sleeping().await;
     }
 
     /// Polls `/metrics` until `ready` holds: the cycles in flight do real work against real
@@ -350,10 +370,15 @@ impl Daemon {
 
     /// Runs one cycle after another (a tick, then the wait for its report) until the metrics
     /// satisfy `done`, at most 20 cycles.
-    async fn cycle_until(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+    async fn cycle_until(
+        &self,
+        clock: &ManualClock,
+        what: &str,
+        done: impl Fn(&str) -> bool,
+    ) -> String {
         for _ in 0..20 {
             let before = runs(&self.scrape().await);
-            self.tick().await;
+            self.tick(clock).await;
             let text = self
                 .wait_until(&format!("a cycle toward {what}"), |t| runs(t) > before)
                 .await;
@@ -407,19 +432,23 @@ async fn the_daemon_survives_a_postgres_restart_and_a_redis_outage() {
     let mut probe = probe(&app, &db, &redis.url(), Provisioning::Create).await;
     probe.init().await.unwrap();
     probe.options.check_timeout = Duration::from_secs(3);
-    let daemon = Daemon::start(probe, Duration::from_millis(100)).await;
-    let health = daemon
-        .http
-        .get(daemon.url.replace("/metrics", "/healthz"))
+    // Outages take real time to notice and recover from: this daemon runs on the wall clock.
+    let daemon = Daemon::start(probe, Duration::from_millis(100), Arc::new(SystemClock)).await;
+    let (metrics, url) = (Arc::clone(&daemon.metrics), daemon.url.clone());
+    let http = reqwest::Client::new();
+    let health = http
+        .get(url.replace("/metrics", "/healthz"))
         .send()
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
     let successes = |t: &str| value(t, "tenantprobe_runs_total", &[("result", "success")]);
     let up = |t: &str, s: &str| value(t, "tenantprobe_surface_up", &[("surface", s)]);
-    daemon
-        .cycle_until("a passing cycle", |t| successes(t) >= 1.0)
-        .await;
+    let patience = Duration::from_secs(30);
+    wait_for(&http, &url, "a passing cycle", patience, |t| {
+        successes(t) >= 1.0
+    })
+    .await;
 
     // The throwaway cluster commits asynchronously and `stop` is an immediate shutdown, like a
     // crash: without a checkpoint the canaries `init` just wrote could be lost (and rightly
@@ -431,9 +460,10 @@ async fn the_daemon_survives_a_postgres_restart_and_a_redis_outage() {
         .unwrap();
     drop(admin);
     postgres.stop();
-    let text = daemon
-        .cycle_until("the database reported down", |t| up(t, "db") == 0.0)
-        .await;
+    let text = wait_for(&http, &url, "the database reported down", patience, |t| {
+        up(t, "db") == 0.0
+    })
+    .await;
     assert!(
         value(
             &text,
@@ -444,28 +474,35 @@ async fn the_daemon_survives_a_postgres_restart_and_a_redis_outage() {
     assert_eq!(value(&text, "tenantprobe_success", &[]), 0.0);
     let before = successes(&text);
     postgres.start_again().await.unwrap();
-    daemon
-        .cycle_until("recovered after the PostgreSQL restart", |t| {
-            successes(t) > before && up(t, "db") == 1.0
-        })
-        .await;
+    wait_for(
+        &http,
+        &url,
+        "recovery after the PostgreSQL restart",
+        patience,
+        |t| successes(t) > before && up(t, "db") == 1.0,
+    )
+    .await;
 
     redis.stop();
-    let text = daemon
-        .cycle_until("Redis reported down", |t| up(t, "redis") == 0.0)
-        .await;
+    let text = wait_for(&http, &url, "Redis reported down", patience, |t| {
+        up(t, "redis") == 0.0
+    })
+    .await;
     // The app serves from PostgreSQL while its cache is away: the API stays up.
     assert_eq!(up(&text, "api"), 1.0, "{text}");
     let before = successes(&text);
     redis.start_again().await.unwrap();
-    let text = daemon
-        .cycle_until("recovered after the Redis outage", |t| {
-            successes(t) > before && up(t, "redis") == 1.0
-        })
-        .await;
+    let text = wait_for(
+        &http,
+        &url,
+        "recovery after the Redis outage",
+        patience,
+        |t| successes(t) > before && up(t, "redis") == 1.0,
+    )
+    .await;
     for surface in ["api", "db", "redis"] {
         assert_eq!(
-            violations(&daemon.metrics, surface),
+            violations(&metrics, surface),
             0.0,
             "outages are not violations:\n{text}"
         );
@@ -499,7 +536,10 @@ async fn a_hung_api_makes_cycles_overlap_and_the_daemon_skips_and_counts_ticks()
     .await
     .unwrap();
     probe.options.check_timeout = Duration::from_millis(500);
-    let daemon = Daemon::start(probe, Duration::ZERO).await;
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+    ));
+    let daemon = Daemon::start(probe, Duration::ZERO, Arc::clone(&clock) as Arc<dyn Clock>).await;
     let skipped = |t: &str| {
         value(
             t,
@@ -509,8 +549,8 @@ async fn a_hung_api_makes_cycles_overlap_and_the_daemon_skips_and_counts_ticks()
     };
     let failures = |t: &str| value(t, "tenantprobe_runs_total", &[("result", "failure")]);
     // The first tick starts a cycle that waits on the hung API; the next finds it running.
-    daemon.tick().await;
-    daemon.tick().await;
+    daemon.tick(&clock).await;
+    daemon.tick(&clock).await;
     assert_eq!(skipped(&daemon.scrape().await), 1.0);
     let text = daemon
         .wait_until("the hung cycle's failure", |t| failures(t) >= 1.0)
@@ -532,7 +572,7 @@ async fn a_hung_api_makes_cycles_overlap_and_the_daemon_skips_and_counts_ticks()
     }
     // A tick after the cycle ended runs the next one: only overlapping ticks are skipped.
     let text = daemon
-        .cycle_until("a second failed cycle", |t| failures(t) >= 2.0)
+        .cycle_until(&clock, "a second failed cycle", |t| failures(t) >= 2.0)
         .await;
     assert_eq!(skipped(&text), 1.0, "{text}");
     daemon.stop().await;

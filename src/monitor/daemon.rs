@@ -123,9 +123,10 @@ pub async fn serve_with_clock(
                 tokio::time::sleep(jitter).await;
             }
             let report = probe.cycle().await;
+            // Free before recorded: whoever sees this cycle in the metrics may tick again at once.
+            running.store(false, Ordering::Release);
             metrics.record(&report);
             log_cycle(&report);
-            running.store(false, Ordering::Release);
         }));
     }
     tracing::info!("shutting down: letting the running cycle finish");
