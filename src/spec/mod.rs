@@ -179,7 +179,7 @@ pub struct ApiSpec {
 
 /// `[api.tenancy]`: the places a request can name a tenant. Tenant confusion is tried only
 /// through the carriers the API has, so an API without subdomains gets no host findings.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TenancySpec {
     /// Which carriers select the tenant; `None` infers them from the spec (`host` when `[api].host`
@@ -196,6 +196,17 @@ pub struct TenancySpec {
     /// Query parameters that might switch the tenant likewise.
     #[serde(default = "default_tenant_fields")]
     pub query_params: Vec<String>,
+}
+
+impl Default for TenancySpec {
+    fn default() -> Self {
+        Self {
+            carriers: None,
+            header: None,
+            body_fields: default_tenant_fields(),
+            query_params: default_tenant_fields(),
+        }
+    }
 }
 
 fn default_tenant_fields() -> Vec<String> {
@@ -858,7 +869,10 @@ mod tests {
             "{API}host = \"{{slug}}.example.test\"\n{jwt}[[api.resources]]\nname = \"r\"\nlist = {{ path = \"/t/{{slug}}/r\" }}\n"
         );
         let api = Spec::parse(&hosted, "x.toml").unwrap().api.unwrap();
-        assert_eq!(api.carriers(), [Carrier::Host, Carrier::Path, Carrier::Claim]);
+        assert_eq!(
+            api.carriers(),
+            [Carrier::Host, Carrier::Path, Carrier::Claim]
+        );
 
         let declared = format!(
             "{API}[api.auth]\nscheme = \"static\"\n[api.tenancy]\ncarriers = [\"header\"]\nheader = {{ name = \"X-Org\", value = \"{{slug}}\" }}\nbody_fields = [\"org_id\"]\nquery_params = []\n"
@@ -884,8 +898,15 @@ mod tests {
         let search = api.resources[0].search.as_ref().unwrap();
         assert_eq!(search.query["q"].1, "{marker}");
         assert_eq!(search.headers["X-Api-Version"].1, "2");
-        assert_eq!(api.resources[0].export.as_ref().unwrap().path.1, "/v2/export");
-        assert_eq!(api.resources[0].endpoints().count(), 0, "search and export are reads of their own");
+        assert_eq!(
+            api.resources[0].export.as_ref().unwrap().path.1,
+            "/v2/export"
+        );
+        assert_eq!(
+            api.resources[0].endpoints().count(),
+            0,
+            "search and export are reads of their own"
+        );
 
         let e = error(&format!(
             "{API}[api.auth]\nscheme = \"static\"\n[[api.resources]]\nname = \"t\"\nsearch = {{ path = \"/s\", query = {{ q = \"{{needle}}\" }} }}\n"
