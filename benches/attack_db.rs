@@ -50,19 +50,15 @@ fn options() -> anyhow::Result<Options> {
     Ok(o)
 }
 
-fn main() -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     let options = options()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let postgres = Postgres::from_env_or_start().await?;
-        println!("{}", postgres.describe());
-        if options.detection {
-            return detection_table(&postgres).await;
-        }
-        throughput(&postgres, &options).await
-    })
+    let postgres = Postgres::from_env_or_start().await?;
+    println!("{}", postgres.describe());
+    if options.detection {
+        return detection_table(&postgres).await;
+    }
+    throughput(&postgres, &options).await
 }
 
 /// The pgbench script: one cross-tenant attempt per transaction, as the attack's observer would

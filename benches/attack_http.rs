@@ -42,69 +42,87 @@ async fn replay(sent: &[http::Sent], at_once: usize) -> anyhow::Result<f64> {
 
 const LOOP: Duration = Duration::from_secs(8);
 
-fn main() -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let postgres = Postgres::from_env_or_start().await?;
-        let redis = Redis::from_env_or_start().await?;
-        let db = ReferenceDatabase::create(&postgres.url(), "tp_bench_http").await?;
-        let options = Options { redis_url: Some(redis.url()), rate_limit_per_second: u32::MAX, rate_limit_burst: u32::MAX, ..Options::default() };
-        let app = ReferenceApp::start(&db, options).await?;
-        let spec = tenantprobe::reference::spec();
-        let env = app.env(&db, Some(&redis.url()));
-        let target = HttpTarget::resolve(&spec, &env)?;
-        let slugs = vec!["tp-bench-a".to_owned(), "tp-bench-b".to_owned()];
-        let tenants = obtain_tenants(&spec, &env, &slugs, &reqwest::Client::new(), Some(&target)).await?;
-        let token = target.token_for(&tenants[0]).ok_or_else(|| anyhow::anyhow!("no token"))?;
-        let url = target.url("/api/projects");
-        println!("{}; {}", postgres.describe(), redis.describe());
-        println!("| what | requests/s | vs plain loop |\n| --- | --- | --- |");
-        let mut baselines = Vec::new();
-        for at_once in [1usize, 4] {
-            let client = reqwest::Client::new();
-            let begun = Instant::now();
-            let mut tasks = Vec::new();
-            for _ in 0..at_once {
-                let (client, url, token) = (client.clone(), url.clone(), token.clone());
-                tasks.push(tokio::spawn(async move {
-                    let mut n = 0u64;
-                    while begun.elapsed() < LOOP {
-                        let response = client.get(&url).bearer_auth(&token).send().await?;
-                        response.bytes().await?;
-                        n += 1;
-                    }
-                    Ok::<u64, reqwest::Error>(n)
-                }));
-            }
-            let mut total = 0;
-            for t in tasks {
-                total += t.await??;
-            }
-            let rate = total as f64 / begun.elapsed().as_secs_f64();
-            baselines.push(rate);
-            println!("| plain reqwest loop, GET /api/projects, {at_once} at once | {rate:.0} | |");
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let postgres = Postgres::from_env_or_start().await?;
+    let redis = Redis::from_env_or_start().await?;
+    let db = ReferenceDatabase::create(&postgres.url(), "tp_bench_http").await?;
+    let options = Options {
+        redis_url: Some(redis.url()),
+        rate_limit_per_second: u32::MAX,
+        rate_limit_burst: u32::MAX,
+        ..Options::default()
+    };
+    let app = ReferenceApp::start(&db, options).await?;
+    let spec = tenantprobe::reference::spec();
+    let env = app.env(&db, Some(&redis.url()));
+    let target = HttpTarget::resolve(&spec, &env)?;
+    let slugs = vec!["tp-bench-a".to_owned(), "tp-bench-b".to_owned()];
+    let tenants =
+        obtain_tenants(&spec, &env, &slugs, &reqwest::Client::new(), Some(&target)).await?;
+    let token = target
+        .token_for(&tenants[0])
+        .ok_or_else(|| anyhow::anyhow!("no token"))?;
+    let url = target.url("/api/projects");
+    println!("{}; {}", postgres.describe(), redis.describe());
+    println!("| what | requests/s | vs plain loop |\n| --- | --- | --- |");
+    let mut baselines = Vec::new();
+    for at_once in [1usize, 4] {
+        let client = reqwest::Client::new();
+        let begun = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..at_once {
+            let (client, url, token) = (client.clone(), url.clone(), token.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut n = 0u64;
+                while begun.elapsed() < LOOP {
+                    let response = client.get(&url).bearer_auth(&token).send().await?;
+                    response.bytes().await?;
+                    n += 1;
+                }
+                Ok::<u64, reqwest::Error>(n)
+            }));
         }
-        for (i, at_once) in [1usize, 4].into_iter().enumerate() {
-            let config = HttpAttackConfig { cases: 150, seed: 1, concurrency: at_once, record: true, ..HttpAttackConfig::default() };
-            let outcome = http::attack(target.clone(), tenants.clone(), config).await?;
-            anyhow::ensure!(outcome.findings.is_empty(), "the reference app should be clean: {:?}", outcome.findings);
-            let rate = outcome.requests_per_second();
-            println!(
-                "| tenantprobe attack http, {at_once} at once ({} cases, {} requests, every endpoint, writes included) | {rate:.0} | {:.2}× |",
-                outcome.cases,
-                outcome.requests,
-                rate / baselines[i]
-            );
-            // The fairest baseline: the very same requests, replayed by a plain loop.
-            let replay = replay(&outcome.sent, at_once).await?;
-            println!("| plain reqwest loop replaying the same {} requests, {at_once} at once | {replay:.0} | attack at {:.2}× of it |", outcome.sent.len(), rate / replay);
+        let mut total = 0;
+        for t in tasks {
+            total += t.await??;
         }
-        app.stop().await;
-        if matches!(postgres, Postgres::External { .. }) {
-            db.drop_database().await?;
-        }
-        Ok(())
-    })
+        let rate = total as f64 / begun.elapsed().as_secs_f64();
+        baselines.push(rate);
+        println!("| plain reqwest loop, GET /api/projects, {at_once} at once | {rate:.0} | |");
+    }
+    for (i, at_once) in [1usize, 4].into_iter().enumerate() {
+        let config = HttpAttackConfig {
+            cases: 150,
+            seed: 1,
+            concurrency: at_once,
+            record: true,
+            ..HttpAttackConfig::default()
+        };
+        let outcome = http::attack(target.clone(), tenants.clone(), config).await?;
+        anyhow::ensure!(
+            outcome.findings.is_empty(),
+            "the reference app should be clean: {:?}",
+            outcome.findings
+        );
+        let rate = outcome.requests_per_second();
+        println!(
+            "| tenantprobe attack http, {at_once} at once ({} cases, {} requests, every endpoint, writes included) | {rate:.0} | {:.2}× |",
+            outcome.cases,
+            outcome.requests,
+            rate / baselines[i]
+        );
+        // The fairest baseline: the very same requests, replayed by a plain loop.
+        let replay = replay(&outcome.sent, at_once).await?;
+        println!(
+            "| plain reqwest loop replaying the same {} requests, {at_once} at once | {replay:.0} | attack at {:.2}× of it |",
+            outcome.sent.len(),
+            rate / replay
+        );
+    }
+    app.stop().await;
+    if matches!(postgres, Postgres::External { .. }) {
+        db.drop_database().await?;
+    }
+    Ok(())
 }

@@ -13,74 +13,70 @@ use tenantprobe::reference::{Options, ReferenceApp};
 use tenantprobe::servers::{Postgres, Redis};
 use tenantprobe::target::{HttpTarget, obtain_tenants};
 
-fn main() -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let postgres = Postgres::from_env_or_start().await?;
-        let redis = Redis::from_env_or_start().await?;
-        println!("{}; {}", postgres.describe(), redis.describe());
-        println!("| reference app | run time | cases run | findings | cases to first detection |");
-        println!("| --- | --- | --- | --- | --- |");
-        let runs: Vec<Option<Fault>> = std::iter::once(None)
-            .chain(
-                Fault::ALL
-                    .into_iter()
-                    .filter(|f| *f != Fault::NoTenantLimits)
-                    .map(Some),
-            )
-            .collect();
-        for (i, fault) in runs.into_iter().enumerate() {
-            let db =
-                ReferenceDatabase::create(&postgres.url(), &format!("tp_bench_faults_{i}")).await?;
-            let mut options = Options {
-                redis_url: Some(redis.url()),
-                faults: fault.into_iter().collect::<Faults>(),
-                ..Options::default()
-            };
-            if fault == Some(Fault::SessionContextLeak) {
-                options.pool_size = 2;
-            }
-            let app = ReferenceApp::start(&db, options).await?;
-            let spec = tenantprobe::reference::spec();
-            let env = app.env(&db, Some(&redis.url()));
-            let target = HttpTarget::resolve(&spec, &env)?;
-            let slugs = vec![format!("tp-bench-{i}-a"), format!("tp-bench-{i}-b")];
-            let tenants =
-                obtain_tenants(&spec, &env, &slugs, &reqwest::Client::new(), Some(&target)).await?;
-            let begun = Instant::now();
-            let config = HttpAttackConfig {
-                seed: 7,
-                ..HttpAttackConfig::default()
-            };
-            let outcome = http::attack(target, tenants, config).await?;
-            let elapsed = begun.elapsed();
-            let first = outcome
-                .first_seen
-                .values()
-                .min()
-                .map_or("–".to_owned(), |n| n.to_string());
-            let rules: Vec<String> = outcome
-                .findings
-                .iter()
-                .map(|f| f.rule.clone())
-                .collect::<std::collections::BTreeSet<_>>()
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let postgres = Postgres::from_env_or_start().await?;
+    let redis = Redis::from_env_or_start().await?;
+    println!("{}; {}", postgres.describe(), redis.describe());
+    println!("| reference app | run time | cases run | findings | cases to first detection |");
+    println!("| --- | --- | --- | --- | --- |");
+    let runs: Vec<Option<Fault>> = std::iter::once(None)
+        .chain(
+            Fault::ALL
                 .into_iter()
-                .collect();
-            println!(
-                "| {} | {:.1} s | {} | {} ({}) | {first} |",
-                fault.map_or("correct".to_owned(), |f| format!("`{f}`")),
-                elapsed.as_secs_f64(),
-                outcome.cases,
-                outcome.findings.len(),
-                rules.join(", "),
-            );
-            app.stop().await;
-            if matches!(postgres, Postgres::External { .. }) {
-                db.drop_database().await?;
-            }
+                .filter(|f| *f != Fault::NoTenantLimits)
+                .map(Some),
+        )
+        .collect();
+    for (i, fault) in runs.into_iter().enumerate() {
+        let db =
+            ReferenceDatabase::create(&postgres.url(), &format!("tp_bench_faults_{i}")).await?;
+        let mut options = Options {
+            redis_url: Some(redis.url()),
+            faults: fault.into_iter().collect::<Faults>(),
+            ..Options::default()
+        };
+        if fault == Some(Fault::SessionContextLeak) {
+            options.pool_size = 2;
         }
-        Ok(())
-    })
+        let app = ReferenceApp::start(&db, options).await?;
+        let spec = tenantprobe::reference::spec();
+        let env = app.env(&db, Some(&redis.url()));
+        let target = HttpTarget::resolve(&spec, &env)?;
+        let slugs = vec![format!("tp-bench-{i}-a"), format!("tp-bench-{i}-b")];
+        let tenants =
+            obtain_tenants(&spec, &env, &slugs, &reqwest::Client::new(), Some(&target)).await?;
+        let begun = Instant::now();
+        let config = HttpAttackConfig {
+            seed: 7,
+            ..HttpAttackConfig::default()
+        };
+        let outcome = http::attack(target, tenants, config).await?;
+        let elapsed = begun.elapsed();
+        let first = outcome
+            .first_seen
+            .values()
+            .min()
+            .map_or("–".to_owned(), |n| n.to_string());
+        let rules: Vec<String> = outcome
+            .findings
+            .iter()
+            .map(|f| f.rule.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        println!(
+            "| {} | {:.1} s | {} | {} ({}) | {first} |",
+            fault.map_or("correct".to_owned(), |f| format!("`{f}`")),
+            elapsed.as_secs_f64(),
+            outcome.cases,
+            outcome.findings.len(),
+            rules.join(", "),
+        );
+        app.stop().await;
+        if matches!(postgres, Postgres::External { .. }) {
+            db.drop_database().await?;
+        }
+    }
+    Ok(())
 }

@@ -23,11 +23,9 @@ use tenantprobe::target::{HttpTarget, obtain_tenants};
 /// Rounds of every configuration, interleaved, so that they share the machine's moments.
 const ROUNDS: usize = 3;
 
-fn main() -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(run())
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    run().await
 }
 
 async fn run() -> anyhow::Result<()> {

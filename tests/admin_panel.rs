@@ -133,6 +133,15 @@ async fn logged_in(w: &support::AppWorld) -> (PanelClient, String) {
     (panel, csrf)
 }
 
+/// The status of `tenant`'s page in the panel: 200 only while impersonating it.
+async fn tenant_page_status(panel: &mut PanelClient, tenant: uuid::Uuid) -> u16 {
+    let page = panel
+        .get(&format!("/panel/tenants/{tenant}"))
+        .await
+        .unwrap();
+    page.status
+}
+
 async fn audit_actions(w: &support::AppWorld, tenant: uuid::Uuid) -> Vec<String> {
     let mut conn = support::connect(&w.db.admin_options()).await;
     sqlx::query_scalar("SELECT action FROM audit_events WHERE tenant_id = $1 AND action LIKE 'admin.%' ORDER BY created_at")
@@ -191,14 +200,7 @@ async fn impersonation_needs_a_reason_and_the_sessions_csrf_token() {
         .await
         .unwrap();
     assert_eq!(forged.status, 403);
-    assert_eq!(
-        panel
-            .get(&format!("/panel/tenants/{}", w.a.id))
-            .await
-            .unwrap()
-            .status,
-        403
-    );
+    assert_eq!(tenant_page_status(&mut panel, w.a.id).await, 403);
     assert!(
         audit_actions(&w, w.a.id).await.is_empty(),
         "nothing was logged for refused starts"
@@ -246,27 +248,14 @@ async fn an_impersonation_is_read_only_until_a_logged_escalation_and_every_step_
         .await
         .unwrap();
     assert_eq!(escalated.status, 303);
-    assert_eq!(
-        panel
-            .post_form(&archive, &[("csrf", &csrf)])
-            .await
-            .unwrap()
-            .status,
-        303
-    );
+    let archived = panel.post_form(&archive, &[("csrf", &csrf)]).await.unwrap();
+    assert_eq!(archived.status, 303);
     let ended = panel
         .post_form("/panel/impersonation/end", &[("csrf", &csrf)])
         .await
         .unwrap();
     assert_eq!(ended.status, 303);
-    assert_eq!(
-        panel
-            .get(&format!("/panel/tenants/{}", w.a.id))
-            .await
-            .unwrap()
-            .status,
-        403
-    );
+    assert_eq!(tenant_page_status(&mut panel, w.a.id).await, 403);
 
     let actions = audit_actions(&w, w.a.id).await;
     for action in [

@@ -281,12 +281,7 @@ async fn catches_an_update_policy_that_lets_rows_move() {
 #[tokio::test]
 async fn read_only_mode_writes_nothing_and_still_finds_a_table_without_rls() {
     let db = faulty_db("rls_disabled", "app_user").await;
-    let mut owner = db.connect_as_owner().await.unwrap();
-    for slug in ["acme", "globex"] {
-        tenantprobe::synthetic::provision_reference(&mut owner, slug)
-            .await
-            .unwrap();
-    }
+    support::provision_tenants(&db, ["acme", "globex"]).await;
     let count = |sql: &'static str| {
         let options = db.admin_options();
         async move {
@@ -308,13 +303,10 @@ async fn read_only_mode_writes_nothing_and_still_finds_a_table_without_rls() {
     let outcome = db::attack(&db.admin_options(), &tenancy, &config)
         .await
         .unwrap();
-    assert!(
-        outcome
-            .findings
-            .iter()
-            .any(|f| f.rule == "cross-tenant-read" && f.object == "public.projects"),
-        "{:#?}",
-        outcome.findings
+    support::assert_found(
+        &outcome.findings,
+        "cross-tenant-read",
+        Some("public.projects"),
     );
     let writes: Vec<_> = outcome
         .coverage
@@ -375,24 +367,22 @@ async fn the_documented_command_line_reports_in_json_and_gates_on_findings() {
     let db = faulty_db("permissive_true", "app_user").await;
     let url = db.admin_url();
     let (code, stdout, stderr) = support::tenantprobe(
-        &[
-            "attack",
-            "db",
-            "--database-url",
+        &support::db_command(
+            &["attack", "db"],
             &url,
-            "--app-role",
-            "app_user",
-            "--tenant-column",
-            "tenant_id",
-            "--tenant-setting",
-            "app.current_tenant",
-            "--format",
-            "json",
-            "--seed",
-            "5",
-            "--cases",
-            "32",
-        ],
+            &[
+                "--tenant-column",
+                "tenant_id",
+                "--tenant-setting",
+                "app.current_tenant",
+                "--format",
+                "json",
+                "--seed",
+                "5",
+                "--cases",
+                "32",
+            ],
+        ),
         &[],
     );
     assert_eq!(code, 1, "{stderr}");

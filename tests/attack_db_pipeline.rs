@@ -10,18 +10,9 @@ mod support;
 use std::collections::BTreeSet;
 
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use tenantprobe::attack::db::{self, AttackConfig, AttackOutcome, Pipeline};
 use tenantprobe::sql::QualifiedName;
 use tenantprobe::tenancy::Tenancy;
-
-async fn run_sql(options: &PgConnectOptions, sql: &str) {
-    let mut conn = PgConnection::connect_with(options).await.unwrap();
-    sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
-        .execute(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{sql}"));
-}
 
 async fn attack(
     options: &PgConnectOptions,
@@ -99,7 +90,7 @@ async fn batched_prepared_attempts_judge_the_reference_schema_and_its_faults_as_
     let tenancy = Tenancy::reference();
     let db = support::reference_db().await;
     // Without the waived slug function the reference schema is clean: nothing is shrunk.
-    run_sql(
+    support::run_sql(
         &db.admin_options(),
         "REVOKE EXECUTE ON FUNCTION tenant_id_for_slug(text) FROM app_user",
     )
@@ -129,7 +120,7 @@ async fn batched_prepared_attempts_judge_the_reference_schema_and_its_faults_as_
         let sql = std::fs::read_to_string(support::repo_path(&format!("tests/faults/{fault}.sql")))
             .unwrap()
             .replace("{app}", "app_user");
-        run_sql(&db.admin_options(), &sql).await;
+        support::run_sql(&db.admin_options(), &sql).await;
         let outcome = same_both_ways(fault, &db.admin_options(), &tenancy, 7).await;
         assert!(
             outcome
@@ -190,7 +181,7 @@ GRANT EXECUTE ON FUNCTION forget_statements() TO {role};
 async fn a_function_that_deallocates_every_statement_only_sends_the_attack_back_to_literal_sql() {
     let db = support::empty_db().await;
     let role = support::unique_name("svc");
-    run_sql(
+    support::run_sql(
         &db.admin_options(),
         &format!(
             "CREATE ROLE {role} LOGIN; {}",
@@ -227,7 +218,7 @@ async fn a_function_that_deallocates_every_statement_only_sends_the_attack_back_
         outcome.timings
     );
     // The fault: a policy that lets everyone read `notes`, found either way.
-    run_sql(
+    support::run_sql(
         &db.admin_options(),
         "CREATE POLICY notes_peek ON notes FOR SELECT USING (true)",
     )
@@ -239,15 +230,8 @@ async fn a_function_that_deallocates_every_statement_only_sends_the_attack_back_
         5,
     )
     .await;
-    assert!(
-        outcome
-            .findings
-            .iter()
-            .any(|f| f.rule == "cross-tenant-read" && f.object == "public.notes"),
-        "{:?}",
-        findings(&outcome)
-    );
-    run_sql(
+    support::assert_found(&outcome.findings, "cross-tenant-read", Some("public.notes"));
+    support::run_sql(
         &db.admin_options(),
         &format!("DROP OWNED BY {role}; DROP ROLE {role}"),
     )

@@ -17,24 +17,11 @@ use tenantprobe::attack::db::{self, AttackConfig, AttackOutcome};
 use tenantprobe::session::SessionLimits;
 use tenantprobe::tenancy::Tenancy;
 
-async fn run_sql(options: &PgConnectOptions, sql: &str) {
-    let mut conn = PgConnection::connect_with(options).await.unwrap();
-    sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
-        .execute(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{sql}"));
-}
-
 /// The reference schema with two tenants' data and `extra` applied as the administrator.
 async fn target(extra: &str) -> support::TestDb {
     let db = support::reference_db().await;
-    let mut owner = db.connect_as_owner().await.unwrap();
-    for slug in ["acme", "globex"] {
-        tenantprobe::synthetic::provision_reference(&mut owner, slug)
-            .await
-            .unwrap();
-    }
-    run_sql(&db.admin_options(), extra).await;
+    support::provision_tenants(&db, ["acme", "globex"]).await;
+    support::run_sql(&db.admin_options(), extra).await;
     db
 }
 
@@ -297,13 +284,8 @@ async fn side_effects(db: &support::TestDb) -> i64 {
 #[tokio::test]
 async fn a_function_that_writes_through_dblink_is_never_called_in_either_mode() {
     let db = support::reference_db().await;
-    let mut owner = db.connect_as_owner().await.unwrap();
-    for slug in ["acme", "globex"] {
-        tenantprobe::synthetic::provision_reference(&mut owner, slug)
-            .await
-            .unwrap();
-    }
-    run_sql(&db.admin_options(), &dblink_functions(&db)).await;
+    support::provision_tenants(&db, ["acme", "globex"]).await;
+    support::run_sql(&db.admin_options(), &dblink_functions(&db)).await;
 
     // The danger is real: a rolled-back transaction does not undo the remote write.
     let mut app = PgConnection::connect_with(&db.admin_options())
@@ -318,7 +300,7 @@ async fn a_function_that_writes_through_dblink_is_never_called_in_either_mode() 
         1,
         "dblink's write should outlive the rollback"
     );
-    run_sql(&db.admin_options(), "DELETE FROM public.side_effects").await;
+    support::run_sql(&db.admin_options(), "DELETE FROM public.side_effects").await;
 
     for read_only in [false, true] {
         let outcome = attack(

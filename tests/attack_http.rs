@@ -18,17 +18,18 @@ async fn attack(w: &support::AppWorld, cases: u32, seed: u64) -> HttpOutcome {
     let tenants = obtain_tenants(&spec, &env, &slugs, &reqwest::Client::new(), Some(&target))
         .await
         .unwrap();
-    http::attack(
-        target,
-        tenants,
-        HttpAttackConfig {
-            cases,
-            seed,
-            ..HttpAttackConfig::default()
-        },
-    )
-    .await
-    .unwrap()
+    http::attack(target, tenants, config(cases, seed))
+        .await
+        .unwrap()
+}
+
+/// `cases` cases from `seed`, otherwise the defaults.
+fn config(cases: u32, seed: u64) -> HttpAttackConfig {
+    HttpAttackConfig {
+        cases,
+        seed,
+        ..HttpAttackConfig::default()
+    }
 }
 
 fn fault(f: Fault) -> Options {
@@ -168,34 +169,33 @@ async fn catches_nested_parent_only_through_a_parent_of_the_attacker_and_a_child
     .await;
 }
 
-/// A different API — tenant in the path, static tokens — attacked through a spec alone.
-async fn attack_path_api(idor: bool) -> HttpOutcome {
-    let (addr, tokens) = support::path_api::start(idor).await;
-    let spec = tenantprobe::spec::Spec::load(std::path::Path::new(&support::repo_path(
-        "tests/path-api.toml",
-    )))
-    .unwrap();
+/// `attack http` on a test API of tests/support/ through its spec alone: `spec_file` in tests/,
+/// whose variables are `{prefix}_URL` and `{prefix}_TOKEN_ALPHA` / `_BETA`.
+async fn attack_test_api(
+    spec_file: &str,
+    prefix: &str,
+    (addr, tokens): (std::net::SocketAddr, Vec<(String, String)>),
+    config: HttpAttackConfig,
+) -> HttpOutcome {
+    let path = support::repo_path(&format!("tests/{spec_file}"));
+    let spec = tenantprobe::spec::Spec::load(std::path::Path::new(&path)).unwrap();
     let vars = [
-        ("PATH_API_URL".to_owned(), format!("http://{addr}")),
-        ("PATH_API_TOKEN_ALPHA".to_owned(), tokens[0].1.clone()),
-        ("PATH_API_TOKEN_BETA".to_owned(), tokens[1].1.clone()),
+        (format!("{prefix}_URL"), format!("http://{addr}")),
+        (format!("{prefix}_TOKEN_ALPHA"), tokens[0].1.clone()),
+        (format!("{prefix}_TOKEN_BETA"), tokens[1].1.clone()),
     ];
     let env = move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let target = HttpTarget::resolve(&spec, &env).unwrap();
     let tenants = obtain_tenants(&spec, &env, &[], &reqwest::Client::new(), Some(&target))
         .await
         .unwrap();
-    http::attack(
-        target,
-        tenants,
-        HttpAttackConfig {
-            cases: 64,
-            seed: 5,
-            ..HttpAttackConfig::default()
-        },
-    )
-    .await
-    .unwrap()
+    http::attack(target, tenants, config).await.unwrap()
+}
+
+/// A different API — tenant in the path, static tokens — attacked through a spec alone.
+async fn attack_path_api(idor: bool) -> HttpOutcome {
+    let api = support::path_api::start(idor).await;
+    attack_test_api("path-api.toml", "PATH_API", api, config(64, 5)).await
 }
 
 #[tokio::test]
@@ -220,32 +220,13 @@ async fn a_path_tenant_api_with_static_tokens_is_attacked_from_its_spec_alone() 
 
 /// `attack http` on the early-answering API of tests/support/early_api.rs.
 async fn attack_early_api(config: HttpAttackConfig) -> HttpOutcome {
-    let (addr, tokens) = support::early_api::start().await;
-    let spec = tenantprobe::spec::Spec::load(std::path::Path::new(&support::repo_path(
-        "tests/early-api.toml",
-    )))
-    .unwrap();
-    let vars = [
-        ("EARLY_API_URL".to_owned(), format!("http://{addr}")),
-        ("EARLY_API_TOKEN_ALPHA".to_owned(), tokens[0].1.clone()),
-        ("EARLY_API_TOKEN_BETA".to_owned(), tokens[1].1.clone()),
-    ];
-    let env = move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let target = HttpTarget::resolve(&spec, &env).unwrap();
-    let tenants = obtain_tenants(&spec, &env, &[], &reqwest::Client::new(), Some(&target))
-        .await
-        .unwrap();
-    http::attack(target, tenants, config).await.unwrap()
+    let api = support::early_api::start().await;
+    attack_test_api("early-api.toml", "EARLY_API", api, config).await
 }
 
 #[tokio::test]
 async fn an_api_that_refuses_before_reading_the_body_yields_no_finding_when_correct() {
-    let outcome = attack_early_api(HttpAttackConfig {
-        cases: 64,
-        seed: 9,
-        ..HttpAttackConfig::default()
-    })
-    .await;
+    let outcome = attack_early_api(config(64, 9)).await;
     assert!(outcome.findings.is_empty(), "{:#?}", outcome.findings);
     assert!(outcome.partial.is_none());
     assert!(

@@ -23,18 +23,8 @@ async fn broken_db() -> support::TestDb {
 }
 
 fn audit_json(url: &str, extra: &[&str]) -> (i32, Value) {
-    let mut args = vec![
-        "audit",
-        "--database-url",
-        url,
-        "--app-role",
-        "app_user",
-        "--tenants-table",
-        "public.tenants",
-        "--format",
-        "json",
-    ];
-    args.extend_from_slice(extra);
+    let flags = ["--tenants-table", "public.tenants", "--format", "json"];
+    let args = support::db_command(&["audit"], url, &[&flags[..], extra].concat());
     let (code, stdout, stderr) = tenantprobe(&args, &[]);
     let json = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
     (code, json)
@@ -77,19 +67,18 @@ async fn the_documented_command_line_works_without_a_spec() {
     let db = support::reference_db().await;
     let url = db.admin_url();
     let (code, stdout, stderr) = tenantprobe(
-        &[
-            "audit",
-            "--database-url",
+        &support::db_command(
+            &["audit"],
             &url,
-            "--app-role",
-            "app_user",
-            "--tenant-column",
-            "tenant_id",
-            "--tenant-setting",
-            "app.current_tenant",
-            "--format",
-            "json",
-        ],
+            &[
+                "--tenant-column",
+                "tenant_id",
+                "--tenant-setting",
+                "app.current_tenant",
+                "--format",
+                "json",
+            ],
+        ),
         &[],
     );
     let report: Value =
@@ -136,15 +125,7 @@ async fn a_broken_schema_is_reported_in_every_format() {
     }
 
     let (_, sarif, _) = tenantprobe(
-        &[
-            "audit",
-            "--database-url",
-            &url,
-            "--app-role",
-            "app_user",
-            "--format",
-            "sarif",
-        ],
+        &support::db_command(&["audit"], &url, &["--format", "sarif"]),
         &[],
     );
     let sarif: Value = serde_json::from_str(&sarif).unwrap();
@@ -155,15 +136,7 @@ async fn a_broken_schema_is_reported_in_every_format() {
     );
 
     let (_, junit, _) = tenantprobe(
-        &[
-            "audit",
-            "--database-url",
-            &url,
-            "--app-role",
-            "app_user",
-            "--format",
-            "junit",
-        ],
+        &support::db_command(&["audit"], &url, &["--format", "junit"]),
         &[],
     );
     let doc = roxmltree::Document::parse(&junit).unwrap();
@@ -183,15 +156,7 @@ async fn a_broken_schema_is_reported_in_every_format() {
     );
 
     let (_, github, _) = tenantprobe(
-        &[
-            "audit",
-            "--database-url",
-            &url,
-            "--app-role",
-            "app_user",
-            "--format",
-            "github",
-        ],
+        &support::db_command(&["audit"], &url, &["--format", "github"]),
         &[],
     );
     assert!(
@@ -213,17 +178,11 @@ async fn a_baseline_fails_only_on_new_findings() {
     let dir = tempfile::tempdir().unwrap();
     let baseline = dir.path().join("baseline.json");
     let (code, _, _) = tenantprobe(
-        &[
-            "audit",
-            "--database-url",
+        &support::db_command(
+            &["audit"],
             &url,
-            "--app-role",
-            "app_user",
-            "--format",
-            "json",
-            "-o",
-            baseline.to_str().unwrap(),
-        ],
+            &["--format", "json", "-o", baseline.to_str().unwrap()],
+        ),
         &[],
     );
     assert_eq!(code, 1);
@@ -253,13 +212,7 @@ async fn exit_codes_tell_findings_usage_errors_and_unreachable_targets_apart() {
     let db = support::reference_db().await;
     let url = db.admin_url();
     let (code, _, stderr) = tenantprobe(
-        &[
-            "audit",
-            "--database-url",
-            "postgres://nobody@127.0.0.1:1/none",
-            "--app-role",
-            "app_user",
-        ],
+        &support::db_command(&["audit"], "postgres://nobody@127.0.0.1:1/none", &[]),
         &[],
     );
     assert_eq!(code, 3, "{stderr}");

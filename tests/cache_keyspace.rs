@@ -2,7 +2,7 @@
 //! hash tags (`{org:42}:…`), typed values (strings, hashes, streams, sorted sets, lists, sets) in
 //! two logical databases, tenants learned from a schema of its own (`orgs`, `members`,
 //! `invoices`). The correct keyspace yields no finding at all; each planted bug is found by its own
-//! test; a real three-primary Redis Cluster is read on every primary.
+//! case; a real three-primary Redis Cluster is read on every primary.
 //!
 //! Every test runs its own Redis server: the check reads every logical database by default, so it
 //! must not share a server with other tests.
@@ -17,7 +17,7 @@ use sqlx::Connection;
 use tenantprobe::cache::{
     self, CacheOptions, CacheOutcome, Classifier, Glob, KeyPattern, LearnOptions, Owners,
 };
-use tenantprobe::finding::Severity;
+use tenantprobe::finding::{Finding, Severity};
 use tenantprobe::servers::ThrowawayRedis;
 use tenantprobe::tenancy::Tenancy;
 
@@ -172,7 +172,7 @@ impl World {
 }
 
 /// The only finding at medium or above, which must be `rule`.
-fn only(outcome: &CacheOutcome, rule: &str) -> tenantprobe::finding::Finding {
+fn only(outcome: &CacheOutcome, rule: &str) -> Finding {
     let serious: Vec<_> = outcome
         .findings
         .iter()
@@ -218,35 +218,80 @@ async fn the_correct_keyspace_yields_no_finding_in_any_database_or_type() {
     }
 }
 
-#[tokio::test]
-async fn a_value_naming_another_tenants_user_by_email_is_found() {
+/// A finding's reproducer.
+fn evidence(f: &Finding) -> &str {
+    f.evidence
+        .as_deref()
+        .expect("a finding carries its evidence")
+}
+
+/// The check's outcome on the correct keyspace plus `command`, run in logical database `db`: one
+/// planted mistake.
+async fn check_with(db: u16, command: &[&str]) -> CacheOutcome {
     let w = World::new().await;
-    w.run(
-        0,
-        &[&[
-            "SET",
-            "{org:42}:invoices:export",
-            r#"{"rows":[{"billing_contact":"homer@globex.example"}]}"#,
-        ]],
-    )
-    .await;
-    let f = only(&w.check().await, "cache-value-foreign");
-    assert_eq!(f.object, "{org:42}:invoices:export");
-    assert!(f.detail.contains("tenant 42 (acme)"), "{}", f.detail);
-    assert!(
-        f.detail
-            .contains("`homer@globex.example` (tenant 43 (globex))"),
-        "{}",
-        f.detail
-    );
-    assert!(
-        f.evidence
-            .as_deref()
-            .unwrap()
-            .contains("GETRANGE '{org:42}:invoices:export' 0 65535"),
-        "{:?}",
-        f.evidence
-    );
+    w.run(db, &[command]).await;
+    w.check().await
+}
+
+/// Asserts that `text` (a finding's detail or evidence) contains every one of `parts`.
+fn assert_mentions(text: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(text.contains(part), "`{part}` missing from: {text}");
+    }
+}
+
+/// Another tenant's value in each Redis type, planted one at a time: (command, what the detail
+/// names, how the evidence reads the key).
+#[tokio::test]
+async fn another_tenants_value_is_found_in_a_string_hash_stream_and_sorted_set() {
+    let export = r#"{"rows":[{"billing_contact":"homer@globex.example"}]}"#;
+    let cases: [(&[&str], &[&str], &str); 4] = [
+        (
+            &["SET", "{org:42}:invoices:export", export],
+            &[
+                "tenant 42 (acme)",
+                "`homer@globex.example` (tenant 43 (globex))",
+            ],
+            "GETRANGE '{org:42}:invoices:export' 0 65535",
+        ),
+        (
+            &[
+                "HSET",
+                "{org:42}:member:1000201",
+                "email",
+                "hank@globex.example",
+                "role",
+                "admin",
+            ],
+            &["hank@globex.example"],
+            "HSCAN '{org:42}:member:1000201' 0 COUNT 100",
+        ),
+        (
+            // Globex's member by integer id only: a whole-number field value.
+            &[
+                "XADD",
+                "{org:42}:events",
+                "*",
+                "type",
+                "login",
+                "user",
+                "1000201",
+            ],
+            &["`1000201` (tenant 43 (globex))"],
+            "XRANGE '{org:42}:events' - + COUNT 100",
+        ),
+        (
+            &["ZADD", "{org:42}:leaderboard", "3", "Hank Scorpio"],
+            &["`Hank Scorpio` (tenant 43 (globex))"],
+            "ZRANGE",
+        ),
+    ];
+    for (command, named, read_by) in cases {
+        let f = only(&check_with(0, command).await, "cache-value-foreign");
+        assert_eq!(f.object, command[1]);
+        assert_mentions(&f.detail, named);
+        assert_mentions(evidence(&f), &[read_by]);
+    }
 }
 
 #[tokio::test]
@@ -254,17 +299,9 @@ async fn a_value_that_only_repeats_what_its_key_asked_for_is_an_echo_and_one_mor
 {
     // Acme asked whether an email is taken; the entry repeats the email its key names: Acme
     // learns nothing it did not send.
-    let w = World::new().await;
-    w.run(
-        0,
-        &[&[
-            "SET",
-            "{org:42}:email-taken:homer@globex.example",
-            r#"{"email":"homer@globex.example","taken":true}"#,
-        ]],
-    )
-    .await;
-    let outcome = w.check().await;
+    let key = "{org:42}:email-taken:homer@globex.example";
+    let echo = r#"{"email":"homer@globex.example","taken":true}"#;
+    let outcome = check_with(0, &["SET", key, echo]).await;
     assert!(
         outcome
             .findings
@@ -274,115 +311,19 @@ async fn a_value_that_only_repeats_what_its_key_asked_for_is_an_echo_and_one_mor
         outcome.findings
     );
     // The same entry also naming who holds the email tells Acme something it did not send.
-    let w = World::new().await;
-    w.run(
-        0,
-        &[&[
-            "SET",
-            "{org:42}:email-taken:homer@globex.example",
-            r#"{"email":"homer@globex.example","holder":"Homer Simpson"}"#,
-        ]],
-    )
-    .await;
-    let f = only(&w.check().await, "cache-value-foreign");
+    let leak = r#"{"email":"homer@globex.example","holder":"Homer Simpson"}"#;
+    let f = only(
+        &check_with(0, &["SET", key, leak]).await,
+        "cache-value-foreign",
+    );
     assert!(f.detail.contains("`Homer Simpson`"), "{}", f.detail);
     assert!(!f.detail.contains("`homer@globex.example`"), "{}", f.detail);
 }
 
 #[tokio::test]
-async fn a_hash_holding_another_tenants_member_is_found() {
-    let w = World::new().await;
-    w.run(
-        0,
-        &[&[
-            "HSET",
-            "{org:42}:member:1000201",
-            "email",
-            "hank@globex.example",
-            "role",
-            "admin",
-        ]],
-    )
-    .await;
-    let f = only(&w.check().await, "cache-value-foreign");
-    assert_eq!(f.object, "{org:42}:member:1000201");
-    assert!(f.detail.contains("hank@globex.example"), "{}", f.detail);
-    assert!(
-        f.evidence
-            .as_deref()
-            .unwrap()
-            .contains("HSCAN '{org:42}:member:1000201' 0 COUNT 100"),
-        "{:?}",
-        f.evidence
-    );
-}
-
-#[tokio::test]
-async fn a_stream_holding_another_tenants_user_id_is_found() {
-    let w = World::new().await;
-    // Globex's member by integer id only: a whole-number field value.
-    w.run(
-        0,
-        &[&[
-            "XADD",
-            "{org:42}:events",
-            "*",
-            "type",
-            "login",
-            "user",
-            "1000201",
-        ]],
-    )
-    .await;
-    let f = only(&w.check().await, "cache-value-foreign");
-    assert_eq!(f.object, "{org:42}:events");
-    assert!(
-        f.detail.contains("`1000201` (tenant 43 (globex))"),
-        "{}",
-        f.detail
-    );
-    assert!(
-        f.evidence
-            .as_deref()
-            .unwrap()
-            .contains("XRANGE '{org:42}:events' - + COUNT 100"),
-        "{:?}",
-        f.evidence
-    );
-}
-
-#[tokio::test]
-async fn a_sorted_set_holding_another_tenants_member_name_is_found() {
-    let w = World::new().await;
-    w.run(0, &[&["ZADD", "{org:42}:leaderboard", "3", "Hank Scorpio"]])
-        .await;
-    let f = only(&w.check().await, "cache-value-foreign");
-    assert_eq!(f.object, "{org:42}:leaderboard");
-    assert!(
-        f.detail.contains("`Hank Scorpio` (tenant 43 (globex))"),
-        "{}",
-        f.detail
-    );
-    assert!(
-        f.evidence.as_deref().unwrap().contains("ZRANGE"),
-        "{:?}",
-        f.evidence
-    );
-}
-
-#[tokio::test]
 async fn a_key_in_logical_database_3_is_read_and_named_with_its_database() {
-    let w = World::new().await;
-    w.run(
-        3,
-        &[&[
-            "SET",
-            "{org:43}:report",
-            r#"{"top_customer":"Acme Corporation"}"#,
-        ]],
-    )
-    .await;
-    let outcome = w.check().await;
+    let report = r#"{"top_customer":"Acme Corporation"}"#;
+    let outcome = check_with(3, &["SET", "{org:43}:report", report]).await;
     assert!(
         outcome
             .keyspaces
@@ -391,74 +332,51 @@ async fn a_key_in_logical_database_3_is_read_and_named_with_its_database() {
     );
     let f = only(&outcome, "cache-value-foreign");
     assert_eq!(f.object, "{org:43}:report (db 3)");
+    assert_mentions(&f.detail, &["`Acme Corporation` (tenant 42 (acme))"]);
     assert!(
-        f.detail.contains("`Acme Corporation` (tenant 42 (acme))"),
-        "{}",
-        f.detail
-    );
-    assert!(
-        f.evidence
-            .as_deref()
-            .unwrap()
-            .starts_with("redis-cli -h 127.0.0.1 -p "),
+        evidence(&f).starts_with("redis-cli -h 127.0.0.1 -p "),
         "{:?}",
         f.evidence
     );
-    assert!(
-        f.evidence.as_deref().unwrap().contains(" -n 3 GETRANGE"),
-        "{:?}",
-        f.evidence
-    );
+    assert_mentions(evidence(&f), &[" -n 3 GETRANGE"]);
 }
 
 #[tokio::test]
 async fn a_global_key_holding_tenant_data_is_found() {
-    let w = World::new().await;
-    w.run(
-        0,
-        &[&[
-            "HSET",
-            "stats:top-members",
-            "1",
-            "wile@acme.example",
-            "2",
-            "hank@globex.example",
-        ]],
-    )
-    .await;
-    let f = only(&w.check().await, "cache-global-key-holds-tenant-data");
+    let members = [
+        "HSET",
+        "stats:top-members",
+        "1",
+        "wile@acme.example",
+        "2",
+        "hank@globex.example",
+    ];
+    let outcome = check_with(0, &members).await;
+    let f = only(&outcome, "cache-global-key-holds-tenant-data");
     assert_eq!(f.object, "stats:top-members");
-    assert!(f.detail.contains("tenant 42 (acme)"), "{}", f.detail);
-    assert!(f.detail.contains("tenant 43 (globex)"), "{}", f.detail);
+    assert_mentions(&f.detail, &["tenant 42 (acme)", "tenant 43 (globex)"]);
 }
 
 #[tokio::test]
 async fn an_unnamespaced_key_is_found() {
-    let w = World::new().await;
-    w.run(0, &[&["SET", "members:count", "4"]]).await;
-    let f = only(&w.check().await, "cache-key-not-namespaced");
-    assert!(f.detail.contains("`members:count`"), "{}", f.detail);
+    let outcome = check_with(0, &["SET", "members:count", "4"]).await;
+    let f = only(&outcome, "cache-key-not-namespaced");
+    assert_mentions(&f.detail, &["`members:count`"]);
 }
 
 #[tokio::test]
 async fn an_orphaned_tenant_segment_is_found() {
-    let w = World::new().await;
-    w.run(0, &[&["SET", "{org:999}:invoices", "[]"]]).await;
-    let f = only(&w.check().await, "cache-key-orphaned");
+    let outcome = check_with(0, &["SET", "{org:999}:invoices", "[]"]).await;
+    let f = only(&outcome, "cache-key-orphaned");
     assert_eq!(f.object, "{{org:{tenant_id:int}}}:*");
-    assert!(f.detail.contains("`{org:999}:invoices`"), "{}", f.detail);
+    assert_mentions(&f.detail, &["`{org:999}:invoices`"]);
 }
 
 #[tokio::test]
 async fn a_malformed_tenant_segment_is_found() {
-    let w = World::new().await;
-    w.run(2, &[&["SET", "{org:None}:invoices", "[]"]]).await;
-    let f = only(&w.check().await, "cache-key-malformed-tenant");
-    assert!(
-        f.detail.contains("`{org:None}:invoices (db 2)`"),
-        "{}",
-        f.detail
-    );
+    let outcome = check_with(2, &["SET", "{org:None}:invoices", "[]"]).await;
+    let f = only(&outcome, "cache-key-malformed-tenant");
+    assert_mentions(&f.detail, &["`{org:None}:invoices (db 2)`"]);
 }
 
 /// A spec whose `[database]` serves only `cache`: no `app_role`.

@@ -2,7 +2,7 @@
 //! steps appear as they run, not all at the end.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,13 +21,7 @@ fn demo_runs_end_to_end_and_reports_every_check_passed() {
     for line in BufReader::new(child.stdout.take().unwrap()).lines() {
         lines.push((begun.elapsed(), line.unwrap()));
     }
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
     let status = child.wait().unwrap();
     let stdout: String = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
     assert_eq!(

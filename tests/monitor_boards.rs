@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -114,6 +115,19 @@ impl Api {
     }
 }
 
+/// The caller's tenant, from its token (401 without a known one); every request is logged.
+struct Caller(String);
+
+impl FromRequestParts<Api> for Caller {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, Response> {
+        api.caller(&parts.headers, &parts.method, &parts.uri)
+            .map(Caller)
+            .map_err(|r| *r)
+    }
+}
+
 fn title(body: &Option<Json<Value>>) -> Option<String> {
     body.as_ref()
         .and_then(|b| b.get("title"))
@@ -121,48 +135,73 @@ fn title(body: &Option<Json<Value>>) -> Option<String> {
         .map(str::to_owned)
 }
 
-async fn boards(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    method: Method,
-    uri: Uri,
-    body: Option<Json<Value>>,
+/// `POST` adds a row under `board` for `tenant`; `GET` lists the tenant's rows under it.
+fn create_or_list(
+    api: &Api,
+    rows: &Mutex<Vec<Row>>,
+    method: &Method,
+    tenant: String,
+    board: u64,
+    body: &Option<Json<Value>>,
 ) -> Response {
-    let tenant = match api.caller(&headers, &method, &uri) {
-        Ok(t) => t,
-        Err(r) => return *r,
-    };
-    let mut boards = api.boards.lock().unwrap();
+    let mut rows = rows.lock().unwrap();
     if method == Method::POST {
         let r = Row {
             id: api.next.fetch_add(1, Ordering::Relaxed),
             tenant,
-            board: 0,
-            title: title(&body).unwrap_or_default(),
+            board,
+            title: title(body).unwrap_or_default(),
         };
-        boards.push(r.clone());
+        rows.push(r.clone());
         return (StatusCode::CREATED, Json(json!({ "data": row(&r) }))).into_response();
     }
-    let data: Vec<Value> = boards
+    let data: Vec<Value> = rows
         .iter()
-        .filter(|b| b.tenant == tenant)
+        .filter(|r| r.board == board && r.tenant == tenant)
         .map(row)
         .collect();
     Json(json!({ "data": data })).into_response()
 }
 
+/// `GET`, `PUT` or `DELETE` of the row at `position`, once the handler has decided who may.
+fn read_update_delete(
+    rows: &mut Vec<Row>,
+    position: usize,
+    method: &Method,
+    body: &Option<Json<Value>>,
+) -> Response {
+    match *method {
+        Method::DELETE => {
+            rows.remove(position);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Method::PUT => {
+            if let Some(t) = title(body) {
+                rows[position].title = t;
+            }
+            Json(json!({ "data": row(&rows[position]) })).into_response()
+        }
+        _ => Json(json!({ "data": row(&rows[position]) })).into_response(),
+    }
+}
+
+async fn boards(
+    State(api): State<Api>,
+    Caller(tenant): Caller,
+    method: Method,
+    body: Option<Json<Value>>,
+) -> Response {
+    // Boards sit under board 0.
+    create_or_list(&api, &api.boards, &method, tenant, 0, &body)
+}
+
 async fn board(
     State(api): State<Api>,
-    headers: HeaderMap,
+    Caller(tenant): Caller,
     method: Method,
-    uri: Uri,
     Path(id): Path<u64>,
     body: Option<Json<Value>>,
 ) -> Response {
-    let tenant = match api.caller(&headers, &method, &uri) {
-        Ok(t) => t,
-        Err(r) => return *r,
-    };
     let unscoped =
         method != Method::GET && api.faults.unscoped_board_writes.load(Ordering::Relaxed);
     let mut boards = api.boards.lock().unwrap();
@@ -172,68 +211,32 @@ async fn board(
     else {
         return not_found();
     };
-    match method {
-        Method::DELETE => {
-            boards.remove(position);
-            api.cards.lock().unwrap().retain(|c| c.board != id);
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Method::PUT => {
-            if let Some(t) = title(&body) {
-                boards[position].title = t;
-            }
-            Json(json!({ "data": row(&boards[position]) })).into_response()
-        }
-        _ => Json(json!({ "data": row(&boards[position]) })).into_response(),
+    if method == Method::DELETE {
+        api.cards.lock().unwrap().retain(|c| c.board != id);
     }
+    read_update_delete(&mut boards, position, &method, &body)
 }
 
 async fn cards(
     State(api): State<Api>,
-    headers: HeaderMap,
+    Caller(tenant): Caller,
     method: Method,
-    uri: Uri,
     Path(board): Path<u64>,
     body: Option<Json<Value>>,
 ) -> Response {
-    let tenant = match api.caller(&headers, &method, &uri) {
-        Ok(t) => t,
-        Err(r) => return *r,
-    };
     if !api.own_board(&tenant, board) {
         return not_found();
     }
-    let mut cards = api.cards.lock().unwrap();
-    if method == Method::POST {
-        let r = Row {
-            id: api.next.fetch_add(1, Ordering::Relaxed),
-            tenant,
-            board,
-            title: title(&body).unwrap_or_default(),
-        };
-        cards.push(r.clone());
-        return (StatusCode::CREATED, Json(json!({ "data": row(&r) }))).into_response();
-    }
-    let data: Vec<Value> = cards
-        .iter()
-        .filter(|c| c.board == board && c.tenant == tenant)
-        .map(row)
-        .collect();
-    Json(json!({ "data": data })).into_response()
+    create_or_list(&api, &api.cards, &method, tenant, board, &body)
 }
 
 async fn card(
     State(api): State<Api>,
-    headers: HeaderMap,
+    Caller(tenant): Caller,
     method: Method,
-    uri: Uri,
     Path((board, id)): Path<(u64, u64)>,
     body: Option<Json<Value>>,
 ) -> Response {
-    let tenant = match api.caller(&headers, &method, &uri) {
-        Ok(t) => t,
-        Err(r) => return *r,
-    };
     if !api.own_board(&tenant, board) {
         return not_found();
     }
@@ -245,19 +248,7 @@ async fn card(
     else {
         return not_found();
     };
-    match method {
-        Method::DELETE => {
-            cards.remove(position);
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Method::PUT => {
-            if let Some(t) = title(&body) {
-                cards[position].title = t;
-            }
-            Json(json!({ "data": row(&cards[position]) })).into_response()
-        }
-        _ => Json(json!({ "data": row(&cards[position]) })).into_response(),
-    }
+    read_update_delete(&mut cards, position, &method, &body)
 }
 
 /// The boards API on a free port, with a real tenant (`org_gamma`) that has a board and a card.

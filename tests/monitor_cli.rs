@@ -17,28 +17,12 @@ use tenantprobe::reference::Options;
 /// Runs the binary off the runtime's threads (the app under test is served by this runtime).
 async fn tenantprobe(args: &[&str], env: Vec<(String, String)>) -> (i32, String, String) {
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        support::tenantprobe(&args, &env)
-    })
-    .await
-    .unwrap()
+    support::tenantprobe_off_runtime(args, env).await
 }
 
 /// The variables the reference spec names, for this world.
 fn env(w: &support::AppWorld) -> Vec<(String, String)> {
-    let lookup = w.app.env(&w.db, w.redis.as_ref().map(|r| r.url.as_str()));
-    [
-        "REFERENCE_APP_URL",
-        "JWT_SECRET",
-        "TENANTPROBE_DATABASE_URL",
-        "TENANTPROBE_ADMIN_DATABASE_URL",
-        "REDIS_URL",
-    ]
-    .into_iter()
-    .map(|k| (k.to_owned(), lookup(k).unwrap()))
-    .collect()
+    w.spec_env()
 }
 
 const SPEC: &str = "probes/reference-app.toml";

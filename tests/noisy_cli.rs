@@ -9,7 +9,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use reference_app::faults::{Fault, Faults};
-use tenantprobe::reference::{Options, ReferenceApp};
+use tenantprobe::reference::ReferenceApp;
 
 /// Small load on 2 shared cores; margins wide enough that only a real slowdown counts.
 const NOISY: &str = r#"
@@ -25,13 +25,7 @@ min_slowdown = "250ms"
 
 /// Runs the binary off the runtime's threads (the app under test is served by this runtime).
 async fn tenantprobe(args: Vec<String>, env: Vec<(String, String)>) -> (i32, String, String) {
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        support::tenantprobe(&args, &env)
-    })
-    .await
-    .unwrap()
+    support::tenantprobe_off_runtime(args, env).await
 }
 
 /// The reference spec with `extra` appended, written to `dir`.
@@ -50,18 +44,9 @@ struct Target {
 /// The reference app (one database connection, 50 requests/s per tenant, no Redis) on a free port.
 async fn target(faults: Faults) -> Target {
     let db = support::reference_db().await;
-    let app = ReferenceApp::start(
-        &db,
-        Options {
-            faults,
-            pool_size: 1,
-            rate_limit_per_second: 50,
-            rate_limit_burst: 20,
-            ..Options::default()
-        },
-    )
-    .await
-    .unwrap();
+    let app = ReferenceApp::start(&db, support::noisy_neighbour_options(faults))
+        .await
+        .unwrap();
     let lookup = app.env(&db, None);
     let env = [
         "REFERENCE_APP_URL",

@@ -16,7 +16,7 @@ use tenantprobe::attack::db::pooled::{PooledConfig, PooledOutcome, check_pooled}
 use tenantprobe::attack::noisy::{self, NoisySpec};
 use tenantprobe::reference::{Options, ReferenceApp};
 use tenantprobe::servers::{PoolerConfig, ThrowawayPgBouncer};
-use tenantprobe::synthetic::{self, SyntheticTenant};
+use tenantprobe::synthetic::SyntheticTenant;
 use tenantprobe::target::{HttpTarget, obtain_tenants};
 use tenantprobe::tenancy::Tenancy;
 
@@ -30,14 +30,7 @@ async fn pooled_world(
     pool_size: u32,
 ) -> (support::TestDb, ThrowawayPgBouncer, [SyntheticTenant; 2]) {
     let db = support::reference_db().await;
-    let mut owner = db.connect_as_owner().await.unwrap();
-    let a = synthetic::provision_reference(&mut owner, "acme")
-        .await
-        .unwrap();
-    let b = synthetic::provision_reference(&mut owner, "globex")
-        .await
-        .unwrap();
-    owner.close().await.unwrap();
+    let tenants = support::provision_tenants(&db, ["acme", "globex"]).await;
     let upstream = db.admin_options();
     let mut config =
         PoolerConfig::transparent(upstream.get_host(), upstream.get_port(), &[APP_ROLE]);
@@ -45,7 +38,7 @@ async fn pooled_world(
     let bouncer = ThrowawayPgBouncer::start(&config)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    (db, bouncer, [a, b])
+    (db, bouncer, tenants)
 }
 
 fn pooled_options(
@@ -237,14 +230,7 @@ async fn attack_http_catches_the_session_context_leak_through_pgbouncer() {
     )
     .await
     .unwrap();
-    assert!(
-        outcome
-            .findings
-            .iter()
-            .any(|f| f.rule == "http-anonymous-read"),
-        "{:#?}",
-        outcome.findings
-    );
+    support::assert_found(&outcome.findings, "http-anonymous-read", None);
     app.stop().await;
 }
 
@@ -300,35 +286,16 @@ async fn the_demo_runs_through_pgbouncer_and_catches_the_leak_there() {
         failed.contains(&"pooled connections") && failed.contains(&"API attack"),
         "{failed:?}"
     );
-    assert!(
-        faulty
-            .findings
-            .iter()
-            .any(|f| f.rule == "pooled-context-leak"),
-        "{:#?}",
-        faulty.findings
-    );
+    support::assert_found(&faulty.findings, "pooled-context-leak", None);
 }
 
 /// `attack noisy` against the reference app (no Redis: every request reaches the database), with
 /// a small bounded load: 2 cores are shared.
 async fn noisy_run(faults: Faults) -> noisy::NoisyOutcome {
     let db = support::reference_db().await;
-    let app = ReferenceApp::start(
-        &db,
-        Options {
-            faults,
-            // One connection: with per-tenant limits a tenant waits for its own slot before it
-            // queues for the pool, so the victim waits behind one of the noisy tenant's
-            // transactions at most; without, behind all of them.
-            pool_size: 1,
-            rate_limit_per_second: 50,
-            rate_limit_burst: 20,
-            ..Options::default()
-        },
-    )
-    .await
-    .unwrap();
+    let app = ReferenceApp::start(&db, support::noisy_neighbour_options(faults))
+        .await
+        .unwrap();
     let spec = tenantprobe::reference::spec();
     let env = app.env(&db, None);
     let target = HttpTarget::resolve(&spec, &env).unwrap();

@@ -57,15 +57,7 @@ fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, Stri
         .env_remove("RUST_LOG")
         .env_remove("TENANTPROBE_LOG")
         .env_remove("NO_COLOR");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    support::outcome(cmd, env)
 }
 
 fn audit_args<'a>(url: &'a str, format: &'a str) -> Vec<&'a str> {

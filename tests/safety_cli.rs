@@ -18,13 +18,7 @@ use support::{repo_path, tenantprobe};
 
 /// `tenantprobe` off the runtime's threads (an app under test may be served by this runtime).
 async fn run(args: Vec<String>, env: Vec<(String, String)>) -> (i32, String, String) {
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        tenantprobe(&args, &env)
-    })
-    .await
-    .unwrap()
+    support::tenantprobe_off_runtime(args, env).await
 }
 
 fn strings(args: &[&str]) -> Vec<String> {
@@ -39,12 +33,7 @@ async fn audit_and_attack_db_refuse_a_configuration_that_examines_nothing() {
     let url = db.admin_url();
     let commands: [&[&str]; 2] = [&["audit"], &["attack", "db", "--cases", "2"]];
     for command in commands {
-        let with = |extra: &[&str]| {
-            let mut args: Vec<&str> = command.to_vec();
-            args.extend(["--database-url", &url, "--app-role", "app_user"]);
-            args.extend_from_slice(extra);
-            tenantprobe(&args, &[])
-        };
+        let with = |extra: &[&str]| tenantprobe(&support::db_command(command, &url, extra), &[]);
         // The correct configuration examines the reference schema: a verdict, not a usage error.
         let (code, stdout, stderr) = with(&[]);
         assert!(
@@ -91,15 +80,7 @@ async fn audit_and_attack_db_refuse_a_configuration_that_examines_nothing() {
     .await
     .unwrap();
     for command in commands {
-        let mut args: Vec<&str> = command.to_vec();
-        args.extend([
-            "--database-url",
-            &url,
-            "--app-role",
-            "app_user",
-            "--schema",
-            "billing",
-        ]);
+        let args = support::db_command(command, &url, &["--schema", "billing"]);
         let (code, _, stderr) = tenantprobe(&args, &[]);
         assert_eq!(code, 2, "{command:?}: {stderr}");
         assert!(
@@ -113,16 +94,7 @@ async fn audit_and_attack_db_refuse_a_configuration_that_examines_nothing() {
 
     // No case at all proves nothing either.
     let (code, _, stderr) = tenantprobe(
-        &[
-            "attack",
-            "db",
-            "--database-url",
-            &url,
-            "--app-role",
-            "app_user",
-            "--cases",
-            "0",
-        ],
+        &support::db_command(&["attack", "db"], &url, &["--cases", "0"]),
         &[],
     );
     assert_eq!(code, 2, "{stderr}");
@@ -138,8 +110,7 @@ async fn an_empty_database_is_a_usage_error_not_a_clean_run() {
     let url = db.admin_url();
     let commands: [&[&str]; 2] = [&["audit"], &["attack", "db", "--cases", "2"]];
     for command in commands {
-        let mut args: Vec<&str> = command.to_vec();
-        args.extend(["--database-url", &url, "--app-role", "app_user"]);
+        let args = support::db_command(command, &url, &[]);
         let (code, stdout, stderr) = tenantprobe(&args, &[]);
         assert_eq!(code, 2, "{command:?}: {stdout}\n{stderr}");
         assert!(
@@ -207,25 +178,10 @@ async fn cache_refuses_an_empty_keyspace_and_tells_a_malformed_url_from_an_unrea
     assert_eq!(code, 3, "{stderr}");
 }
 
-/// The variables the reference spec names, for this world.
-fn app_env(w: &support::AppWorld) -> Vec<(String, String)> {
-    let lookup = w.app.env(&w.db, w.redis.as_ref().map(|r| r.url.as_str()));
-    [
-        "REFERENCE_APP_URL",
-        "JWT_SECRET",
-        "TENANTPROBE_DATABASE_URL",
-        "TENANTPROBE_ADMIN_DATABASE_URL",
-        "REDIS_URL",
-    ]
-    .into_iter()
-    .map(|k| (k.to_owned(), lookup(k).unwrap()))
-    .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attack_http_refuses_a_world_it_could_not_build() {
     let w = support::app_world(tenantprobe::reference::Options::default()).await;
-    let env = app_env(&w);
+    let env = w.spec_env();
     let spec = repo_path("probes/reference-app.toml");
     let (code, stdout, stderr) = run(
         strings(&["attack", "http", "-t", &spec, "--cases", "2", "--seed", "7"]),
@@ -309,19 +265,18 @@ async fn passwords_in_any_url_form_reach_no_report_error_or_log_line() {
         for log_format in ["text", "json"] {
             let out = dir.path().join(format!("audit.{format}"));
             let (code, stdout, stderr) = tenantprobe(
-                &[
-                    "audit",
-                    "--database-url",
+                &support::db_command(
+                    &["audit"],
                     &url,
-                    "--app-role",
-                    "app_user",
-                    "--format",
-                    format,
-                    "--log",
-                    "debug",
-                    "--log-format",
-                    log_format,
-                ],
+                    &[
+                        "--format",
+                        format,
+                        "--log",
+                        "debug",
+                        "--log-format",
+                        log_format,
+                    ],
+                ),
                 &[],
             );
             assert_eq!(code, 1, "the definer function is found: {stdout}\n{stderr}");
@@ -333,17 +288,11 @@ async fn passwords_in_any_url_form_reach_no_report_error_or_log_line() {
             assert_no_secret(&format!("audit --format {format} stdout"), &stdout);
             assert_no_secret(&format!("audit --log-format {log_format} stderr"), &stderr);
             let (_, _, _) = tenantprobe(
-                &[
-                    "audit",
-                    "--database-url",
+                &support::db_command(
+                    &["audit"],
                     &url,
-                    "--app-role",
-                    "app_user",
-                    "--format",
-                    format,
-                    "-o",
-                    out.to_str().unwrap(),
-                ],
+                    &["--format", format, "-o", out.to_str().unwrap()],
+                ),
                 &[],
             );
             assert_no_secret(
@@ -369,18 +318,11 @@ async fn passwords_in_any_url_form_reach_no_report_error_or_log_line() {
     // attack db, human and JSON.
     for format in ["human", "json", "sarif"] {
         let (code, stdout, stderr) = tenantprobe(
-            &[
-                "attack",
-                "db",
-                "--database-url",
+            &support::db_command(
+                &["attack", "db"],
                 &url,
-                "--app-role",
-                "app_user",
-                "--cases",
-                "2",
-                "--format",
-                format,
-            ],
+                &["--cases", "2", "--format", format],
+            ),
             &[],
         );
         assert!(code == 0 || code == 1, "{stdout}\n{stderr}");
@@ -603,18 +545,11 @@ async fn sigint_and_sigterm_stop_a_running_attack_with_130_and_143() {
     let url = db.admin_url();
     for (sig, expected) in [(Signal::SIGINT, 130), (Signal::SIGTERM, 143)] {
         let child = spawn(
-            &[
-                "attack",
-                "db",
-                "--database-url",
+            &support::db_command(
+                &["attack", "db"],
                 &url,
-                "--app-role",
-                "app_user",
-                "--cases",
-                "1000000",
-                "--format",
-                "json",
-            ],
+                &["--cases", "1000000", "--format", "json"],
+            ),
             &[],
         );
         // Well into the run (connected, attacking): it would take many minutes to finish.
@@ -642,7 +577,7 @@ async fn sigint_and_sigterm_stop_a_running_attack_with_130_and_143() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_stops_the_monitor_daemon_after_its_cycle_with_130() {
     let w = support::app_world(tenantprobe::reference::Options::default()).await;
-    let env = app_env(&w);
+    let env = w.spec_env();
     let spec = repo_path("probes/reference-app.toml");
     let (code, _, stderr) = run(strings(&["monitor", "init", "-t", &spec]), env.clone()).await;
     assert_eq!(code, 0, "{stderr}");
@@ -689,7 +624,7 @@ async fn sigint_stops_the_monitor_daemon_after_its_cycle_with_130() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_attack_http_run_interrupted_midway_writes_a_partial_report() {
     let w = support::app_world(tenantprobe::reference::Options::default()).await;
-    let env = app_env(&w);
+    let env = w.spec_env();
     let spec = repo_path("probes/reference-app.toml");
     let child = spawn(
         &[

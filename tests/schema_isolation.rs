@@ -8,9 +8,9 @@ mod support;
 use reference_app::migrations::APP_ROLE;
 use sqlx::postgres::PgDatabaseError;
 use sqlx::{Connection, PgConnection, Postgres, Transaction};
-use tenantprobe::synthetic::{self, SyntheticTenant};
+use tenantprobe::synthetic::SyntheticTenant;
 use tenantprobe::tenancy::Tenancy;
-use tenantprobe::visibility::{self, NoTenant};
+use tenantprobe::visibility::{self, NoTenant, Observation, TenantRelation};
 
 struct World {
     db: support::TestDb,
@@ -20,13 +20,7 @@ struct World {
 
 async fn world() -> World {
     let db = support::reference_db().await;
-    let mut owner = db.connect_as_owner().await.unwrap();
-    let a = synthetic::provision_reference(&mut owner, "acme")
-        .await
-        .unwrap();
-    let b = synthetic::provision_reference(&mut owner, "globex")
-        .await
-        .unwrap();
+    let [a, b] = support::provision_tenants(&db, ["acme", "globex"]).await;
     World { db, a, b }
 }
 
@@ -38,6 +32,32 @@ impl World {
     async fn owner(&self) -> PgConnection {
         self.db.connect_as_owner().await.unwrap()
     }
+
+    /// An app connection and the tenant relations it reaches, as a sweep starts.
+    async fn app_and_relations(&self) -> (PgConnection, Vec<TenantRelation>) {
+        let mut app = self.app().await;
+        let relations = visibility::tenant_relations(&mut app, &Tenancy::reference())
+            .await
+            .unwrap();
+        (app, relations)
+    }
+
+    /// Runs `sql` as the owner: how a test breaks the correct schema.
+    async fn break_schema(&self, sql: &str) {
+        let mut owner = self.owner().await;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut owner)
+            .await
+            .unwrap();
+    }
+}
+
+/// The relations, by name, of the sweep's observations that `pick` selects.
+fn relations_where(seen: &[Observation], pick: impl Fn(&Observation) -> bool) -> Vec<String> {
+    seen.iter()
+        .filter(|o| pick(o))
+        .map(|o| o.relation.to_string())
+        .collect()
 }
 
 async fn as_tenant<'c>(
@@ -53,6 +73,25 @@ async fn as_tenant<'c>(
     tx
 }
 
+/// Runs `sql` with `binds` as `tenant` in a transaction of its own (rolled back), and returns the
+/// error it must end in.
+async fn refused(
+    conn: &mut PgConnection,
+    tenant: &SyntheticTenant,
+    sql: &str,
+    binds: &[uuid::Uuid],
+) -> sqlx::Error {
+    let mut tx = as_tenant(conn, tenant).await;
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for value in binds {
+        query = query.bind(*value);
+    }
+    query
+        .execute(&mut *tx)
+        .await
+        .expect_err("the statement must be refused")
+}
+
 fn sqlstate(err: &sqlx::Error) -> String {
     err.as_database_error()
         .and_then(|e| e.try_downcast_ref::<PgDatabaseError>())
@@ -63,11 +102,8 @@ fn sqlstate(err: &sqlx::Error) -> String {
 #[tokio::test]
 async fn tenant_a_sees_its_own_rows_and_none_of_tenant_b_in_every_tenant_relation() {
     let w = world().await;
-    let mut app = w.app().await;
     let tenancy = Tenancy::reference();
-    let relations = visibility::tenant_relations(&mut app, &tenancy)
-        .await
-        .unwrap();
+    let (mut app, relations) = w.app_and_relations().await;
     let names: Vec<String> = relations.iter().map(|r| r.name.to_string()).collect();
     for expected in [
         "public.tenants",
@@ -129,10 +165,7 @@ async fn tenant_a_sees_its_own_rows_and_none_of_tenant_b_in_every_tenant_relatio
 async fn with_no_tenant_set_nothing_is_visible_on_a_fresh_or_a_pooled_connection() {
     let w = world().await;
     let tenancy = Tenancy::reference();
-    let mut fresh = w.app().await;
-    let relations = visibility::tenant_relations(&mut fresh, &tenancy)
-        .await
-        .unwrap();
+    let (mut fresh, relations) = w.app_and_relations().await;
     let unset =
         visibility::sweep_without_tenant(&mut fresh, &tenancy, &relations, None, NoTenant::Unset)
             .await
@@ -180,23 +213,13 @@ async fn with_no_tenant_set_nothing_is_visible_on_a_fresh_or_a_pooled_connection
 async fn tenant_a_cannot_insert_rows_that_belong_to_tenant_b() {
     let w = world().await;
     let mut app = w.app().await;
-    let mut tx = as_tenant(&mut app, &w.a).await;
-    let err = sqlx::query("INSERT INTO projects (tenant_id, name) VALUES ($1, 'planted')")
-        .bind(w.b.id)
-        .execute(&mut *tx)
-        .await
-        .unwrap_err();
-    assert_eq!(sqlstate(&err), "42501", "{err}");
-    tx.rollback().await.unwrap();
-    let mut tx = as_tenant(&mut app, &w.a).await;
-    let err = sqlx::query(
+    for sql in [
+        "INSERT INTO projects (tenant_id, name) VALUES ($1, 'planted')",
         "INSERT INTO audit_events (tenant_id, actor, action) VALUES ($1, 'x', 'planted')",
-    )
-    .bind(w.b.id)
-    .execute(&mut *tx)
-    .await
-    .unwrap_err();
-    assert_eq!(sqlstate(&err), "42501", "{err}");
+    ] {
+        let err = refused(&mut app, &w.a, sql, &[w.b.id]).await;
+        assert_eq!(sqlstate(&err), "42501", "{sql}: {err}");
+    }
 }
 
 #[tokio::test]
@@ -253,22 +276,11 @@ async fn tenant_a_cannot_move_its_rows_to_tenant_b_with_or_without_returning() {
         "UPDATE projects SET tenant_id = $1 WHERE id = $2",
         "UPDATE projects SET tenant_id = $1 WHERE id = $2 RETURNING id",
     ] {
-        let mut tx = as_tenant(&mut app, &w.a).await;
-        let err = sqlx::query(sql)
-            .bind(w.b.id)
-            .bind(w.a.project_ids[0])
-            .execute(&mut *tx)
-            .await
-            .unwrap_err();
+        let err = refused(&mut app, &w.a, sql, &[w.b.id, w.a.project_ids[0]]).await;
         assert_eq!(sqlstate(&err), "42501", "{sql}: {err}");
     }
     // Bare UPDATE of a task (no RETURNING, no WHERE on columns) is checked too.
-    let mut tx = as_tenant(&mut app, &w.a).await;
-    let err = sqlx::query("UPDATE tasks SET tenant_id = $1")
-        .bind(w.b.id)
-        .execute(&mut *tx)
-        .await
-        .unwrap_err();
+    let err = refused(&mut app, &w.a, "UPDATE tasks SET tenant_id = $1", &[w.b.id]).await;
     assert!(
         ["42501", "23503"].contains(&sqlstate(&err).as_str()),
         "{err}"
@@ -279,26 +291,25 @@ async fn tenant_a_cannot_move_its_rows_to_tenant_b_with_or_without_returning() {
 async fn tenant_a_cannot_point_its_rows_at_tenant_b_rows() {
     let w = world().await;
     let mut app = w.app().await;
-    let mut tx = as_tenant(&mut app, &w.a).await;
-    let err =
-        sqlx::query("INSERT INTO tasks (tenant_id, project_id, title) VALUES ($1, $2, 'cross')")
-            .bind(w.a.id)
-            .bind(w.b.project_ids[0])
-            .execute(&mut *tx)
-            .await
-            .unwrap_err();
+    let err = refused(
+        &mut app,
+        &w.a,
+        "INSERT INTO tasks (tenant_id, project_id, title) VALUES ($1, $2, 'cross')",
+        &[w.a.id, w.b.project_ids[0]],
+    )
+    .await;
     assert_eq!(
         sqlstate(&err),
         "23503",
         "the composite foreign key refuses another tenant's project: {err}"
     );
-    tx.rollback().await.unwrap();
-    let mut tx = as_tenant(&mut app, &w.a).await;
-    let err = sqlx::query("UPDATE tasks SET assignee_id = $1")
-        .bind(w.b.user_id)
-        .execute(&mut *tx)
-        .await
-        .unwrap_err();
+    let err = refused(
+        &mut app,
+        &w.a,
+        "UPDATE tasks SET assignee_id = $1",
+        &[w.b.user_id],
+    )
+    .await;
     assert_eq!(sqlstate(&err), "23503", "{err}");
 }
 
@@ -306,26 +317,16 @@ async fn tenant_a_cannot_point_its_rows_at_tenant_b_rows() {
 async fn the_app_role_has_no_truncate_no_partition_access_and_no_way_around_rls() {
     let w = world().await;
     let mut app = w.app().await;
-    let mut tx = as_tenant(&mut app, &w.a).await;
-    let err = sqlx::query("TRUNCATE projects CASCADE")
-        .execute(&mut *tx)
-        .await
-        .unwrap_err();
+    let err = refused(&mut app, &w.a, "TRUNCATE projects CASCADE", &[]).await;
     assert_eq!(sqlstate(&err), "42501", "{err}");
-    tx.rollback().await.unwrap();
     for partition in [
         "audit_events_p0",
         "audit_events_p1",
         "audit_events_p2",
         "audit_events_p3",
     ] {
-        let mut tx = as_tenant(&mut app, &w.a).await;
-        let err = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT count(*) FROM {partition}"
-        )))
-        .execute(&mut *tx)
-        .await
-        .unwrap_err();
+        let sql = format!("SELECT count(*) FROM {partition}");
+        let err = refused(&mut app, &w.a, &sql, &[]).await;
         assert_eq!(sqlstate(&err), "42501", "{partition}: {err}");
     }
     let mut tx = as_tenant(&mut app, &w.a).await;
@@ -404,22 +405,16 @@ async fn slug_resolution_returns_only_an_id_and_only_for_app_user() {
 #[tokio::test]
 async fn the_sweep_reports_a_table_without_rls_and_a_policy_that_fails_open() {
     let w = world().await;
-    let mut owner = w.owner().await;
-    sqlx::raw_sql(
+    w.break_schema(
         "ALTER TABLE projects DISABLE ROW LEVEL SECURITY;
          DROP POLICY tenant_isolation ON tasks;
          CREATE POLICY fail_open ON tasks USING (
              NULLIF(current_setting('app.current_tenant', true), '') IS NULL
              OR tenant_id = NULLIF(current_setting('app.current_tenant', true), '')::uuid);",
     )
-    .execute(&mut owner)
-    .await
-    .unwrap();
+    .await;
     let tenancy = Tenancy::reference();
-    let mut app = w.app().await;
-    let relations = visibility::tenant_relations(&mut app, &tenancy)
-        .await
-        .unwrap();
+    let (mut app, relations) = w.app_and_relations().await;
     let unset =
         visibility::sweep_without_tenant(&mut app, &tenancy, &relations, None, NoTenant::Unset)
             .await
@@ -427,17 +422,9 @@ async fn the_sweep_reports_a_table_without_rls_and_a_policy_that_fails_open() {
     let seen = visibility::sweep(&mut app, &tenancy, &relations, None, &w.a.id.to_string())
         .await
         .unwrap();
-    let leaking: Vec<String> = seen
-        .iter()
-        .filter(|o| o.foreign_visible)
-        .map(|o| o.relation.to_string())
-        .collect();
+    let leaking = relations_where(&seen, |o| o.foreign_visible);
     assert_eq!(leaking, ["public.project_summaries", "public.projects"]);
-    let open: Vec<String> = unset
-        .iter()
-        .filter(|o| o.foreign_visible)
-        .map(|o| o.relation.to_string())
-        .collect();
+    let open = relations_where(&unset, |o| o.foreign_visible);
     assert_eq!(
         open,
         [
@@ -455,39 +442,25 @@ async fn the_sweep_reports_a_table_without_rls_and_a_policy_that_fails_open() {
 #[tokio::test]
 async fn a_relation_whose_probe_fails_is_reported_and_hides_none_of_the_others() {
     let w = world().await;
-    let mut owner = w.owner().await;
     // A policy that casts '' to uuid: with the setting empty, reading `tasks` errors (fails
     // closed); the sweep falls back from one statement to one probe per relation.
-    sqlx::raw_sql(
+    w.break_schema(
         "DROP POLICY tenant_isolation ON tasks;
          CREATE POLICY strict_cast ON tasks USING (
              tenant_id = current_setting('app.current_tenant', true)::uuid);
          ALTER TABLE projects DISABLE ROW LEVEL SECURITY;",
     )
-    .execute(&mut owner)
-    .await
-    .unwrap();
+    .await;
     let tenancy = Tenancy::reference();
-    let mut app = w.app().await;
-    let relations = visibility::tenant_relations(&mut app, &tenancy)
-        .await
-        .unwrap();
+    let (mut app, relations) = w.app_and_relations().await;
     let empty =
         visibility::sweep_without_tenant(&mut app, &tenancy, &relations, None, NoTenant::Empty)
             .await
             .unwrap();
-    let failed: Vec<String> = empty
-        .iter()
-        .filter(|o| o.error.is_some())
-        .map(|o| o.relation.to_string())
-        .collect();
+    let failed = relations_where(&empty, |o| o.error.is_some());
     // The reporting view reads `tasks` too.
     assert_eq!(failed, ["public.project_summaries", "public.tasks"]);
-    let open: Vec<String> = empty
-        .iter()
-        .filter(|o| o.foreign_visible)
-        .map(|o| o.relation.to_string())
-        .collect();
+    let open = relations_where(&empty, |o| o.foreign_visible);
     assert!(open.contains(&"public.projects".to_owned()), "{open:?}");
     // With a tenant set the same relation probes fine, in one statement.
     let seen = visibility::sweep(&mut app, &tenancy, &relations, None, &w.a.id.to_string())

@@ -16,7 +16,7 @@ use reference_app::migrations::APP_ROLE;
 use sqlx::Connection;
 use tenantprobe::reference::{Options, PlanPools, ReferenceApp};
 use tenantprobe::servers::{PoolerConfig, ThrowawayPgBouncer};
-use tenantprobe::synthetic::{self, SyntheticTenant};
+use tenantprobe::synthetic::SyntheticTenant;
 
 /// Every entry gets this many server connections: small, so one tenant can fill it.
 const LIMIT: u32 = 2;
@@ -43,13 +43,8 @@ struct World {
 /// queue, not the CPU these tests share with everything else, decides how long others wait.
 async fn world(faults: Faults) -> World {
     let db = support::reference_db().await;
+    let [noisy, victim] = support::provision_tenants(&db, ["noisy", "victim"]).await;
     let mut owner = db.connect_as_owner().await.unwrap();
-    let noisy = synthetic::provision_reference(&mut owner, "noisy")
-        .await
-        .unwrap();
-    let victim = synthetic::provision_reference(&mut owner, "victim")
-        .await
-        .unwrap();
     for (tenant, plan) in [(&noisy, "free"), (&victim, "enterprise")] {
         sqlx::query("UPDATE tenants SET plan = $2 WHERE id = $1")
             .bind(tenant.id)

@@ -173,6 +173,36 @@ pub struct TenantDb {
 }
 
 impl TenantDb {
+    /// Every row `sql` selects (no parameters), in one tenant transaction.
+    pub async fn fetch_all<T>(&self, sql: &'static str) -> Result<Vec<T>, ApiError>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin + 'static,
+    {
+        self.run(move |tx| Box::pin(async move { Ok(sqlx::query_as(sql).fetch_all(tx).await?) }))
+            .await
+    }
+
+    /// Runs `sql` with `$1 = id` (a DELETE by id) in one tenant transaction; `NotFound(what)`
+    /// when it touched no row (absent, or another tenant's and hidden by RLS).
+    pub async fn delete_by_id(
+        &self,
+        sql: &'static str,
+        id: Uuid,
+        what: &'static str,
+    ) -> Result<(), ApiError> {
+        let deleted = self
+            .run(move |tx| {
+                Box::pin(
+                    async move { Ok(sqlx::query(sql).bind(id).execute(tx).await?.rows_affected()) },
+                )
+            })
+            .await?;
+        if deleted == 0 {
+            return Err(ApiError::NotFound(what));
+        }
+        Ok(())
+    }
+
     /// Runs `work` in a transaction with the tenant set; commits on `Ok`, rolls back on `Err`.
     pub async fn run<T, F>(&self, work: F) -> Result<T, ApiError>
     where

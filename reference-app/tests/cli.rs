@@ -50,13 +50,7 @@ fn serve_prints_its_address_warns_about_faults_and_answers_healthz() {
     // No database: not ready, and no 5xx but 503 from readiness.
     assert!(http_get(&addr, "/readyz").starts_with("HTTP/1.1 503"));
     child.kill().unwrap();
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
     child.wait().unwrap();
     assert!(
         stderr.contains("WITH DELIBERATE ISOLATION FAULTS: jwt-no-verify"),

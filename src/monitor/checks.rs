@@ -11,6 +11,7 @@ use crate::spec::Operation;
 use crate::visibility::{self, NoTenant, TenantRelation};
 
 use super::probe::{Actor, Canary, Probe};
+use super::request::{Rendered, render};
 use super::rules::{
     FOREIGN_CANARY_REACHABLE, FOREIGN_DATA_LISTED, OWN_CANARIES_MISSING, UNEXPECTED_ITEM,
 };
@@ -24,6 +25,15 @@ pub struct Found {
     pub problems: Vec<Finding>,
     /// Canaries a foreign or anonymous write destroyed or changed, put back in this cycle.
     pub restored: Vec<super::writes::Restored>,
+}
+
+impl Found {
+    /// Adds what another part of the same check saw.
+    pub fn absorb(&mut self, other: Found) {
+        self.violations.extend(other.violations);
+        self.problems.extend(other.problems);
+        self.restored.extend(other.restored);
+    }
 }
 
 /// API: every resource listed as tenant `i`; every item its own, its canaries present.
@@ -165,7 +175,7 @@ async fn read_as(
     ownership: &mut crate::oracle::Ownership,
     creds: &Credentials,
     method: &str,
-    path: &str,
+    path: &Rendered,
 ) -> Result<(Exchange, Vec<crate::oracle::Sighting>), String> {
     let exchange = probe
         .send(Actor::Tenant(i), creds, method, path, None)
@@ -178,8 +188,8 @@ async fn read_as(
     Ok((exchange, leaked))
 }
 
-/// API: as tenant `i`, the other synthetic tenants' canaries answer like missing ids, and the
-/// other tenants' subdomains do not serve their data to `i`'s token.
+/// API: as tenant `i`, the other synthetic tenants' canaries answer like missing ids (by id, through
+/// nested routes under `i`'s own parent, and in lists under their parent canaries).
 pub async fn api_foreign(
     probe: &Probe,
     i: usize,
@@ -205,7 +215,7 @@ pub async fn api_foreign(
             // parent: the route that checks the parent and reads the child by id alone.
             for parent in attempt_parents(probe, i, canary, &endpoint.path.1, canaries) {
                 let values = values_for(tenant, "", Some(&canary.id), parent.as_deref());
-                let Ok(path) = endpoint.path.render(&values) else {
+                let Ok(path) = render(endpoint, &values) else {
                     continue;
                 };
                 let method = endpoint.method_for(Operation::Get);
@@ -244,7 +254,7 @@ pub async fn api_foreign(
                     continue;
                 };
                 let values = values_for(tenant, "", None, Some(&canary.id));
-                let Ok(path) = endpoint.path.render(&values) else {
+                let Ok(path) = render(endpoint, &values) else {
                     continue;
                 };
                 let method = endpoint.method_for(Operation::List);
@@ -268,48 +278,6 @@ pub async fn api_foreign(
                     ));
                 }
             }
-        }
-        // Own token, the other tenant's subdomain: the first top-level list must not be theirs.
-        let Some(host) = target.host_for(&owner.slug, &owner.tenant_id) else {
-            continue;
-        };
-        let Some((ri, endpoint)) = resources
-            .iter()
-            .enumerate()
-            .find(|(_, r)| r.parent.is_none())
-            .and_then(|(ri, r)| r.list.as_ref().map(|e| (ri, e)))
-        else {
-            continue;
-        };
-        let Ok(path) = endpoint.path.render(&values_for(owner, "", None, None)) else {
-            continue;
-        };
-        let creds = Credentials {
-            token: identity.creds.token.clone(),
-            host: Some(host),
-        };
-        let exchange = probe
-            .send(
-                Actor::Tenant(i),
-                &creds,
-                &endpoint.method_for(Operation::List),
-                &path,
-                None,
-            )
-            .await
-            .map_err(|e| format!("as `{}`: {e}", tenant.slug))?;
-        let leaked = ownership.foreign_in_text(&exchange.response, Some(i), &HashSet::new());
-        if exchange.is_success() && !leaked.is_empty() {
-            found.violations.push(reachable(
-                &format!("GET {}", endpoint.path.1),
-                &format!("{}@{}", tenant.slug, owner.slug),
-                format!(
-                    "Synthetic tenant `{}`'s token on `{}`'s subdomain listed {} and got `{}`'s data: the subdomain is trusted over the token.",
-                    tenant.slug, owner.slug, resources[ri].name, owner.slug
-                ),
-                &exchange,
-                probe,
-            ));
         }
     }
     Ok(found)

@@ -7,13 +7,16 @@
 pub mod canary;
 pub mod checks;
 pub mod clock;
+pub mod confusion;
 pub mod daemon;
 pub mod metrics;
 pub mod probe;
 pub mod push;
+pub mod request;
 pub mod restore;
 pub mod rules;
 pub mod schedule;
+pub mod search;
 pub mod writes;
 
 use std::future::Future;
@@ -50,7 +53,8 @@ impl Surface {
 pub enum Check {
     /// Own lists: every item its own, own canaries present.
     ApiOwn,
-    /// Other tenants' canaries by id (also nested, cross-parent), other tenants' subdomains.
+    /// Other tenants' canaries by id (also nested, cross-parent), in searches and exports; tenant
+    /// confusion through the API's carriers (subdomain, path, header) and tenant query parameters.
     ApiForeign,
     /// Updates, deletes and creates on other tenants' canaries; damaged canaries put back.
     ApiForeignWrites,
@@ -262,9 +266,10 @@ impl Probe {
         }
         for (i, tenant) in self.tenants.iter().enumerate() {
             let work = async {
-                checks::api_foreign(self, i, &canaries)
-                    .await
-                    .map(|f| (f, ()))
+                let mut found = checks::api_foreign(self, i, &canaries).await?;
+                found.absorb(confusion::tenant_confusion(self, i).await?);
+                found.absorb(search::search_and_export(self, i, &canaries).await?);
+                Ok((found, ()))
             };
             results.push(
                 run_check(timeout, &tenant.slug, Check::ApiForeign, work)

@@ -13,9 +13,11 @@ use crate::attack::http::client::{Client, Credentials, Exchange};
 use crate::attack::http::world::{self, Identity, values_for};
 use crate::cache::{Classifier, Glob, KeyPattern, Owners};
 use crate::oracle::Ownership;
-use crate::spec::{MonitorSpec, Operation, Spec};
+use crate::spec::{Carrier, MonitorSpec, Operation, Spec, TenancySpec};
 use crate::target::{Env, HttpTarget, TargetError, TestTenant, lookup_tenants, obtain_tenants};
 use crate::tenancy::Tenancy;
+
+use super::request::{Rendered, render};
 
 /// Why a probe could not be set up: bad spec or configuration (exit 2).
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +129,10 @@ pub struct Probe {
     pub redis: Option<RedisProbe>,
     /// Indices (into `tenants`) of the synthetic tenants that live in premium databases.
     pub premium: Vec<usize>,
+    /// Where a request can name its tenant (`[api.tenancy]`, declared or inferred): tenant
+    /// confusion is tried only through these.
+    pub carriers: Vec<Carrier>,
+    pub tenancy: TenancySpec,
     pub options: ProbeOptions,
     /// Latency of every API request since the last `take_latencies` (for the canary's p99).
     latencies: std::sync::Mutex<Vec<Duration>>,
@@ -171,6 +177,11 @@ impl Probe {
             return Err(SetupError::TooFewTenants(monitor.synthetic_tenants.len()));
         }
         let target = HttpTarget::resolve(spec, env)?;
+        let (carriers, tenancy) = spec
+            .api
+            .as_ref()
+            .map(|api| (api.carriers(), api.tenancy.clone()))
+            .unwrap_or_default();
         let client = Client::new(target.clone()).map_err(|e| SetupError::Invalid(e.to_string()))?;
         let http = client.http.clone();
         let slugs = &monitor.synthetic_tenants;
@@ -251,6 +262,8 @@ impl Probe {
             database,
             redis,
             premium,
+            carriers,
+            tenancy,
             options: options.unwrap_or_else(|| ProbeOptions::from_spec(monitor)),
             latencies: std::sync::Mutex::new(Vec::new()),
         })
@@ -283,7 +296,7 @@ impl Probe {
         actor: Actor,
         creds: &Credentials,
         method: &str,
-        path: &str,
+        request: &Rendered,
         body: Option<&Value>,
     ) -> Result<Exchange, reqwest::Error> {
         let who = match actor {
@@ -293,7 +306,7 @@ impl Probe {
         let begun = std::time::Instant::now();
         let exchange = self
             .client_for(actor)
-            .send(who, creds, method, path, body)
+            .send_with(who, creds, method, &request.path, &request.headers, body)
             .await;
         self.latencies
             .lock()
@@ -324,14 +337,14 @@ impl Probe {
             return Ok(None);
         };
         let values = values_for(&self.tenants[i], "", None, parent);
-        let Ok(path) = endpoint.path.render(&values) else {
+        let Ok(request) = render(endpoint, &values) else {
             return Ok(None);
         };
         self.send(
             Actor::Tenant(i),
             &self.identities[i].creds,
             &endpoint.method_for(Operation::List),
-            &path,
+            &request,
             None,
         )
         .await

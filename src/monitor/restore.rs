@@ -9,6 +9,7 @@ use crate::attack::http::world::values_for;
 use crate::spec::{Operation, render_json};
 
 use super::probe::{Actor, Canary, Probe};
+use super::request::render;
 
 /// What a write did to a canary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +77,7 @@ async fn damage(probe: &Probe, j: usize, canary: &Canary) -> Result<Option<Damag
     let failed = |e: reqwest::Error| format!("checking `{}`'s canaries: {e}", tenant.slug);
     if let Some(endpoint) = &resource.get {
         let values = values_for(tenant, "", Some(&canary.id), canary.parent.as_deref());
-        if let Ok(path) = endpoint.path.render(&values) {
+        if let Ok(path) = render(endpoint, &values) {
             let exchange = probe
                 .send(
                     Actor::Tenant(j),
@@ -171,7 +172,7 @@ async fn check_and_put_back(
                     .body
                     .as_ref()
                     .and_then(|b| render_json(&b.0, &values).ok());
-                if let Ok(path) = endpoint.path.render(&values) {
+                if let Ok(path) = render(endpoint, &values) {
                     let exchange = probe
                         .send(
                             Actor::Tenant(j),
@@ -187,7 +188,7 @@ async fn check_and_put_back(
             }
             if !back && let Some(endpoint) = &resource.delete {
                 let values = values_for(tenant, "", Some(&canary.id), canary.parent.as_deref());
-                if let Ok(path) = endpoint.path.render(&values) {
+                if let Ok(path) = render(endpoint, &values) {
                     probe
                         .send(
                             Actor::Tenant(j),

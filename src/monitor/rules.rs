@@ -67,6 +67,24 @@ pub static FORGED_TOKEN_ACCEPTED: RuleInfo = RuleInfo {
     remediation: "Verify every token's signature with the expected algorithm and key (and its expiry) before believing any claim; reject `alg: none`.",
 };
 
+pub static FOREIGN_SEARCH_RESULT: RuleInfo = RuleInfo {
+    id: "monitor-foreign-search-result",
+    category: Category::Monitor,
+    severity: Severity::Critical,
+    title: "a synthetic tenant's search finds another tenant's data",
+    explanation: "Searching a resource as one synthetic tenant for the other synthetic tenant's canary marker returned an item holding that tenant's values. Search endpoints are often served by a separate index or a hand-written query that forgets the tenant filter.",
+    remediation: "Filter every search by the caller's tenant inside the query (or the index's tenant field), never after the fact; reproduce with the curl command in the evidence.",
+};
+
+pub static FOREIGN_EXPORT_DATA: RuleInfo = RuleInfo {
+    id: "monitor-foreign-export-data",
+    category: Category::Monitor,
+    severity: Severity::Critical,
+    title: "a synthetic tenant's export holds another tenant's data",
+    explanation: "An export (CSV, NDJSON, any format) taken as one synthetic tenant contained a value that belongs to the other synthetic tenant. Exports are bulk reads, often written outside the request's tenant scope (background jobs, reporting connections).",
+    remediation: "Build the export inside the caller's tenant context (the same scoped query or transaction as its lists); reproduce with the curl command in the evidence.",
+};
+
 /// The monitor's API rules, for the catalogue.
 pub static RULES: &[&RuleInfo] = &[
     &FOREIGN_DATA_LISTED,
@@ -76,4 +94,6 @@ pub static RULES: &[&RuleInfo] = &[
     &FOREIGN_WRITE,
     &ANONYMOUS_ACCESS,
     &FORGED_TOKEN_ACCEPTED,
+    &FOREIGN_SEARCH_RESULT,
+    &FOREIGN_EXPORT_DATA,
 ];

@@ -14,6 +14,7 @@ use crate::spec::{Operation, render_json};
 
 use super::checks::{Found, attempt_parents};
 use super::probe::{Actor, Canary, Probe};
+use super::request::render;
 use super::restore::{self, Damage};
 use super::rules::{ANONYMOUS_ACCESS, FOREIGN_WRITE, FORGED_TOKEN_ACCEPTED, OWN_CANARIES_MISSING};
 use crate::rules::RuleInfo;
@@ -118,7 +119,7 @@ pub async fn foreign_writes(
                 for parent in attempt_parents(probe, i, &canary, &endpoint.path.1, canaries) {
                     let values =
                         values_for(tenant, &tenant.marker, Some(&canary.id), parent.as_deref());
-                    let Ok(path) = endpoint.path.render(&values) else {
+                    let Ok(path) = render(endpoint, &values) else {
                         continue;
                     };
                     let body = endpoint
@@ -227,7 +228,7 @@ async fn plant_removed(probe: &Probe, resource: usize, id: &str, parent: &str, t
     };
     for &t in tenants {
         let values = values_for(&probe.tenants[t], "", Some(id), Some(parent));
-        let Ok(path) = endpoint.path.render(&values) else {
+        let Ok(path) = render(endpoint, &values) else {
             continue;
         };
         let sent = probe
@@ -313,6 +314,14 @@ pub async fn anonymous(
                     ));
                 }
             }
+            // Searches (for the tenant's own marker) and exports are reads of its data too.
+            for endpoint in resource.search.iter().chain(&resource.export) {
+                requests.push((
+                    Operation::List,
+                    endpoint,
+                    values_for(tenant, &tenant.marker, None, None),
+                ));
+            }
         }
         let ordered = children_first(probe, theirs);
         for op in [Operation::Get, Operation::Update, Operation::Delete] {
@@ -345,11 +354,16 @@ pub async fn anonymous(
         let mut damaged_by: Option<&'static RuleInfo> = None;
         for (caller, creds, rule) in callers(probe, j) {
             for (op, endpoint, values) in &requests {
-                let Ok(path) = endpoint.path.render(values) else {
+                let Ok(path) = render(endpoint, values) else {
                     continue;
                 };
                 let method = endpoint.method_for(*op);
-                if !sent.insert((caller, method.clone(), path.clone(), creds.host.clone())) {
+                if !sent.insert((
+                    caller,
+                    method.clone(),
+                    path.path.clone(),
+                    creds.host.clone(),
+                )) {
                     continue;
                 }
                 let body = match op {

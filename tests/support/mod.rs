@@ -9,6 +9,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub mod early_api;
+pub mod kanban_api;
 pub mod path_api;
 
 use sqlx::postgres::PgConnectOptions;
@@ -105,6 +106,15 @@ pub async fn connect(options: &PgConnectOptions) -> PgConnection {
     PgConnection::connect_with(options).await.unwrap()
 }
 
+/// Runs `sql` (several statements allowed) on a connection of its own with `options`.
+pub async fn run_sql(options: &PgConnectOptions, sql: &str) {
+    let mut conn = PgConnection::connect_with(options).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{sql}"));
+}
+
 /// A unique name for roles and other cluster-wide objects a test creates (roles are shared by every
 /// database on the server, so tests must not reuse or alter the reference roles).
 pub fn unique_name(prefix: &str) -> String {
@@ -137,15 +147,44 @@ pub struct AppWorld {
     pub db: TestDb,
 }
 
+/// Synthetic tenants with these slugs in the reference database `db`, provisioned by its owner.
+pub async fn provision_tenants<const N: usize>(
+    db: &ReferenceDatabase,
+    slugs: [&str; N],
+) -> [tenantprobe::synthetic::SyntheticTenant; N] {
+    let mut owner = db.connect_as_owner().await.unwrap();
+    let mut tenants = Vec::with_capacity(N);
+    for slug in slugs {
+        let tenant = tenantprobe::synthetic::provision_reference(&mut owner, slug)
+            .await
+            .unwrap_or_else(|e| panic!("provisioning `{slug}`: {e}"));
+        tenants.push(tenant);
+    }
+    owner.close().await.unwrap();
+    tenants
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("one tenant per slug"))
+}
+
+/// Reference app options for noisy-neighbour runs: one database connection, 50 requests/s per
+/// tenant (burst 20). With per-tenant limits a tenant waits for its own slot before it queues for
+/// the pool, so the victim waits behind one of the noisy tenant's transactions at most; without,
+/// behind all of them.
+pub fn noisy_neighbour_options(
+    faults: reference_app::faults::Faults,
+) -> tenantprobe::reference::Options {
+    tenantprobe::reference::Options {
+        faults,
+        pool_size: 1,
+        rate_limit_per_second: 50,
+        rate_limit_burst: 20,
+        ..tenantprobe::reference::Options::default()
+    }
+}
+
 pub async fn app_world(mut options: tenantprobe::reference::Options) -> AppWorld {
     let db = reference_db().await;
-    let mut owner = db.connect_as_owner().await.unwrap();
-    let a = tenantprobe::synthetic::provision_reference(&mut owner, "acme")
-        .await
-        .unwrap();
-    let b = tenantprobe::synthetic::provision_reference(&mut owner, "globex")
-        .await
-        .unwrap();
+    let [a, b] = provision_tenants(&db, ["acme", "globex"]).await;
     let redis = match options.redis_url {
         Some(_) => None,
         None => Some(redis_db().await),
@@ -179,6 +218,24 @@ impl AppWorld {
             .bearer_auth(self.app.token_for(tenant))
     }
 
+    /// The variables the reference spec names, for this world (what `-t probes/reference-app.toml`
+    /// needs in the environment).
+    pub fn spec_env(&self) -> Vec<(String, String)> {
+        let lookup = self
+            .app
+            .env(&self.db, self.redis.as_ref().map(|r| r.url.as_str()));
+        [
+            "REFERENCE_APP_URL",
+            "JWT_SECRET",
+            "TENANTPROBE_DATABASE_URL",
+            "TENANTPROBE_ADMIN_DATABASE_URL",
+            "REDIS_URL",
+        ]
+        .into_iter()
+        .map(|k| (k.to_owned(), lookup(k).unwrap()))
+        .collect()
+    }
+
     pub fn anonymous(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.http
             .request(method, format!("{}{path}", self.app.url()))
@@ -196,21 +253,80 @@ pub async fn send(request: reqwest::RequestBuilder) -> (u16, serde_json::Value) 
     )
 }
 
+/// Asserts that `findings` hold one of `rule`, on `object` when given; lists them all if not.
+pub fn assert_found(findings: &[tenantprobe::finding::Finding], rule: &str, object: Option<&str>) {
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.rule == rule && object.is_none_or(|o| f.object == o)),
+        "no `{rule}` on {object:?} in {findings:#?}"
+    );
+}
+
+/// Serves `app` on a free loopback port for the rest of the test; returns its address.
+pub async fn serve(app: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// A fresh random bearer token for each tenant: (tenant, token), in the order given.
+pub fn static_tokens(tenants: &[&str]) -> Vec<(String, String)> {
+    tenants
+        .iter()
+        .map(|t| {
+            (
+                (*t).to_owned(),
+                format!("{t}-{}", uuid::Uuid::new_v4().simple()),
+            )
+        })
+        .collect()
+}
+
 /// Runs the tenantprobe binary; returns exit code, stdout, stderr.
 pub fn tenantprobe(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tenantprobe"));
     cmd.args(args)
         .env("NO_COLOR", "1")
         .env_remove("GITHUB_ACTIONS");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
+    outcome(cmd, env)
+}
+
+/// Runs `cmd` with `env` added; exit code (-1 when killed by a signal), stdout, stderr.
+pub fn outcome(mut cmd: std::process::Command, env: &[(&str, &str)]) -> (i32, String, String) {
+    cmd.envs(env.iter().copied());
     let out = cmd.output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// `tenantprobe` run off the runtime's threads: for tests whose app under test this runtime serves.
+pub async fn tenantprobe_off_runtime(
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+) -> (i32, String, String) {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        tenantprobe(&args, &env)
+    })
+    .await
+    .unwrap()
+}
+
+/// The arguments of subcommand `words` pointed at the database `url` as the reference app role,
+/// then `rest`: how most CLI tests start a command.
+pub fn db_command<'a>(words: &[&'a str], url: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    [
+        words,
+        &["--database-url", url, "--app-role", "app_user"],
+        rest,
+    ]
+    .concat()
 }
 
 /// Validates `instance` against the JSON Schema at `path` (relative to the repository), listing

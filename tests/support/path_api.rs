@@ -120,16 +120,7 @@ async fn one(
 
 /// Serves the API on a free port; returns its address and the two tenants' tokens.
 pub async fn start(idor: bool) -> (SocketAddr, Vec<(String, String)>) {
-    let tokens = vec![
-        (
-            "alpha".to_owned(),
-            format!("alpha-{}", uuid::Uuid::new_v4().simple()),
-        ),
-        (
-            "beta".to_owned(),
-            format!("beta-{}", uuid::Uuid::new_v4().simple()),
-        ),
-    ];
+    let tokens = super::static_tokens(&["alpha", "beta"]);
     let store = Store {
         tokens: Arc::new(tokens.clone()),
         notes: Arc::new(Mutex::new(Vec::new())),
@@ -139,8 +130,5 @@ pub async fn start(idor: bool) -> (SocketAddr, Vec<(String, String)>) {
         .route("/t/{slug}/notes", get(list).post(create))
         .route("/t/{slug}/notes/{id}", get(one).patch(one).delete(one))
         .with_state(store);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (addr, tokens)
+    (super::serve(app).await, tokens)
 }

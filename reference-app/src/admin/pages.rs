@@ -243,14 +243,19 @@ async fn record_step(
     Ok(())
 }
 
-fn redirect_with(to: &str, cookie: Option<String>) -> Response {
+fn redirect_with(to: &str, cookies: impl IntoIterator<Item = String>) -> Response {
     let mut response = Redirect::to(to).into_response();
-    if let Some(cookie) = cookie
-        && let Ok(value) = cookie.parse()
-    {
-        response.headers_mut().append(header::SET_COOKIE, value);
+    for cookie in cookies {
+        set_cookie(&mut response, cookie);
     }
     response
+}
+
+/// Appends a `Set-Cookie` header; a cookie that is not a valid header value is dropped.
+fn set_cookie(response: &mut Response, cookie: String) {
+    if let Ok(value) = cookie.parse() {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
 }
 
 pub async fn home(_: Operator) -> Redirect {
@@ -278,11 +283,8 @@ fn login_page(panel: &Panel, failed: bool) -> Response {
         "login.html",
         json!({ "login_csrf": token, "failed": failed }),
     );
-    if let Ok(value) =
-        cookies::set(cookies::LOGIN_CSRF, &token, panel.config.secure_cookies).parse()
-    {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
+    let cookie = cookies::set(cookies::LOGIN_CSRF, &token, panel.config.secure_cookies);
+    set_cookie(&mut response, cookie);
     response
 }
 
@@ -313,14 +315,13 @@ pub async fn login(
     let session = panel.sessions.login(&panel.config.username, now());
     tracing::info!(admin = %panel.config.username, "panel login");
     let secure = panel.config.secure_cookies;
-    let mut response = redirect_with(
+    Ok(redirect_with(
         "/panel/tenants",
-        Some(cookies::set(cookies::SESSION, &session, secure)),
-    );
-    if let Ok(value) = cookies::clear(cookies::LOGIN_CSRF, secure).parse() {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
-    Ok(response)
+        [
+            cookies::set(cookies::SESSION, &session, secure),
+            cookies::clear(cookies::LOGIN_CSRF, secure),
+        ],
+    ))
 }
 
 #[derive(Deserialize)]
@@ -341,14 +342,13 @@ pub async fn logout(
     }
     panel.sessions.logout(&operator.session_id);
     let secure = panel.config.secure_cookies;
-    let mut response = redirect_with(
+    Ok(redirect_with(
         "/panel/login",
-        Some(cookies::clear(cookies::SESSION, secure)),
-    );
-    if let Ok(value) = cookies::clear(cookies::IMPERSONATION, secure).parse() {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
-    Ok(response)
+        [
+            cookies::clear(cookies::SESSION, secure),
+            cookies::clear(cookies::IMPERSONATION, secure),
+        ],
+    ))
 }
 
 #[derive(Deserialize)]
@@ -386,16 +386,29 @@ pub struct ReasonForm {
     reason: String,
 }
 
+impl ReasonForm {
+    /// The checks every reasoned step shares: the session's CSRF token, the tenant id in the
+    /// address and a non-blank reason. Returns the panel, the tenant and the reason.
+    fn checked<'s>(
+        &self,
+        state: &'s AppState,
+        operator: &Operator,
+        path: Result<Path<Uuid>, PathRejection>,
+    ) -> Result<(&'s Panel, Uuid, String), Refusal> {
+        operator.check_csrf(&self.csrf)?;
+        let panel = panel(state)?;
+        let tenant = tenant_id(path)?;
+        Ok((panel, tenant, reason(&self.reason)?))
+    }
+}
+
 pub async fn impersonate(
     State(state): State<AppState>,
     operator: Operator,
     path: Result<Path<Uuid>, PathRejection>,
     Form(form): Form<ReasonForm>,
 ) -> Result<Response, Refusal> {
-    operator.check_csrf(&form.csrf)?;
-    let panel = panel(&state)?;
-    let tenant = tenant_id(path)?;
-    let reason = reason(&form.reason)?;
+    let (panel, tenant, reason) = form.checked(&state, &operator, path)?;
     let entry = panel
         .directory
         .tenant(tenant)
@@ -426,11 +439,11 @@ pub async fn impersonate(
     tracing::info!(admin = %impersonation.admin, tenant_id = %tenant, "impersonation started");
     Ok(redirect_with(
         &format!("/panel/tenants/{tenant}"),
-        Some(cookies::set(
+        [cookies::set(
             cookies::IMPERSONATION,
             &impersonation.id,
             panel.config.secure_cookies,
-        )),
+        )],
     ))
 }
 
@@ -578,10 +591,7 @@ pub async fn escalate(
     path: Result<Path<Uuid>, PathRejection>,
     Form(form): Form<ReasonForm>,
 ) -> Result<Response, Refusal> {
-    operator.check_csrf(&form.csrf)?;
-    let panel = panel(&state)?;
-    let tenant = tenant_id(path)?;
-    let reason = reason(&form.reason)?;
+    let (panel, tenant, reason) = form.checked(&state, &operator, path)?;
     let mut impersonation = operator.acting_as(&state, tenant)?.clone();
     impersonation.escalated = true;
     record_step(
@@ -667,10 +677,10 @@ pub async fn end_impersonation(
     }
     Ok(redirect_with(
         "/panel/tenants",
-        Some(cookies::clear(
+        [cookies::clear(
             cookies::IMPERSONATION,
             panel.config.secure_cookies,
-        )),
+        )],
     ))
 }
 

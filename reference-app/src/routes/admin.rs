@@ -70,38 +70,33 @@ async fn record(tx: &mut PgConnection, tenant: Uuid, path: &str) -> Result<(), A
     Ok(())
 }
 
-pub async fn projects(admin: Impersonation) -> Result<Json<Items<Project>>, ApiError> {
+/// Records the impersonation, then reads every row `sql` selects: one transaction, so there is
+/// no data without its audit row.
+async fn read_recorded<T>(
+    admin: Impersonation,
+    sql: &'static str,
+) -> Result<Json<Items<T>>, ApiError>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin + 'static,
+{
     let Impersonation { tenant, db, path } = admin;
     let items = db
         .run(move |tx| {
             Box::pin(async move {
                 record(&mut *tx, tenant, &path).await?;
-                Ok(sqlx::query_as(
-                    "SELECT id, name, status, created_at FROM projects ORDER BY created_at, id",
-                )
-                .fetch_all(tx)
-                .await?)
+                Ok(sqlx::query_as(sql).fetch_all(tx).await?)
             })
         })
         .await?;
     Ok(Json(Items { items }))
 }
 
+pub async fn projects(admin: Impersonation) -> Result<Json<Items<Project>>, ApiError> {
+    read_recorded(admin, super::projects::LIST).await
+}
+
 pub async fn users(admin: Impersonation) -> Result<Json<Items<User>>, ApiError> {
-    let Impersonation { tenant, db, path } = admin;
-    let items = db
-        .run(move |tx| {
-            Box::pin(async move {
-                record(&mut *tx, tenant, &path).await?;
-                Ok(sqlx::query_as(
-                    "SELECT id, email, role, created_at FROM users ORDER BY created_at, id",
-                )
-                .fetch_all(tx)
-                .await?)
-            })
-        })
-        .await?;
-    Ok(Json(Items { items }))
+    read_recorded(admin, super::users::LIST).await
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow)]
@@ -117,14 +112,9 @@ pub async fn audit_events(
     State(_): State<AppState>,
     admin: Impersonation,
 ) -> Result<Json<Items<AuditEvent>>, ApiError> {
-    let Impersonation { tenant, db, path } = admin;
-    let items = db
-        .run(move |tx| {
-            Box::pin(async move {
-                record(&mut *tx, tenant, &path).await?;
-                Ok(sqlx::query_as("SELECT id, actor, action, detail, created_at FROM audit_events ORDER BY created_at, id").fetch_all(tx).await?)
-            })
-        })
-        .await?;
-    Ok(Json(Items { items }))
+    read_recorded(
+        admin,
+        "SELECT id, actor, action, detail, created_at FROM audit_events ORDER BY created_at, id",
+    )
+    .await
 }

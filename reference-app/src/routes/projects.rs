@@ -52,23 +52,15 @@ pub struct ProjectChanges {
 
 const COLUMNS: &str = "id, name, status, created_at";
 
+/// Every project the tenant may see, oldest first (the API's list and the admin's).
+pub const LIST: &str = "SELECT id, name, status, created_at FROM projects ORDER BY created_at, id";
+
 pub async fn list(tenant: Tenant) -> Result<Json<Items<Project>>, ApiError> {
     let key = tenant.cache.project_list_key();
     if let Some(items) = tenant.cache.get::<Vec<Project>>(key.as_ref()).await {
         return Ok(Json(Items { items }));
     }
-    let items: Vec<Project> = tenant
-        .db
-        .run(|tx| {
-            Box::pin(async move {
-                Ok(sqlx::query_as(
-                    "SELECT id, name, status, created_at FROM projects ORDER BY created_at, id",
-                )
-                .fetch_all(tx)
-                .await?)
-            })
-        })
-        .await?;
+    let items: Vec<Project> = tenant.db.fetch_all(LIST).await?;
     tenant.cache.put(key.as_ref(), &items).await;
     Ok(Json(Items { items }))
 }
@@ -148,21 +140,10 @@ pub async fn update(
 }
 
 pub async fn delete(tenant: Tenant, Id(id): Id) -> Result<StatusCode, ApiError> {
-    let deleted = tenant
+    tenant
         .db
-        .run(move |tx| {
-            Box::pin(async move {
-                Ok(sqlx::query("DELETE FROM projects WHERE id = $1")
-                    .bind(id)
-                    .execute(tx)
-                    .await?
-                    .rows_affected())
-            })
-        })
+        .delete_by_id("DELETE FROM projects WHERE id = $1", id, "project")
         .await?;
-    if deleted == 0 {
-        return Err(ApiError::NotFound("project"));
-    }
     tenant.cache.invalidate_projects(Some(id)).await;
     Ok(StatusCode::NO_CONTENT)
 }

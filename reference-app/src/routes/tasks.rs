@@ -46,6 +46,16 @@ pub struct TaskChanges {
     pub due_on: Option<NaiveDate>,
 }
 
+impl TaskChanges {
+    /// The new title, held to the same rule as a new task's; `None` keeps the old one.
+    fn checked_title(&self) -> Result<Option<String>, ApiError> {
+        self.title
+            .as_deref()
+            .map(|t| required_text("title", t, 500))
+            .transpose()
+    }
+}
+
 pub async fn list(tenant: Tenant, Id(project): Id) -> Result<Json<Items<Task>>, ApiError> {
     let items = tenant
         .db
@@ -117,11 +127,7 @@ pub async fn update(
     Id(id): Id,
     ApiJson(changes): ApiJson<TaskChanges>,
 ) -> Result<Json<Task>, ApiError> {
-    let title = changes
-        .title
-        .as_deref()
-        .map(|t| required_text("title", t, 500))
-        .transpose()?;
+    let title = changes.checked_title()?;
     let task = tenant
         .db
         .run(move |tx| {
@@ -145,21 +151,10 @@ pub async fn update(
 }
 
 pub async fn delete(tenant: Tenant, Id(id): Id) -> Result<StatusCode, ApiError> {
-    let deleted = tenant
+    tenant
         .db
-        .run(move |tx| {
-            Box::pin(async move {
-                Ok(sqlx::query("DELETE FROM tasks WHERE id = $1")
-                    .bind(id)
-                    .execute(tx)
-                    .await?
-                    .rows_affected())
-            })
-        })
+        .delete_by_id("DELETE FROM tasks WHERE id = $1", id, "task")
         .await?;
-    if deleted == 0 {
-        return Err(ApiError::NotFound("task"));
-    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -272,11 +267,7 @@ pub async fn update_nested(
     ParentAndId(project, task): ParentAndId,
     ApiJson(changes): ApiJson<TaskChanges>,
 ) -> Result<Json<Task>, ApiError> {
-    let title = changes
-        .title
-        .as_deref()
-        .map(|t| required_text("title", t, 500))
-        .transpose()?;
+    let title = changes.checked_title()?;
     let op = NestedOp::Update { title, changes };
     Ok(Json(nested(&state, tenant, project, task, op).await?))
 }

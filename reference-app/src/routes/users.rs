@@ -20,6 +20,9 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
+/// Every member the tenant may see, oldest first (the API's list and the admin's).
+pub const LIST: &str = "SELECT id, email, role, created_at FROM users ORDER BY created_at, id";
+
 pub async fn list(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -30,17 +33,6 @@ pub async fn list(
             items: state.db.all_users_bypassing_rls().await?,
         }));
     }
-    let items = tenant
-        .db
-        .run(|tx| {
-            Box::pin(async move {
-                Ok(sqlx::query_as(
-                    "SELECT id, email, role, created_at FROM users ORDER BY created_at, id",
-                )
-                .fetch_all(tx)
-                .await?)
-            })
-        })
-        .await?;
+    let items = tenant.db.fetch_all(LIST).await?;
     Ok(Json(Items { items }))
 }

@@ -27,6 +27,8 @@ pub struct Exchange {
     pub path: String,
     pub host: Option<String>,
     pub token_shown: Option<String>,
+    /// Extra request headers (the endpoint's own), shown in the reproducer.
+    pub headers: Vec<(String, String)>,
     pub body: Option<Value>,
     pub status: u16,
     pub response: String,
@@ -56,6 +58,9 @@ impl Exchange {
         }
         if let Some(token) = &self.token_shown {
             parts.push(format!("-H \"Authorization: Bearer {token}\""));
+        }
+        for (name, value) in &self.headers {
+            parts.push(format!("-H '{name}: {}'", value.replace('\'', "'\\''")));
         }
         if let Some(body) = &self.body {
             parts.push(format!(
@@ -182,6 +187,19 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Exchange, reqwest::Error> {
+        self.send_with(who, creds, method, path, &[], body).await
+    }
+
+    /// `send` with extra request headers (an endpoint's own `headers`).
+    pub async fn send_with(
+        &self,
+        who: &str,
+        creds: &Credentials,
+        method: &str,
+        path: &str,
+        headers: &[(String, String)],
+        body: Option<&Value>,
+    ) -> Result<Exchange, reqwest::Error> {
         let method_value =
             reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
         let pool = self.pool_for(creds)?;
@@ -193,6 +211,9 @@ impl Client {
             }
             if let Some((token, _)) = &creds.token {
                 request = request.bearer_auth(token);
+            }
+            for (name, value) in headers {
+                request = request.header(name.as_str(), value.as_str());
             }
             if let Some(body) = body {
                 request = request.json(body);
@@ -241,6 +262,7 @@ impl Client {
                 path: path.to_owned(),
                 host: creds.host.clone(),
                 token_shown: creds.token.as_ref().map(|(_, shown)| shown.clone()),
+                headers: headers.to_vec(),
                 body: body.cloned(),
                 status,
                 response: text,

@@ -157,6 +157,7 @@ fn empty_exchange() -> Exchange {
         path: String::new(),
         host: None,
         token_shown: None,
+        headers: Vec::new(),
         body: None,
         status: 0,
         response: String::new(),

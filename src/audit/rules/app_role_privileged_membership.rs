@@ -1,21 +1,15 @@
 //! `app-role-privileged-membership`: the app role may SET ROLE to a role that bypasses RLS.
 
-use super::AuditRule;
 use crate::audit::context::Context;
-use crate::finding::{Category, Finding, Severity};
-use crate::rules::RuleInfo;
+use crate::finding::Finding;
 
-pub static RULE: AuditRule = AuditRule {
-    info: RuleInfo {
-        id: "app-role-privileged-membership",
-        category: Category::Audit,
-        severity: Severity::High,
-        title: "the app role can switch to a role that bypasses row-level security",
-        explanation: "The app role is a member of a superuser or BYPASSRLS role. Any SQL the app runs (or an injection runs for it) can SET ROLE to that role and read every tenant.",
-        remediation: "REVOKE the membership; the app role should belong to no privileged role.",
-    },
-    check,
-};
+audit_rule! {
+    id: "app-role-privileged-membership",
+    severity: High,
+    title: "the app role can switch to a role that bypasses row-level security",
+    explanation: "The app role is a member of a superuser or BYPASSRLS role. Any SQL the app runs (or an injection runs for it) can SET ROLE to that role and read every tenant.",
+    remediation: "REVOKE the membership; the app role should belong to no privileged role.",
+}
 
 fn check(cx: &Context<'_>) -> Vec<Finding> {
     let app = &cx.tenancy.app_role;

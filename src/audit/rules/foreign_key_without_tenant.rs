@@ -1,21 +1,15 @@
 //! `foreign-key-without-tenant`: a foreign key between tenant tables that does not match tenants.
 
-use super::AuditRule;
 use crate::audit::context::Context;
-use crate::finding::{Category, Finding, Severity};
-use crate::rules::RuleInfo;
+use crate::finding::Finding;
 
-pub static RULE: AuditRule = AuditRule {
-    info: RuleInfo {
-        id: "foreign-key-without-tenant",
-        category: Category::Audit,
-        severity: Severity::High,
-        title: "a foreign key between tenant tables does not include the tenant column",
-        explanation: "Foreign-key checks ignore row-level security. A key on the id alone lets a row of tenant A point at a row of tenant B, and the error or success of that insert tells A whether B's id exists (an existence oracle).",
-        remediation: "Make the key composite: FOREIGN KEY (tenant_id, x_id) REFERENCES parent (tenant_id, id), with a unique key (tenant_id, id) on the parent.",
-    },
-    check,
-};
+audit_rule! {
+    id: "foreign-key-without-tenant",
+    severity: High,
+    title: "a foreign key between tenant tables does not include the tenant column",
+    explanation: "Foreign-key checks ignore row-level security. A key on the id alone lets a row of tenant A point at a row of tenant B, and the error or success of that insert tells A whether B's id exists (an existence oracle).",
+    remediation: "Make the key composite: FOREIGN KEY (tenant_id, x_id) REFERENCES parent (tenant_id, id), with a unique key (tenant_id, id) on the parent.",
+}
 
 fn check(cx: &Context<'_>) -> Vec<Finding> {
     let mut findings = Vec::new();

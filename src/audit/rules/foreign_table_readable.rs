@@ -1,29 +1,22 @@
 //! `foreign-table-readable`: the app role can read a foreign table of tenant data (no RLS possible).
 
-use super::AuditRule;
 use crate::audit::context::Context;
-use crate::finding::{Category, Finding, Severity};
-use crate::rules::RuleInfo;
+use crate::finding::Finding;
 
-pub static RULE: AuditRule = AuditRule {
-    info: RuleInfo {
-        id: "foreign-table-readable",
-        category: Category::Audit,
-        severity: Severity::High,
-        title: "the app role can read a foreign table of tenant data",
-        explanation: "Row-level security cannot be enabled on foreign tables. A foreign table with tenant data that the app role can read exposes every tenant's rows of the remote source.",
-        remediation: "Revoke the app role's privileges on the foreign table; expose it through a security_invoker view over a local table with RLS, or filter on the remote side per tenant.",
-    },
-    check,
-};
+audit_rule! {
+    id: "foreign-table-readable",
+    severity: High,
+    title: "the app role can read a foreign table of tenant data",
+    explanation: "Row-level security cannot be enabled on foreign tables. A foreign table with tenant data that the app role can read exposes every tenant's rows of the remote source.",
+    remediation: "Revoke the app role's privileges on the foreign table; expose it through a security_invoker view over a local table with RLS, or filter on the remote side per tenant.",
+}
 
 fn check(cx: &Context<'_>) -> Vec<Finding> {
-    cx.catalog
-        .relations
-        .iter()
-        .filter(|r| r.kind == 'f' && (r.app.select || r.app.insert || r.app.update || r.app.delete) && cx.is_tenant_data(r))
-        .map(|r| RULE.info.finding(r.name.to_string(), "", format!("`{}` is a foreign table with tenant data and the app role may use it; RLS cannot apply.", r.name)))
-        .collect()
+    RULE.on_each(
+        &cx.catalog.relations,
+        |r| r.kind == 'f' && (r.app.select || r.app.insert || r.app.update || r.app.delete) && cx.is_tenant_data(r),
+        |r| format!("`{}` is a foreign table with tenant data and the app role may use it; RLS cannot apply.", r.name),
+    )
 }
 
 #[cfg(test)]

@@ -1,38 +1,27 @@
 //! `leakproof-function`: a user-defined function is marked LEAKPROOF.
 
-use super::AuditRule;
 use crate::audit::context::Context;
-use crate::finding::{Category, Finding, Severity};
-use crate::rules::RuleInfo;
+use crate::finding::Finding;
 
-pub static RULE: AuditRule = AuditRule {
-    info: RuleInfo {
-        id: "leakproof-function",
-        category: Category::Audit,
-        severity: Severity::Medium,
-        title: "a user-defined function is marked LEAKPROOF",
-        explanation: "The planner may run LEAKPROOF functions on rows before RLS filters them. A function that is not truly leak-proof (one that raises errors or logs depending on its input) can reveal other tenants' values through its errors or side effects.",
-        remediation: "ALTER FUNCTION … NOT LEAKPROOF, unless it provably reveals nothing about its arguments (no errors, no output that depends on them).",
-    },
-    check,
-};
+audit_rule! {
+    id: "leakproof-function",
+    severity: Medium,
+    title: "a user-defined function is marked LEAKPROOF",
+    explanation: "The planner may run LEAKPROOF functions on rows before RLS filters them. A function that is not truly leak-proof (one that raises errors or logs depending on its input) can reveal other tenants' values through its errors or side effects.",
+    remediation: "ALTER FUNCTION … NOT LEAKPROOF, unless it provably reveals nothing about its arguments (no errors, no output that depends on them).",
+}
 
 fn check(cx: &Context<'_>) -> Vec<Finding> {
-    cx.catalog
-        .functions
-        .iter()
-        .filter(|f| f.user_defined && f.leakproof)
-        .map(|f| {
-            RULE.info.finding(
-                f.signature.clone(),
-                "",
-                format!(
-                    "`{}` is LEAKPROOF: it may see rows before RLS removes them.",
-                    f.signature
-                ),
+    RULE.on_each(
+        &cx.catalog.functions,
+        |f| f.user_defined && f.leakproof,
+        |f| {
+            format!(
+                "`{}` is LEAKPROOF: it may see rows before RLS removes them.",
+                f.signature
             )
-        })
-        .collect()
+        },
+    )
 }
 
 #[cfg(test)]

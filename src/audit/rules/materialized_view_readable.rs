@@ -1,29 +1,22 @@
 //! `materialized-view-readable`: the app role can read a materialized view of tenant data.
 
-use super::AuditRule;
 use crate::audit::context::Context;
-use crate::finding::{Category, Finding, Severity};
-use crate::rules::RuleInfo;
+use crate::finding::Finding;
 
-pub static RULE: AuditRule = AuditRule {
-    info: RuleInfo {
-        id: "materialized-view-readable",
-        category: Category::Audit,
-        severity: Severity::High,
-        title: "the app role can read a materialized view of tenant data",
-        explanation: "A materialized view stores a copy of the rows its owner could see, and RLS cannot be enabled on it. Every tenant's copied rows are readable by anyone with SELECT on it.",
-        remediation: "Revoke SELECT from the app role and serve the data through a security_invoker view or a table with RLS; or keep one materialized view per tenant outside the app's reach.",
-    },
-    check,
-};
+audit_rule! {
+    id: "materialized-view-readable",
+    severity: High,
+    title: "the app role can read a materialized view of tenant data",
+    explanation: "A materialized view stores a copy of the rows its owner could see, and RLS cannot be enabled on it. Every tenant's copied rows are readable by anyone with SELECT on it.",
+    remediation: "Revoke SELECT from the app role and serve the data through a security_invoker view or a table with RLS; or keep one materialized view per tenant outside the app's reach.",
+}
 
 fn check(cx: &Context<'_>) -> Vec<Finding> {
-    cx.catalog
-        .relations
-        .iter()
-        .filter(|r| r.kind == 'm' && r.app.select && cx.is_tenant_data(r))
-        .map(|r| RULE.info.finding(r.name.to_string(), "", format!("`{}` holds a copy of tenant data without RLS, and the app role may SELECT from it.", r.name)))
-        .collect()
+    RULE.on_each(
+        &cx.catalog.relations,
+        |r| r.kind == 'm' && r.app.select && cx.is_tenant_data(r),
+        |r| format!("`{}` holds a copy of tenant data without RLS, and the app role may SELECT from it.", r.name),
+    )
 }
 
 #[cfg(test)]

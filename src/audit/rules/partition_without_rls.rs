@@ -1,21 +1,15 @@
 //! `partition-without-rls`: a partition or inheritance child of tenant data has no RLS of its own.
 
-use super::AuditRule;
 use crate::audit::context::Context;
-use crate::finding::{Category, Finding, Severity};
-use crate::rules::RuleInfo;
+use crate::finding::Finding;
 
-pub static RULE: AuditRule = AuditRule {
-    info: RuleInfo {
-        id: "partition-without-rls",
-        category: Category::Audit,
-        severity: Severity::High,
-        title: "a partition or inheritance child of tenant data has no row-level security",
-        explanation: "Policies belong to the table they are created on. Queries through the parent use the parent's policies, but a query that names the partition or child directly uses the child's own, and this one has RLS off: anyone granted access to it sees every tenant.",
-        remediation: "Enable and force RLS on every partition and child with the same tenant policy (and grant the app role nothing on them directly).",
-    },
-    check,
-};
+audit_rule! {
+    id: "partition-without-rls",
+    severity: High,
+    title: "a partition or inheritance child of tenant data has no row-level security",
+    explanation: "Policies belong to the table they are created on. Queries through the parent use the parent's policies, but a query that names the partition or child directly uses the child's own, and this one has RLS off: anyone granted access to it sees every tenant.",
+    remediation: "Enable and force RLS on every partition and child with the same tenant policy (and grant the app role nothing on them directly).",
+}
 
 fn check(cx: &Context<'_>) -> Vec<Finding> {
     cx.catalog

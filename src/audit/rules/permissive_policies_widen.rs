@@ -1,37 +1,25 @@
 //! `permissive-policies-widen`: a correct tenant policy is OR-ed with another permissive policy
 //! that admits rows of other tenants.
 
-use super::AuditRule;
 use crate::audit::context::{Context, Side};
 use crate::audit::policy::Verdict;
-use crate::finding::{Category, Finding, Severity};
-use crate::rules::RuleInfo;
+use crate::finding::Finding;
 
-pub static RULE: AuditRule = AuditRule {
-    info: RuleInfo {
-        id: "permissive-policies-widen",
-        category: Category::Audit,
-        severity: Severity::Critical,
-        title: "another permissive policy widens the tenant policy",
-        explanation: "PostgreSQL ORs permissive policies together. The tenant policy is right, but this other policy applies to the app role too and admits rows without pinning the tenant, so together they admit other tenants' rows.",
-        remediation: "Make the extra policy RESTRICTIVE (AND-ed), add the tenant predicate to it, or restrict it TO the role it is meant for.",
-    },
-    check,
-};
+audit_rule! {
+    id: "permissive-policies-widen",
+    severity: Critical,
+    title: "another permissive policy widens the tenant policy",
+    explanation: "PostgreSQL ORs permissive policies together. The tenant policy is right, but this other policy applies to the app role too and admits rows without pinning the tenant, so together they admit other tenants' rows.",
+    remediation: "Make the extra policy RESTRICTIVE (AND-ed), add the tenant predicate to it, or restrict it TO the role it is meant for.",
+}
 
 fn check(cx: &Context<'_>) -> Vec<Finding> {
-    cx.offences(|j, o| {
+    RULE.on_offences(cx.offences(|j, o| {
         j.side == Side::Using
             && j.some_permissive_pins
             && !o.always_true
             && matches!(o.verdict, Verdict::Leaks(_))
-    })
-    .into_iter()
-    .map(|o| {
-        RULE.info
-            .finding(o.relation.name.to_string(), &o.policy, o.describe())
-    })
-    .collect()
+    }))
 }
 
 #[cfg(test)]

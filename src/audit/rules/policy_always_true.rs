@@ -1,48 +1,34 @@
 //! `policy-always-true`: a permissive policy that admits every row, OR-ed into the app's policies.
 
-use super::AuditRule;
 use crate::audit::context::{Context, Side};
-use crate::finding::{Category, Finding, Severity};
-use crate::rules::RuleInfo;
+use crate::finding::Finding;
 
-pub static RULE: AuditRule = AuditRule {
-    info: RuleInfo {
-        id: "policy-always-true",
-        category: Category::Audit,
-        severity: Severity::Critical,
-        title: "a permissive policy admits every row",
-        explanation: "Permissive policies are OR-ed together. One that is always true (`USING (true)`, `1 = 1`, a missing clause) makes the whole set admit every tenant's rows, however well the tenant policy is written.",
-        remediation: "DROP the policy, or make it RESTRICTIVE, or add the tenant predicate to it; a policy meant for another role must name that role (TO …).",
-    },
-    check,
-};
+audit_rule! {
+    id: "policy-always-true",
+    severity: Critical,
+    title: "a permissive policy admits every row",
+    explanation: "Permissive policies are OR-ed together. One that is always true (`USING (true)`, `1 = 1`, a missing clause) makes the whole set admit every tenant's rows, however well the tenant policy is written.",
+    remediation: "DROP the policy, or make it RESTRICTIVE, or add the tenant predicate to it; a policy meant for another role must name that role (TO …).",
+}
 
 fn check(cx: &Context<'_>) -> Vec<Finding> {
-    cx.offences(|j, o| j.side == Side::Using && o.always_true)
-        .into_iter()
-        .map(|o| {
-            RULE.info
-                .finding(o.relation.name.to_string(), &o.policy, o.describe())
-        })
-        .collect()
+    RULE.on_offences(cx.offences(|j, o| j.side == Side::Using && o.always_true))
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::audit::rules::testing::{BASE, both_ways};
+    use crate::audit::rules::testing::{BASE, both_ways_on_base};
 
     #[tokio::test]
     async fn flags_a_true_policy_ored_with_the_tenant_policy() {
-        both_ways(
+        both_ways_on_base(
             "policy-always-true",
-            &format!("{BASE} CREATE POLICY open ON items FOR SELECT USING (true);"),
-            BASE,
+            "CREATE POLICY open ON items FOR SELECT USING (true);",
         )
         .await;
-        both_ways(
+        both_ways_on_base(
             "policy-always-true",
-            &format!("{BASE} CREATE POLICY open ON items FOR DELETE USING (1 = 1);"),
-            BASE,
+            "CREATE POLICY open ON items FOR DELETE USING (1 = 1);",
         )
         .await;
     }

@@ -1,37 +1,25 @@
 //! `policy-not-tenant-scoped`: the app's policies for a command admit rows of other tenants, and
 //! none of them pins the tenant.
 
-use super::AuditRule;
 use crate::audit::context::{Context, Side};
 use crate::audit::policy::Verdict;
-use crate::finding::{Category, Finding, Severity};
-use crate::rules::RuleInfo;
+use crate::finding::Finding;
 
-pub static RULE: AuditRule = AuditRule {
-    info: RuleInfo {
-        id: "policy-not-tenant-scoped",
-        category: Category::Audit,
-        severity: Severity::Critical,
-        title: "a policy does not pin rows to the current tenant",
-        explanation: "The policy is judged by meaning: it must admit only rows whose tenant column equals the tenant setting. An `IS NULL OR …` branch, a COALESCE fallback, a LIKE prefix match or a comparison with a constant admits other tenants' rows (or every row when no tenant is set).",
-        remediation: "USING (tenant_column = (SELECT NULLIF(current_setting('<setting>', true), '')::<type>)): compare with `=`, read the setting through NULLIF(…, '') and never fall back.",
-    },
-    check,
-};
+audit_rule! {
+    id: "policy-not-tenant-scoped",
+    severity: Critical,
+    title: "a policy does not pin rows to the current tenant",
+    explanation: "The policy is judged by meaning: it must admit only rows whose tenant column equals the tenant setting. An `IS NULL OR …` branch, a COALESCE fallback, a LIKE prefix match or a comparison with a constant admits other tenants' rows (or every row when no tenant is set).",
+    remediation: "USING (tenant_column = (SELECT NULLIF(current_setting('<setting>', true), '')::<type>)): compare with `=`, read the setting through NULLIF(…, '') and never fall back.",
+}
 
 fn check(cx: &Context<'_>) -> Vec<Finding> {
-    cx.offences(|j, o| {
+    RULE.on_offences(cx.offences(|j, o| {
         j.side == Side::Using
             && !j.some_permissive_pins
             && !o.always_true
             && matches!(o.verdict, Verdict::Leaks(_))
-    })
-    .into_iter()
-    .map(|o| {
-        RULE.info
-            .finding(o.relation.name.to_string(), &o.policy, o.describe())
-    })
-    .collect()
+    }))
 }
 
 #[cfg(test)]

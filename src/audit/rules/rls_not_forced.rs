@@ -1,35 +1,22 @@
 //! `rls-not-forced`: the app role owns a tenant table whose RLS is not forced, so it bypasses RLS.
 
-use super::AuditRule;
 use crate::audit::context::Context;
-use crate::finding::{Category, Finding, Severity};
-use crate::rules::RuleInfo;
+use crate::finding::Finding;
 
-pub static RULE: AuditRule = AuditRule {
-    info: RuleInfo {
-        id: "rls-not-forced",
-        category: Category::Audit,
-        severity: Severity::Critical,
-        title: "row-level security is not forced on a table the app role owns",
-        explanation: "A table's owner bypasses its RLS policies unless RLS is forced. The app role owns this table (or is a member of its owner), so every policy on it is silently ignored for the app.",
-        remediation: "ALTER TABLE … FORCE ROW LEVEL SECURITY, and better: give the table to a separate owner role that runs migrations, so the app role owns nothing.",
-    },
-    check,
-};
+audit_rule! {
+    id: "rls-not-forced",
+    severity: Critical,
+    title: "row-level security is not forced on a table the app role owns",
+    explanation: "A table's owner bypasses its RLS policies unless RLS is forced. The app role owns this table (or is a member of its owner), so every policy on it is silently ignored for the app.",
+    remediation: "ALTER TABLE … FORCE ROW LEVEL SECURITY, and better: give the table to a separate owner role that runs migrations, so the app role owns nothing.",
+}
 
 fn check(cx: &Context<'_>) -> Vec<Finding> {
-    cx.catalog
-        .relations
-        .iter()
-        .filter(|r| r.is_table() && r.rls_enabled && !r.rls_forced && r.app_is_owner && cx.is_tenant_data(r))
-        .map(|r| {
-            RULE.info.finding(
-                r.name.to_string(),
-                "",
-                format!("`{}` is owned by `{}`, which the app role `{}` is or belongs to, and RLS is not forced: its policies do not apply to the app.", r.name, r.owner, cx.tenancy.app_role),
-            )
-        })
-        .collect()
+    RULE.on_each(
+        &cx.catalog.relations,
+        |r| r.is_table() && r.rls_enabled && !r.rls_forced && r.app_is_owner && cx.is_tenant_data(r),
+        |r| format!("`{}` is owned by `{}`, which the app role `{}` is or belongs to, and RLS is not forced: its policies do not apply to the app.", r.name, r.owner, cx.tenancy.app_role),
+    )
 }
 
 #[cfg(test)]

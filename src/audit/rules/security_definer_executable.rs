@@ -1,43 +1,32 @@
 //! `security-definer-executable`: the app role may call a SECURITY DEFINER function.
 
-use super::AuditRule;
 use crate::audit::context::Context;
-use crate::finding::{Category, Finding, Severity};
-use crate::rules::RuleInfo;
+use crate::finding::Finding;
 
-pub static RULE: AuditRule = AuditRule {
-    info: RuleInfo {
-        id: "security-definer-executable",
-        category: Category::Audit,
-        severity: Severity::High,
-        title: "the app role may call a SECURITY DEFINER function",
-        explanation: "A SECURITY DEFINER function runs with its owner's rights; if the owner bypasses RLS (or owns the tables), the function sees every tenant. Whatever it returns for the arguments it is given is a way around the policies.",
-        remediation: "Prefer SECURITY INVOKER. Where a definer function is truly needed (resolving a tenant before one is set), keep it narrow (no tenant data out), pin its search_path, REVOKE EXECUTE FROM PUBLIC, GRANT it to the app role only, and waive this finding with the reason.",
-    },
-    check,
-};
+audit_rule! {
+    id: "security-definer-executable",
+    severity: High,
+    title: "the app role may call a SECURITY DEFINER function",
+    explanation: "A SECURITY DEFINER function runs with its owner's rights; if the owner bypasses RLS (or owns the tables), the function sees every tenant. Whatever it returns for the arguments it is given is a way around the policies.",
+    remediation: "Prefer SECURITY INVOKER. Where a definer function is truly needed (resolving a tenant before one is set), keep it narrow (no tenant data out), pin its search_path, REVOKE EXECUTE FROM PUBLIC, GRANT it to the app role only, and waive this finding with the reason.",
+}
 
 fn check(cx: &Context<'_>) -> Vec<Finding> {
-    cx.catalog
-        .functions
-        .iter()
-        .filter(|f| f.in_scope && f.security_definer && f.app_can_execute)
-        .map(|f| {
+    RULE.on_each(
+        &cx.catalog.functions,
+        |f| f.in_scope && f.security_definer && f.app_can_execute,
+        |f| {
             let bypass = if cx.role_bypasses(&f.owner) {
                 " (which bypasses RLS)"
             } else {
                 ""
             };
-            RULE.info.finding(
-                f.signature.clone(),
-                "",
-                format!(
-                    "`{}` runs as `{}`{bypass} and the app role may execute it.",
-                    f.signature, f.owner
-                ),
+            format!(
+                "`{}` runs as `{}`{bypass} and the app role may execute it.",
+                f.signature, f.owner
             )
-        })
-        .collect()
+        },
+    )
 }
 
 #[cfg(test)]

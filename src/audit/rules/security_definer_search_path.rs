@@ -1,42 +1,31 @@
 //! `security-definer-search-path`: a SECURITY DEFINER function without a pinned search_path.
 
-use super::AuditRule;
 use crate::audit::context::Context;
-use crate::finding::{Category, Finding, Severity};
-use crate::rules::RuleInfo;
+use crate::finding::Finding;
 
-pub static RULE: AuditRule = AuditRule {
-    info: RuleInfo {
-        id: "security-definer-search-path",
-        category: Category::Audit,
-        severity: Severity::High,
-        title: "a SECURITY DEFINER function does not pin its search_path",
-        explanation: "The function resolves unqualified names through the caller's search_path. A caller who can create objects in any schema on that path can plant a table or operator that the function then uses with its owner's rights.",
-        remediation: "ALTER FUNCTION … SET search_path = pg_catalog, pg_temp, and qualify every name in the body.",
-    },
-    check,
-};
+audit_rule! {
+    id: "security-definer-search-path",
+    severity: High,
+    title: "a SECURITY DEFINER function does not pin its search_path",
+    explanation: "The function resolves unqualified names through the caller's search_path. A caller who can create objects in any schema on that path can plant a table or operator that the function then uses with its owner's rights.",
+    remediation: "ALTER FUNCTION … SET search_path = pg_catalog, pg_temp, and qualify every name in the body.",
+}
 
 fn check(cx: &Context<'_>) -> Vec<Finding> {
-    cx.catalog
-        .functions
-        .iter()
-        .filter(|f| {
+    RULE.on_each(
+        &cx.catalog.functions,
+        |f| {
             f.in_scope
                 && f.security_definer
                 && !f.config.iter().any(|c| c.starts_with("search_path="))
-        })
-        .map(|f| {
-            RULE.info.finding(
-                f.signature.clone(),
-                "",
-                format!(
-                    "`{}` is SECURITY DEFINER (runs as `{}`) and has no SET search_path.",
-                    f.signature, f.owner
-                ),
+        },
+        |f| {
+            format!(
+                "`{}` is SECURITY DEFINER (runs as `{}`) and has no SET search_path.",
+                f.signature, f.owner
             )
-        })
-        .collect()
+        },
+    )
 }
 
 #[cfg(test)]

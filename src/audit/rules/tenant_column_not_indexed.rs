@@ -1,43 +1,32 @@
 //! `tenant-column-not-indexed`: no index of a tenant table leads with the tenant column.
 
-use super::AuditRule;
-use crate::audit::context::Context;
-use crate::finding::{Category, Finding, Severity};
-use crate::rules::RuleInfo;
+use std::collections::HashSet;
 
-pub static RULE: AuditRule = AuditRule {
-    info: RuleInfo {
-        id: "tenant-column-not-indexed",
-        category: Category::Audit,
-        severity: Severity::Low,
-        title: "no index leads with the tenant column",
-        explanation: "Every query under RLS filters on the tenant column. Without an index that starts with it, each tenant's query scans every tenant's rows: slow, and a noisy neighbour for everyone.",
-        remediation: "Lead the primary key and the other indexes with the tenant column: PRIMARY KEY (tenant_id, id), CREATE INDEX … (tenant_id, …).",
-    },
-    check,
-};
+use super::tenant_keyed_tables;
+use crate::audit::context::Context;
+use crate::finding::Finding;
+
+audit_rule! {
+    id: "tenant-column-not-indexed",
+    severity: Low,
+    title: "no index leads with the tenant column",
+    explanation: "Every query under RLS filters on the tenant column. Without an index that starts with it, each tenant's query scans every tenant's rows: slow, and a noisy neighbour for everyone.",
+    remediation: "Lead the primary key and the other indexes with the tenant column: PRIMARY KEY (tenant_id, id), CREATE INDEX … (tenant_id, …).",
+}
 
 fn check(cx: &Context<'_>) -> Vec<Finding> {
-    let tenants_table = cx.tenancy.tenants_table.as_ref();
-    let leading: std::collections::HashSet<(i64, &str)> = cx
+    let leading: HashSet<(i64, &str)> = cx
         .catalog
         .indexes
         .iter()
         .filter(|i| !i.partial)
         .filter_map(|i| Some((i.relid, i.columns.first()?.as_str())))
         .collect();
-    cx.catalog
-        .relations
-        .iter()
-        .filter(|r| r.is_table() && Some(&r.name) != tenants_table)
-        .filter_map(|r| Some((r, cx.tenant_key.get(&r.oid)?)))
-        .filter(|(r, key)| !leading.contains(&(r.oid, key.as_str())))
+    tenant_keyed_tables(cx)
+        .filter(|(r, key)| !leading.contains(&(r.oid, *key)))
         .map(|(r, key)| {
-            RULE.info.finding(
-                r.name.to_string(),
-                "",
-                format!("No index on `{}` starts with `{key}`.", r.name),
-            )
+            let detail = format!("No index on `{}` starts with `{key}`.", r.name);
+            RULE.info.finding(r.name.to_string(), "", detail)
         })
         .collect()
 }

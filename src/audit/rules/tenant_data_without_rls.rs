@@ -1,45 +1,37 @@
 //! `tenant-data-without-rls`: a table without the tenant column that still holds tenant data (it
 //! references a tenant table) has RLS off.
 
-use super::AuditRule;
+use crate::audit::catalog::Relation;
 use crate::audit::context::Context;
-use crate::finding::{Category, Finding, Severity};
-use crate::rules::RuleInfo;
+use crate::finding::Finding;
 
-pub static RULE: AuditRule = AuditRule {
-    info: RuleInfo {
-        id: "tenant-data-without-rls",
-        category: Category::Audit,
-        severity: Severity::Critical,
-        title: "a table that holds tenant data through a foreign key has no row-level security",
-        explanation: "The table has no tenant column, but its rows reference a tenant's rows, so each row belongs to a tenant. Without RLS the app role reads and writes every tenant's child rows; tenant-column checks alone never see this table.",
-        remediation: "Add the tenant column (and include it in the foreign key), then enable and force RLS with the tenant policy; or enable RLS with a policy that joins to the parent.",
-    },
-    check,
-};
+audit_rule! {
+    id: "tenant-data-without-rls",
+    severity: Critical,
+    title: "a table that holds tenant data through a foreign key has no row-level security",
+    explanation: "The table has no tenant column, but its rows reference a tenant's rows, so each row belongs to a tenant. Without RLS the app role reads and writes every tenant's child rows; tenant-column checks alone never see this table.",
+    remediation: "Add the tenant column (and include it in the foreign key), then enable and force RLS with the tenant policy; or enable RLS with a policy that joins to the parent.",
+}
 
 fn check(cx: &Context<'_>) -> Vec<Finding> {
-    cx.catalog
-        .relations
-        .iter()
-        .filter(|r| r.is_table() && !r.is_partition && !r.rls_enabled && r.app.any())
-        .filter(|r| cx.is_tenant_data(r) && !cx.tenant_key.contains_key(&r.oid))
-        .map(|r| {
-            let parents: Vec<String> = cx
-                .catalog
-                .constraints
-                .iter()
-                .filter(|c| c.kind == 'f' && c.relid == r.oid)
-                .filter_map(|c| c.ref_relid.and_then(|p| cx.catalog.relation(p)))
-                .map(|p| format!("`{}`", p.name))
-                .collect();
-            RULE.info.finding(
-                r.name.to_string(),
-                "",
-                format!("`{}` references {} but has no tenant column and no RLS: the app role sees every tenant's rows.", r.name, parents.join(", ")),
-            )
-        })
-        .collect()
+    let parents_of = |r: &Relation| -> Vec<String> {
+        cx.catalog
+            .constraints
+            .iter()
+            .filter(|c| c.kind == 'f' && c.relid == r.oid)
+            .filter_map(|c| c.ref_relid.and_then(|p| cx.catalog.relation(p)))
+            .map(|p| format!("`{}`", p.name))
+            .collect()
+    };
+    RULE.on_each(
+        &cx.catalog.relations,
+        |r| {
+            super::reachable_without_rls(r)
+                && cx.is_tenant_data(r)
+                && !cx.tenant_key.contains_key(&r.oid)
+        },
+        |r| format!("`{}` references {} but has no tenant column and no RLS: the app role sees every tenant's rows.", r.name, parents_of(r).join(", ")),
+    )
 }
 
 #[cfg(test)]

@@ -1,26 +1,20 @@
 //! `tenant-directory-readable`: the tenants table has no RLS and the app role may only read it, so
 //! every tenant can list every tenant: one design choice, reported once with its remedy.
 
-use super::AuditRule;
 use crate::audit::catalog::Relation;
 use crate::audit::context::Context;
-use crate::finding::{Category, Finding, Severity};
-use crate::rules::RuleInfo;
+use crate::finding::Finding;
 
-pub static RULE: AuditRule = AuditRule {
-    info: RuleInfo {
-        id: "tenant-directory-readable",
-        category: Category::Audit,
-        // Medium, not critical: it exposes who the other tenants are (ids, names, slugs), not
-        // their data, and the app cannot change it. A tenants table the app role may also write
-        // without RLS is `rls-disabled` (critical) instead.
-        severity: Severity::Medium,
-        title: "every tenant can read the whole tenants table",
-        explanation: "The tenants table has row-level security off and the app role may read it (and nothing more), usually so that the login flow can resolve a tenant by slug or domain before any tenant is set. Every tenant can then list every other tenant: names, ids and whatever else the table holds. It exposes the directory, not tenant data; `attack db` reports its reads of this table under this one cause.",
-        remediation: "Enable and force RLS on the tenants table with a policy on the tenant's own row, and give the login flow a narrow resolver: CREATE FUNCTION resolve_tenant(slug text) RETURNS uuid LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$ SELECT id FROM public.tenants WHERE tenants.slug = resolve_tenant.slug $$; owned by a role without login, EXECUTE granted to the app role only.",
-    },
-    check,
-};
+audit_rule! {
+    id: "tenant-directory-readable",
+    // Medium, not critical: it exposes who the other tenants are (ids, names, slugs), not
+    // their data, and the app cannot change it. A tenants table the app role may also write
+    // without RLS is `rls-disabled` (critical) instead.
+    severity: Medium,
+    title: "every tenant can read the whole tenants table",
+    explanation: "The tenants table has row-level security off and the app role may read it (and nothing more), usually so that the login flow can resolve a tenant by slug or domain before any tenant is set. Every tenant can then list every other tenant: names, ids and whatever else the table holds. It exposes the directory, not tenant data; `attack db` reports its reads of this table under this one cause.",
+    remediation: "Enable and force RLS on the tenants table with a policy on the tenant's own row, and give the login flow a narrow resolver: CREATE FUNCTION resolve_tenant(slug text) RETURNS uuid LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$ SELECT id FROM public.tenants WHERE tenants.slug = resolve_tenant.slug $$; owned by a role without login, EXECUTE granted to the app role only.",
+}
 
 /// The tenants table, when it is a readable directory: RLS off, the app role may SELECT and
 /// nothing else (a writable one stays `rls-disabled`).
@@ -33,28 +27,23 @@ pub fn is_readable_directory(cx: &Context<'_>, r: &Relation) -> bool {
 }
 
 fn check(cx: &Context<'_>) -> Vec<Finding> {
-    cx.catalog
-        .relations
-        .iter()
-        .filter(|r| is_readable_directory(cx, r))
-        .map(|r| {
-            RULE.info.finding(
-                r.name.to_string(),
-                "",
-                format!(
-                    "RLS is disabled on the tenants table `{}` and the app role `{}` may read it: \
-                     every tenant can list every tenant ({}).",
-                    r.name,
-                    cx.tenancy.app_role,
-                    r.columns
-                        .iter()
-                        .map(|c| format!("`{}`", c.name))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+    RULE.on_each(
+        &cx.catalog.relations,
+        |r| is_readable_directory(cx, r),
+        |r| {
+            format!(
+                "RLS is disabled on the tenants table `{}` and the app role `{}` may read it: \
+                 every tenant can list every tenant ({}).",
+                r.name,
+                cx.tenancy.app_role,
+                r.columns
+                    .iter()
+                    .map(|c| format!("`{}`", c.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
-        })
-        .collect()
+        },
+    )
 }
 
 #[cfg(test)]

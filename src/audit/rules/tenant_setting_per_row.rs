@@ -1,44 +1,39 @@
 //! `tenant-setting-per-row`: a policy reads the tenant setting outside `(SELECT …)`.
 
-use super::AuditRule;
 use crate::audit::context::Context;
-use crate::finding::{Category, Finding, Severity};
-use crate::rules::RuleInfo;
+use crate::finding::Finding;
 
-pub static RULE: AuditRule = AuditRule {
-    info: RuleInfo {
-        id: "tenant-setting-per-row",
-        category: Category::Audit,
-        severity: Severity::Low,
-        title: "a policy evaluates the tenant setting once per row",
-        explanation: "`tenant_id = current_setting(…)::uuid` calls the function for every row examined and can keep the planner from using the tenant index; wrapped as `(SELECT current_setting(…))` it becomes an InitPlan evaluated once per statement.",
-        remediation: "Write the comparison as `tenant_id = (SELECT NULLIF(current_setting('<setting>', true), '')::<type>)`.",
-    },
-    check,
-};
+audit_rule! {
+    id: "tenant-setting-per-row",
+    severity: Low,
+    title: "a policy evaluates the tenant setting once per row",
+    explanation: "`tenant_id = current_setting(…)::uuid` calls the function for every row examined and can keep the planner from using the tenant index; wrapped as `(SELECT current_setting(…))` it becomes an InitPlan evaluated once per statement.",
+    remediation: "Write the comparison as `tenant_id = (SELECT NULLIF(current_setting('<setting>', true), '')::<type>)`.",
+}
 
 fn check(cx: &Context<'_>) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    for p in &cx.catalog.policies {
-        let Some((using, check)) = cx.analyses.get(&(p.relid, p.name.clone())) else {
-            continue;
-        };
-        let per_row = [using, check]
-            .into_iter()
-            .flatten()
-            .any(|a| a.per_row_setting);
-        if let (true, Some(rel)) = (per_row, cx.catalog.relation(p.relid)) {
-            findings.push(RULE.info.finding(
-                rel.name.to_string(),
-                &p.name,
-                format!(
-                    "Policy `{}` on `{}` calls current_setting() outside a scalar subquery.",
-                    p.name, rel.name
-                ),
-            ));
-        }
-    }
-    findings
+    cx.catalog
+        .policies
+        .iter()
+        .filter(|p| {
+            cx.analyses
+                .get(&(p.relid, p.name.clone()))
+                .is_some_and(|(using, check)| {
+                    [using, check]
+                        .into_iter()
+                        .flatten()
+                        .any(|a| a.per_row_setting)
+                })
+        })
+        .filter_map(|p| {
+            let rel = cx.catalog.relation(p.relid)?;
+            let detail = format!(
+                "Policy `{}` on `{}` calls current_setting() outside a scalar subquery.",
+                p.name, rel.name
+            );
+            Some(RULE.info.finding(rel.name.to_string(), &p.name, detail))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -128,6 +128,12 @@ pub async fn both_ways(rule: &str, bad: &str, fixed: &str) -> Vec<Finding> {
     found
 }
 
+/// `both_ways` for the common case: the mistake is `change` run on top of `BASE`, the fix is
+/// `BASE` itself. Returns the bad findings.
+pub async fn both_ways_on_base(rule: &str, change: &str) -> Vec<Finding> {
+    both_ways(rule, &format!("{BASE} {change}"), BASE).await
+}
+
 /// The object names of the findings.
 pub fn objects(findings: &[Finding]) -> Vec<String> {
     let mut objects: Vec<String> = findings

@@ -1,23 +1,17 @@
 //! `unique-without-tenant`: a unique key on a tenant table that does not include the tenant, at a
 //! severity set by who picks its values (`Picker`): tenant-chosen medium, sequence low, server none.
 
-use super::AuditRule;
 use crate::audit::context::Context;
 use crate::audit::picker::Picker;
-use crate::finding::{Category, Finding, Severity};
-use crate::rules::RuleInfo;
+use crate::finding::{Finding, Severity};
 
-pub static RULE: AuditRule = AuditRule {
-    info: RuleInfo {
-        id: "unique-without-tenant",
-        category: Category::Audit,
-        severity: Severity::Medium,
-        title: "a unique key on a tenant table does not include the tenant column",
-        explanation: "Uniqueness is checked across all rows, ignoring row-level security. Tenant A inserting a value that tenant B already uses gets a unique violation (often with the value in the error's DETAIL): an existence oracle on B's data, and a way to block B's names. The severity follows who picks the key's values: medium for values a tenant chooses (email, phone, external id, any text without a server default), low for a sequence a client may override (serial, identity BY DEFAULT: ids can be enumerated), and no finding for values the server fills (identity ALWAYS, a random uuid default), which no tenant can guess. `attack db` confirms tenant-chosen keys with a reproducer (`unique-key-existence-oracle`, high).",
-        remediation: "Make the key per tenant: UNIQUE (tenant_id, …). Keep globally unique keys only for values that are public by design (slugs, random ids), and waive them with that reason.",
-    },
-    check,
-};
+audit_rule! {
+    id: "unique-without-tenant",
+    severity: Medium,
+    title: "a unique key on a tenant table does not include the tenant column",
+    explanation: "Uniqueness is checked across all rows, ignoring row-level security. Tenant A inserting a value that tenant B already uses gets a unique violation (often with the value in the error's DETAIL): an existence oracle on B's data, and a way to block B's names. The severity follows who picks the key's values: medium for values a tenant chooses (email, phone, external id, any text without a server default), low for a sequence a client may override (serial, identity BY DEFAULT: ids can be enumerated), and no finding for values the server fills (identity ALWAYS, a random uuid default), which no tenant can guess. `attack db` confirms tenant-chosen keys with a reproducer (`unique-key-existence-oracle`, high).",
+    remediation: "Make the key per tenant: UNIQUE (tenant_id, …). Keep globally unique keys only for values that are public by design (slugs, random ids), and waive them with that reason.",
+}
 
 fn check(cx: &Context<'_>) -> Vec<Finding> {
     let tenants_table = cx.tenancy.tenants_table.as_ref();

@@ -1,37 +1,27 @@
 //! `with-check-not-pinned`: rows may be written (inserted, or updated into) for another tenant.
 
-use super::AuditRule;
 use crate::audit::context::{Context, Side};
 use crate::audit::policy::Verdict;
-use crate::finding::{Category, Finding, Severity};
-use crate::rules::RuleInfo;
+use crate::finding::Finding;
 
-pub static RULE: AuditRule = AuditRule {
-    info: RuleInfo {
-        id: "with-check-not-pinned",
-        category: Category::Audit,
-        severity: Severity::Critical,
-        title: "an INSERT or UPDATE policy lets rows be written for another tenant",
-        explanation: "WITH CHECK decides which new rows may be written. If it does not pin the tenant column, the app can insert rows into another tenant, or move its own rows there with UPDATE … SET tenant_id = …, even though reads are isolated.",
-        remediation: "Give every INSERT, UPDATE and ALL policy a WITH CHECK that pins the tenant column exactly like USING does.",
-    },
-    check,
-};
+audit_rule! {
+    id: "with-check-not-pinned",
+    severity: Critical,
+    title: "an INSERT or UPDATE policy lets rows be written for another tenant",
+    explanation: "WITH CHECK decides which new rows may be written. If it does not pin the tenant column, the app can insert rows into another tenant, or move its own rows there with UPDATE … SET tenant_id = …, even though reads are isolated.",
+    remediation: "Give every INSERT, UPDATE and ALL policy a WITH CHECK that pins the tenant column exactly like USING does.",
+}
 
 fn check(cx: &Context<'_>) -> Vec<Finding> {
     let read_side = cx.offences(|j, _| j.side == Side::Using);
-    cx.offences(|j, o| j.side == Side::Check && matches!(o.verdict, Verdict::Leaks(_)))
-        .into_iter()
-        .filter(|o| {
-            !read_side
-                .iter()
-                .any(|r| r.relation.oid == o.relation.oid && r.policy == o.policy)
-        })
-        .map(|o| {
-            RULE.info
-                .finding(o.relation.name.to_string(), &o.policy, o.describe())
-        })
-        .collect()
+    let mut write_side =
+        cx.offences(|j, o| j.side == Side::Check && matches!(o.verdict, Verdict::Leaks(_)));
+    write_side.retain(|o| {
+        !read_side
+            .iter()
+            .any(|r| r.relation.oid == o.relation.oid && r.policy == o.policy)
+    });
+    RULE.on_offences(write_side)
 }
 
 #[cfg(test)]
