@@ -14,19 +14,23 @@
 //! Needs a Docker daemon (Debian `docker.io`; `.ci/run` starts `dockerd --bridge=none
 //! --iptables=false`) and, the first time, root and `debootstrap`. The base image's root
 //! filesystem is cached as a tarball in `TENANTPROBE_CACHE_DIR` (default `/var/cache/tenantprobe`)
-//! and the imported image kept by the daemon. Where Docker is missing the test says SKIPPED and
-//! passes, unless TENANTPROBE_REQUIRE_TOOLS=1 (as in CI), where it fails.
+//! and the imported image kept by the daemon (tests/support/debian_image.rs). Where Docker is
+//! missing the test is ignored (build.rs), unless TENANTPROBE_REQUIRE_TOOLS=1 (as in CI), where it
+//! fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
 #[path = "support/action.rs"]
 mod action;
+#[path = "support/debian_image.rs"]
+mod debian_image;
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
+
+use debian_image::{DebianImage, docker, text};
 
 /// The tag of the locally made base image, standing in for `RUNTIME_BASE`.
 const BASE_TAG: &str = "tenantprobe-test-base:bookworm-minbase";
@@ -35,143 +39,12 @@ const IMAGE: &str = "ghcr.io/tenantprobe/tenantprobe";
 /// The uid the Dockerfile runs as and the manifests require.
 const UID: &str = "65532";
 
-fn require_tools() -> bool {
-    std::env::var("TENANTPROBE_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
-}
-
-fn skip(why: &str) {
-    assert!(!require_tools(), "{why}");
-    eprintln!("SKIPPED: {why}; TENANTPROBE_REQUIRE_TOOLS=1 makes this fail");
-}
-
-fn docker(args: &[&str]) -> Output {
-    Command::new("docker")
-        .args(args)
-        // The classic builder: Debian's docker.io has no buildx, and a newer docker CLI without
-        // it refuses BuildKit. The Dockerfile is written for both.
-        .env("DOCKER_BUILDKIT", "0")
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(out.status.success(), "{cmd:?}:\n{}", text(&out));
-}
-
-/// The Debian mirror apt uses here (first `bookworm` source), so that debootstrap goes through
-/// the same registry; `TENANTPROBE_DEBIAN_MIRROR` overrides.
-fn debian_mirror() -> Result<String, String> {
-    if let Ok(mirror) = std::env::var("TENANTPROBE_DEBIAN_MIRROR") {
-        return Ok(mirror);
-    }
-    let mut files = vec![PathBuf::from("/etc/apt/sources.list")];
-    if let Ok(dir) = std::fs::read_dir("/etc/apt/sources.list.d") {
-        let mut more: Vec<PathBuf> = dir.filter_map(|e| Some(e.ok()?.path())).collect();
-        more.sort();
-        files.extend(more);
-    }
-    for file in files {
-        let Ok(content) = std::fs::read_to_string(&file) else {
-            continue;
-        };
-        // One-line format: `deb [options] URI SUITE COMPONENTS…`.
-        for line in content.lines() {
-            let words: Vec<&str> = line
-                .split_whitespace()
-                .filter(|w| !w.starts_with('['))
-                .collect();
-            if words.len() >= 3 && words[0] == "deb" && words[2] == "bookworm" {
-                return Ok(words[1].to_owned());
-            }
-        }
-        // deb822 format: stanzas separated by blank lines.
-        for stanza in content.split("\n\n") {
-            let field = |name: &str| {
-                stanza
-                    .lines()
-                    .find_map(|l| l.strip_prefix(name))
-                    .map(str::trim)
-            };
-            if let (Some(uris), Some(suites)) = (field("URIs:"), field("Suites:"))
-                && suites.split_whitespace().any(|s| s == "bookworm")
-                && let Some(uri) = uris.split_whitespace().next()
-            {
-                return Ok(uri.to_owned());
-            }
-        }
-    }
-    Err("no bookworm source in /etc/apt/sources.list*: set TENANTPROBE_DEBIAN_MIRROR".into())
-}
-
-/// The base image: kept by the daemon; else imported from the cached tarball; else the tarball is
-/// made first with debootstrap (≈ 1–2 minutes, once per machine). Returns why not, if it cannot.
-fn ensure_base_image() -> Result<(), String> {
-    if docker(&["image", "inspect", BASE_TAG]).status.success() {
-        return Ok(());
-    }
-    let cache = PathBuf::from(
-        std::env::var("TENANTPROBE_CACHE_DIR").unwrap_or_else(|_| "/var/cache/tenantprobe".into()),
-    );
-    let tarball = cache.join("bookworm-minbase.tar");
-    if !tarball.exists() {
-        let Some(debootstrap) = tenantprobe_testkit::servers::find_program("debootstrap")
-            .or_else(|| Some(PathBuf::from("/usr/sbin/debootstrap")).filter(|p| p.exists()))
-        else {
-            return Err("debootstrap is missing: apt-get install debootstrap".into());
-        };
-        if !nix::unistd::Uid::effective().is_root() {
-            return Err("making the base image needs root (debootstrap)".into());
-        }
-        std::fs::create_dir_all(&cache).unwrap();
-        let rootfs = tempfile::tempdir_in(&cache).unwrap();
-        let started = std::time::Instant::now();
-        run(Command::new(debootstrap)
-            .args(["--variant=minbase", "bookworm"])
-            .arg(rootfs.path())
-            .arg(debian_mirror()?));
-        // What a runtime image never needs: package lists, caches, documentation.
-        for dir in [
-            "var/lib/apt/lists",
-            "var/cache/apt",
-            "usr/share/doc",
-            "usr/share/man",
-            "usr/share/locale",
-            "usr/share/info",
-        ] {
-            let path = rootfs.path().join(dir);
-            let _ = std::fs::remove_dir_all(&path);
-            std::fs::create_dir_all(&path).unwrap();
-        }
-        // Written beside the final name and renamed: a concurrent or interrupted run never sees
-        // half a tarball.
-        let partial = tempfile::NamedTempFile::new_in(&cache).unwrap();
-        run(Command::new("tar")
-            .arg("-C")
-            .arg(rootfs.path())
-            .args(["--numeric-owner", "-cf"])
-            .arg(partial.path())
-            .arg("."));
-        partial.persist(&tarball).unwrap();
-        eprintln!(
-            "made {} in {:.0?} ({} MiB)",
-            tarball.display(),
-            started.elapsed(),
-            std::fs::metadata(&tarball).unwrap().len() >> 20
-        );
-    }
-    let out = docker(&["import", &tarball.to_string_lossy(), BASE_TAG]);
-    assert!(out.status.success(), "docker import: {}", text(&out));
-    Ok(())
-}
+/// The Debian base image, standing in for `RUNTIME_BASE`.
+const BASE: DebianImage = DebianImage {
+    tag: BASE_TAG,
+    tarball: "bookworm-minbase.tar",
+    include: &[],
+};
 
 /// A test image, removed on drop (the base image stays for the next run).
 struct Image(String);
@@ -244,20 +117,10 @@ fn docker_run(
 }
 
 #[tokio::test]
+#[cfg_attr(not(has_docker), ignore = "needs Docker: apt-get install docker.io")]
 async fn the_runtime_image_runs_as_non_root_and_audits_a_database_over_host_networking() {
-    if tenantprobe_testkit::servers::find_program("docker").is_none() {
-        return skip("docker is missing: apt-get install docker.io");
-    }
-    let info = docker(&["info", "--format", "{{.ServerVersion}}"]);
-    if !info.status.success() {
-        return skip(&format!(
-            "no Docker daemon answers (start `dockerd --bridge=none --iptables=false`): {}",
-            text(&info).trim()
-        ));
-    }
-    if let Err(why) = ensure_base_image() {
-        return skip(&why);
-    }
+    debian_image::require_daemon();
+    BASE.ensure().unwrap_or_else(|why| panic!("{why}"));
     let image = build_image();
 
     let inspect = docker(&["image", "inspect", &image.0]);

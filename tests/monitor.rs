@@ -11,8 +11,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{TimeZone, Utc};
 use reference_app::faults::Fault;
 use sqlx::Connection;
+use tenantprobe::monitor::clock::{Clock, ManualClock, SystemClock};
 use tenantprobe::monitor::daemon::{self, DaemonOptions};
 use tenantprobe::monitor::metrics::Metrics;
 use tenantprobe::monitor::{Check, CycleReport, Probe, ProbeOptions, Provisioning};
@@ -291,21 +293,24 @@ async fn wait_for(
     }
 }
 
-/// `monitor serve` in this process, every second, on a free port.
+/// `monitor serve` in this process, every second on `clock`, on a free port. On a `ManualClock`,
+/// `tick` fires the next tick at once, so a test waits only for the cycles' real work, never for
+/// the wall clock to reach a tick.
 struct Daemon {
     metrics: Arc<Metrics>,
     url: String,
+    http: reqwest::Client,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl Daemon {
-    async fn start(probe: Probe, jitter: Duration) -> Self {
+    async fn start(probe: Probe, jitter: Duration, clock: Arc<dyn Clock>) -> Self {
         let metrics = Arc::new(Metrics::new(&slugs(&probe)));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/metrics", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(daemon::serve(
+        let task = tokio::spawn(daemon::serve_with_clock(
             Arc::new(probe),
             Arc::clone(&metrics),
             DaemonOptions {
@@ -316,13 +321,67 @@ impl Daemon {
             async move {
                 let _ = stopped.await;
             },
+            clock,
         ));
         Self {
             metrics,
             url,
+            http: reqwest::Client::new(),
             stop,
             task,
         }
+    }
+
+    /// What `/metrics` serves now.
+    async fn scrape(&self) -> String {
+        let response = self.http.get(&self.url).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
+    }
+
+    /// Fires the next tick and waits until the daemon has handled it (started a cycle, or
+    /// skipped it while one runs) and sleeps toward the one after.
+    async fn tick(&self, clock: &ManualClock) {
+        clock.advance_to_next_sleeper().await;
+        clock.sleeping().await;
+    }
+
+    /// Polls `/metrics` until `ready` holds: the cycles in flight do real work against real
+    /// servers, which takes real time (at most 30 s here).
+    async fn wait_until(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = self.scrape().await;
+            if ready(&text) {
+                return text;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Runs one cycle after another (a tick, then the wait for its report) until the metrics
+    /// satisfy `done`, at most 20 cycles.
+    async fn cycle_until(
+        &self,
+        clock: &ManualClock,
+        what: &str,
+        done: impl Fn(&str) -> bool,
+    ) -> String {
+        for _ in 0..20 {
+            let before = runs(&self.scrape().await);
+            self.tick(clock).await;
+            let text = self
+                .wait_until(&format!("a cycle toward {what}"), |t| runs(t) > before)
+                .await;
+            if done(&text) {
+                return text;
+            }
+        }
+        panic!("20 cycles and still not {what}:\n{}", self.scrape().await);
     }
 
     /// Asks for a graceful stop and waits for it.
@@ -334,6 +393,14 @@ impl Daemon {
             .unwrap()
             .unwrap();
     }
+}
+
+/// Cycles recorded, whatever their result.
+fn runs(text: &str) -> f64 {
+    ["success", "failure"]
+        .iter()
+        .map(|r| value(text, "tenantprobe_runs_total", &[("result", r)]))
+        .sum()
 }
 
 #[tokio::test]
@@ -361,7 +428,8 @@ async fn the_daemon_survives_a_postgres_restart_and_a_redis_outage() {
     let mut probe = probe(&app, &db, &redis.url(), Provisioning::Create).await;
     probe.init().await.unwrap();
     probe.options.check_timeout = Duration::from_secs(3);
-    let daemon = Daemon::start(probe, Duration::from_millis(100)).await;
+    // Outages take real time to notice and recover from: this daemon runs on the wall clock.
+    let daemon = Daemon::start(probe, Duration::from_millis(100), Arc::new(SystemClock)).await;
     let (metrics, url) = (Arc::clone(&daemon.metrics), daemon.url.clone());
     let http = reqwest::Client::new();
     let health = http
@@ -463,25 +531,26 @@ async fn a_hung_api_makes_cycles_overlap_and_the_daemon_skips_and_counts_ticks()
     )
     .await
     .unwrap();
-    probe.options.check_timeout = Duration::from_millis(1500);
-    let daemon = Daemon::start(probe, Duration::ZERO).await;
-    let url = daemon.url.clone();
-    let http = reqwest::Client::new();
-    let text = wait_for(
-        &http,
-        &url,
-        "a skipped tick",
-        Duration::from_secs(30),
-        |t| {
-            value(
-                t,
-                "tenantprobe_skipped_runs_total",
-                &[("reason", "overlap")],
-            ) >= 1.0
-                && value(t, "tenantprobe_runs_total", &[("result", "failure")]) >= 1.0
-        },
-    )
-    .await;
+    probe.options.check_timeout = Duration::from_millis(500);
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+    ));
+    let daemon = Daemon::start(probe, Duration::ZERO, Arc::clone(&clock) as Arc<dyn Clock>).await;
+    let skipped = |t: &str| {
+        value(
+            t,
+            "tenantprobe_skipped_runs_total",
+            &[("reason", "overlap")],
+        )
+    };
+    let failures = |t: &str| value(t, "tenantprobe_runs_total", &[("result", "failure")]);
+    // The first tick starts a cycle that waits on the hung API; the next finds it running.
+    daemon.tick(&clock).await;
+    daemon.tick(&clock).await;
+    assert_eq!(skipped(&daemon.scrape().await), 1.0);
+    let text = daemon
+        .wait_until("the hung cycle's failure", |t| failures(t) >= 1.0)
+        .await;
     assert_eq!(
         value(&text, "tenantprobe_surface_up", &[("surface", "api")]),
         0.0
@@ -497,6 +566,11 @@ async fn a_hung_api_makes_cycles_overlap_and_the_daemon_skips_and_counts_ticks()
             "{text}"
         );
     }
+    // A tick after the cycle ended runs the next one: only overlapping ticks are skipped.
+    let text = daemon
+        .cycle_until(&clock, "a second failed cycle", |t| failures(t) >= 2.0)
+        .await;
+    assert_eq!(skipped(&text), 1.0, "{text}");
     daemon.stop().await;
     drop(hung);
 }

@@ -17,6 +17,7 @@ use chrono::Utc;
 use rand::{Rng, SeedableRng};
 use tokio::net::TcpListener;
 
+use super::clock::{Clock, SystemClock};
 use super::metrics::{Metrics, SKIPPED_OVERLAP};
 use super::{CycleReport, Probe};
 use crate::spec::schedule::Schedule;
@@ -46,13 +47,34 @@ async fn render_metrics(State(metrics): State<Arc<Metrics>>) -> impl IntoRespons
     )
 }
 
-/// Runs until `shutdown` resolves.
+/// Runs until `shutdown` resolves, on the system clock.
 pub async fn serve(
     probe: Arc<Probe>,
     metrics: Arc<Metrics>,
     options: DaemonOptions,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    serve_with_clock(
+        probe,
+        metrics,
+        options,
+        listener,
+        shutdown,
+        Arc::new(SystemClock),
+    )
+    .await
+}
+
+/// `serve` with ticks timed by `clock`: tests fire them with a `ManualClock` instead of waiting.
+/// The jitter stays on tokio's timer: it only spreads probes apart and is zero in tests.
+pub async fn serve_with_clock(
+    probe: Arc<Probe>,
+    metrics: Arc<Metrics>,
+    options: DaemonOptions,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+    clock: Arc<dyn Clock>,
 ) -> std::io::Result<()> {
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(
@@ -67,18 +89,17 @@ pub async fn serve(
     let seed =
         Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64 ^ u64::from(std::process::id());
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut last_tick = Utc::now();
+    let mut last_tick = clock.now();
     tokio::pin!(shutdown);
     tracing::info!(schedule = options.schedule.line(), every = %options.schedule.describe(), "monitor daemon started");
     loop {
-        let Some(next) = options.schedule.next_after(last_tick.max(Utc::now())) else {
+        let Some(next) = options.schedule.next_after(last_tick.max(clock.now())) else {
             tracing::error!("the schedule never fires again");
             break;
         };
-        let wait = (next - Utc::now()).to_std().unwrap_or_default();
         tokio::select! {
             () = &mut shutdown => break,
-            () = tokio::time::sleep(wait) => {}
+            () = clock.sleep_until(next) => {}
         }
         last_tick = next;
         if running.load(Ordering::Acquire) {
@@ -98,11 +119,14 @@ pub async fn serve(
             Arc::clone(&running),
         );
         current = Some(tokio::spawn(async move {
-            tokio::time::sleep(jitter).await;
+            if !jitter.is_zero() {
+                tokio::time::sleep(jitter).await;
+            }
             let report = probe.cycle().await;
+            // Free before recorded: whoever sees this cycle in the metrics may tick again at once.
+            running.store(false, Ordering::Release);
             metrics.record(&report);
             log_cycle(&report);
-            running.store(false, Ordering::Release);
         }));
     }
     tracing::info!("shutting down: letting the running cycle finish");

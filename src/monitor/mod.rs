@@ -6,6 +6,7 @@
 
 pub mod canary;
 pub mod checks;
+pub mod clock;
 pub mod confusion;
 pub mod daemon;
 mod error;

@@ -1,8 +1,12 @@
 //! The PostgreSQL and Redis that demo and tests run against (`Services`): existing servers named
-//! by `DATABASE_URL` / `REDIS_URL`, or private throwaway ones started from local binaries; and a
-//! throwaway PgBouncer in front of either PostgreSQL.
+//! by `DATABASE_URL` / `REDIS_URL`, or private throwaway ones started from local binaries (or, with
+//! `TENANTPROBE_TESTKIT_BACKEND=containers`, in Docker containers); and a throwaway PgBouncer in
+//! front of either PostgreSQL.
 
+mod backend;
 mod binaries;
+#[cfg(feature = "containers")]
+mod containers;
 mod pgbouncer;
 mod postgres;
 mod process;
@@ -11,7 +15,10 @@ mod scratch;
 
 use std::time::Duration;
 
+pub use backend::{BACKEND_VARIABLE, Backend};
 pub use binaries::{find_postgres, find_program, find_redis};
+#[cfg(feature = "containers")]
+pub use containers::{ContainerPostgres, ContainerRedis, DEFAULT_IMAGE, OWNER_LABEL};
 pub use pgbouncer::{PoolEntry, PoolerConfig, ThrowawayPgBouncer, find_pgbouncer};
 pub use postgres::ThrowawayPostgres;
 pub use redis::ThrowawayRedis;
@@ -42,6 +49,18 @@ pub enum ServerError {
     },
     #[error("throwaway {server} did not start; its log ends with:\n{log}")]
     StartFailed { server: &'static str, log: String },
+    #[error("unknown {BACKEND_VARIABLE} `{value}`: use one of local, containers")]
+    UnknownBackend { value: String },
+    #[error(
+        "{BACKEND_VARIABLE}=containers needs the `containers` feature: build with `--features containers`"
+    )]
+    ContainersNotBuilt,
+    #[error(
+        "Docker does not answer ({reason}): install `docker.io` and start `dockerd`, or unset {BACKEND_VARIABLE}"
+    )]
+    DockerUnavailable { reason: String },
+    #[error("Docker image `{image}` is not on this machine and is never pulled: {how}")]
+    ImageMissing { image: String, how: String },
     #[error("cannot reach {what} at `{url}` ({variable}): {reason}")]
     Unreachable {
         what: &'static str,
@@ -64,17 +83,32 @@ impl ServerError {
 
 /// A PostgreSQL server: one we were pointed at, or one we started.
 pub enum Postgres {
-    External { url: String },
+    External {
+        url: String,
+    },
     Throwaway(ThrowawayPostgres),
+    #[cfg(feature = "containers")]
+    Container(Box<ContainerPostgres>),
 }
 
 impl Postgres {
     /// `DATABASE_URL` (an administrative connection: superuser, or CREATEDB and CREATEROLE) when
-    /// set, else a throwaway cluster.
+    /// set, else a throwaway cluster from the backend `TENANTPROBE_TESTKIT_BACKEND` names.
     pub async fn from_env_or_start() -> Result<Self, ServerError> {
         match std::env::var("DATABASE_URL") {
             Ok(url) if !url.is_empty() => Self::external(url).await,
-            _ => Ok(Self::Throwaway(ThrowawayPostgres::start().await?)),
+            _ => Self::start(Backend::from_env()?).await,
+        }
+    }
+
+    /// A throwaway cluster from `backend`.
+    pub async fn start(backend: Backend) -> Result<Self, ServerError> {
+        match backend {
+            Backend::Local => Ok(Self::Throwaway(ThrowawayPostgres::start().await?)),
+            #[cfg(feature = "containers")]
+            Backend::Containers => Ok(Self::Container(Box::new(ContainerPostgres::start().await?))),
+            #[cfg(not(feature = "containers"))]
+            Backend::Containers => Err(ServerError::ContainersNotBuilt),
         }
     }
 
@@ -105,6 +139,8 @@ impl Postgres {
         match self {
             Self::External { url } => url.clone(),
             Self::Throwaway(pg) => pg.url(),
+            #[cfg(feature = "containers")]
+            Self::Container(pg) => pg.url(),
         }
     }
 
@@ -120,22 +156,45 @@ impl Postgres {
                     pg.startup_time().as_millis()
                 )
             }
+            #[cfg(feature = "containers")]
+            Self::Container(pg) => format!(
+                "throwaway PostgreSQL in a container of `{}` on port {} (ready in {} ms)",
+                pg.image(),
+                pg.port(),
+                pg.startup_time().as_millis()
+            ),
         }
     }
 }
 
 /// A Redis server: one we were pointed at, or one we started.
 pub enum Redis {
-    External { url: String },
+    External {
+        url: String,
+    },
     Throwaway(ThrowawayRedis),
+    #[cfg(feature = "containers")]
+    Container(Box<ContainerRedis>),
 }
 
 impl Redis {
-    /// `REDIS_URL` when set, else a throwaway server.
+    /// `REDIS_URL` when set, else a throwaway server from the backend
+    /// `TENANTPROBE_TESTKIT_BACKEND` names.
     pub async fn from_env_or_start() -> Result<Self, ServerError> {
         match std::env::var("REDIS_URL") {
             Ok(url) if !url.is_empty() => Self::external(url).await,
-            _ => Ok(Self::Throwaway(ThrowawayRedis::start().await?)),
+            _ => Self::start(Backend::from_env()?).await,
+        }
+    }
+
+    /// A throwaway server from `backend`.
+    pub async fn start(backend: Backend) -> Result<Self, ServerError> {
+        match backend {
+            Backend::Local => Ok(Self::Throwaway(ThrowawayRedis::start().await?)),
+            #[cfg(feature = "containers")]
+            Backend::Containers => Ok(Self::Container(Box::new(ContainerRedis::start().await?))),
+            #[cfg(not(feature = "containers"))]
+            Backend::Containers => Err(ServerError::ContainersNotBuilt),
         }
     }
 
@@ -155,6 +214,8 @@ impl Redis {
         match self {
             Self::External { url } => url.clone(),
             Self::Throwaway(redis) => redis.url(),
+            #[cfg(feature = "containers")]
+            Self::Container(redis) => redis.url(),
         }
     }
 
@@ -163,6 +224,13 @@ impl Redis {
             Self::External { url } => format!("existing Redis at {} (REDIS_URL)", redact(url)),
             Self::Throwaway(r) => format!(
                 "throwaway Redis at {} (ready in {} ms)",
+                r.url(),
+                r.startup_time().as_millis()
+            ),
+            #[cfg(feature = "containers")]
+            Self::Container(r) => format!(
+                "throwaway Redis in a container of `{}` at {} (ready in {} ms)",
+                r.image(),
                 r.url(),
                 r.startup_time().as_millis()
             ),
