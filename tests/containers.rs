@@ -34,6 +34,13 @@ const TESTKIT: DebianImage = DebianImage {
 
 fn testkit_image() {
     debian_image::require_daemon();
+    let demo =
+        std::path::Path::new(env!("CARGO_BIN_EXE_tenantprobe")).with_file_name("tenantprobe-demo");
+    assert!(
+        demo.is_file(),
+        "{} is missing: build it first with `cargo build -p tenantprobe-demo --features tenantprobe-testkit/containers`",
+        demo.display()
+    );
     TESTKIT.ensure().unwrap_or_else(|why| panic!("{why}"));
 }
 
