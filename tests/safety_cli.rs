@@ -193,7 +193,8 @@ async fn attack_http_refuses_a_world_it_could_not_build() {
         "the correct spec attacks the correct app: {stdout}\n{stderr}"
     );
 
-    // A wrong `id` pointer: every create succeeds, but no id is found, so no item exists to attack.
+    // A wrong `id` pointer: every create succeeds, but no id is found there: a usage error that
+    // shows the pointer and the response.
     let text = std::fs::read_to_string(&spec).unwrap();
     let wrong = text
         .replace(
@@ -221,7 +222,8 @@ async fn attack_http_refuses_a_world_it_could_not_build() {
     .await;
     assert_eq!(code, 2, "{stdout}\n{stderr}");
     assert!(
-        stderr.contains("attack http created no item") && stderr.contains("`id` pointer"),
+        stderr.contains("has no id at the JSON pointer `/uuid` (the spec's `id`)")
+            && stderr.contains("fix the pointer"),
         "{stderr}"
     );
 }

@@ -23,7 +23,7 @@ use crate::target::TestTenant;
 pub struct ShapeMismatch {
     pub resource: String,
     pub operation: &'static str,
-    /// `an id` or `an array of items`.
+    /// `id` or `array of items`.
     pub what: &'static str,
     /// `id` or `items`.
     pub field: &'static str,
@@ -43,7 +43,7 @@ impl ShapeMismatch {
         Self {
             resource: spec.name.clone(),
             operation: operation.as_str(),
-            what: if items { "an array of items" } else { "an id" },
+            what: if items { "array of items" } else { "id" },
             field: if items { "items" } else { "id" },
             pointer: if items {
                 spec.items.clone()

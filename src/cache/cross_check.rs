@@ -29,7 +29,9 @@ pub enum CrossCheckError {
         cause: reqwest::Error,
     },
     /// The API answered in a shape the spec does not describe (fix the spec's pointers).
-    #[error("{0}; fix the pointer in the spec's [[api.resources]]")]
+    #[error(
+        "the API does not answer as the spec describes; fix the pointer in the spec's [[api.resources]]"
+    )]
     Shape(#[from] Box<world::ShapeMismatch>),
 }
 

@@ -3,7 +3,7 @@
 
 use super::Env;
 use crate::Error;
-use crate::cache::{Classifier, Glob, KeyPattern};
+use crate::checks::keys::{Classifier, Glob, KeyPattern};
 use crate::redact::redact;
 use crate::spec::Spec;
 

@@ -48,7 +48,9 @@ pub enum HttpAttackError {
     #[error("attack worker failed: {0}")]
     Worker(String),
     /// The API answered in a shape the spec does not describe (a usage error: fix the spec).
-    #[error("{0}; fix the pointer in the spec's [[api.resources]]")]
+    #[error(
+        "the API does not answer as the spec describes; fix the pointer in the spec's [[api.resources]]"
+    )]
     Shape(#[from] Box<world::ShapeMismatch>),
 }
 
