@@ -223,7 +223,8 @@ async fn attack_http_refuses_a_world_it_could_not_build() {
     assert_eq!(code, 2, "{stdout}\n{stderr}");
     assert!(
         stderr.contains("has no id at the JSON pointer `/uuid` (the spec's `id`)")
-            && stderr.contains("fix the pointer"),
+            && stderr.contains("fix the pointer")
+            && stderr.matches("has no id").count() == 1,
         "{stderr}"
     );
 }

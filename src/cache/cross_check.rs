@@ -29,10 +29,16 @@ pub enum CrossCheckError {
         cause: reqwest::Error,
     },
     /// The API answered in a shape the spec does not describe (fix the spec's pointers).
-    #[error(
-        "the API does not answer as the spec describes; fix the pointer in the spec's [[api.resources]]"
-    )]
-    Shape(#[from] Box<world::ShapeMismatch>),
+    /// Not a `#[source]`: the message already says it all, and a report of the cause chain would
+    /// repeat it.
+    #[error("{0}; fix the pointer in the spec's [[api.resources]]")]
+    Shape(Box<world::ShapeMismatch>),
+}
+
+impl From<Box<world::ShapeMismatch>> for CrossCheckError {
+    fn from(mismatch: Box<world::ShapeMismatch>) -> Self {
+        Self::Shape(mismatch)
+    }
 }
 
 impl From<CrossCheckError> for crate::Error {

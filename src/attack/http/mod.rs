@@ -48,10 +48,16 @@ pub enum HttpAttackError {
     #[error("attack worker failed: {0}")]
     Worker(String),
     /// The API answered in a shape the spec does not describe (a usage error: fix the spec).
-    #[error(
-        "the API does not answer as the spec describes; fix the pointer in the spec's [[api.resources]]"
-    )]
-    Shape(#[from] Box<world::ShapeMismatch>),
+    /// Not a `#[source]`: the message already says it all, and a report of the cause chain would
+    /// repeat it.
+    #[error("{0}; fix the pointer in the spec's [[api.resources]]")]
+    Shape(Box<world::ShapeMismatch>),
+}
+
+impl From<Box<world::ShapeMismatch>> for HttpAttackError {
+    fn from(mismatch: Box<world::ShapeMismatch>) -> Self {
+        Self::Shape(mismatch)
+    }
 }
 
 impl From<HttpAttackError> for crate::Error {
