@@ -667,6 +667,20 @@ async fn api_attack(
     Ok(())
 }
 
+/// The findings the spec's waivers leave active, and what they waived (`rule on object`).
+fn waive(mut findings: Vec<Finding>, spec: &Spec) -> (Vec<Finding>, Vec<String>) {
+    tenantprobe::report::apply_waivers(&mut findings, &spec.waivers);
+    let waived = findings
+        .iter()
+        .filter(|f| f.waived.is_some())
+        .map(|f| format!("{} on {}", f.rule, f.object))
+        .collect();
+    (
+        findings.into_iter().filter(Finding::is_active).collect(),
+        waived,
+    )
+}
+
 /// Property-based attacks at the database, as app_user, with the reference spec's waivers.
 async fn database_attack(
     database: &ReferenceDatabase,
@@ -688,14 +702,7 @@ async fn database_attack(
         .await
         .map_err(DemoError::Attack)?;
     let rate = outcome.attempts_per_second();
-    let mut findings = outcome.findings;
-    tenantprobe::report::apply_waivers(&mut findings, &spec.waivers);
-    let waived: Vec<String> = findings
-        .iter()
-        .filter(|f| f.waived.is_some())
-        .map(|f| format!("{} on {}", f.rule, f.object))
-        .collect();
-    let active: Vec<Finding> = findings.into_iter().filter(Finding::is_active).collect();
+    let (active, waived) = waive(outcome.findings, &spec);
     report.finish(Step {
         name: "database attack".into(),
         summary: format!(
@@ -728,14 +735,7 @@ async fn catalog_audit(
     let outcome = tenantprobe::audit::audit_parallel(&database.admin_options(), &tenancy)
         .await
         .map_err(DemoError::Audit)?;
-    let mut findings = outcome.findings;
-    tenantprobe::report::apply_waivers(&mut findings, &spec.waivers);
-    let waived: Vec<String> = findings
-        .iter()
-        .filter(|f| f.waived.is_some())
-        .map(|f| format!("{} on {}", f.rule, f.object))
-        .collect();
-    let active: Vec<Finding> = findings.into_iter().filter(Finding::is_active).collect();
+    let (active, waived) = waive(outcome.findings, &spec);
     report.finish(Step {
         name: "catalog audit".into(),
         summary: format!(

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 pub use database::{AppRole, DatabaseFlags, DatabaseTarget, Pooler};
 pub use http::{Auth, HttpTarget};
 pub use redis::{RedisFlags, RedisTarget};
-pub use tenants::{Provisioning, Tenant, lookup_tenants, obtain_tenants, tenants};
+pub use tenants::{Provisioning, Tenant, obtain_tenants, tenants};
 
 use crate::Error;
 use crate::spec::Spec;

@@ -64,17 +64,6 @@ pub async fn obtain_tenants(
     tenants(spec, env, slugs, http, target, Provisioning::Create).await
 }
 
-/// Like `obtain_tenants`, but writes nothing (`Provisioning::LookUp`).
-pub async fn lookup_tenants(
-    spec: &Spec,
-    env: Env<'_>,
-    slugs: &[String],
-    http: &reqwest::Client,
-    target: Option<&HttpTarget>,
-) -> Result<Vec<Tenant>, Error> {
-    tenants(spec, env, slugs, http, target, Provisioning::LookUp).await
-}
-
 async fn obtain(
     spec: &Spec,
     env: Env<'_>,
