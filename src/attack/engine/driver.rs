@@ -34,6 +34,9 @@ struct State<E: PropertyEngine> {
     failed_at: Cell<Option<u64>>,
     /// The leak that failed it.
     failing: RefCell<Option<Signature>>,
+    /// Reported findings another finding would cover (`also_known_as`): (index, covering
+    /// signatures). Whichever of the two is confirmed first, one finding per cause remains.
+    coverable: RefCell<Vec<(usize, Vec<Signature>)>>,
 }
 
 /// Runs `settings.cases` cases of `engine` (fewer when stopped or out of time); `known` leaks
@@ -50,6 +53,7 @@ pub fn drive<E: PropertyEngine>(
         cases_this_round: Cell::new(0),
         failed_at: Cell::new(None),
         failing: RefCell::new(None),
+        coverable: RefCell::new(Vec::new()),
     };
     // Proptest wants the file's path for the whole program's life: leaked once per run.
     let regressions: Option<&'static str> = settings
@@ -211,13 +215,151 @@ fn confirm<E: PropertyEngine>(
             .push(format!("{} on {}", signature.0, signature.1));
     }
     for (signature, (leak, reproduced)) in seen {
-        if known.insert(signature.clone()) {
-            run.first_seen
-                .entry((signature.0.to_owned(), signature.1))
-                .or_insert(before);
-            run.findings
-                .push(engine.finding(&leak, reproduced, settings.replays));
+        if is_known::<E>(&known, &leak) {
+            continue;
         }
+        known.insert(signature.clone());
+        let finding = engine.finding(&leak, reproduced, settings.replays);
+        let mut coverable = state.coverable.borrow_mut();
+        // A leak reported earlier under another name that this one covers: one cause, one
+        // finding, in the earlier one's place.
+        if let Some(at) = coverable.iter().position(|(_, by)| by.contains(&signature)) {
+            let (index, _) = coverable.remove(at);
+            let earlier = std::mem::replace(&mut run.findings[index], finding);
+            let first = run
+                .first_seen
+                .remove(&(earlier.rule.clone(), earlier.object))
+                .unwrap_or(before);
+            run.first_seen
+                .insert((signature.0.to_owned(), signature.1), first);
+            run.findings[index].detail = format!(
+                "{} (Found as {} too.)",
+                run.findings[index].detail, earlier.rule
+            );
+            continue;
+        }
+        run.first_seen
+            .entry((signature.0.to_owned(), signature.1))
+            .or_insert(before);
+        let covering = E::also_known_as(&leak);
+        if !covering.is_empty() {
+            coverable.push((run.findings.len(), covering));
+        }
+        run.findings.push(finding);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+    use proptest::strategy::BoxedStrategy;
+
+    use super::*;
+    use crate::finding::{Category, Finding, Severity};
+
+    /// A target whose one endpoint leaks as `leaks[n]` after `n` replays (the last one from then
+    /// on): a leak that depends on state, as a pooled one does, seen under one name then another.
+    struct Drifting {
+        replays: Cell<usize>,
+        leaks: [&'static str; 2],
+    }
+
+    impl PropertyEngine for Drifting {
+        type Case = u8;
+        type Leak = &'static str;
+        type Error = ();
+
+        fn strategy(&self) -> BoxedStrategy<u8> {
+            any::<u8>().boxed()
+        }
+
+        fn execute(&self, _: &u8, _: Phase) -> Result<Vec<&'static str>, ()> {
+            Ok(vec![self.leaks[self.replays.get().min(1)]])
+        }
+
+        fn replay(&self, case: &u8) -> Result<Vec<&'static str>, ()> {
+            let leaks = self.execute(case, Phase::Shrink);
+            self.replays.set(self.replays.get() + 1);
+            leaks
+        }
+
+        fn signature(leak: &&'static str) -> Signature {
+            (leak, "GET /x".into())
+        }
+
+        /// A plain leak covers the same endpoint's confusion leak.
+        fn also_known_as(leak: &&'static str) -> Vec<Signature> {
+            match *leak {
+                "confusion" => vec![("plain", "GET /x".into())],
+                _ => Vec::new(),
+            }
+        }
+
+        fn finding(&self, leak: &&'static str, _: u32, _: u32) -> Finding {
+            Finding::new(
+                leak,
+                Severity::High,
+                Category::AttackHttp,
+                "GET /x",
+                "",
+                "a leak",
+                "leaked",
+                "",
+            )
+        }
+    }
+
+    /// A run of 50 cases, each minimal case replayed once.
+    fn run(leaks: [&'static str; 2]) -> Run {
+        let settings = Settings {
+            cases: 50,
+            seed: 1,
+            stream: 0,
+            max_shrink_iters: 4,
+            shrink_budget: Duration::from_secs(1),
+            replays: 1,
+            regressions: None,
+            deadline: None,
+            stop: None,
+            on_case: None,
+            on_shrink: None,
+        };
+        let engine = Drifting {
+            replays: Cell::new(0),
+            leaks,
+        };
+        drive(&engine, &settings, HashSet::new()).unwrap()
+    }
+
+    fn rules(run: &Run) -> Vec<&str> {
+        run.findings.iter().map(|f| f.rule.as_str()).collect()
+    }
+
+    #[test]
+    fn a_covered_leak_confirmed_first_gives_way_to_the_one_that_covers_it() {
+        let run = run(["confusion", "plain"]);
+        assert_eq!(rules(&run), ["plain"]);
+        assert!(
+            run.findings[0].detail.contains("(Found as confusion too.)"),
+            "{}",
+            run.findings[0].detail
+        );
+        let first: Vec<_> = run
+            .first_seen
+            .keys()
+            .map(|(rule, _)| rule.as_str())
+            .collect();
+        assert_eq!(first, ["plain"]);
+    }
+
+    #[test]
+    fn a_leak_covered_by_one_already_reported_is_not_reported() {
+        let run = run(["plain", "confusion"]);
+        assert_eq!(rules(&run), ["plain"]);
+        assert_eq!(run.findings[0].detail, "leaked");
+    }
 }
