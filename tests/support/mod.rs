@@ -293,6 +293,36 @@ pub fn static_tokens(tenants: &[&str]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The tenant whose token (from `static_tokens`) is `token`.
+pub fn tenant_of(tokens: &[(String, String)], token: &str) -> Option<String> {
+    tokens
+        .iter()
+        .find(|(_, t)| t == token)
+        .map(|(tenant, _)| tenant.clone())
+}
+
+/// A note of the hand-written notes APIs: (tenant, id, text).
+pub type Note = (String, String, String);
+
+/// A note as every notes API shows it (inside its own envelope, if any).
+pub fn note_json((_, id, text): &Note) -> serde_json::Value {
+    serde_json::json!({ "id": id, "text": text })
+}
+
+/// `tenant`'s notes as the notes APIs list them, in the order stored.
+pub fn notes_of(notes: &[Note], tenant: &str) -> Vec<serde_json::Value> {
+    notes
+        .iter()
+        .filter(|(t, _, _)| t == tenant)
+        .map(note_json)
+        .collect()
+}
+
+/// The `text` of an optional JSON body (what a notes API's PATCH changes).
+pub fn body_text(body: &Option<axum::Json<serde_json::Value>>) -> Option<&str> {
+    body.as_ref()?.get("text")?.as_str()
+}
+
 /// Runs the tenantprobe binary; returns exit code, stdout, stderr.
 pub fn tenantprobe(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tenantprobe"));
