@@ -87,28 +87,30 @@ impl Drop for TestDb {
     }
 }
 
+impl TestDb {
+    /// Takes charge of `db`, made on this binary's PostgreSQL: only an existing server outlives
+    /// the test, so only there is it dropped.
+    async fn new(db: ReferenceDatabase) -> Self {
+        let external = matches!(servers().await.postgres, Postgres::External { .. });
+        TestDb { db, external }
+    }
+}
+
 /// A fresh database with the reference schema migrated.
 pub async fn reference_db() -> TestDb {
-    let servers = servers().await;
-    let db = ReferenceDatabase::create(&servers.postgres.url(), "tp_test")
-        .await
-        .unwrap();
-    TestDb {
-        db,
-        external: matches!(servers.postgres, Postgres::External { .. }),
-    }
+    let url = servers().await.postgres.url();
+    TestDb::new(ReferenceDatabase::create(&url, "tp_test").await.unwrap()).await
 }
 
 /// A fresh database with roles but no migrations.
 pub async fn empty_db() -> TestDb {
-    let servers = servers().await;
-    let db = ReferenceDatabase::create_empty(&servers.postgres.url(), "tp_test")
-        .await
-        .unwrap();
-    TestDb {
-        db,
-        external: matches!(servers.postgres, Postgres::External { .. }),
-    }
+    let url = servers().await.postgres.url();
+    TestDb::new(
+        ReferenceDatabase::create_empty(&url, "tp_test")
+            .await
+            .unwrap(),
+    )
+    .await
 }
 
 pub async fn connect(options: &PgConnectOptions) -> PgConnection {
