@@ -370,6 +370,27 @@ pub fn db_command<'a>(words: &[&'a str], url: &'a str, rest: &[&'a str]) -> Vec<
     .concat()
 }
 
+/// A monitor probe for a spec whose tenants live behind an HTTP API alone (no Redis keys to
+/// sample), creating its synthetic tenants' canaries; checks get 10 s on a busy machine.
+pub async fn api_probe(
+    spec: &tenantprobe::spec::Spec,
+    env: tenantprobe::target::Env<'_>,
+) -> tenantprobe::monitor::Probe {
+    let options = tenantprobe::monitor::ProbeOptions {
+        check_timeout: std::time::Duration::from_secs(10),
+        redis_max_keys: 0,
+        redis_sample: 0,
+    };
+    tenantprobe::monitor::Probe::setup(
+        spec,
+        env,
+        tenantprobe::monitor::Provisioning::Create,
+        Some(options),
+    )
+    .await
+    .unwrap()
+}
+
 /// Validates `instance` against the JSON Schema at `path` (relative to the repository), listing
 /// every violation on failure.
 pub fn assert_valid_json(schema_path: &str, instance: &serde_json::Value) {
