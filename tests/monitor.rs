@@ -268,20 +268,17 @@ async fn faults_switched_on_in_a_running_app_are_caught_by_the_next_cycle() {
     let _ = owner.close().await;
 }
 
-/// Polls `/metrics` until `ready` holds (or fails after `patience`).
-async fn wait_for(
-    http: &reqwest::Client,
-    url: &str,
+/// Reads with `read` every `pause` until the text satisfies `ready` (or fails after `patience`).
+async fn poll<F: Future<Output = String>>(
     what: &str,
     patience: Duration,
+    pause: Duration,
+    mut read: impl FnMut() -> F,
     ready: impl Fn(&str) -> bool,
 ) -> String {
     let deadline = std::time::Instant::now() + patience;
     loop {
-        let text = match http.get(url).send().await {
-            Ok(r) => r.text().await.unwrap_or_default(),
-            Err(_) => String::new(),
-        };
+        let text = read().await;
         if ready(&text) {
             return text;
         }
@@ -289,8 +286,26 @@ async fn wait_for(
             std::time::Instant::now() < deadline,
             "timed out waiting for {what}:\n{text}"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(pause).await;
     }
+}
+
+/// Polls `/metrics` until `ready` holds (or fails after `patience`); a server that does not
+/// answer yet reads as empty.
+async fn wait_for(
+    http: &reqwest::Client,
+    url: &str,
+    what: &str,
+    patience: Duration,
+    ready: impl Fn(&str) -> bool,
+) -> String {
+    let read = || async {
+        match http.get(url).send().await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    };
+    poll(what, patience, Duration::from_millis(100), read, ready).await
 }
 
 /// `monitor serve` in this process, every second on `clock`, on a free port. On a `ManualClock`,
@@ -349,18 +364,8 @@ impl Daemon {
     /// Polls `/metrics` until `ready` holds: the cycles in flight do real work against real
     /// servers, which takes real time (at most 30 s here).
     async fn wait_until(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let text = self.scrape().await;
-            if ready(&text) {
-                return text;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "timed out waiting for {what}:\n{text}"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let (patience, pause) = (Duration::from_secs(30), Duration::from_millis(10));
+        poll(what, patience, pause, || self.scrape(), ready).await
     }
 
     /// Runs one cycle after another (a tick, then the wait for its report) until the metrics

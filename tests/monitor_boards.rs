@@ -6,6 +6,8 @@
 //! ends; the third tenant is never acted as nor touched.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 use tenantprobe::monitor::metrics::Metrics;
-use tenantprobe::monitor::{CycleReport, Probe, ProbeOptions, Provisioning};
+use tenantprobe::monitor::{CycleReport, Probe, Provisioning};
 
 /// The planted bugs, each switchable while the API runs.
 #[derive(Default)]
@@ -81,11 +83,7 @@ impl Api {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
         let tenant = match token {
-            Some(token) => self
-                .tokens
-                .iter()
-                .find(|(_, t)| t == token)
-                .map(|(tenant, _)| tenant.clone()),
+            Some(token) => support::tenant_of(&self.tokens, token),
             None if self.faults.anonymous_default.load(Ordering::Relaxed) => {
                 Some("org_alpha".to_owned())
             }
@@ -253,17 +251,12 @@ async fn card(
 
 /// The boards API on a free port, with a real tenant (`org_gamma`) that has a board and a card.
 async fn start() -> (SocketAddr, Api) {
-    let tokens: Vec<(String, String)> = ["org_gamma", "org_alpha", "org_beta"]
-        .iter()
-        .map(|t| {
-            (
-                (*t).to_owned(),
-                format!("{t}-{}", uuid::Uuid::new_v4().simple()),
-            )
-        })
-        .collect();
     let api = Api {
-        tokens: Arc::new(tokens),
+        tokens: Arc::new(support::static_tokens(&[
+            "org_gamma",
+            "org_alpha",
+            "org_beta",
+        ])),
         boards: Arc::new(Mutex::new(vec![Row {
             id: 1,
             tenant: "org_gamma".into(),
@@ -289,10 +282,7 @@ async fn start() -> (SocketAddr, Api) {
             get(card).put(card).delete(card),
         )
         .with_state(api.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (addr, api)
+    (support::serve(app).await, api)
 }
 
 /// The spec a user would write for it: `gamma` is a real tenant, listed first.
@@ -359,18 +349,7 @@ async fn probe(addr: SocketAddr, api: &Api) -> Probe {
             .find(|(k, _)| k == name)
             .and_then(|(_, v)| v.clone())
     };
-    Probe::setup(
-        &spec,
-        &env,
-        Provisioning::Create,
-        Some(ProbeOptions {
-            check_timeout: std::time::Duration::from_secs(10),
-            redis_max_keys: 0,
-            redis_sample: 0,
-        }),
-    )
-    .await
-    .unwrap()
+    support::api_probe(&spec, &env).await
 }
 
 fn rules(report: &CycleReport) -> HashSet<(String, String)> {

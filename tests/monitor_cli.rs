@@ -27,6 +27,26 @@ fn env(w: &support::AppWorld) -> Vec<(String, String)> {
 
 const SPEC: &str = "probes/reference-app.toml";
 
+/// `monitor canary` on `spec` for `duration`, a cycle every `interval`, then `rest`.
+fn canary<'a>(
+    spec: &'a str,
+    duration: &'a str,
+    interval: &'a str,
+    rest: &[&'a str],
+) -> Vec<&'a str> {
+    let args = [
+        "monitor",
+        "canary",
+        "-t",
+        spec,
+        "--duration",
+        duration,
+        "--interval",
+        interval,
+    ];
+    [&args, rest].concat()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_run_and_canary_from_the_command_line() {
     let w = support::app_world(Options::default()).await;
@@ -66,33 +86,13 @@ async fn init_run_and_canary_from_the_command_line() {
     assert_eq!(report["command"], "monitor run");
 
     // A short canary on the correct app passes; with a fault it fails at once.
-    let canary = [
-        "monitor",
-        "canary",
-        "-t",
-        &spec,
-        "--duration",
-        "2s",
-        "--interval",
-        "500ms",
-        "--p99-threshold",
-        "5s",
-    ];
-    let (code, stdout, stderr) = tenantprobe(&canary, env.clone()).await;
+    let short = canary(&spec, "2s", "500ms", &["--p99-threshold", "5s"]);
+    let (code, stdout, stderr) = tenantprobe(&short, env.clone()).await;
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("canary passed"), "{stdout}");
     w.app.faults.switch(Fault::SubdomainTrust, true);
     let begun = std::time::Instant::now();
-    let long = [
-        "monitor",
-        "canary",
-        "-t",
-        &spec,
-        "--duration",
-        "10m",
-        "--interval",
-        "1s",
-    ];
+    let long = canary(&spec, "10m", "1s", &[]);
     let (code, stdout, stderr) = tenantprobe(&long, env.clone()).await;
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(
@@ -159,6 +159,18 @@ struct Pushgateway {
     url: String,
 }
 
+impl Pushgateway {
+    /// What it serves at `/metrics` now.
+    async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
 impl Drop for Pushgateway {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -199,12 +211,7 @@ async fn pushgateway() -> Pushgateway {
 
 /// A series' value as the Pushgateway serves it, and its labels.
 async fn pushed(gateway: &Pushgateway, name: &str) -> Option<(f64, String)> {
-    let text = reqwest::get(format!("{}/metrics", gateway.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = gateway.metrics().await;
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .find(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
@@ -274,12 +281,7 @@ async fn run_pushes_with_the_last_success_pattern() {
         first_success,
         "a failed run keeps the last success time"
     );
-    let text = reqwest::get(format!("{}/metrics", gateway.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = gateway.metrics().await;
     assert!(
         text.lines()
             .any(|l| l.starts_with("tenantprobe_isolation_violations_total{")
@@ -315,12 +317,7 @@ async fn run_pushes_with_the_last_success_pattern() {
 
 /// The sum over synthetic tenants of the last run's violations on `surface`, as pushed.
 async fn last_run_violations(gateway: &Pushgateway, surface: &str) -> f64 {
-    let text = reqwest::get(format!("{}/metrics", gateway.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = gateway.metrics().await;
     let series: Vec<f64> = text
         .lines()
         .filter(|l| {

@@ -10,26 +10,13 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use support::kanban_api::{self, KanbanApi};
 use tenantprobe::finding::Severity;
-use tenantprobe::monitor::{CycleReport, Probe, ProbeOptions, Provisioning};
+use tenantprobe::monitor::{CycleReport, Probe, Provisioning};
 
 async fn probe(api: &KanbanApi) -> Probe {
-    let env = api.env();
-    Probe::setup(
-        &kanban_api::spec(),
-        &env,
-        Provisioning::Create,
-        Some(ProbeOptions {
-            check_timeout: Duration::from_secs(10),
-            redis_max_keys: 0,
-            redis_sample: 0,
-        }),
-    )
-    .await
-    .unwrap()
+    support::api_probe(&kanban_api::spec(), &api.env()).await
 }
 
 /// (rule, object) of every finding at medium or above.

@@ -13,7 +13,7 @@ use reference_app::faults::{Fault, Faults};
 use reference_app::migrations::APP_ROLE;
 use sqlx::{Connection, PgConnection};
 use tenantprobe::attack::noisy::{self, NoisySpec};
-use tenantprobe::checks::pooled::{PooledConfig, PooledOutcome, check_pooled};
+use tenantprobe::checks::pooled::{PooledConfig, PooledError, PooledOutcome, check_pooled};
 use tenantprobe::target::{HttpTarget, obtain_tenants};
 use tenantprobe::tenancy::Tenancy;
 use tenantprobe_testkit::reference::{Options, ReferenceApp};
@@ -78,15 +78,19 @@ async fn app_transaction(
     conn.close().await.unwrap();
 }
 
+/// The pooled-connection property on `db` as the app reaches it through `pooled`.
+async fn check_through(
+    db: &support::TestDb,
+    pooled: &sqlx::postgres::PgConnectOptions,
+) -> Result<PooledOutcome, PooledError> {
+    let config = PooledConfig::default();
+    check_pooled(&db.admin_options(), pooled, &Tenancy::reference(), &config).await
+}
+
 async fn check(bouncer: &ThrowawayPgBouncer, db: &support::TestDb) -> PooledOutcome {
-    check_pooled(
-        &db.admin_options(),
-        &pooled_options(bouncer, db),
-        &Tenancy::reference(),
-        &PooledConfig::default(),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"))
+    check_through(db, &pooled_options(bouncer, db))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[tokio::test]
@@ -137,14 +141,7 @@ async fn the_pooler_must_log_in_as_the_app_role() {
     let owner_bouncer = ThrowawayPgBouncer::start(&config).await.unwrap();
     let wrong = tenantprobe::sql::connect_options(&owner_bouncer.url_for("tenant_owner", &db.name))
         .unwrap();
-    let err = check_pooled(
-        &db.admin_options(),
-        &wrong,
-        &Tenancy::reference(),
-        &PooledConfig::default(),
-    )
-    .await
-    .unwrap_err();
+    let err = check_through(&db, &wrong).await.unwrap_err();
     assert!(
         err.to_string().contains("not as the app role `app_user`"),
         "{err}"
@@ -235,8 +232,8 @@ async fn attack_http_catches_the_session_context_leak_through_pgbouncer() {
 }
 
 /// `attack noisy` against the reference app (no Redis: every request reaches the database), with
-/// a small bounded load: 2 cores are shared.
-async fn noisy_run(faults: Faults) -> noisy::NoisyOutcome {
+/// a small bounded load: 2 cores are shared. Its figures are printed under `label`.
+async fn noisy_run(label: &str, faults: Faults) -> noisy::NoisyOutcome {
     let db = support::reference_db().await;
     let app = ReferenceApp::start(&db, support::noisy_neighbour_options(faults))
         .await
@@ -262,20 +259,20 @@ async fn noisy_run(faults: Faults) -> noisy::NoisyOutcome {
         .await
         .unwrap();
     app.stop().await;
+    eprintln!(
+        "{label}: alone {}; loaded {}; noisy {} sent, {} throttled",
+        outcome.baseline.describe(),
+        outcome.loaded.describe(),
+        outcome.load.sent,
+        outcome.load.throttled
+    );
     outcome
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attack_noisy_fails_without_per_tenant_limits_and_passes_with_them() {
     let _heavy = HEAVY.lock().await;
-    let limited = noisy_run(Faults::none()).await;
-    eprintln!(
-        "limits on:  alone {}; loaded {}; noisy {} sent, {} throttled",
-        limited.baseline.describe(),
-        limited.loaded.describe(),
-        limited.load.sent,
-        limited.load.throttled
-    );
+    let limited = noisy_run("limits on", Faults::none()).await;
     assert!(limited.findings.is_empty(), "{:#?}", limited.findings);
     assert!(limited.load.sent <= 3000, "the request bound holds");
     assert!(
@@ -285,14 +282,7 @@ async fn attack_noisy_fails_without_per_tenant_limits_and_passes_with_them() {
     );
     assert!(limited.load.throttled_share() > 0.5, "{:?}", limited.load);
 
-    let unlimited = noisy_run([Fault::NoTenantLimits].into_iter().collect()).await;
-    eprintln!(
-        "limits off: alone {}; loaded {}; noisy {} sent, {} throttled",
-        unlimited.baseline.describe(),
-        unlimited.loaded.describe(),
-        unlimited.load.sent,
-        unlimited.load.throttled
-    );
+    let unlimited = noisy_run("limits off", [Fault::NoTenantLimits].into_iter().collect()).await;
     let rules: Vec<&str> = unlimited.findings.iter().map(|f| f.rule.as_str()).collect();
     // Not being throttled is certain without the limits; how much the victim slows down depends
     // on how busy these 2 shared cores are (the judgement of slowdowns is unit-tested both ways

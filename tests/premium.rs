@@ -10,6 +10,7 @@ use reference_app::faults::{Fault, Faults};
 use reference_app::promote::{self, PromoteError, STEPS};
 use reqwest::Method;
 use serde_json::{Value, json};
+use sqlx::postgres::PgArguments;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use support::{TestDb, repo_path, send, tenantprobe};
 use tenantprobe::checks::placement::{self, PremiumDatabase};
@@ -41,7 +42,16 @@ async fn world() -> World {
 }
 
 impl World {
+    /// Promotes `tenant` by the correct procedure (stopping after `stop_after` when given).
     async fn promote(
+        &self,
+        tenant: &SyntheticTenant,
+        stop_after: Option<&str>,
+    ) -> Result<promote::Promotion, PromoteError> {
+        self.promote_with(tenant, &Faults::none(), stop_after).await
+    }
+
+    async fn promote_with(
         &self,
         tenant: &SyntheticTenant,
         faults: &Faults,
@@ -54,6 +64,12 @@ impl World {
         PgConnection::connect_with(&self.db.admin_options().database(database))
             .await
             .unwrap()
+    }
+
+    /// Runs `statement` on the shared database as the administrator.
+    async fn on_shared(&self, statement: sqlx::query::Query<'_, sqlx::Postgres, PgArguments>) {
+        let mut shared = self.admin_on(&self.db.name).await;
+        statement.execute(&mut shared).await.unwrap();
     }
 
     async fn placements(&self) -> Vec<PremiumDatabase> {
@@ -123,10 +139,7 @@ async fn a_promotion_interrupted_after_any_step_is_finished_by_the_next_run() {
         let globex_before = contents(&mut shared, &w.globex).await;
         assert!(data_rows(&mut shared, &w.acme).await > 0);
 
-        let first = w
-            .promote(&w.acme, &Faults::none(), Some(step))
-            .await
-            .unwrap();
+        let first = w.promote(&w.acme, Some(step)).await.unwrap();
         assert_eq!(
             first.performed,
             STEPS[..=i].to_vec(),
@@ -134,7 +147,7 @@ async fn a_promotion_interrupted_after_any_step_is_finished_by_the_next_run() {
         );
         assert_eq!(state_of(&w, &w.acme).await, *step);
 
-        let second = w.promote(&w.acme, &Faults::none(), None).await.unwrap();
+        let second = w.promote(&w.acme, None).await.unwrap();
         assert_eq!(
             second.performed,
             STEPS[i + 1..].to_vec(),
@@ -157,7 +170,7 @@ async fn a_promotion_interrupted_after_any_step_is_finished_by_the_next_run() {
 #[tokio::test]
 async fn promoting_a_promoted_tenant_again_changes_nothing() {
     let w = world().await;
-    let done = w.promote(&w.acme, &Faults::none(), None).await.unwrap();
+    let done = w.promote(&w.acme, None).await.unwrap();
     assert_eq!(done.performed, STEPS.to_vec());
     assert_eq!(
         done.rows.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
@@ -167,7 +180,7 @@ async fn promoting_a_promoted_tenant_again_changes_nothing() {
     let mut premium = w.admin_on(&premium_db(&w.acme)).await;
     let copied = contents(&mut premium, &w.acme).await;
 
-    let again = w.promote(&w.acme, &Faults::none(), None).await.unwrap();
+    let again = w.promote(&w.acme, None).await.unwrap();
     assert!(again.performed.is_empty(), "{again:?}");
     assert_eq!(again.placement, done.placement);
     assert_eq!(contents(&mut premium, &w.acme).await, copied);
@@ -186,17 +199,14 @@ async fn promoting_a_promoted_tenant_again_changes_nothing() {
 #[tokio::test]
 async fn a_copy_that_no_longer_matches_the_shared_rows_is_neither_routed_nor_cleaned() {
     let w = world().await;
-    w.promote(&w.acme, &Faults::none(), Some("copied"))
-        .await
-        .unwrap();
-    let mut shared = w.admin_on(&w.db.name).await;
-    sqlx::query("UPDATE projects SET name = name || ' (renamed meanwhile)' WHERE tenant_id = $1 AND id = $2")
-        .bind(w.acme.id)
-        .bind(w.acme.project_ids[0])
-        .execute(&mut shared)
-        .await
-        .unwrap();
-    let err = w.promote(&w.acme, &Faults::none(), None).await.unwrap_err();
+    w.promote(&w.acme, Some("copied")).await.unwrap();
+    w.on_shared(
+        sqlx::query("UPDATE projects SET name = name || ' (renamed meanwhile)' WHERE tenant_id = $1 AND id = $2")
+            .bind(w.acme.id)
+            .bind(w.acme.project_ids[0]),
+    )
+    .await;
+    let err = w.promote(&w.acme, None).await.unwrap_err();
     assert!(
         matches!(
             &err,
@@ -211,7 +221,7 @@ async fn a_copy_that_no_longer_matches_the_shared_rows_is_neither_routed_nor_cle
     assert_eq!(state_of(&w, &w.acme).await, "migrated");
     assert!(w.placements().await.is_empty(), "not routed");
 
-    let done = w.promote(&w.acme, &Faults::none(), None).await.unwrap();
+    let done = w.promote(&w.acme, None).await.unwrap();
     assert_eq!(done.performed, ["copied", "verified", "routed", "done"]);
     let mut premium = w.admin_on(&premium_db(&w.acme)).await;
     let renamed: String = sqlx::query_scalar("SELECT name FROM projects WHERE id = $1")
@@ -238,16 +248,13 @@ async fn an_unknown_tenant_or_state_is_a_clear_error() {
         "no tenant `no-such-tenant` in the shared database: give an existing tenant's id or slug"
     );
     // A failed verification leaves `migrated`; a state nobody wrote is refused, not guessed at.
-    w.promote(&w.acme, &Faults::none(), Some("placed"))
-        .await
-        .unwrap();
-    let mut shared = w.admin_on(&w.db.name).await;
-    sqlx::query("UPDATE control.tenant_placements SET state = 'halfway' WHERE tenant_id = $1")
-        .bind(w.acme.id)
-        .execute(&mut shared)
-        .await
-        .unwrap();
-    let err = w.promote(&w.acme, &Faults::none(), None).await.unwrap_err();
+    w.promote(&w.acme, Some("placed")).await.unwrap();
+    w.on_shared(
+        sqlx::query("UPDATE control.tenant_placements SET state = 'halfway' WHERE tenant_id = $1")
+            .bind(w.acme.id),
+    )
+    .await;
+    let err = w.promote(&w.acme, None).await.unwrap_err();
     assert!(err.to_string().contains("unknown state `halfway`"), "{err}");
 }
 
@@ -290,7 +297,7 @@ fn ids(body: &Value) -> Vec<String> {
 #[tokio::test]
 async fn a_promoted_tenant_is_served_from_its_own_database_and_writes_land_there() {
     let w = world().await;
-    w.promote(&w.acme, &Faults::none(), None).await.unwrap();
+    w.promote(&w.acme, None).await.unwrap();
     let app = app(&w, &[]).await;
     let (status, body) = send(as_tenant(&app, &w.acme, Method::GET, "/api/projects")).await;
     assert_eq!(status, 200, "{body}");
@@ -322,15 +329,13 @@ async fn a_promoted_tenant_is_served_from_its_own_database_and_writes_land_there
 #[tokio::test]
 async fn a_tenant_is_fenced_off_between_its_copy_and_the_switch() {
     let w = world().await;
-    w.promote(&w.acme, &Faults::none(), Some("copied"))
-        .await
-        .unwrap();
+    w.promote(&w.acme, Some("copied")).await.unwrap();
     let app = app(&w, &[]).await;
     let (status, _) = send(as_tenant(&app, &w.acme, Method::GET, "/api/projects")).await;
     assert_eq!(status, 503);
     let (status, _) = send(as_tenant(&app, &w.globex, Method::GET, "/api/projects")).await;
     assert_eq!(status, 200);
-    w.promote(&w.acme, &Faults::none(), None).await.unwrap();
+    w.promote(&w.acme, None).await.unwrap();
     let (status, body) = send(as_tenant(&app, &w.acme, Method::GET, "/api/projects")).await;
     assert_eq!((status, ids(&body).len()), (200, w.acme.project_ids.len()));
 }
@@ -339,9 +344,7 @@ async fn a_tenant_is_fenced_off_between_its_copy_and_the_switch() {
 /// becomes unreachable for the app (its role may no longer log in), then the tenant writes.
 async fn write_while_the_premium_database_is_down(faults: &[Fault]) -> (u16, World) {
     let w = world().await;
-    w.promote(&w.acme, &Faults::none(), Some("routed"))
-        .await
-        .unwrap();
+    w.promote(&w.acme, Some("routed")).await.unwrap();
     let mut shared = w.admin_on(&w.db.name).await;
     sqlx::raw_sql(AssertSqlSafe(format!(
         "ALTER ROLE app_{} NOLOGIN",
@@ -396,7 +399,7 @@ async fn the_correct_app_refuses_a_premium_tenant_whose_database_is_down() {
 async fn promote_leftovers_is_caught_by_the_data_location_check() {
     let w = world().await;
     let faulty: Faults = [Fault::PromoteLeftovers].into_iter().collect();
-    let done = w.promote(&w.acme, &faulty, None).await.unwrap();
+    let done = w.promote_with(&w.acme, &faulty, None).await.unwrap();
     assert_eq!(done.placement.state, "done");
     let mut shared = w.admin_on(&w.db.name).await;
     assert!(
@@ -419,8 +422,8 @@ async fn promote_leftovers_is_caught_by_the_data_location_check() {
 #[tokio::test]
 async fn one_shared_and_two_premium_databases_are_clean_and_a_planted_row_is_caught() {
     let w = world().await;
-    w.promote(&w.acme, &Faults::none(), None).await.unwrap();
-    w.promote(&w.globex, &Faults::none(), None).await.unwrap();
+    w.promote(&w.acme, None).await.unwrap();
+    w.promote(&w.globex, None).await.unwrap();
     let located = w.located().await;
     assert_eq!(located.databases, 3);
     assert!(located.tables >= 10, "{}", located.tables);
@@ -455,8 +458,8 @@ async fn one_shared_and_two_premium_databases_are_clean_and_a_planted_row_is_cau
 #[tokio::test]
 async fn a_premium_role_that_may_connect_to_another_premium_database_is_caught() {
     let w = world().await;
-    w.promote(&w.acme, &Faults::none(), None).await.unwrap();
-    w.promote(&w.globex, &Faults::none(), None).await.unwrap();
+    w.promote(&w.acme, None).await.unwrap();
+    w.promote(&w.globex, None).await.unwrap();
     let mut shared = w.admin_on(&w.db.name).await;
     sqlx::raw_sql(AssertSqlSafe(format!(
         "GRANT CONNECT ON DATABASE {} TO app_{}",
@@ -540,8 +543,8 @@ fn check_ran(report: &Value, rule: &str) -> bool {
 #[tokio::test]
 async fn audit_and_attack_db_run_on_the_shared_and_both_premium_databases() {
     let w = world().await;
-    w.promote(&w.acme, &Faults::none(), None).await.unwrap();
-    w.promote(&w.globex, &Faults::none(), None).await.unwrap();
+    w.promote(&w.acme, None).await.unwrap();
+    w.promote(&w.globex, None).await.unwrap();
     let spec = premium_spec();
     let (code, report, stderr) = run(&w, &spec, &["audit"]);
     assert_eq!(code, 0, "{report:#}\n{stderr}");
@@ -597,12 +600,10 @@ async fn audit_and_attack_db_run_on_the_shared_and_both_premium_databases() {
     assert!(!text.contains(" 0 attempts"), "{text}");
 
     // A row of acme planted back into the shared schema fails the audit.
-    let mut shared = w.admin_on(&w.db.name).await;
-    sqlx::query("INSERT INTO projects (tenant_id, name) VALUES ($1, 'stray')")
-        .bind(w.acme.id)
-        .execute(&mut shared)
-        .await
-        .unwrap();
+    w.on_shared(
+        sqlx::query("INSERT INTO projects (tenant_id, name) VALUES ($1, 'stray')").bind(w.acme.id),
+    )
+    .await;
     let (code, report, _) = run(&w, &spec, &["audit"]);
     assert_eq!(code, 1);
     let misplaced: Vec<&Value> = report["findings"]
@@ -652,7 +653,7 @@ fn monitor_spec(w: &World) -> tenantprobe::spec::Spec {
 async fn monitor_cycle(faults: &Faults) -> tenantprobe::monitor::CycleReport {
     use tenantprobe::monitor::{Probe, Provisioning};
     let w = world().await;
-    w.promote(&w.acme, faults, None).await.unwrap();
+    w.promote_with(&w.acme, faults, None).await.unwrap();
     let redis = support::redis_db().await;
     let app = ReferenceApp::start(
         &w.db,

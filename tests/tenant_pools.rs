@@ -106,6 +106,18 @@ async fn world(faults: Faults) -> World {
     }
 }
 
+impl World {
+    /// The pooler entries' names: (free plan's, enterprise plan's, the shared default).
+    fn entries(&self) -> (String, String, String) {
+        let shared = self.db.name.clone();
+        (
+            format!("{shared}_free"),
+            format!("{shared}_enterprise"),
+            shared,
+        )
+    }
+}
+
 /// One entry's figures from PgBouncer's admin console.
 #[derive(Debug, Default, Clone, Copy)]
 struct EntryStats {
@@ -272,6 +284,14 @@ async fn saturate(world: &World) -> Run {
     }
 }
 
+/// A world with `faults` whose free tenant `saturate`s its pool; the run is printed under `label`.
+async fn saturated(label: &str, faults: Faults) -> (World, Run) {
+    let world = world(faults).await;
+    let run = saturate(&world).await;
+    eprintln!("{label}: {}", describe(&run));
+    (world, run)
+}
+
 fn describe(run: &Run) -> String {
     format!(
         "victim {} requests, p50 {:?}, max {:?}, {} failed; noisy {} sent, {} failed; peaks {:?}",
@@ -289,14 +309,8 @@ fn describe(run: &Run) -> String {
 async fn a_free_tenant_saturating_its_pool_never_exceeds_its_entry_and_an_enterprise_tenant_stays_prompt()
  {
     let _heavy = HEAVY.lock().await;
-    let world = world(Faults::none()).await;
-    let run = saturate(&world).await;
-    eprintln!("limits on: {}", describe(&run));
-    let (free, enterprise, shared) = (
-        format!("{}_free", world.db.name),
-        format!("{}_enterprise", world.db.name),
-        world.db.name.clone(),
-    );
+    let (world, run) = saturated("limits on", Faults::none()).await;
+    let (free, enterprise, shared) = world.entries();
     // The free tenant filled its entry, and queued behind it, yet never got past its limit.
     assert_eq!(
         run.peak(&free).server_connections,
@@ -324,14 +338,9 @@ async fn a_free_tenant_saturating_its_pool_never_exceeds_its_entry_and_an_enterp
 async fn without_tenant_limits_one_shared_pool_makes_the_enterprise_tenant_wait_behind_the_free_one()
  {
     let _heavy = HEAVY.lock().await;
-    let world = world([Fault::NoTenantLimits].into_iter().collect()).await;
-    let run = saturate(&world).await;
-    eprintln!("no-tenant-limits: {}", describe(&run));
-    let (free, enterprise, shared) = (
-        format!("{}_free", world.db.name),
-        format!("{}_enterprise", world.db.name),
-        world.db.name.clone(),
-    );
+    let no_limits = [Fault::NoTenantLimits].into_iter().collect();
+    let (world, run) = saturated("no-tenant-limits", no_limits).await;
+    let (free, enterprise, shared) = world.entries();
     // Everyone on the shared entry: the plans' entries were never used.
     assert_eq!(run.peak(&free).server_connections, 0, "{run:?}");
     assert_eq!(run.peak(&enterprise).server_connections, 0, "{run:?}");

@@ -83,6 +83,16 @@ fn tenancy(schema: &str, role: &str, column: &str, tenants: Option<&str>) -> Ten
     }
 }
 
+/// The relations both views find on `schema`'s fixture keyed by `column`, the tenants table left
+/// for inference; fails unless they are the same.
+async fn agreed_relations(schema: &str, column: &str) -> BTreeSet<String> {
+    let (db, role) = fixture(schema).await;
+    let (audit, swept) = both_views(&db, &tenancy(schema, &role, column, None)).await;
+    drop_fixture(db, &role).await;
+    assert_eq!(audit, swept, "{schema} keyed by `{column}`");
+    swept
+}
+
 #[tokio::test]
 async fn audit_and_monitor_agree_on_the_crm_tenant_relations_with_the_tenants_table_inferred() {
     let (db, role) = fixture("crm").await;
@@ -99,21 +109,15 @@ async fn audit_and_monitor_agree_on_the_crm_tenant_relations_with_the_tenants_ta
 
 #[tokio::test]
 async fn audit_and_monitor_agree_on_the_desk_tenant_relations_with_the_tenants_table_inferred() {
-    let (db, role) = fixture("desk").await;
-    let (audit, swept) = both_views(&db, &tenancy("desk", &role, "account", None)).await;
-    assert_eq!(audit, swept);
+    let swept = agreed_relations("desk", "account").await;
     // The shape the two used to disagree on: a tenants table keyed by a column (`slug`) other
     // than the tenant column, found only by inference.
     assert!(swept.contains("desk.workspaces"), "{swept:?}");
     assert!(swept.contains("desk.messages_chat"), "{swept:?}");
-    drop_fixture(db, &role).await;
 }
 
 #[tokio::test]
 async fn a_misnamed_tenant_column_leaves_both_views_empty_alike() {
-    let (db, role) = fixture("crm").await;
-    let (audit, swept) = both_views(&db, &tenancy("crm", &role, "tenant_id", None)).await;
-    assert_eq!(audit, swept);
+    let swept = agreed_relations("crm", "tenant_id").await;
     assert!(swept.is_empty(), "{swept:?}");
-    drop_fixture(db, &role).await;
 }

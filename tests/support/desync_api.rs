@@ -12,25 +12,18 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use super::{Note, note_json, notes_of, tenant_of};
+
 #[derive(Clone)]
 struct Store {
     tokens: Arc<Vec<(String, String)>>,
-    /// (tenant, id, text)
-    notes: Arc<Mutex<Vec<(String, String, String)>>>,
+    notes: Arc<Mutex<Vec<Note>>>,
     desync: bool,
 }
 
 /// Starts the API; returns its address and each tenant's token (`alpha`, `beta`).
 pub async fn start(desync: bool) -> (SocketAddr, Vec<(String, String)>) {
-    let tokens: Vec<(String, String)> = ["alpha", "beta"]
-        .iter()
-        .map(|t| {
-            (
-                (*t).to_owned(),
-                format!("{t}-{}", uuid::Uuid::new_v4().simple()),
-            )
-        })
-        .collect();
+    let tokens = super::static_tokens(&["alpha", "beta"]);
     let store = Store {
         tokens: Arc::new(tokens.clone()),
         notes: Arc::new(Mutex::new(Vec::new())),
@@ -173,10 +166,7 @@ async fn fill(stream: &mut TcpStream, buffer: &mut Vec<u8>, length: usize) -> bo
 impl Store {
     fn tenant(&self, head: &Head) -> Option<String> {
         let token = head.header("authorization")?.strip_prefix("Bearer ")?;
-        self.tokens
-            .iter()
-            .find(|(_, t)| t == token)
-            .map(|(tenant, _)| tenant.clone())
+        tenant_of(&self.tokens, token)
     }
 
     /// The refusal a request gets before its body matters: no valid token (401), another
@@ -199,14 +189,7 @@ impl Store {
         let mut notes = self.notes.lock().unwrap();
         let path = head.path.split('?').next().unwrap_or_default();
         match (head.method.as_str(), path.strip_prefix("/notes")) {
-            ("GET", Some("")) => {
-                let items: Vec<Value> = notes
-                    .iter()
-                    .filter(|(t, _, _)| *t == tenant)
-                    .map(|(_, id, text)| json!({ "id": id, "text": text }))
-                    .collect();
-                (200, json!({ "items": items }))
-            }
+            ("GET", Some("")) => (200, json!({ "items": notes_of(&notes, &tenant) })),
             ("POST", Some("")) => match text {
                 Some(text) => {
                     let id = uuid::Uuid::new_v4().to_string();
@@ -221,16 +204,12 @@ impl Store {
                     return (404, json!({ "error": "Not Found" }));
                 };
                 match method {
-                    "GET" => {
-                        let (_, id, text) = &notes[n];
-                        (200, json!({ "id": id, "text": text }))
-                    }
+                    "GET" => (200, note_json(&notes[n])),
                     "PATCH" => {
                         if let Some(text) = text {
                             notes[n].2 = text;
                         }
-                        let (_, id, text) = &notes[n];
-                        (200, json!({ "id": id, "text": text }))
+                        (200, note_json(&notes[n]))
                     }
                     "DELETE" => {
                         notes.remove(n);

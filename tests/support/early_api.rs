@@ -14,11 +14,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
+use super::{Note, note_json, notes_of, tenant_of};
+
 #[derive(Clone)]
 struct Store {
     tokens: Arc<Vec<(String, String)>>,
-    /// (tenant, id, text)
-    notes: Arc<Mutex<Vec<(String, String, String)>>>,
+    notes: Arc<Mutex<Vec<Note>>>,
 }
 
 fn refused(status: StatusCode) -> Response {
@@ -34,10 +35,7 @@ impl Store {
             .to_str()
             .ok()?
             .strip_prefix("Bearer ")?;
-        self.tokens
-            .iter()
-            .find(|(_, t)| t == token)
-            .map(|(tenant, _)| tenant.clone())
+        tenant_of(&self.tokens, token)
     }
 }
 
@@ -64,14 +62,7 @@ async fn notes(State(s): State<Store>, request: Request) -> Response {
             .push((tenant, id.clone(), text.clone()));
         return (StatusCode::CREATED, Json(json!({ "id": id, "text": text }))).into_response();
     }
-    let items: Vec<Value> = s
-        .notes
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(t, _, _)| *t == tenant)
-        .map(|(_, id, text)| json!({ "id": id, "text": text }))
-        .collect();
+    let items = notes_of(&s.notes.lock().unwrap(), &tenant);
     Json(json!({ "items": items })).into_response()
 }
 
@@ -79,9 +70,7 @@ async fn note(State(s): State<Store>, Path(id): Path<String>, request: Request) 
     let Some(tenant) = s.tenant(&request) else {
         return refused(StatusCode::UNAUTHORIZED);
     };
-    let owned = |notes: &Vec<(String, String, String)>| {
-        notes.iter().position(|(t, i, _)| *t == tenant && *i == id)
-    };
+    let owned = |notes: &Vec<Note>| notes.iter().position(|(t, i, _)| *t == tenant && *i == id);
     if owned(&s.notes.lock().unwrap()).is_none() {
         return refused(StatusCode::NOT_FOUND);
     }
@@ -102,8 +91,7 @@ async fn note(State(s): State<Store>, Path(id): Path<String>, request: Request) 
     if let Some(text) = text {
         notes[position].2 = text;
     }
-    let (_, id, text) = &notes[position];
-    Json(json!({ "id": id, "text": text })).into_response()
+    Json(note_json(&notes[position])).into_response()
 }
 
 /// Serves the API on a free port; returns its address and the two tenants' tokens.

@@ -234,6 +234,14 @@ impl From<sqlx::Error> for ApiError {
 
 const NOT_FOUND: ApiError = ApiError(StatusCode::NOT_FOUND, "not_found");
 
+/// A write by id that touched no row was on another organisation's (or no) object: 404.
+fn found(written: sqlx::postgres::PgQueryResult) -> Result<(), ApiError> {
+    match written.rows_affected() {
+        0 => Err(NOT_FOUND),
+        _ => Ok(()),
+    }
+}
+
 type Answer = Result<Response, ApiError>;
 
 /// The caller's organisation, from the verified token's `org` claim (a number or a numeric string).
@@ -354,9 +362,7 @@ async fn update_board(
         .bind(&name)
         .execute(&s.0.pool)
         .await?;
-    if updated.rows_affected() == 0 {
-        return Err(NOT_FOUND);
-    }
+    found(updated)?;
     Ok(data(StatusCode::OK, board_json(board, &name)))
 }
 
@@ -366,9 +372,7 @@ async fn delete_board(State(s): State<AppState>, Org(org): Org, Path(board): Pat
         .bind(org)
         .execute(&s.0.pool)
         .await?;
-    if deleted.rows_affected() == 0 {
-        return Err(NOT_FOUND);
-    }
+    found(deleted)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -473,9 +477,7 @@ async fn delete_card(
     .bind(by_id_alone)
     .execute(&s.0.pool)
     .await?;
-    if deleted.rows_affected() == 0 {
-        return Err(NOT_FOUND);
-    }
+    found(deleted)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -87,28 +87,30 @@ impl Drop for TestDb {
     }
 }
 
+impl TestDb {
+    /// Takes charge of `db`, made on this binary's PostgreSQL: only an existing server outlives
+    /// the test, so only there is it dropped.
+    async fn new(db: ReferenceDatabase) -> Self {
+        let external = matches!(servers().await.postgres, Postgres::External { .. });
+        TestDb { db, external }
+    }
+}
+
 /// A fresh database with the reference schema migrated.
 pub async fn reference_db() -> TestDb {
-    let servers = servers().await;
-    let db = ReferenceDatabase::create(&servers.postgres.url(), "tp_test")
-        .await
-        .unwrap();
-    TestDb {
-        db,
-        external: matches!(servers.postgres, Postgres::External { .. }),
-    }
+    let url = servers().await.postgres.url();
+    TestDb::new(ReferenceDatabase::create(&url, "tp_test").await.unwrap()).await
 }
 
 /// A fresh database with roles but no migrations.
 pub async fn empty_db() -> TestDb {
-    let servers = servers().await;
-    let db = ReferenceDatabase::create_empty(&servers.postgres.url(), "tp_test")
-        .await
-        .unwrap();
-    TestDb {
-        db,
-        external: matches!(servers.postgres, Postgres::External { .. }),
-    }
+    let url = servers().await.postgres.url();
+    TestDb::new(
+        ReferenceDatabase::create_empty(&url, "tp_test")
+            .await
+            .unwrap(),
+    )
+    .await
 }
 
 pub async fn connect(options: &PgConnectOptions) -> PgConnection {
@@ -293,6 +295,36 @@ pub fn static_tokens(tenants: &[&str]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The tenant whose token (from `static_tokens`) is `token`.
+pub fn tenant_of(tokens: &[(String, String)], token: &str) -> Option<String> {
+    tokens
+        .iter()
+        .find(|(_, t)| t == token)
+        .map(|(tenant, _)| tenant.clone())
+}
+
+/// A note of the hand-written notes APIs: (tenant, id, text).
+pub type Note = (String, String, String);
+
+/// A note as every notes API shows it (inside its own envelope, if any).
+pub fn note_json((_, id, text): &Note) -> serde_json::Value {
+    serde_json::json!({ "id": id, "text": text })
+}
+
+/// `tenant`'s notes as the notes APIs list them, in the order stored.
+pub fn notes_of(notes: &[Note], tenant: &str) -> Vec<serde_json::Value> {
+    notes
+        .iter()
+        .filter(|(t, _, _)| t == tenant)
+        .map(note_json)
+        .collect()
+}
+
+/// The `text` of an optional JSON body (what a notes API's PATCH changes).
+pub fn body_text(body: &Option<axum::Json<serde_json::Value>>) -> Option<&str> {
+    body.as_ref()?.get("text")?.as_str()
+}
+
 /// Runs the tenantprobe binary; returns exit code, stdout, stderr.
 pub fn tenantprobe(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tenantprobe"));
@@ -336,6 +368,27 @@ pub fn db_command<'a>(words: &[&'a str], url: &'a str, rest: &[&'a str]) -> Vec<
         rest,
     ]
     .concat()
+}
+
+/// A monitor probe for a spec whose tenants live behind an HTTP API alone (no Redis keys to
+/// sample), creating its synthetic tenants' canaries; checks get 10 s on a busy machine.
+pub async fn api_probe(
+    spec: &tenantprobe::spec::Spec,
+    env: tenantprobe::target::Env<'_>,
+) -> tenantprobe::monitor::Probe {
+    let options = tenantprobe::monitor::ProbeOptions {
+        check_timeout: std::time::Duration::from_secs(10),
+        redis_max_keys: 0,
+        redis_sample: 0,
+    };
+    tenantprobe::monitor::Probe::setup(
+        spec,
+        env,
+        tenantprobe::monitor::Provisioning::Create,
+        Some(options),
+    )
+    .await
+    .unwrap()
 }
 
 /// Validates `instance` against the JSON Schema at `path` (relative to the repository), listing

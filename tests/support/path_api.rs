@@ -14,10 +14,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
+use super::{Note, body_text, note_json, notes_of};
+
 #[derive(Clone)]
 struct Store {
     tokens: Arc<Vec<(String, String)>>,
-    notes: Arc<Mutex<Vec<(String, String, String)>>>,
+    notes: Arc<Mutex<Vec<Note>>>,
     idor: bool,
 }
 
@@ -46,13 +48,7 @@ async fn list(State(s): State<Store>, headers: HeaderMap, Path(slug): Path<Strin
     if let Err(status) = s.authorize(&headers, &slug) {
         return error(status, "refused");
     }
-    let notes = s.notes.lock().unwrap();
-    let items: Vec<Value> = notes
-        .iter()
-        .filter(|(t, _, _)| *t == slug)
-        .map(|(_, id, text)| json!({ "id": id, "text": text }))
-        .collect();
-    Json(items).into_response()
+    Json(notes_of(&s.notes.lock().unwrap(), &slug)).into_response()
 }
 
 async fn create(
@@ -101,20 +97,12 @@ async fn one(
             StatusCode::NO_CONTENT.into_response()
         }
         axum::http::Method::PATCH => {
-            if let Some(text) = body
-                .as_ref()
-                .and_then(|b| b.get("text"))
-                .and_then(Value::as_str)
-            {
+            if let Some(text) = body_text(&body) {
                 notes[position].2 = text.to_owned();
             }
-            let (_, id, text) = &notes[position];
-            Json(json!({ "id": id, "text": text })).into_response()
+            Json(note_json(&notes[position])).into_response()
         }
-        _ => {
-            let (_, id, text) = &notes[position];
-            Json(json!({ "id": id, "text": text })).into_response()
-        }
+        _ => Json(note_json(&notes[position])).into_response(),
     }
 }
 

@@ -16,6 +16,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
+use super::{Note, body_text, note_json, notes_of, tenant_of};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flaw {
     /// The `X-Org` header picks the tenant; the token is only checked to be valid.
@@ -31,38 +33,40 @@ pub enum Flaw {
 #[derive(Clone)]
 struct Store {
     tokens: Arc<Vec<(String, String)>>,
-    /// (tenant, id, text)
-    notes: Arc<Mutex<Vec<(String, String, String)>>>,
+    notes: Arc<Mutex<Vec<Note>>>,
     flaw: Option<Flaw>,
 }
 
 type Params = Query<HashMap<String, String>>;
 
-fn refused(status: StatusCode) -> Response {
-    (status, Json(json!({ "error": status.canonical_reason() }))).into_response()
+/// The API's one error shape: the status and its reason.
+struct Refused(StatusCode);
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        let reason = self.0.canonical_reason();
+        (self.0, Json(json!({ "error": reason }))).into_response()
+    }
 }
 
+type Answer = Result<Response, Refused>;
+
 impl Store {
-    /// The tenant of the request, or the status that refuses it.
+    /// The tenant of the request, or the refusal it gets.
     fn tenant(
         &self,
         headers: &HeaderMap,
         params: &HashMap<String, String>,
-    ) -> Result<String, StatusCode> {
+    ) -> Result<String, Refused> {
         if headers.get("x-api-version").and_then(|v| v.to_str().ok()) != Some("2") {
-            return Err(StatusCode::BAD_REQUEST);
+            return Err(Refused(StatusCode::BAD_REQUEST));
         }
         let token = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        let Some(own) = self
-            .tokens
-            .iter()
-            .find(|(_, t)| Some(t.as_str()) == token)
-            .map(|(tenant, _)| tenant.clone())
-        else {
-            return Err(StatusCode::UNAUTHORIZED);
+        let Some(own) = token.and_then(|token| tenant_of(&self.tokens, token)) else {
+            return Err(Refused(StatusCode::UNAUTHORIZED));
         };
         let org = headers.get("x-org").and_then(|v| v.to_str().ok());
         if self.flaw == Some(Flaw::OrgParam)
@@ -73,7 +77,7 @@ impl Store {
         match org {
             Some(org) if self.flaw == Some(Flaw::HeaderTrust) => Ok(org.to_owned()),
             Some(org) if org == own => Ok(own),
-            _ => Err(StatusCode::FORBIDDEN),
+            _ => Err(Refused(StatusCode::FORBIDDEN)),
         }
     }
 }
@@ -83,45 +87,32 @@ async fn list_or_create(
     Query(params): Params,
     headers: HeaderMap,
     body: Option<Json<Value>>,
-) -> Response {
-    let tenant = match s.tenant(&headers, &params) {
-        Ok(t) => t,
-        Err(status) => return refused(status),
-    };
+) -> Answer {
+    let tenant = s.tenant(&headers, &params)?;
     if let Some(Json(body)) = body {
         let Some(text) = body.get("text").and_then(Value::as_str) else {
-            return refused(StatusCode::UNPROCESSABLE_ENTITY);
+            return Err(Refused(StatusCode::UNPROCESSABLE_ENTITY));
         };
         let id = uuid::Uuid::new_v4().to_string();
         s.notes
             .lock()
             .unwrap()
             .push((tenant, id.clone(), text.to_owned()));
-        return (
+        return Ok((
             StatusCode::CREATED,
             Json(json!({ "data": { "id": id, "text": text } })),
         )
-            .into_response();
+            .into_response());
     }
     if !params.contains_key("limit") {
-        return refused(StatusCode::BAD_REQUEST);
+        return Err(Refused(StatusCode::BAD_REQUEST));
     }
-    let items: Vec<Value> = s
-        .notes
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(t, _, _)| *t == tenant)
-        .map(|(_, id, text)| json!({ "id": id, "text": text }))
-        .collect();
-    Json(json!({ "data": items })).into_response()
+    let items = notes_of(&s.notes.lock().unwrap(), &tenant);
+    Ok(Json(json!({ "data": items })).into_response())
 }
 
-async fn search(State(s): State<Store>, Query(params): Params, headers: HeaderMap) -> Response {
-    let tenant = match s.tenant(&headers, &params) {
-        Ok(t) => t,
-        Err(status) => return refused(status),
-    };
+async fn search(State(s): State<Store>, Query(params): Params, headers: HeaderMap) -> Answer {
+    let tenant = s.tenant(&headers, &params)?;
     let q = params.get("q").cloned().unwrap_or_default();
     let items: Vec<Value> = s
         .notes
@@ -131,16 +122,13 @@ async fn search(State(s): State<Store>, Query(params): Params, headers: HeaderMa
         .filter(|(t, _, text)| {
             (*t == tenant || s.flaw == Some(Flaw::SearchGlobal)) && text.contains(&q)
         })
-        .map(|(_, id, text)| json!({ "id": id, "text": text }))
+        .map(note_json)
         .collect();
-    Json(json!({ "query": q, "data": items })).into_response()
+    Ok(Json(json!({ "query": q, "data": items })).into_response())
 }
 
-async fn export(State(s): State<Store>, Query(params): Params, headers: HeaderMap) -> Response {
-    let tenant = match s.tenant(&headers, &params) {
-        Ok(t) => t,
-        Err(status) => return refused(status),
-    };
+async fn export(State(s): State<Store>, Query(params): Params, headers: HeaderMap) -> Answer {
+    let tenant = s.tenant(&headers, &params)?;
     let lines: Vec<String> = s
         .notes
         .lock()
@@ -149,11 +137,11 @@ async fn export(State(s): State<Store>, Query(params): Params, headers: HeaderMa
         .filter(|(t, _, _)| *t == tenant || s.flaw == Some(Flaw::ExportGlobal))
         .map(|(_, id, text)| format!("{id},{text}"))
         .collect();
-    (
+    Ok((
         [("content-type", "text/csv")],
         format!("id,text\n{}\n", lines.join("\n")),
     )
-        .into_response()
+        .into_response())
 }
 
 async fn note(
@@ -163,35 +151,27 @@ async fn note(
     method: axum::http::Method,
     headers: HeaderMap,
     body: Option<Json<Value>>,
-) -> Response {
-    let tenant = match s.tenant(&headers, &params) {
-        Ok(t) => t,
-        Err(status) => return refused(status),
-    };
+) -> Answer {
+    let tenant = s.tenant(&headers, &params)?;
     let mut notes = s.notes.lock().unwrap();
     let Some(position) = notes.iter().position(|(t, i, _)| *t == tenant && *i == id) else {
-        return refused(StatusCode::NOT_FOUND);
+        return Err(Refused(StatusCode::NOT_FOUND));
     };
     if method == axum::http::Method::DELETE {
         notes.remove(position);
-        return StatusCode::NO_CONTENT.into_response();
+        return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    if let Some(text) = body
-        .as_ref()
-        .and_then(|b| b.get("text"))
-        .and_then(Value::as_str)
-    {
+    if let Some(text) = body_text(&body) {
         notes[position].2 = text.to_owned();
     }
-    let (_, id, text) = &notes[position];
-    Json(json!({ "data": { "id": id, "text": text } })).into_response()
+    Ok(Json(json!({ "data": note_json(&notes[position]) })).into_response())
 }
 
 /// A running API: its address, the tenants' tokens, and its notes.
 pub struct TenancyApi {
     pub addr: SocketAddr,
     pub tokens: Vec<(String, String)>,
-    notes: Arc<Mutex<Vec<(String, String, String)>>>,
+    notes: Arc<Mutex<Vec<Note>>>,
 }
 
 impl TenancyApi {
@@ -203,15 +183,7 @@ impl TenancyApi {
 
 /// Serves the API on a free port.
 pub async fn start(flaw: Option<Flaw>) -> TenancyApi {
-    let tokens: Vec<(String, String)> = ["alpha", "beta"]
-        .iter()
-        .map(|t| {
-            (
-                (*t).to_owned(),
-                format!("{t}-{}", uuid::Uuid::new_v4().simple()),
-            )
-        })
-        .collect();
+    let tokens = super::static_tokens(&["alpha", "beta"]);
     let notes = Arc::new(Mutex::new(Vec::new()));
     let store = Store {
         tokens: Arc::new(tokens.clone()),
@@ -224,11 +196,8 @@ pub async fn start(flaw: Option<Flaw>) -> TenancyApi {
         .route("/notes/{id}", get(note).patch(note).delete(note))
         .route("/export", get(export))
         .with_state(store);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
     TenancyApi {
-        addr,
+        addr: super::serve(app).await,
         tokens,
         notes,
     }
