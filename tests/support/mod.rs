@@ -13,6 +13,7 @@ pub mod desync_api;
 pub mod early_api;
 pub mod kanban_api;
 pub mod path_api;
+pub mod targets;
 pub mod tenancy_api;
 
 use sqlx::postgres::PgConnectOptions;
