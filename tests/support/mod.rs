@@ -9,6 +9,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub mod commands;
 pub mod desync_api;
 pub mod early_api;
 pub mod kanban_api;
