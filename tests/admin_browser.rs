@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use tenantprobe_testkit::reference::Options;
 
@@ -89,6 +90,33 @@ async fn screenshot(client: &Client, dir: &Path, name: &str) -> PathBuf {
     path
 }
 
+/// Logs in through the panel's form at `base` and waits for the tenant directory.
+async fn log_in(client: &Client, base: &str, username: &str, password: &str) {
+    client.goto(&format!("{base}/panel/login")).await.unwrap();
+    for (field, text) in [("username", username), ("password", password)] {
+        client
+            .find(Locator::Id(field))
+            .await
+            .unwrap()
+            .send_keys(text)
+            .await
+            .unwrap();
+    }
+    client
+        .find(Locator::Id("login"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(client, "tenants").await;
+}
+
+/// The element with id `id`, once the page has one.
+async fn wait_for(client: &Client, id: &str) -> Element {
+    client.wait().for_element(Locator::Id(id)).await.unwrap()
+}
+
 #[tokio::test]
 #[cfg_attr(
     not(all(has_chromium, has_chromedriver)),
@@ -110,33 +138,7 @@ async fn an_operator_impersonates_one_tenant_in_chromium_sees_only_its_data_and_
     std::fs::create_dir_all(&shots).unwrap();
 
     let base = w.app.url();
-    client.goto(&format!("{base}/panel/login")).await.unwrap();
-    client
-        .find(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys(&w.app.admin_username)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(&w.app.admin_password)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("login"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .wait()
-        .for_element(Locator::Id("tenants"))
-        .await
-        .unwrap();
+    log_in(&client, &base, &w.app.admin_username, &w.app.admin_password).await;
     let list = client.source().await.unwrap();
     assert!(
         list.contains(&w.a.marker) && list.contains(&w.b.marker),
@@ -167,11 +169,7 @@ async fn an_operator_impersonates_one_tenant_in_chromium_sees_only_its_data_and_
         .click()
         .await
         .unwrap();
-    let banner = client
-        .wait()
-        .for_element(Locator::Id("impersonation-banner"))
-        .await
-        .unwrap();
+    let banner = wait_for(&client, "impersonation-banner").await;
     let banner_text = banner.text().await.unwrap();
     assert!(
         banner_text.contains("read-only") && banner_text.contains(reason),
@@ -196,11 +194,8 @@ async fn an_operator_impersonates_one_tenant_in_chromium_sees_only_its_data_and_
         .goto(&format!("{base}/panel/tenants/{}/audit", w.a.id))
         .await
         .unwrap();
-    let audit = client
-        .wait()
-        .for_element(Locator::Id("audit-events"))
+    let audit = wait_for(&client, "audit-events")
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();

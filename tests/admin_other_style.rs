@@ -17,7 +17,6 @@ use axum::routing::{get, post};
 use sqlx::PgPool;
 use tenantprobe::attack::admin::{self, AdminOutcome, AdminTarget};
 use tenantprobe::spec::Spec;
-use tenantprobe::target::{HttpTarget, obtain_tenants};
 use uuid::Uuid;
 
 #[derive(Clone, Copy, PartialEq)]
@@ -212,12 +211,9 @@ async fn run(bug: Bug) -> AdminOutcome {
     ]
     .into();
     let env = move |name: &str| vars.get(name).cloned();
-    let api = HttpTarget::resolve(&spec, &env).unwrap();
     let target = AdminTarget::resolve(&spec, &env).unwrap();
-    let slugs = vec!["ops-a".to_owned(), "ops-b".to_owned()];
-    let tenants = obtain_tenants(&spec, &env, &slugs, &reqwest::Client::new(), Some(&api))
-        .await
-        .unwrap();
+    let (api, tenants) =
+        support::targets::http_target_and_tenants(&spec, &env, &["ops-a", "ops-b"]).await;
     *console.other_org.lock().unwrap() = tenants[1].tenant_id.parse().unwrap();
     let outcome = admin::check(&target, &api, &tenants[0], &tenants[1])
         .await

@@ -6,20 +6,16 @@
 
 mod support;
 
-use reference_app::faults::{Fault, Faults};
+use reference_app::faults::Fault;
+use support::targets::{http_target_and_tenants, one_fault};
 use tenantprobe::attack::admin::{self, AdminOutcome, AdminTarget, PanelClient, hidden_value};
-use tenantprobe::target::{HttpTarget, obtain_tenants};
 use tenantprobe_testkit::reference::Options;
 
 async fn attack_admin(w: &support::AppWorld) -> AdminOutcome {
     let spec = support::reference_spec();
     let env = w.app.env(&w.db, None);
-    let api = HttpTarget::resolve(&spec, &env).unwrap();
     let target = AdminTarget::resolve(&spec, &env).unwrap();
-    let slugs = vec!["tp-admin-a".to_owned(), "tp-admin-b".to_owned()];
-    let tenants = obtain_tenants(&spec, &env, &slugs, &reqwest::Client::new(), Some(&api))
-        .await
-        .unwrap();
+    let (api, tenants) = http_target_and_tenants(&spec, &env, &["tp-admin-a", "tp-admin-b"]).await;
     admin::check(&target, &api, &tenants[0], &tenants[1])
         .await
         .unwrap()
@@ -30,13 +26,6 @@ fn rules(outcome: &AdminOutcome) -> Vec<&str> {
     rules.sort_unstable();
     rules.dedup();
     rules
-}
-
-fn fault(f: Fault) -> Options {
-    Options {
-        faults: [f].into_iter().collect::<Faults>(),
-        ..Options::default()
-    }
 }
 
 #[tokio::test]
@@ -62,7 +51,7 @@ async fn attack_admin_finds_nothing_on_the_correct_panel_and_examines_every_chec
 
 #[tokio::test]
 async fn attack_admin_catches_an_impersonation_that_leaves_no_audit_event() {
-    let w = support::app_world(fault(Fault::ImpersonationUnlogged)).await;
+    let w = support::app_world(one_fault(Fault::ImpersonationUnlogged)).await;
     let outcome = attack_admin(&w).await;
     assert_eq!(
         rules(&outcome),
@@ -87,7 +76,7 @@ async fn attack_admin_catches_an_impersonation_that_leaves_no_audit_event() {
 #[tokio::test]
 async fn attack_admin_catches_an_impersonation_cookie_that_opens_another_tenant_and_never_expires()
 {
-    let w = support::app_world(fault(Fault::ImpersonationSticky)).await;
+    let w = support::app_world(one_fault(Fault::ImpersonationSticky)).await;
     let outcome = attack_admin(&w).await;
     assert_eq!(
         rules(&outcome),
@@ -110,23 +99,47 @@ async fn attack_admin_catches_an_impersonation_cookie_that_opens_another_tenant_
     );
 }
 
+/// Posts `fields` as a form to `path`; returns the answer's status.
+async fn post(panel: &mut PanelClient, path: &str, fields: &[(&str, &str)]) -> u16 {
+    panel.post_form(path, fields).await.unwrap().status
+}
+
+/// Posts the login form as the app's operator with `password` and the form token `csrf`;
+/// returns the answer's status.
+async fn post_login(
+    panel: &mut PanelClient,
+    w: &support::AppWorld,
+    password: &str,
+    csrf: &str,
+) -> u16 {
+    let fields = [
+        ("username", w.app.admin_username.as_str()),
+        ("password", password),
+        ("csrf", csrf),
+    ];
+    post(panel, "/panel/login", &fields).await
+}
+
+/// Posts a `step` that needs a reason (`impersonate`, `escalate`) for `tenant` with the form
+/// token `csrf`; returns the answer's status.
+async fn post_step(
+    panel: &mut PanelClient,
+    tenant: uuid::Uuid,
+    step: &str,
+    reason: &str,
+    csrf: &str,
+) -> u16 {
+    let path = format!("/panel/tenants/{tenant}/{step}");
+    post(panel, &path, &[("reason", reason), ("csrf", csrf)]).await
+}
+
 /// Logs in through the form; returns the client and the session's CSRF token.
 async fn logged_in(w: &support::AppWorld) -> (PanelClient, String) {
     let mut panel = PanelClient::new(&w.app.url()).unwrap();
     let form = panel.get("/panel/login").await.unwrap();
     let login_csrf = hidden_value(&form.body, "csrf").unwrap();
-    let login = panel
-        .post_form(
-            "/panel/login",
-            &[
-                ("username", &w.app.admin_username),
-                ("password", &w.app.admin_password),
-                ("csrf", &login_csrf),
-            ],
-        )
-        .await
-        .unwrap();
-    assert_eq!(login.status, 303);
+    let login = post_login(&mut panel, w, &w.app.admin_password, &login_csrf).await;
+    assert_eq!(login, 303);
     let page = panel.get("/panel/tenants").await.unwrap();
     assert_eq!(page.status, 200);
     let csrf = hidden_value(&page.body, "csrf").unwrap();
@@ -157,31 +170,11 @@ async fn a_wrong_password_or_a_login_form_without_its_token_opens_nothing() {
     let mut panel = PanelClient::new(&w.app.url()).unwrap();
     let form = panel.get("/panel/login").await.unwrap();
     let token = hidden_value(&form.body, "csrf").unwrap();
-    let wrong = panel
-        .post_form(
-            "/panel/login",
-            &[
-                ("username", &w.app.admin_username),
-                ("password", "not-the-password"),
-                ("csrf", &token),
-            ],
-        )
-        .await
-        .unwrap();
-    assert_eq!(wrong.status, 401);
+    let wrong = post_login(&mut panel, &w, "not-the-password", &token).await;
+    assert_eq!(wrong, 401);
     let mut forged = PanelClient::new(&w.app.url()).unwrap();
-    let no_token = forged
-        .post_form(
-            "/panel/login",
-            &[
-                ("username", &w.app.admin_username),
-                ("password", &w.app.admin_password),
-                ("csrf", "guess"),
-            ],
-        )
-        .await
-        .unwrap();
-    assert_eq!(no_token.status, 403);
+    let no_token = post_login(&mut forged, &w, &w.app.admin_password, "guess").await;
+    assert_eq!(no_token, 403);
     assert_eq!(forged.get("/panel/tenants").await.unwrap().status, 303);
 }
 
@@ -189,17 +182,10 @@ async fn a_wrong_password_or_a_login_form_without_its_token_opens_nothing() {
 async fn impersonation_needs_a_reason_and_the_sessions_csrf_token() {
     let w = support::app_world(Options::default()).await;
     let (mut panel, csrf) = logged_in(&w).await;
-    let path = format!("/panel/tenants/{}/impersonate", w.a.id);
-    let blank = panel
-        .post_form(&path, &[("reason", "  "), ("csrf", &csrf)])
-        .await
-        .unwrap();
-    assert_eq!(blank.status, 422);
-    let forged = panel
-        .post_form(&path, &[("reason", "ticket 42"), ("csrf", "other")])
-        .await
-        .unwrap();
-    assert_eq!(forged.status, 403);
+    let blank = post_step(&mut panel, w.a.id, "impersonate", "  ", &csrf).await;
+    assert_eq!(blank, 422);
+    let forged = post_step(&mut panel, w.a.id, "impersonate", "ticket 42", "other").await;
+    assert_eq!(forged, 403);
     assert_eq!(tenant_page_status(&mut panel, w.a.id).await, 403);
     assert!(
         audit_actions(&w, w.a.id).await.is_empty(),
@@ -215,14 +201,9 @@ async fn an_impersonation_is_read_only_until_a_logged_escalation_and_every_step_
     })
     .await;
     let (mut panel, csrf) = logged_in(&w).await;
-    let started = panel
-        .post_form(
-            &format!("/panel/tenants/{}/impersonate", w.a.id),
-            &[("reason", "ticket 42: export fails"), ("csrf", &csrf)],
-        )
-        .await
-        .unwrap();
-    assert_eq!(started.status, 303);
+    let reason = "ticket 42: export fails";
+    let started = post_step(&mut panel, w.a.id, "impersonate", reason, &csrf).await;
+    assert_eq!(started, 303);
     let page = panel
         .get(&format!("/panel/tenants/{}", w.a.id))
         .await
@@ -238,23 +219,15 @@ async fn an_impersonation_is_read_only_until_a_logged_escalation_and_every_step_
         "/panel/tenants/{}/projects/{}/archive",
         w.a.id, w.a.project_ids[0]
     );
-    let refused = panel.post_form(&archive, &[("csrf", &csrf)]).await.unwrap();
-    assert_eq!(refused.status, 403, "writes need an escalation first");
-    let escalated = panel
-        .post_form(
-            &format!("/panel/tenants/{}/escalate", w.a.id),
-            &[("reason", "customer asked to archive"), ("csrf", &csrf)],
-        )
-        .await
-        .unwrap();
-    assert_eq!(escalated.status, 303);
-    let archived = panel.post_form(&archive, &[("csrf", &csrf)]).await.unwrap();
-    assert_eq!(archived.status, 303);
-    let ended = panel
-        .post_form("/panel/impersonation/end", &[("csrf", &csrf)])
-        .await
-        .unwrap();
-    assert_eq!(ended.status, 303);
+    let refused = post(&mut panel, &archive, &[("csrf", &csrf)]).await;
+    assert_eq!(refused, 403, "writes need an escalation first");
+    let reason = "customer asked to archive";
+    let escalated = post_step(&mut panel, w.a.id, "escalate", reason, &csrf).await;
+    assert_eq!(escalated, 303);
+    let archived = post(&mut panel, &archive, &[("csrf", &csrf)]).await;
+    assert_eq!(archived, 303);
+    let ended = post(&mut panel, "/panel/impersonation/end", &[("csrf", &csrf)]).await;
+    assert_eq!(ended, 303);
     assert_eq!(tenant_page_status(&mut panel, w.a.id).await, 403);
 
     let actions = audit_actions(&w, w.a.id).await;

@@ -367,21 +367,10 @@ async fn the_documented_command_line_reports_in_json_and_gates_on_findings() {
     let db = faulty_db("permissive_true", "app_user").await;
     let url = db.admin_url();
     let (code, stdout, stderr) = support::tenantprobe(
-        &support::db_command(
+        &support::commands::documented_db_command(
             &["attack", "db"],
             &url,
-            &[
-                "--tenant-column",
-                "tenant_id",
-                "--tenant-setting",
-                "app.current_tenant",
-                "--format",
-                "json",
-                "--seed",
-                "5",
-                "--cases",
-                "32",
-            ],
+            &["--seed", "5", "--cases", "32"],
         ),
         &[],
     );

@@ -32,6 +32,15 @@ fn limits(statement: Duration) -> SessionLimits {
     }
 }
 
+/// `cases` cases from `seed`, otherwise the defaults.
+fn config(cases: u32, seed: u64) -> AttackConfig {
+    AttackConfig {
+        cases,
+        seed,
+        ..AttackConfig::default()
+    }
+}
+
 async fn attack(options: &PgConnectOptions, config: AttackConfig) -> AttackOutcome {
     tokio::time::timeout(
         Duration::from_secs(300),
@@ -40,6 +49,11 @@ async fn attack(options: &PgConnectOptions, config: AttackConfig) -> AttackOutco
     .await
     .expect("the attack did not finish within 5 minutes")
     .unwrap()
+}
+
+/// `attack` on `db` within the default session limits, as the CLI runs it.
+async fn attack_in_default_limits(db: &support::TestDb, config: AttackConfig) -> AttackOutcome {
+    attack(&SessionLimits::default().apply(db.admin_options()), config).await
 }
 
 /// An application workload on its own connection until stopped: short transactions reading and
@@ -132,10 +146,8 @@ async fn a_sleeping_function_times_out_and_truncate_is_judged_without_blocking_t
     let outcome = attack(
         &options,
         AttackConfig {
-            cases: 24,
-            seed: 1,
             jobs: 2,
-            ..AttackConfig::default()
+            ..config(24, 1)
         },
     )
     .await;
@@ -205,13 +217,11 @@ async fn on_its_own_server_a_truncate_waits_at_most_fifty_milliseconds_for_its_l
         .await
         .unwrap();
     let workload = Workload::start(&db.admin_options()).await;
-    let outcome = attack(
-        &SessionLimits::default().apply(db.admin_options()),
+    let outcome = attack_in_default_limits(
+        &db,
         AttackConfig {
-            cases: 48,
-            seed: 2,
             own_server: true,
-            ..AttackConfig::default()
+            ..config(48, 2)
         },
     )
     .await;
@@ -303,13 +313,11 @@ async fn a_function_that_writes_through_dblink_is_never_called_in_either_mode() 
     support::run_sql(&db.admin_options(), "DELETE FROM public.side_effects").await;
 
     for read_only in [false, true] {
-        let outcome = attack(
-            &SessionLimits::default().apply(db.admin_options()),
+        let outcome = attack_in_default_limits(
+            &db,
             AttackConfig {
-                cases: 48,
-                seed: 3,
                 read_only,
-                ..AttackConfig::default()
+                ..config(48, 3)
             },
         )
         .await;
@@ -415,13 +423,11 @@ async fn read_only_mode_leaves_every_row_and_every_sequence_as_it_was() {
             .iter()
             .any(|(t, d)| t == "public.tasks" && !d.starts_with("0:"))
     );
-    let outcome = attack(
-        &SessionLimits::default().apply(db.admin_options()),
+    let outcome = attack_in_default_limits(
+        &db,
         AttackConfig {
-            cases: 64,
-            seed: 4,
             read_only: true,
-            ..AttackConfig::default()
+            ..config(64, 4)
         },
     )
     .await;
@@ -453,15 +459,7 @@ async fn read_only_mode_leaves_every_row_and_every_sequence_as_it_was() {
 async fn full_mode_keeps_nothing_and_reports_every_sequence_it_moved() {
     let db = target(SEQUENCES_AND_WRITERS).await;
     let before = snapshot(&db).await;
-    let outcome = attack(
-        &SessionLimits::default().apply(db.admin_options()),
-        AttackConfig {
-            cases: 64,
-            seed: 5,
-            ..AttackConfig::default()
-        },
-    )
-    .await;
+    let outcome = attack_in_default_limits(&db, config(64, 5)).await;
     assert!(outcome.attempts > 500, "{}", outcome.attempts);
     // The seeded tenant table was attacked.
     assert!(

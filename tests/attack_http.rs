@@ -5,19 +5,17 @@
 
 mod support;
 
-use reference_app::faults::{Fault, Faults};
+use reference_app::faults::Fault;
+use support::targets::{http_target_and_tenants, one_fault};
 use tenantprobe::attack::http::{self, HttpAttackConfig, HttpOutcome};
-use tenantprobe::target::{HttpTarget, obtain_tenants};
+use tenantprobe::spec::Spec;
 use tenantprobe_testkit::reference::Options;
 
 async fn attack(w: &support::AppWorld, cases: u32, seed: u64) -> HttpOutcome {
     let spec = support::reference_spec();
     let env = w.app.env(&w.db, None);
-    let target = HttpTarget::resolve(&spec, &env).unwrap();
-    let slugs = vec!["tp-attack-a".to_owned(), "tp-attack-b".to_owned()];
-    let tenants = obtain_tenants(&spec, &env, &slugs, &reqwest::Client::new(), Some(&target))
-        .await
-        .unwrap();
+    let (target, tenants) =
+        http_target_and_tenants(&spec, &env, &["tp-attack-a", "tp-attack-b"]).await;
     http::attack(target, tenants, config(cases, seed))
         .await
         .unwrap()
@@ -29,13 +27,6 @@ fn config(cases: u32, seed: u64) -> HttpAttackConfig {
         cases,
         seed,
         ..HttpAttackConfig::default()
-    }
-}
-
-fn fault(f: Fault) -> Options {
-    Options {
-        faults: [f].into_iter().collect::<Faults>(),
-        ..Options::default()
     }
 }
 
@@ -83,7 +74,7 @@ async fn assert_caught(
     rule: &str,
     object: Option<&str>,
 ) -> (String, Vec<(String, String)>) {
-    let mut options = fault(f);
+    let mut options = one_fault(f);
     if f == Fault::SessionContextLeak {
         options.pool_size = 2;
     }
@@ -215,8 +206,26 @@ async fn catches_nested_parent_only_through_a_parent_of_the_attacker_and_a_child
     );
 }
 
-/// `attack http` on a test API of tests/support/ through its spec alone: `spec_file` in tests/,
-/// whose variables are `{prefix}_URL` and `{prefix}_TOKEN_ALPHA` / `_BETA`.
+/// `attack http` on a test API of tests/support/ at `addr` through its spec alone, whose
+/// variables are `{prefix}_URL` and `{prefix}_TOKEN_ALPHA` / `_BETA` (the first two `tokens`).
+async fn attack_spec(
+    spec: &Spec,
+    prefix: &str,
+    addr: std::net::SocketAddr,
+    tokens: &[(String, String)],
+    config: HttpAttackConfig,
+) -> Result<HttpOutcome, http::HttpAttackError> {
+    let vars = [
+        (format!("{prefix}_URL"), format!("http://{addr}")),
+        (format!("{prefix}_TOKEN_ALPHA"), tokens[0].1.clone()),
+        (format!("{prefix}_TOKEN_BETA"), tokens[1].1.clone()),
+    ];
+    let env = move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let (target, tenants) = http_target_and_tenants(spec, &env, &[]).await;
+    http::attack(target, tenants, config).await
+}
+
+/// `attack_spec` with the spec `spec_file` of tests/, on an API that must not make it fail.
 async fn attack_test_api(
     spec_file: &str,
     prefix: &str,
@@ -224,18 +233,10 @@ async fn attack_test_api(
     config: HttpAttackConfig,
 ) -> HttpOutcome {
     let path = support::repo_path(&format!("tests/{spec_file}"));
-    let spec = tenantprobe::spec::Spec::load(std::path::Path::new(&path)).unwrap();
-    let vars = [
-        (format!("{prefix}_URL"), format!("http://{addr}")),
-        (format!("{prefix}_TOKEN_ALPHA"), tokens[0].1.clone()),
-        (format!("{prefix}_TOKEN_BETA"), tokens[1].1.clone()),
-    ];
-    let env = move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let target = HttpTarget::resolve(&spec, &env).unwrap();
-    let tenants = obtain_tenants(&spec, &env, &[], &reqwest::Client::new(), Some(&target))
+    let spec = Spec::load(std::path::Path::new(&path)).unwrap();
+    attack_spec(&spec, prefix, addr, &tokens, config)
         .await
-        .unwrap();
-    http::attack(target, tenants, config).await.unwrap()
+        .unwrap()
 }
 
 /// A different API — tenant in the path, static tokens — attacked through a spec alone.
@@ -298,27 +299,8 @@ async fn a_run_that_reaches_its_time_budget_stops_starting_cases_and_is_marked_p
 
 /// `attack http` on the raw-TCP API of tests/support/desync_api.rs.
 async fn attack_desync_api(desync: bool) -> HttpOutcome {
-    let (addr, tokens) = support::desync_api::start(desync).await;
-    let spec = tenantprobe::spec::Spec::load(std::path::Path::new(&support::repo_path(
-        "tests/desync-api.toml",
-    )))
-    .unwrap();
-    let vars = [
-        ("DESYNC_API_URL".to_owned(), format!("http://{addr}")),
-        ("DESYNC_API_TOKEN_ALPHA".to_owned(), tokens[0].1.clone()),
-        ("DESYNC_API_TOKEN_BETA".to_owned(), tokens[1].1.clone()),
-    ];
-    let env = move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let target = HttpTarget::resolve(&spec, &env).unwrap();
-    let tenants = obtain_tenants(&spec, &env, &[], &reqwest::Client::new(), Some(&target))
-        .await
-        .unwrap();
-    let config = HttpAttackConfig {
-        cases: 64,
-        seed: 3,
-        ..HttpAttackConfig::default()
-    };
-    http::attack(target, tenants, config).await.unwrap()
+    let api = support::desync_api::start(desync).await;
+    attack_test_api("desync-api.toml", "DESYNC_API", api, config(64, 3)).await
 }
 
 #[tokio::test]
@@ -354,26 +336,8 @@ async fn attack_tenancy_api(
 ) -> (TenancyApi, Result<HttpOutcome, http::HttpAttackError>) {
     let api = support::tenancy_api::start(flaw).await;
     let text = std::fs::read_to_string(support::repo_path("tests/tenancy-api.toml")).unwrap();
-    let spec = tenantprobe::spec::Spec::parse(&edit(text), "tenancy-api.toml").unwrap();
-    let vars = [
-        ("TENANCY_API_URL".to_owned(), format!("http://{}", api.addr)),
-        (
-            "TENANCY_API_TOKEN_ALPHA".to_owned(),
-            api.tokens[0].1.clone(),
-        ),
-        ("TENANCY_API_TOKEN_BETA".to_owned(), api.tokens[1].1.clone()),
-    ];
-    let env = move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let target = HttpTarget::resolve(&spec, &env).unwrap();
-    let tenants = obtain_tenants(&spec, &env, &[], &reqwest::Client::new(), Some(&target))
-        .await
-        .unwrap();
-    let config = HttpAttackConfig {
-        cases: 64,
-        seed: 12,
-        ..HttpAttackConfig::default()
-    };
-    let outcome = http::attack(target, tenants, config).await;
+    let spec = Spec::parse(&edit(text), "tenancy-api.toml").unwrap();
+    let outcome = attack_spec(&spec, "TENANCY_API", api.addr, &api.tokens, config(64, 12)).await;
     (api, outcome)
 }
 
@@ -416,55 +380,40 @@ async fn a_header_tenant_api_is_attacked_through_its_carriers_search_and_export_
     assert_eq!(api.notes_left(), 0);
 }
 
-/// The findings of a run on the tenancy API with `flaw`, as (rule, object).
-async fn tenancy_findings(flaw: Flaw) -> Vec<(String, String)> {
+/// A run on the tenancy API with `flaw` finds `rule` (on `object`, when given).
+async fn assert_tenancy_finds(flaw: Flaw, rule: &str, object: Option<&str>) {
     let (_, outcome) = attack_tenancy_api(Some(flaw), |t| t).await;
-    outcome
-        .unwrap()
-        .findings
-        .iter()
-        .map(|f| (f.rule.clone(), f.object.clone()))
-        .collect()
+    support::assert_found(&outcome.unwrap().findings, rule, object);
 }
 
 #[tokio::test]
 async fn a_tenant_header_trusted_without_checking_the_token_is_tenant_confusion() {
-    let found = tenancy_findings(Flaw::HeaderTrust).await;
-    assert!(
-        found
-            .iter()
-            .any(|(rule, _)| rule == "http-tenant-confusion"),
-        "{found:?}"
-    );
+    assert_tenancy_finds(Flaw::HeaderTrust, "http-tenant-confusion", None).await;
 }
 
 #[tokio::test]
 async fn a_query_parameter_named_in_the_spec_that_switches_the_tenant_is_tenant_confusion() {
-    let found = tenancy_findings(Flaw::OrgParam).await;
-    assert!(
-        found
-            .iter()
-            .any(|(rule, _)| rule == "http-tenant-confusion"),
-        "{found:?}"
-    );
+    assert_tenancy_finds(Flaw::OrgParam, "http-tenant-confusion", None).await;
 }
 
 #[tokio::test]
 async fn a_search_through_every_tenant_is_a_cross_tenant_read_on_the_search_endpoint() {
-    let found = tenancy_findings(Flaw::SearchGlobal).await;
-    assert!(
-        found.contains(&("http-cross-tenant-read".into(), "GET /notes/search".into())),
-        "{found:?}"
-    );
+    assert_tenancy_finds(
+        Flaw::SearchGlobal,
+        "http-cross-tenant-read",
+        Some("GET /notes/search"),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn an_export_of_every_tenant_is_a_cross_tenant_read_on_the_export_endpoint() {
-    let found = tenancy_findings(Flaw::ExportGlobal).await;
-    assert!(
-        found.contains(&("http-cross-tenant-read".into(), "GET /export".into())),
-        "{found:?}"
-    );
+    assert_tenancy_finds(
+        Flaw::ExportGlobal,
+        "http-cross-tenant-read",
+        Some("GET /export"),
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -8,7 +8,6 @@ mod support;
 use support::kanban_api;
 use tenantprobe::attack::http::{self, HttpAttackConfig, HttpOutcome};
 use tenantprobe::finding::Severity;
-use tenantprobe::target::{HttpTarget, obtain_tenants};
 
 /// One run at the default case count with a fixed seed, `fault` switched on (if any).
 async fn attack(fault: Option<&str>) -> HttpOutcome {
@@ -19,10 +18,7 @@ async fn attack(fault: Option<&str>) -> HttpOutcome {
     }
     let spec = kanban_api::spec();
     let env = api.env();
-    let target = HttpTarget::resolve(&spec, &env).unwrap();
-    let tenants = obtain_tenants(&spec, &env, &[], &reqwest::Client::new(), Some(&target))
-        .await
-        .unwrap();
+    let (target, tenants) = support::targets::http_target_and_tenants(&spec, &env, &[]).await;
     http::attack(
         target,
         tenants,
@@ -63,66 +59,46 @@ async fn the_correct_kanban_api_yields_nothing_at_medium_or_above() {
     assert!(serious(&outcome).is_empty(), "{:#?}", outcome.findings);
 }
 
+/// A run with `fault` finds something at medium or above on `object`, and nothing on a route
+/// `concerned` rejects (`what` names those routes).
+async fn assert_found_within(
+    fault: &str,
+    object: &str,
+    concerned: impl Fn(&str) -> bool,
+    what: &str,
+) {
+    let outcome = attack(Some(fault)).await;
+    let found = serious(&outcome);
+    assert!(found.iter().any(|(_, o)| o == object), "{fault}: {found:?}");
+    assert!(
+        found.iter().all(|(_, o)| concerned(o)),
+        "{fault}: only {what}: {found:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_nested_card_route_that_checks_only_the_board_is_found() {
-    let outcome = attack(Some("nested-parent-only")).await;
-    let found = serious(&outcome);
-    assert!(
-        found
-            .iter()
-            .any(|(_, object)| object == "GET /v1/boards/{parent_id}/cards/{id}"),
-        "{found:?}"
-    );
-    assert!(
-        found
-            .iter()
-            .all(|(_, object)| object.contains("/v1/boards/{parent_id}/cards/{id}")),
-        "only the nested card routes: {found:?}"
-    );
+    assert_found_within(
+        "nested-parent-only",
+        "GET /v1/boards/{parent_id}/cards/{id}",
+        |o| o.contains("/v1/boards/{parent_id}/cards/{id}"),
+        "the nested card routes",
+    )
+    .await;
 }
 
 #[tokio::test]
-async fn a_search_that_ignores_the_tenant_is_found() {
-    let outcome = attack(Some("search-ignores-tenant")).await;
-    let found = serious(&outcome);
-    assert!(
-        found.iter().any(|(_, object)| object == "GET /v1/cards"),
-        "{found:?}"
-    );
-    assert!(
-        found.iter().all(|(_, object)| object == "GET /v1/cards"),
-        "only the search: {found:?}"
-    );
-}
-
-#[tokio::test]
-async fn an_export_that_ignores_the_tenant_is_found() {
-    let outcome = attack(Some("export-ignores-tenant")).await;
-    let found = serious(&outcome);
-    assert!(
-        found
-            .iter()
-            .any(|(_, object)| object == "GET /v1/cards/export"),
-        "{found:?}"
-    );
-    assert!(
-        found
-            .iter()
-            .all(|(_, object)| object == "GET /v1/cards/export"),
-        "only the export: {found:?}"
-    );
-}
-
-#[tokio::test]
-async fn a_leftover_org_query_parameter_is_found_through_the_specs_query_params() {
-    let outcome = attack(Some("org-query-param")).await;
-    let found = serious(&outcome);
-    assert!(
-        found.iter().any(|(_, object)| object == "GET /v1/boards"),
-        "{found:?}"
-    );
-    assert!(
-        found.iter().all(|(_, object)| object == "GET /v1/boards"),
-        "only the board list: {found:?}"
-    );
+async fn a_search_export_or_org_parameter_that_ignores_the_tenant_is_found_on_its_route_alone() {
+    // The org parameter is found through the spec's `query_params`.
+    for (fault, route, what) in [
+        ("search-ignores-tenant", "GET /v1/cards", "the search"),
+        (
+            "export-ignores-tenant",
+            "GET /v1/cards/export",
+            "the export",
+        ),
+        ("org-query-param", "GET /v1/boards", "the board list"),
+    ] {
+        assert_found_within(fault, route, |o| o == route, what).await;
+    }
 }

@@ -67,18 +67,7 @@ async fn the_documented_command_line_works_without_a_spec() {
     let db = support::reference_db().await;
     let url = db.admin_url();
     let (code, stdout, stderr) = tenantprobe(
-        &support::db_command(
-            &["audit"],
-            &url,
-            &[
-                "--tenant-column",
-                "tenant_id",
-                "--tenant-setting",
-                "app.current_tenant",
-                "--format",
-                "json",
-            ],
-        ),
+        &support::commands::documented_db_command(&["audit"], &url, &[]),
         &[],
     );
     let report: Value =

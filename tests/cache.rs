@@ -6,9 +6,10 @@
 
 mod support;
 
-use reference_app::faults::{Fault, Faults};
+use reference_app::faults::Fault;
 use reqwest::Method;
 use sqlx::{Connection, PgConnection};
+use support::targets::{http_target_and_tenants, one_fault};
 use tenantprobe::cache::{self, CacheOptions, CacheOutcome, Classifier, KeyPattern, Owners};
 use tenantprobe::tenancy::Tenancy;
 use tenantprobe_testkit::reference::Options;
@@ -64,11 +65,7 @@ async fn the_correct_apps_keys_classify_clean_and_hold_only_their_tenants_data()
 
 #[tokio::test]
 async fn the_global_cache_key_fault_is_found_by_key_and_by_value() {
-    let w = support::app_world(Options {
-        faults: [Fault::GlobalCacheKey].into_iter().collect::<Faults>(),
-        ..Options::default()
-    })
-    .await;
+    let w = support::app_world(one_fault(Fault::GlobalCacheKey)).await;
     warm(&w).await;
     let outcome = scan(&w).await;
     let found = rules(&outcome);
@@ -87,31 +84,15 @@ async fn the_global_cache_key_fault_is_found_by_key_and_by_value() {
 
 #[tokio::test]
 async fn the_global_cache_key_fault_is_found_dynamically_and_the_correct_app_is_not() {
-    for (faults, expect) in [
-        (Faults::none(), false),
-        (
-            [Fault::GlobalCacheKey].into_iter().collect::<Faults>(),
-            true,
-        ),
+    for (options, expect) in [
+        (Options::default(), false),
+        (one_fault(Fault::GlobalCacheKey), true),
     ] {
-        let w = support::app_world(Options {
-            faults,
-            ..Options::default()
-        })
-        .await;
+        let w = support::app_world(options).await;
         let spec = support::reference_spec();
         let env = w.app.env(&w.db, None);
-        let target = tenantprobe::target::HttpTarget::resolve(&spec, &env).unwrap();
-        let slugs = vec!["tp-cache-a".to_owned(), "tp-cache-b".to_owned()];
-        let tenants = tenantprobe::target::obtain_tenants(
-            &spec,
-            &env,
-            &slugs,
-            &reqwest::Client::new(),
-            Some(&target),
-        )
-        .await
-        .unwrap();
+        let (target, tenants) =
+            http_target_and_tenants(&spec, &env, &["tp-cache-a", "tp-cache-b"]).await;
         let findings = cache::cross_check(target, tenants).await.unwrap();
         if expect {
             let cross = findings

@@ -6,6 +6,7 @@
 
 mod support;
 
+use support::commands::assert_each_exits;
 use support::{repo_path, tenantprobe};
 
 const CLOSED_DB: &str = "postgres://nobody@127.0.0.1:1/none";
@@ -16,9 +17,8 @@ fn a_spec_that_does_not_parse_exits_2_for_every_command_naming_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("broken.toml");
     std::fs::write(&spec, "name = \"x\"\n[api\n").unwrap();
-    let spec = spec.to_str().unwrap();
-    for command in [
-        &["audit"][..],
+    let commands: [&[&str]; 8] = [
+        &["audit"],
         &["attack", "db"],
         &["attack", "http"],
         &["attack", "noisy"],
@@ -26,14 +26,9 @@ fn a_spec_that_does_not_parse_exits_2_for_every_command_naming_its_line() {
         &["cache"],
         &["monitor", "run"],
         &["monitor", "init"],
-    ] {
-        let mut args = command.to_vec();
-        args.extend(["--target", spec]);
-        let (code, _, stderr) = tenantprobe(&args, &[]);
-        assert_eq!(code, 2, "{command:?}: {stderr}");
-        assert!(stderr.contains("error: "), "{command:?}: {stderr}");
-        assert!(stderr.contains("broken.toml:2:"), "{command:?}: {stderr}");
-    }
+    ];
+    let expected = ["error: ", "broken.toml:2:"];
+    assert_each_exits(&commands, spec.to_str().unwrap(), &[], 2, &expected);
 }
 
 #[test]
@@ -131,14 +126,7 @@ fn tenants_that_cannot_be_provisioned_exit_3() {
         ("TENANTPROBE_ADMIN_DATABASE_URL", CLOSED_DB),
         ("REDIS_URL", "redis://127.0.0.1:9"),
     ];
-    for command in [&["attack", "http"][..], &["monitor", "init"]] {
-        let mut args = command.to_vec();
-        args.extend(["--target", &spec]);
-        let (code, _, stderr) = tenantprobe(&args, &env);
-        assert_eq!(code, 3, "{command:?}: {stderr}");
-        assert!(
-            stderr.contains("cannot provision test tenants over `TENANTPROBE_ADMIN_DATABASE_URL`"),
-            "{command:?}: {stderr}"
-        );
-    }
+    let commands: [&[&str]; 2] = [&["attack", "http"], &["monitor", "init"]];
+    let expected = "cannot provision test tenants over `TENANTPROBE_ADMIN_DATABASE_URL`";
+    assert_each_exits(&commands, &spec, &env, 3, &[expected]);
 }

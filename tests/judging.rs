@@ -93,6 +93,31 @@ fn only<'f>(findings: &'f [Finding], rule: &str, object: &str) -> &'f Finding {
     found[0]
 }
 
+/// `found` (from `attack db`) is the audit's `reason` confirmed at `severity`: one cause, so the
+/// same fingerprint, with the reason's rule as its cause.
+fn assert_confirms(found: &Finding, reason: &Finding, severity: Severity) {
+    assert_eq!(found.severity, severity, "{found:#?}");
+    assert_eq!(found.fingerprint, reason.fingerprint, "{found:#?}");
+    assert_eq!(
+        found.cause.as_deref(),
+        Some(reason.rule.as_str()),
+        "{found:#?}"
+    );
+}
+
+/// The one `rule` finding of `attack db` on the object of the audit's `reason`, which it confirms
+/// at `severity`.
+fn confirmation<'f>(
+    findings: &'f [Finding],
+    rule: &str,
+    reason: &Finding,
+    severity: Severity,
+) -> &'f Finding {
+    let found = only(findings, rule, &reason.object);
+    assert_confirms(found, reason, severity);
+    found
+}
+
 #[tokio::test]
 async fn the_correct_ledger_schema_yields_nothing_at_medium_or_above_over_several_seeds() {
     let (db, tenancy) = ledger_db(&[]).await;
@@ -149,14 +174,12 @@ async fn a_definer_lookup_returning_an_email_the_caller_did_not_pass_is_a_leak_w
         "ledger.member_email(uuid)",
     );
     let outcome = attack(&db, &tenancy, 7).await;
-    let leak = only(
+    let leak = confirmation(
         &outcome.findings,
         "cross-tenant-read",
-        "ledger.member_email(uuid)",
+        reason,
+        Severity::Critical,
     );
-    assert_eq!(leak.severity, Severity::Critical);
-    assert_eq!(leak.fingerprint, reason.fingerprint);
-    assert_eq!(leak.cause.as_deref(), Some("security-definer-executable"));
     assert!(
         leak.detail
             .contains("Catalog reason (`security-definer-executable`)"),
@@ -183,14 +206,12 @@ async fn a_global_email_key_is_one_cause_medium_in_the_audit_and_high_once_attac
     assert_eq!(reason.severity, Severity::Medium);
     assert!(reason.detail.contains("`members_email_global`"));
     let mut outcome = attack(&db, &tenancy, 7).await;
-    let confirmed = only(
+    confirmation(
         &outcome.findings,
         "unique-key-existence-oracle",
-        "ledger.members",
+        reason,
+        Severity::High,
     );
-    assert_eq!(confirmed.severity, Severity::High);
-    assert_eq!(confirmed.fingerprint, reason.fingerprint);
-    assert_eq!(confirmed.cause.as_deref(), Some("unique-without-tenant"));
     // The server-filled keys (random uuid, identity ALWAYS) were not reported.
     assert_eq!(
         medium_or_above(&outcome.findings),
@@ -232,9 +253,7 @@ async fn a_readable_tenants_directory_is_one_medium_finding_not_three_criticals(
         .collect();
     assert!(!on_orgs.is_empty(), "attack db did not read the directory");
     for f in &on_orgs {
-        assert_eq!(f.fingerprint, directory.fingerprint, "{f:#?}");
-        assert_eq!(f.severity, Severity::Medium, "{f:#?}");
-        assert_eq!(f.cause.as_deref(), Some("tenant-directory-readable"));
+        assert_confirms(f, directory, Severity::Medium);
     }
     // Audit and attack in one report: one finding, the attack's (it has the reproducer).
     let mut all: Vec<Finding> = audited.into_iter().chain(outcome.findings).collect();

@@ -274,23 +274,28 @@ async fn junit_fails_only_rules_at_or_above_fail_on_and_records_time() {
     );
 }
 
-#[tokio::test]
-async fn the_json_report_shows_what_a_clean_run_proved() {
-    let db = support::reference_db().await;
-    let url = db.admin_url();
+/// `attack db` through the reference spec on the database at `url`, `cases` cases from seed 7,
+/// with a JSON report: exit code, the report (valid against its schema) and stderr.
+fn attack_db_report(url: &str, cases: &str) -> (i32, Value, String) {
     let spec = repo_path("probes/reference-app.toml");
-    let env = [("TENANTPROBE_DATABASE_URL", url.clone())];
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let (code, stdout, stderr) = run_in(
         &std::env::temp_dir(),
         &[
-            "attack", "db", "--target", &spec, "--cases", "6", "--seed", "7", "--format", "json",
+            "attack", "db", "--target", &spec, "--cases", cases, "--seed", "7", "--format", "json",
         ],
-        &env,
+        &[("TENANTPROBE_DATABASE_URL", url)],
     );
-    assert_eq!(code, 0, "{stdout}\n{stderr}");
-    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let report: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("exit {code}, {e}: {stdout}\n{stderr}"));
     assert_valid_json("schemas/report.schema.json", &report);
+    (code, report, stderr)
+}
+
+#[tokio::test]
+async fn the_json_report_shows_what_a_clean_run_proved() {
+    let db = support::reference_db().await;
+    let (code, report, stderr) = attack_db_report(&db.admin_url(), "6");
+    assert_eq!(code, 0, "{report}\n{stderr}");
     assert_eq!(report["schema_version"], 2);
     assert_eq!(report["seed"], 7);
     assert_eq!(report["tenancy"]["app_role"], "app_user");
@@ -320,18 +325,8 @@ async fn the_json_report_shows_what_a_clean_run_proved() {
 
     // And the same command on a leaking schema marks the leaking cell.
     let db = faulty_db().await;
-    let env = [("TENANTPROBE_DATABASE_URL", db.admin_url())];
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (code, stdout, _) = run_in(
-        &std::env::temp_dir(),
-        &[
-            "attack", "db", "--target", &spec, "--cases", "16", "--seed", "7", "--format", "json",
-        ],
-        &env,
-    );
-    assert_eq!(code, 1, "{stdout}");
-    let report: Value = serde_json::from_str(&stdout).unwrap();
-    assert_valid_json("schemas/report.schema.json", &report);
+    let (code, report, _) = attack_db_report(&db.admin_url(), "16");
+    assert_eq!(code, 1, "{report}");
     let leaked: Vec<String> = report["coverage"]["rows"]
         .as_array()
         .unwrap()

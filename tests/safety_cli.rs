@@ -481,20 +481,15 @@ fn an_invalid_cron_line_is_reported_by_every_command_that_reads_the_spec() {
     std::fs::write(&spec, bad).unwrap();
     let spec = spec.to_str().unwrap();
     let expected = format!("bad-cron.toml:{line}:12: schedule `*/5 * * * * * *` has 7 fields");
-    for command in [
-        &["audit"][..],
+    let commands: [&[&str]; 6] = [
+        &["audit"],
         &["attack", "db"],
         &["attack", "http"],
         &["cache"],
         &["monitor", "run"],
         &["monitor", "serve"],
-    ] {
-        let mut args = command.to_vec();
-        args.extend(["--target", spec]);
-        let (code, _, stderr) = tenantprobe(&args, &[]);
-        assert_eq!(code, 2, "{command:?}: {stderr}");
-        assert!(stderr.contains(&expected), "{command:?}: {stderr}");
-    }
+    ];
+    support::commands::assert_each_exits(&commands, spec, &[], 2, &[&expected]);
 }
 
 // --- Signals ----------------------------------------------------------------------------------
@@ -542,6 +537,14 @@ fn signal(child: &Child, signal: Signal) {
     kill(Pid::from_raw(i32::try_from(child.id()).unwrap()), signal).unwrap();
 }
 
+/// Sends `sig` to `child` and waits for it off the runtime's threads (see `wait_for`).
+async fn interrupt(child: Child, sig: Signal, limit: Duration) -> (Option<i32>, String, String) {
+    signal(&child, sig);
+    tokio::task::spawn_blocking(move || wait_for(child, limit))
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn sigint_and_sigterm_stop_a_running_attack_with_130_and_143() {
     let db = support::reference_db().await;
@@ -557,12 +560,8 @@ async fn sigint_and_sigterm_stop_a_running_attack_with_130_and_143() {
         );
         // Well into the run (connected, attacking): it would take many minutes to finish.
         tokio::time::sleep(Duration::from_secs(2)).await;
-        signal(&child, sig);
         let begun = Instant::now();
-        let (code, stdout, stderr) =
-            tokio::task::spawn_blocking(move || wait_for(child, Duration::from_secs(20)))
-                .await
-                .unwrap();
+        let (code, stdout, stderr) = interrupt(child, sig, Duration::from_secs(20)).await;
         assert_eq!(code, Some(expected), "{sig}: {stderr}");
         assert!(
             begun.elapsed() < Duration::from_secs(10),
@@ -637,11 +636,7 @@ async fn an_attack_http_run_interrupted_midway_writes_a_partial_report() {
     );
     // Well into the run: 100,000 cases would take hours.
     tokio::time::sleep(Duration::from_secs(6)).await;
-    signal(&child, Signal::SIGINT);
-    let (code, stdout, stderr) =
-        tokio::task::spawn_blocking(move || wait_for(child, Duration::from_secs(30)))
-            .await
-            .unwrap();
+    let (code, stdout, stderr) = interrupt(child, Signal::SIGINT, Duration::from_secs(30)).await;
     assert_eq!(code, Some(130), "{stderr}");
     let report: serde_json::Value = serde_json::from_str(&stdout).expect(&stdout);
     assert_eq!(report["stats"]["partial"], true, "{stdout}");

@@ -9,10 +9,12 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub mod commands;
 pub mod desync_api;
 pub mod early_api;
 pub mod kanban_api;
 pub mod path_api;
+pub mod targets;
 pub mod tenancy_api;
 
 use sqlx::postgres::PgConnectOptions;
