@@ -181,6 +181,12 @@ impl<'a> Context<'a> {
             .role(role)
             .is_some_and(|r| r.superuser || r.bypassrls)
     }
+
+    /// `note` when `role` bypasses RLS, else nothing: for details that name an owner whose rights
+    /// the app borrows.
+    pub fn note_if_bypasses<'n>(&self, role: &str, note: &'n str) -> &'n str {
+        if self.role_bypasses(role) { note } else { "" }
+    }
 }
 
 fn judge(

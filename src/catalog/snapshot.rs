@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::postgres::PgConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgRow};
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
@@ -316,13 +316,13 @@ impl Catalog {
     ) -> Result<(), sqlx::Error> {
         self.constraints = constraints(conn, schemas, &self.relations).await?;
         self.indexes = indexes(conn, schemas, &self.relations).await?;
-        self.inherits = sqlx::query_as(
+        self.inherits = in_schemas(
+            conn,
             "SELECT i.inhrelid::int8, i.inhparent::int8 FROM pg_inherits i
              JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace
              WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'f')",
+            schemas,
         )
-        .bind(schemas)
-        .fetch_all(conn)
         .await?;
         Ok(())
     }
@@ -401,16 +401,16 @@ async fn view_deps(
     conn: &mut PgConnection,
     schemas: &[String],
 ) -> Result<Vec<(i64, i64)>, sqlx::Error> {
-    sqlx::query_as(
+    in_schemas(
+        conn,
         "SELECT DISTINCT v.oid::int8, d.refobjid::int8
          FROM pg_class v
          JOIN pg_namespace n ON n.oid = v.relnamespace
          JOIN pg_rewrite r ON r.ev_class = v.oid
          JOIN pg_depend d ON d.objid = r.oid AND d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass
          WHERE v.relkind IN ('v', 'm') AND n.nspname = ANY($1) AND d.refobjid <> v.oid",
+        schemas,
     )
-    .bind(schemas)
-    .fetch_all(conn)
     .await
 }
 
@@ -504,7 +504,8 @@ async fn policies(
     schemas: &[String],
     relations: &[Relation],
 ) -> Result<Vec<Policy>, sqlx::Error> {
-    let rows: Vec<PolicyRow> = sqlx::query_as(
+    let rows: Vec<PolicyRow> = in_schemas(
+        &mut *conn,
         "SELECT p.oid::int8 AS oid, p.polrelid::int8 AS relid, p.polname::text AS name, p.polpermissive AS permissive,
                 p.polcmd::text AS cmd,
                 ARRAY(SELECT CASE WHEN r = 0 THEN 'public' ELSE pg_get_userbyid(r)::text END FROM unnest(p.polroles) r) AS roles,
@@ -512,14 +513,10 @@ async fn policies(
          FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname = ANY($1)
          ORDER BY p.polrelid, p.polname",
+        schemas,
     )
-    .bind(schemas)
-    .fetch_all(&mut *conn)
     .await?;
-    let columns: HashMap<i64, &[Column]> = relations
-        .iter()
-        .map(|r| (r.oid, r.columns.as_slice()))
-        .collect();
+    let columns = columns_by_relation(relations);
     // (node tree, referenced column names) → the policy oid and clause whose deparse stands for it.
     let mut representative: HashMap<ExprKey, (i64, bool)> = HashMap::new();
     let mut keys: Vec<[Option<ExprKey>; 2]> = Vec::with_capacity(rows.len());
@@ -645,6 +642,26 @@ async fn check_role(conn: &mut PgConnection, role: &str) -> Result<(), CatalogEr
     }
 }
 
+/// Runs a catalog query whose `$1` is the list of schemas in scope.
+async fn in_schemas<R>(
+    conn: &mut PgConnection,
+    sql: &'static str,
+    schemas: &[String],
+) -> Result<Vec<R>, sqlx::Error>
+where
+    R: for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin,
+{
+    sqlx::query_as(sql).bind(schemas).fetch_all(conn).await
+}
+
+/// Each relation's columns by oid, to name the attribute numbers that catalog rows carry.
+fn columns_by_relation(relations: &[Relation]) -> HashMap<i64, &[Column]> {
+    relations
+        .iter()
+        .map(|r| (r.oid, r.columns.as_slice()))
+        .collect()
+}
+
 /// Maps attribute numbers to column names with the relations already read (no per-row subqueries).
 fn column_names(columns: &HashMap<i64, &[Column]>, relid: i64, nums: &[i16]) -> Vec<String> {
     let cols = columns.get(&relid).copied().unwrap_or(&[]);
@@ -673,19 +690,16 @@ async fn constraints(
     relations: &[Relation],
 ) -> Result<Vec<Constraint>, sqlx::Error> {
     // Constraints a partition inherited from its parent (conparentid <> 0) are the parent's.
-    let rows: Vec<ConstraintRow> = sqlx::query_as(
+    let rows: Vec<ConstraintRow> = in_schemas(
+        conn,
         "SELECT con.conrelid::int8 AS relid, con.conname::text AS name, con.contype::text AS kind, con.conkey AS keys,
                 NULLIF(con.confrelid, 0)::int8 AS ref_relid, con.confkey AS ref_keys
          FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname = ANY($1) AND con.contype IN ('p', 'u', 'f') AND con.conparentid = 0",
+        schemas,
     )
-    .bind(schemas)
-    .fetch_all(conn)
     .await?;
-    let columns: HashMap<i64, &[Column]> = relations
-        .iter()
-        .map(|r| (r.oid, r.columns.as_slice()))
-        .collect();
+    let columns = columns_by_relation(relations);
     Ok(rows
         .into_iter()
         .map(
@@ -726,21 +740,18 @@ async fn indexes(
     schemas: &[String],
     relations: &[Relation],
 ) -> Result<Vec<Index>, sqlx::Error> {
-    let rows: Vec<IndexRow> = sqlx::query_as(
+    let rows: Vec<IndexRow> = in_schemas(
+        conn,
         "SELECT i.indrelid::int8 AS relid, ic.relname::text AS name, i.indisunique AS unique, i.indpred IS NOT NULL AS partial,
                 string_to_array(i.indkey::text, ' ')::int2[] AS keys, i.indnkeyatts AS key_count,
                 i.indexrelid IN (SELECT conindid FROM pg_constraint WHERE contype IN ('p', 'u')) AS backs_constraint
          FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
          JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname = ANY($1)",
+        schemas,
     )
-    .bind(schemas)
-    .fetch_all(conn)
     .await?;
-    let columns: HashMap<i64, &[Column]> = relations
-        .iter()
-        .map(|r| (r.oid, r.columns.as_slice()))
-        .collect();
+    let columns = columns_by_relation(relations);
     Ok(rows
         .into_iter()
         .map(

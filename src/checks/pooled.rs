@@ -62,6 +62,24 @@ fn pooler(context: &'static str) -> impl FnOnce(sqlx::Error) -> PooledError {
     move |cause| PooledError::Pooler { context, cause }
 }
 
+/// One value read through the pooler by an unnamed statement (see the module's note); `context`
+/// says what could not be read.
+async fn pooled_scalar<T>(
+    conn: &mut PgConnection,
+    sql: &'static str,
+    context: &'static str,
+) -> Result<T, PooledError>
+where
+    T: Send + Unpin,
+    (T,): for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+{
+    sqlx::query_scalar(sql)
+        .persistent(false)
+        .fetch_one(conn)
+        .await
+        .map_err(pooler(context))
+}
+
 fn observer(context: &'static str) -> impl FnOnce(sqlx::Error) -> PooledError {
     move |cause| PooledError::Observer { context, cause }
 }
@@ -236,11 +254,12 @@ pub async fn look_at_pool(
 /// The pooler must log us in as the app role, or we would never share the application's pool.
 async fn check_role(conn: &mut PgConnection, tenancy: &Tenancy) -> Result<(), PooledError> {
     let mut tx = conn.begin().await.map_err(pooler("begin"))?;
-    let user: String = sqlx::query_scalar("SELECT session_user::text")
-        .persistent(false)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(pooler("read the session user"))?;
+    let user: String = pooled_scalar(
+        &mut tx,
+        "SELECT session_user::text",
+        "read the session user",
+    )
+    .await?;
     tx.rollback().await.map_err(pooler("roll back"))?;
     if user != tenancy.app_role {
         return Err(PooledError::WrongRole {
@@ -293,11 +312,8 @@ async fn as_tenant(
         .execute(&mut *tx)
         .await
         .map_err(pooler("set the tenant"))?;
-    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-        .persistent(false)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(pooler("read the backend pid"))?;
+    let pid: i32 =
+        pooled_scalar(&mut tx, "SELECT pg_backend_pid()", "read the backend pid").await?;
     tx.commit().await.map_err(pooler("commit"))?;
     Ok(pid)
 }

@@ -76,75 +76,17 @@ pub async fn sweep(
     set_role: Option<&str>,
     tenant: &str,
 ) -> Result<Vec<Observation>, sqlx::Error> {
-    let mut tx = conn.begin().await?;
-    if let Some(role) = set_role {
-        sqlx::raw_sql(AssertSqlSafe(format!(
-            "SET LOCAL ROLE {}",
-            quote_ident(role)
-        )))
-        .execute(&mut *tx)
-        .await?;
-    }
+    let mut tx = begin_as(conn, set_role).await?;
     sqlx::query("SELECT set_config($1, $2, true)")
         .bind(&tenancy.tenant_setting)
         .bind(tenant)
         .execute(&mut *tx)
         .await?;
-    let readable: Vec<&TenantRelation> = relations.iter().filter(|r| r.readable_by_app).collect();
-    // Every probe in one statement (one round trip); only if that fails, one by one, so that one
-    // broken relation cannot hide the others.
-    let exprs: Vec<String> = readable
-        .iter()
-        .flat_map(|rel| {
-            let (foreign, own) = probe_exprs(rel);
-            [foreign, own]
-        })
-        .collect();
-    if let Some(values) = all_at_once(&mut tx, &exprs, Some(tenant)).await? {
-        tx.rollback().await?;
-        return Ok(readable
-            .iter()
-            .zip(values.chunks(2))
-            .map(|(rel, pair)| Observation {
-                relation: rel.name.clone(),
-                foreign_visible: pair[0],
-                own_visible: pair[1],
-                error: None,
-            })
-            .collect());
-    }
-    let mut observations = Vec::new();
-    for rel in readable {
-        let probe = probe_sql(rel);
-        let mut sp = tx.begin().await?;
-        let outcome = sqlx::query_as::<_, (bool, bool)>(AssertSqlSafe(probe))
-            .bind(tenant)
-            .fetch_one(&mut *sp)
-            .await;
-        let observation = match outcome {
-            Ok((foreign_visible, own_visible)) => {
-                sp.commit().await?;
-                Observation {
-                    relation: rel.name.clone(),
-                    foreign_visible,
-                    own_visible,
-                    error: None,
-                }
-            }
-            Err(e) => {
-                sp.rollback().await?;
-                Observation {
-                    relation: rel.name.clone(),
-                    foreign_visible: false,
-                    own_visible: false,
-                    error: Some(e.to_string()),
-                }
-            }
-        };
-        observations.push(observation);
-    }
-    tx.rollback().await?;
-    Ok(observations)
+    probe_readable(tx, relations, Some(tenant), |rel| {
+        let (foreign, own) = probe_exprs(rel);
+        vec![foreign, own]
+    })
+    .await
 }
 
 /// The probe of one relation, `$1` the tenant: (any other tenant's row visible, any own row
@@ -173,15 +115,63 @@ fn probe_exprs(rel: &TenantRelation) -> (String, String) {
     )
 }
 
-/// `SELECT e1, e2, …` in a savepoint: the values, or `None` when the statement failed (the
-/// savepoint is rolled back and the transaction stays usable).
-async fn all_at_once(
+/// Begins a sweep's transaction, as `set_role` when one is given.
+async fn begin_as<'c>(
+    conn: &'c mut PgConnection,
+    set_role: Option<&str>,
+) -> Result<sqlx::Transaction<'c, sqlx::Postgres>, sqlx::Error> {
+    let mut tx = conn.begin().await?;
+    if let Some(role) = set_role {
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "SET LOCAL ROLE {}",
+            quote_ident(role)
+        )))
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(tx)
+}
+
+/// Probes each readable relation with the boolean expressions `exprs` gives it (other tenants'
+/// rows visible, then optionally own rows visible), then rolls `tx` back. Every probe runs in one
+/// statement (one round trip); only if that fails, one by one, so that one broken relation cannot
+/// hide the others.
+async fn probe_readable(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    relations: &[TenantRelation],
+    bind: Option<&str>,
+    exprs: impl Fn(&TenantRelation) -> Vec<String>,
+) -> Result<Vec<Observation>, sqlx::Error> {
+    let readable: Vec<&TenantRelation> = relations.iter().filter(|r| r.readable_by_app).collect();
+    let probes: Vec<Vec<String>> = readable.iter().map(|rel| exprs(rel)).collect();
+    let mut observations = Vec::new();
+    if let Ok(values) = select_bools(&mut tx, &probes.concat(), bind).await? {
+        let mut values = values.into_iter();
+        for (rel, probe) in readable.iter().zip(&probes) {
+            let seen: Vec<bool> = values.by_ref().take(probe.len()).collect();
+            observations.push(Observation::seen(rel, &seen));
+        }
+    } else {
+        for (rel, probe) in readable.iter().zip(&probes) {
+            observations.push(match select_bools(&mut tx, probe, bind).await? {
+                Ok(seen) => Observation::seen(rel, &seen),
+                Err(e) => Observation::failed(rel, &e),
+            });
+        }
+    }
+    tx.rollback().await?;
+    Ok(observations)
+}
+
+/// `SELECT e1, e2, …` in a savepoint: the values, or the error of the statement (the savepoint is
+/// then rolled back and the transaction stays usable).
+async fn select_bools(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     exprs: &[String],
     bind: Option<&str>,
-) -> Result<Option<Vec<bool>>, sqlx::Error> {
+) -> Result<Result<Vec<bool>, sqlx::Error>, sqlx::Error> {
     if exprs.is_empty() {
-        return Ok(Some(Vec::new()));
+        return Ok(Ok(Vec::new()));
     }
     let sql = format!("SELECT {}", exprs.join(", "));
     let mut sp = tx.begin().await?;
@@ -192,14 +182,35 @@ async fn all_at_once(
     match query.fetch_one(&mut *sp).await {
         Ok(row) => {
             sp.commit().await?;
-            (0..exprs.len())
+            Ok((0..exprs.len())
                 .map(|i| Row::try_get::<bool, _>(&row, i))
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some)
+                .collect())
         }
-        Err(_) => {
+        Err(e) => {
             sp.rollback().await?;
-            Ok(None)
+            Ok(Err(e))
+        }
+    }
+}
+
+impl Observation {
+    /// What a probe's values say: other tenants' rows visible, then (when probed) own rows.
+    fn seen(rel: &TenantRelation, values: &[bool]) -> Self {
+        Self {
+            relation: rel.name.clone(),
+            foreign_visible: values.first() == Some(&true),
+            own_visible: values.get(1) == Some(&true),
+            error: None,
+        }
+    }
+
+    /// A probe that failed: nothing counts as visible, and the error is kept.
+    fn failed(rel: &TenantRelation, error: &sqlx::Error) -> Self {
+        Self {
+            relation: rel.name.clone(),
+            foreign_visible: false,
+            own_visible: false,
+            error: Some(error.to_string()),
         }
     }
 }
@@ -213,7 +224,8 @@ pub enum NoTenant {
     Empty,
 }
 
-/// With no tenant (as `how` describes), which readable relations show any row at all.
+/// With no tenant (as `how` describes), which readable relations show any row at all. A probe
+/// that fails here fails closed (e.g. a policy that casts '' to uuid): nothing leaked.
 pub async fn sweep_without_tenant(
     conn: &mut PgConnection,
     tenancy: &Tenancy,
@@ -221,74 +233,20 @@ pub async fn sweep_without_tenant(
     set_role: Option<&str>,
     how: NoTenant,
 ) -> Result<Vec<Observation>, sqlx::Error> {
-    let mut tx = conn.begin().await?;
-    if let Some(role) = set_role {
-        sqlx::raw_sql(AssertSqlSafe(format!(
-            "SET LOCAL ROLE {}",
-            quote_ident(role)
-        )))
-        .execute(&mut *tx)
-        .await?;
-    }
+    let mut tx = begin_as(conn, set_role).await?;
     if how == NoTenant::Empty {
         sqlx::query("SELECT set_config($1, '', true)")
             .bind(&tenancy.tenant_setting)
             .execute(&mut *tx)
             .await?;
     }
-    let readable: Vec<&TenantRelation> = relations.iter().filter(|r| r.readable_by_app).collect();
-    let exprs: Vec<String> = readable
-        .iter()
-        .map(|rel| format!("EXISTS (SELECT 1 FROM {} LIMIT 1)", rel.name.quoted()))
-        .collect();
-    if let Some(values) = all_at_once(&mut tx, &exprs, None).await? {
-        tx.rollback().await?;
-        return Ok(readable
-            .iter()
-            .zip(values)
-            .map(|(rel, visible)| Observation {
-                relation: rel.name.clone(),
-                foreign_visible: visible,
-                own_visible: false,
-                error: None,
-            })
-            .collect());
-    }
-    let mut observations = Vec::new();
-    for rel in readable {
-        let probe = format!(
-            "SELECT EXISTS (SELECT 1 FROM {} LIMIT 1)",
+    probe_readable(tx, relations, None, |rel| {
+        vec![format!(
+            "EXISTS (SELECT 1 FROM {} LIMIT 1)",
             rel.name.quoted()
-        );
-        let mut sp = tx.begin().await?;
-        let outcome = sqlx::query_scalar::<_, bool>(AssertSqlSafe(probe))
-            .fetch_one(&mut *sp)
-            .await;
-        let observation = match outcome {
-            Ok(visible) => {
-                sp.commit().await?;
-                Observation {
-                    relation: rel.name.clone(),
-                    foreign_visible: visible,
-                    own_visible: false,
-                    error: None,
-                }
-            }
-            // An error here fails closed (e.g. a policy that casts '' to uuid): nothing leaked.
-            Err(e) => {
-                sp.rollback().await?;
-                Observation {
-                    relation: rel.name.clone(),
-                    foreign_visible: false,
-                    own_visible: false,
-                    error: Some(e.to_string()),
-                }
-            }
-        };
-        observations.push(observation);
-    }
-    tx.rollback().await?;
-    Ok(observations)
+        )]
+    })
+    .await
 }
 
 pub static FOREIGN_ROWS_VISIBLE: RuleInfo = RuleInfo {

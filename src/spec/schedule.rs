@@ -78,20 +78,13 @@ mod tests {
 
     #[test]
     fn bad_lines_say_what_is_wrong() {
-        assert!(
-            Schedule::parse("* * * *")
-                .unwrap_err()
-                .contains("has 4 fields")
-        );
-        assert!(
-            Schedule::parse("0 0 0 * * * 2027")
-                .unwrap_err()
-                .contains("has 7 fields")
-        );
-        assert!(
-            Schedule::parse("61 * * * *")
-                .unwrap_err()
-                .contains("not a valid cron line")
-        );
+        for (line, reason) in [
+            ("* * * *", "has 4 fields"),
+            ("0 0 0 * * * 2027", "has 7 fields"),
+            ("61 * * * *", "not a valid cron line"),
+        ] {
+            let error = Schedule::parse(line).unwrap_err();
+            assert!(error.contains(reason), "`{line}`: {error}");
+        }
     }
 }

@@ -107,16 +107,14 @@ impl DatabaseTarget {
             tenancy.schemas.clone_from(&flags.schemas);
         }
         let env_name = from_spec.map_or("DATABASE_URL", |d| d.url_env.as_str());
-        let (url, url_source) = match (&flags.url, env(env_name)) {
-            (Some(url), _) => (url.clone(), "--database-url".to_owned()),
-            (None, Some(url)) => (url, env_name.to_owned()),
-            (None, None) if has_flags => {
-                return Err(Error::usage(format!(
-                    "no database: pass --database-url URL or set {env_name}"
-                )));
-            }
-            (None, None) => return Err(Error::MissingVariable(env_name.to_owned())),
-        };
+        let (url, url_source) = super::url_and_source(
+            "database",
+            "--database-url",
+            flags.url.as_ref(),
+            has_flags,
+            env_name,
+            env,
+        )?;
         let mut limits = from_spec.map(|d| d.limits()).unwrap_or_default();
         if let Some(d) = flags.statement_timeout {
             limits.statement = d;

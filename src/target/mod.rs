@@ -29,6 +29,27 @@ pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// A URL and where it came from: the flag `flag_name` (given as `flag`), else the variable
+/// `variable`. With neither, a usage error naming both when the command has such flags, else a
+/// missing variable.
+fn url_and_source(
+    what: &str,
+    flag_name: &str,
+    flag: Option<&String>,
+    has_flags: bool,
+    variable: &str,
+    env: Env<'_>,
+) -> Result<(String, String), Error> {
+    match (flag, env(variable)) {
+        (Some(url), _) => Ok((url.clone(), flag_name.to_owned())),
+        (None, Some(url)) => Ok((url, variable.to_owned())),
+        (None, None) if has_flags => Err(Error::usage(format!(
+            "no {what}: pass {flag_name} URL or set {variable}"
+        ))),
+        (None, None) => Err(Error::MissingVariable(variable.to_owned())),
+    }
+}
+
 /// An owned `Env`: the environment a `Target` reads.
 type Lookup<'e> = Box<dyn Fn(&str) -> Option<String> + 'e>;
 
@@ -188,35 +209,40 @@ key_patterns = ["tenant:{tenant_id}:*"]
         })
     }
 
+    /// The database a target with `flags` resolves, as the app role.
+    fn database(flags: DatabaseFlags, vars: &[(&str, &str)]) -> DatabaseTarget {
+        let flags = Flags {
+            database: Some(flags),
+            ..Flags::default()
+        };
+        target(flags, vars)
+            .database(AppRole::Required)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     #[test]
     fn flags_override_the_spec_and_the_environment_fills_the_rest() {
         let vars = [("T_DB", "postgres://obs@127.0.0.1/x")];
-        let flags = Flags {
-            database: Some(DatabaseFlags {
+        let db = database(
+            DatabaseFlags {
                 app_role: Some("other".into()),
                 schemas: vec!["billing".into()],
                 ..DatabaseFlags::default()
-            }),
-            ..Flags::default()
-        };
-        let db = target(flags, &vars)
-            .database(AppRole::Required)
-            .unwrap_or_else(|e| panic!("{e}"));
+            },
+            &vars,
+        );
         assert_eq!(db.url_source, "T_DB");
         assert_eq!(db.tenancy.app_role, "other");
         assert_eq!(db.tenancy.schemas, ["billing"]);
         assert_eq!(db.pooler, Pooler::Unset("T_POOLER".into()));
-        let flags = Flags {
-            database: Some(DatabaseFlags {
+        let db = database(
+            DatabaseFlags {
                 url: Some("postgres://flag@127.0.0.1/y".into()),
                 pooler_url: Some("postgres://pool@127.0.0.1/y".into()),
                 ..DatabaseFlags::default()
-            }),
-            ..Flags::default()
-        };
-        let db = target(flags, &vars)
-            .database(AppRole::Required)
-            .unwrap_or_else(|e| panic!("{e}"));
+            },
+            &vars,
+        );
         assert_eq!(db.url_source, "--database-url");
         assert_eq!(db.tenancy.app_role, "app");
         assert!(matches!(db.pooler, Pooler::Url(_)));

@@ -39,16 +39,14 @@ impl RedisTarget {
         let flags = flags.unwrap_or(&none);
         let from_spec = spec.and_then(|s| s.redis.as_ref());
         let env_name = from_spec.map_or("REDIS_URL", |r| r.url_env.as_str());
-        let (url, url_source) = match (&flags.url, env(env_name)) {
-            (Some(url), _) => (url.clone(), "--redis-url".to_owned()),
-            (None, Some(url)) => (url, env_name.to_owned()),
-            (None, None) if has_flags => {
-                return Err(Error::usage(format!(
-                    "no Redis: pass --redis-url URL or set {env_name}"
-                )));
-            }
-            (None, None) => return Err(Error::MissingVariable(env_name.to_owned())),
-        };
+        let (url, url_source) = super::url_and_source(
+            "Redis",
+            "--redis-url",
+            flags.url.as_ref(),
+            has_flags,
+            env_name,
+            env,
+        )?;
         // A URL that does not parse is a configuration error (2), not an unreachable server (3).
         if let Err(e) = redis::Client::open(url.as_str()) {
             return Err(Error::usage(format!(

@@ -56,7 +56,8 @@ mod with_check_not_pinned;
 #[cfg(test)]
 pub(crate) mod testing;
 
-use super::context::{Context, Offence};
+use super::context::{Context, Offence, Side};
+use super::policy::Verdict;
 use crate::catalog::{Function, Relation, Role};
 use crate::finding::Finding;
 use crate::rules::RuleInfo;
@@ -127,6 +128,18 @@ fn tenant_keyed_tables<'c>(cx: &'c Context<'_>) -> impl Iterator<Item = (&'c Rel
         .iter()
         .filter(move |r| r.is_table() && Some(&r.name) != tenants_table)
         .filter_map(|r| Some((r, cx.tenant_key.get(&r.oid)?.as_str())))
+}
+
+/// USING-side offences that admit other tenants' rows (always-true ones are `policy-always-true`'s),
+/// on relations where some permissive policy pins the tenant (`widened`: another policy widens it,
+/// `permissive-policies-widen`) or where none does (`policy-not-tenant-scoped`).
+fn leaking_using<'c>(cx: &'c Context<'_>, widened: bool) -> Vec<Offence<'c>> {
+    cx.offences(|j, o| {
+        j.side == Side::Using
+            && j.some_permissive_pins == widened
+            && !o.always_true
+            && matches!(o.verdict, Verdict::Leaks(_))
+    })
 }
 
 /// A table the app role can use with RLS off (partitions are `partition-without-rls`'s).

@@ -1,8 +1,7 @@
 //! `permissive-policies-widen`: a correct tenant policy is OR-ed with another permissive policy
 //! that admits rows of other tenants.
 
-use crate::audit::context::{Context, Side};
-use crate::audit::policy::Verdict;
+use crate::audit::context::Context;
 use crate::finding::Finding;
 
 audit_rule! {
@@ -14,12 +13,7 @@ audit_rule! {
 }
 
 fn check(cx: &Context<'_>) -> Vec<Finding> {
-    RULE.on_offences(cx.offences(|j, o| {
-        j.side == Side::Using
-            && j.some_permissive_pins
-            && !o.always_true
-            && matches!(o.verdict, Verdict::Leaks(_))
-    }))
+    RULE.on_offences(super::leaking_using(cx, true))
 }
 
 #[cfg(test)]

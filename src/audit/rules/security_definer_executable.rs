@@ -16,11 +16,7 @@ fn check(cx: &Context<'_>) -> Vec<Finding> {
         &cx.catalog.functions,
         |f| f.in_scope && f.security_definer && f.app_can_execute,
         |f| {
-            let bypass = if cx.role_bypasses(&f.owner) {
-                " (which bypasses RLS)"
-            } else {
-                ""
-            };
+            let bypass = cx.note_if_bypasses(&f.owner, " (which bypasses RLS)");
             format!(
                 "`{}` runs as `{}`{bypass} and the app role may execute it.",
                 f.signature, f.owner

@@ -16,11 +16,7 @@ fn check(cx: &Context<'_>) -> Vec<Finding> {
         &cx.catalog.relations,
         |r| r.kind == 'v' && !r.security_invoker && r.app.select && cx.is_tenant_data(r),
         |r| {
-            let bypass = if cx.role_bypasses(&r.owner) {
-                ", which bypasses RLS"
-            } else {
-                ""
-            };
+            let bypass = cx.note_if_bypasses(&r.owner, ", which bypasses RLS");
             format!(
                 "`{}` reads tenant data as its owner `{}`{bypass}; the app role may SELECT from it.",
                 r.name, r.owner

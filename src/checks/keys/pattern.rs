@@ -370,20 +370,13 @@ mod tests {
 
     #[test]
     fn bad_patterns_are_refused_with_the_reason() {
-        assert!(
-            KeyPattern::parse("tenant:*")
-                .unwrap_err()
-                .contains("exactly one")
-        );
-        assert!(
-            KeyPattern::parse("t:{tenant_id:date}:*")
-                .unwrap_err()
-                .contains("unknown segment type")
-        );
-        assert!(
-            KeyPattern::parse("t:{org}:*")
-                .unwrap_err()
-                .contains("unknown placeholder")
-        );
+        for (pattern, reason) in [
+            ("tenant:*", "exactly one"),
+            ("t:{tenant_id:date}:*", "unknown segment type"),
+            ("t:{org}:*", "unknown placeholder"),
+        ] {
+            let error = KeyPattern::parse(pattern).unwrap_err();
+            assert!(error.contains(reason), "`{pattern}`: {error}");
+        }
     }
 }
