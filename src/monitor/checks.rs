@@ -3,14 +3,18 @@
 
 use std::collections::HashSet;
 
-use crate::actor::{Credentials, Exchange, values_for, world};
-use crate::checks::keys::{self, CacheOptions};
-use crate::checks::visibility::{self, NoTenant, TenantRelation};
-use crate::finding::Finding;
-use crate::spec::Operation;
+use sqlx::PgConnection;
 
-use super::probe::{Actor, Canary, Probe};
-use super::request::{Rendered, render};
+use crate::actor::{Exchange, values_for, world};
+use crate::checks::keys::{self, CacheOptions};
+use crate::checks::visibility::{self, NoTenant, Observation, TenantRelation};
+use crate::finding::Finding;
+use crate::oracle::Ownership;
+use crate::spec::{Endpoint, Operation, Values};
+
+use super::MonitorError;
+use super::probe::{Canary, DatabaseProbe, Probe};
+use super::request::render;
 use super::rules::{
     FOREIGN_CANARY_REACHABLE, FOREIGN_DATA_LISTED, OWN_CANARIES_MISSING, UNEXPECTED_ITEM,
 };
@@ -33,11 +37,66 @@ impl Found {
         self.problems.extend(other.problems);
         self.restored.extend(other.restored);
     }
+
+    /// Adds the app role's visibility findings: foreign rows are violations, relations it could
+    /// not read are problems.
+    fn absorb_visibility(&mut self, findings: impl IntoIterator<Item = Finding>) {
+        for finding in findings {
+            if finding.rule == visibility::FOREIGN_ROWS_VISIBLE.id {
+                self.violations.push(finding);
+            } else if finding.rule == visibility::PROBE_FAILED.id {
+                self.problems.push(finding);
+            }
+        }
+    }
+}
+
+/// One tenant's rows as the observer sees them (`truth`: a superuser or owner bypasses RLS; an
+/// observer that does not merely sees less, and then nothing is reported as missing) and as the
+/// app role sees them with the tenant's context set (`seen`).
+struct Views {
+    truth: Vec<Observation>,
+    seen: Vec<Observation>,
+}
+
+impl Views {
+    /// Both sweeps on `conn`; `contexts` name the observer's and the role's in an error.
+    async fn sweep(
+        conn: &mut PgConnection,
+        db: &DatabaseProbe,
+        relations: &[TenantRelation],
+        role: &str,
+        tenant_id: &str,
+        [observer, as_role]: [String; 2],
+    ) -> Result<Self, MonitorError> {
+        let truth = visibility::sweep(conn, &db.tenancy, relations, None, tenant_id)
+            .await
+            .map_err(MonitorError::query(observer))?;
+        let seen = visibility::sweep(conn, &db.tenancy, relations, Some(role), tenant_id)
+            .await
+            .map_err(MonitorError::query(as_role))?;
+        Ok(Self { truth, seen })
+    }
+
+    /// The app role's view of the relations where the observer sees the tenant's own rows and the
+    /// app role none of them (deny-everything); a relation either could not read is left out.
+    fn own_rows_hidden(&self) -> impl Iterator<Item = &Observation> {
+        self.truth
+            .iter()
+            .zip(&self.seen)
+            .filter(|(there, app)| {
+                there.error.is_none()
+                    && app.error.is_none()
+                    && there.own_visible
+                    && !app.own_visible
+            })
+            .map(|(_, app)| app)
+    }
 }
 
 /// API: every resource listed as tenant `i`; every item its own, its canaries present.
 /// Returns the canaries found, which the foreign check then tries from the other tenants.
-pub async fn api_own(probe: &Probe, i: usize) -> Result<(Found, Vec<Canary>), String> {
+pub async fn api_own(probe: &Probe, i: usize) -> Result<(Found, Vec<Canary>), MonitorError> {
     let resources = &probe.client.target.resources;
     let tenant = &probe.tenants[i];
     let mut ownership = probe.ownership.clone();
@@ -51,19 +110,20 @@ pub async fn api_own(probe: &Probe, i: usize) -> Result<(Found, Vec<Canary>), St
         let object = format!("GET {}", endpoint.path.1);
         let parents = probe.parents(ri, &canaries);
         for parent in parents {
+            let listing = format!("listing {} as `{}`", resource.name, tenant.slug);
             let Some(exchange) = probe
                 .list(i, ri, parent.as_deref())
                 .await
-                .map_err(|e| format!("listing {} as `{}`: {e}", resource.name, tenant.slug))?
+                .map_err(MonitorError::request(listing))?
             else {
                 continue;
             };
             let curl = exchange.curl(probe.client.target.base_url.as_str());
             if exchange.status >= 500 {
-                return Err(format!(
+                return Err(MonitorError::Refused(format!(
                     "{} answered {} to `{}`",
                     object, exchange.status, tenant.slug
-                ));
+                )));
             }
             if !exchange.is_success() {
                 found.problems.push(
@@ -166,25 +226,43 @@ pub async fn api_own(probe: &Probe, i: usize) -> Result<(Found, Vec<Canary>), St
     Ok((found, canaries))
 }
 
-/// One read as synthetic tenant `i` and the other tenants' values in its answer. A server error
-/// means the check could not look, not a verdict.
-async fn read_as(
+/// An answer to synthetic tenant `i` about another tenant's canary that was not what a missing id
+/// answers, or that held another tenant's data.
+struct Reached {
+    exchange: Exchange,
+    /// Whether the answer held another tenant's data (else only its status was wrong).
+    leaked: bool,
+}
+
+/// Reads `endpoint` (its `op`) as synthetic tenant `i` with `values` that aim at another tenant's
+/// canary: `None` when the path cannot be filled or the answer is that of a missing id. A server
+/// error means the check could not look, not a verdict.
+async fn reach(
     probe: &Probe,
     i: usize,
-    ownership: &mut crate::oracle::Ownership,
-    creds: &Credentials,
-    method: &str,
-    path: &Rendered,
-) -> Result<(Exchange, Vec<crate::oracle::Sighting>), String> {
+    ownership: &mut Ownership,
+    endpoint: &Endpoint,
+    op: Operation,
+    values: &Values,
+) -> Result<Option<Reached>, MonitorError> {
+    let Ok(path) = render(endpoint, values) else {
+        return Ok(None);
+    };
+    let slug = &probe.tenants[i].slug;
     let exchange = probe
-        .send(Actor::Tenant(i), creds, method, path, None)
+        .send_own(i, endpoint, op, &path, None)
         .await
-        .map_err(|e| format!("as `{}`: {e}", probe.tenants[i].slug))?;
+        .map_err(MonitorError::request(format!("as `{slug}`")))?;
     if exchange.status >= 500 {
-        return Err(format!("GET {path} answered {}", exchange.status));
+        return Err(MonitorError::Refused(format!(
+            "GET {path} answered {}",
+            exchange.status
+        )));
     }
-    let leaked = ownership.foreign_in_text(&exchange.response, Some(i), &HashSet::new());
-    Ok((exchange, leaked))
+    let leaked = !ownership
+        .foreign_in_text(&exchange.response, Some(i), &HashSet::new())
+        .is_empty();
+    Ok((leaked || !like_missing(probe, exchange.status)).then_some(Reached { exchange, leaked }))
 }
 
 /// API: as tenant `i`, the other synthetic tenants' canaries answer like missing ids (by id, through
@@ -193,11 +271,10 @@ pub async fn api_foreign(
     probe: &Probe,
     i: usize,
     canaries: &[Vec<Canary>],
-) -> Result<Found, String> {
+) -> Result<Found, MonitorError> {
     let target = &probe.client.target;
     let resources = &target.resources;
     let tenant = &probe.tenants[i];
-    let identity = &probe.identities[i];
     let mut ownership = probe.ownership.clone();
     let mut found = Found::default();
     for (j, theirs) in canaries.iter().enumerate().filter(|(j, _)| *j != i) {
@@ -214,13 +291,9 @@ pub async fn api_foreign(
             // parent: the route that checks the parent and reads the child by id alone.
             for parent in attempt_parents(probe, i, canary, &endpoint.path.1, canaries) {
                 let values = values_for(tenant, "", Some(&canary.id), parent.as_deref());
-                let Ok(path) = render(endpoint, &values) else {
-                    continue;
-                };
-                let method = endpoint.method_for(Operation::Get);
-                let (exchange, leaked) =
-                    read_as(probe, i, &mut ownership, &identity.creds, &method, &path).await?;
-                if !leaked.is_empty() || !like_missing(probe, exchange.status) {
+                let reached =
+                    reach(probe, i, &mut ownership, endpoint, Operation::Get, &values).await?;
+                if let Some(Reached { exchange, leaked }) = reached {
                     let how = if parent.as_deref() == canary.parent.as_deref() {
                         "by id"
                     } else {
@@ -235,7 +308,7 @@ pub async fn api_foreign(
                             resource.name,
                             owner.slug,
                             exchange.status,
-                            if leaked.is_empty() { "not the status of a missing id" } else { "its data" }
+                            if leaked { "its data" } else { "not the status of a missing id" }
                         ),
                         &exchange,
                         probe,
@@ -253,13 +326,9 @@ pub async fn api_foreign(
                     continue;
                 };
                 let values = values_for(tenant, "", None, Some(&canary.id));
-                let Ok(path) = render(endpoint, &values) else {
-                    continue;
-                };
-                let method = endpoint.method_for(Operation::List);
-                let (exchange, leaked) =
-                    read_as(probe, i, &mut ownership, &identity.creds, &method, &path).await?;
-                if !leaked.is_empty() || !like_missing(probe, exchange.status) {
+                let reached =
+                    reach(probe, i, &mut ownership, endpoint, Operation::List, &values).await?;
+                if let Some(Reached { exchange, leaked }) = reached {
                     found.violations.push(reachable(
                         &format!("GET {}", endpoint.path.1),
                         &format!("{}@parent", tenant.slug),
@@ -270,7 +339,7 @@ pub async fn api_foreign(
                             resources[canary.resource].name,
                             owner.slug,
                             exchange.status,
-                            if leaked.is_empty() { "not the status of a missing parent" } else { "its data" }
+                            if leaked { "its data" } else { "not the status of a missing parent" }
                         ),
                         &exchange,
                         probe,
@@ -333,13 +402,24 @@ pub fn reachable(
         ))
 }
 
+/// The database side of the probe, which every database check needs.
+fn database(probe: &Probe) -> Result<&DatabaseProbe, MonitorError> {
+    probe
+        .database
+        .as_ref()
+        .ok_or(MonitorError::NotConfigured("no [database] in the spec"))
+}
+
 /// The relations to sweep, read once per cycle.
-pub async fn relations(probe: &Probe) -> Result<Vec<TenantRelation>, String> {
-    let db = probe.database.as_ref().ok_or("no [database] in the spec")?;
+pub async fn relations(probe: &Probe) -> Result<Vec<TenantRelation>, MonitorError> {
+    let db = database(probe)?;
     let mut conn = db.connection(probe.options.check_timeout).await?;
     let relations = visibility::tenant_relations(&mut conn, &db.tenancy)
         .await
-        .map_err(|e| format!("reading the catalog: {e}"))?;
+        .map_err(|cause| MonitorError::Catalog {
+            context: "reading the catalog".into(),
+            cause,
+        })?;
     db.keep(conn).await;
     Ok(relations)
 }
@@ -350,53 +430,43 @@ pub async fn db_tenant(
     probe: &Probe,
     i: usize,
     relations: &[TenantRelation],
-) -> Result<Found, String> {
-    let db = probe.database.as_ref().ok_or("no [database] in the spec")?;
+) -> Result<Found, MonitorError> {
+    let db = database(probe)?;
     let tenant = &probe.tenants[i];
     let mut conn = db.connection(probe.options.check_timeout).await?;
-    let sweep = |role: Option<&'static str>| format!("sweep as `{}` ({role:?}): ", tenant.slug);
-    // What is there: the observer's view (a superuser or owner bypasses RLS; an observer that
-    // does not merely sees less, and then nothing is reported as missing).
-    let truth = visibility::sweep(&mut conn, &db.tenancy, relations, None, &tenant.tenant_id)
-        .await
-        .map_err(|e| format!("{}{e}", sweep(Some("observer"))))?;
-    let seen = visibility::sweep(
+    let sweep = |role: Option<&'static str>| format!("sweep as `{}` ({role:?})", tenant.slug);
+    let views = Views::sweep(
         &mut conn,
-        &db.tenancy,
+        db,
         relations,
-        Some(&db.tenancy.app_role),
+        &db.tenancy.app_role,
         &tenant.tenant_id,
+        [sweep(Some("observer")), sweep(Some("app role"))],
     )
-    .await
-    .map_err(|e| format!("{}{e}", sweep(Some("app role"))))?;
+    .await?;
     db.keep(conn).await;
     let mut found = Found::default();
-    for finding in visibility::tenant_findings(&seen, &tenant.slug) {
-        if finding.rule == visibility::FOREIGN_ROWS_VISIBLE.id {
-            found.violations.push(finding);
-        } else if finding.rule == visibility::PROBE_FAILED.id {
-            found.problems.push(finding);
-        }
-    }
-    for (there, app) in truth.iter().zip(&seen) {
-        if there.error.is_none() && app.error.is_none() && there.own_visible && !app.own_visible {
-            let object = app.relation.to_string();
-            found.problems.push(visibility::OWN_ROWS_INVISIBLE.finding(
-                &object,
-                &tenant.slug,
-                format!(
-                    "Synthetic tenant `{}` has rows in `{object}` but the app role sees none of them with its context set.",
-                    tenant.slug
-                ),
-            ));
-        }
+    found.absorb_visibility(visibility::tenant_findings(&views.seen, &tenant.slug));
+    for app in views.own_rows_hidden() {
+        let object = app.relation.to_string();
+        found.problems.push(visibility::OWN_ROWS_INVISIBLE.finding(
+            &object,
+            &tenant.slug,
+            format!(
+                "Synthetic tenant `{}` has rows in `{object}` but the app role sees none of them with its context set.",
+                tenant.slug
+            ),
+        ));
     }
     Ok(found)
 }
 
 /// Database: with the tenant setting unset and empty, no row is visible to the app role.
-pub async fn db_no_tenant(probe: &Probe, relations: &[TenantRelation]) -> Result<Found, String> {
-    let db = probe.database.as_ref().ok_or("no [database] in the spec")?;
+pub async fn db_no_tenant(
+    probe: &Probe,
+    relations: &[TenantRelation],
+) -> Result<Found, MonitorError> {
+    let db = database(probe)?;
     let mut conn = db.connection(probe.options.check_timeout).await?;
     let mut found = Found::default();
     for (how, name) in [(NoTenant::Unset, "unset"), (NoTenant::Empty, "empty")] {
@@ -408,7 +478,7 @@ pub async fn db_no_tenant(probe: &Probe, relations: &[TenantRelation]) -> Result
             how,
         )
         .await
-        .map_err(|e| format!("sweep with the tenant {name}: {e}"))?;
+        .map_err(MonitorError::query(format!("sweep with the tenant {name}")))?;
         found
             .violations
             .extend(visibility::no_tenant_findings(&observations, name));
@@ -418,22 +488,24 @@ pub async fn db_no_tenant(probe: &Probe, relations: &[TenantRelation]) -> Result
     // connections hold when a transaction starts: a session-level SET would still be there.
     if let Some(url) = &db.pooler_url {
         use crate::checks::pooled::{PooledConfig, look_at_pool};
-        let options = crate::sql::connect_options(url).map_err(|e| format!("pooler URL: {e}"))?;
+        let options =
+            crate::sql::connect_options(url).map_err(MonitorError::query("pooler URL"))?;
         let config = PooledConfig {
             clients: 4,
             ..PooledConfig::default()
         };
-        let look = look_at_pool(&options, &db.tenancy, relations, &config)
-            .await
-            .map_err(|e| e.to_string())?;
+        let look = look_at_pool(&options, &db.tenancy, relations, &config).await?;
         found.violations.extend(look.finding(&db.tenancy));
     }
     Ok(found)
 }
 
 /// Redis: a bounded scan for keys without a tenant and a sample of values for foreign data.
-pub async fn redis_keys(probe: &Probe, canaries: &[Vec<Canary>]) -> Result<Found, String> {
-    let redis = probe.redis.as_ref().ok_or("no [redis] in the spec")?;
+pub async fn redis_keys(probe: &Probe, canaries: &[Vec<Canary>]) -> Result<Found, MonitorError> {
+    let redis = probe
+        .redis
+        .as_ref()
+        .ok_or(MonitorError::NotConfigured("no [redis] in the spec"))?;
     let options = CacheOptions {
         max_keys: Some(probe.options.redis_max_keys),
         sample: probe.options.redis_sample,
@@ -445,8 +517,7 @@ pub async fn redis_keys(probe: &Probe, canaries: &[Vec<Canary>]) -> Result<Found
         &probe.owners(canaries),
         &options,
     )
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     Ok(Found {
         violations: outcome
             .findings
@@ -460,77 +531,66 @@ pub async fn redis_keys(probe: &Probe, canaries: &[Vec<Canary>]) -> Result<Found
 /// Database, premium tier: the synthetic tenant's database (from `placements_query`) holds its
 /// rows and only its rows, its own app role sees them and nothing foreign, and none of its rows is
 /// left in the shared database.
-pub async fn db_premium(probe: &Probe, i: usize) -> Result<Found, String> {
-    let db = probe.database.as_ref().ok_or("no [database] in the spec")?;
+pub async fn db_premium(probe: &Probe, i: usize) -> Result<Found, MonitorError> {
+    let db = database(probe)?;
     let query = db
         .placements_query
         .as_deref()
-        .ok_or("no placements_query under [database]")?;
+        .ok_or(MonitorError::NotConfigured(
+            "no placements_query under [database]",
+        ))?;
     let tenant = &probe.tenants[i];
     let mut conn = db.connection(probe.options.check_timeout).await?;
-    let placements = crate::checks::placement::list(&mut conn, query)
-        .await
-        .map_err(|e| e.to_string())?;
+    let placements = crate::checks::placement::list(&mut conn, query).await?;
     db.keep(conn).await;
     let placement = placements
         .into_iter()
         .find(|p| p.tenant_id == tenant.tenant_id)
-        .ok_or_else(|| {
-            format!(
-                "synthetic tenant `{}` is declared premium but the placements query lists no database for it (promote it after `monitor init`)",
-                tenant.slug
-            )
-        })?;
-    let observer = crate::sql::connect_options(&db.url)
-        .map(|o| db.limits.apply(o))
-        .map_err(|e| e.to_string())?;
+        .ok_or_else(|| MonitorError::NotPlaced(tenant.slug.clone()))?;
+    let observer = crate::sql::connect_options(&db.url).map(|o| db.limits.apply(o))?;
     let mut found = Found::default();
     let located =
         crate::checks::placement::check(&observer, &db.tenancy, std::slice::from_ref(&placement))
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
     found.violations.extend(located.findings);
 
-    let mut premium = <sqlx::PgConnection as sqlx::Connection>::connect_with(
+    let mut premium = <PgConnection as sqlx::Connection>::connect_with(
         &observer.clone().database(&placement.database),
     )
     .await
-    .map_err(|e| format!("cannot connect to `{}`: {e}", placement.database))?;
+    .map_err(MonitorError::query(format!(
+        "cannot connect to `{}`",
+        placement.database
+    )))?;
     let relations = visibility::tenant_relations(&mut premium, &db.tenancy)
         .await
-        .map_err(|e| format!("reading the catalog of `{}`: {e}", placement.database))?;
+        .map_err(|cause| MonitorError::Catalog {
+            context: format!("reading the catalog of `{}`", placement.database),
+            cause,
+        })?;
     let role = placement
         .app_role
         .as_deref()
         .unwrap_or(&db.tenancy.app_role);
-    let truth = visibility::sweep(
+    let views = Views::sweep(
         &mut premium,
-        &db.tenancy,
+        db,
         &relations,
-        None,
+        role,
         &tenant.tenant_id,
+        [
+            format!("sweep of `{}` as the observer", placement.database),
+            format!("sweep of `{}` as `{role}`", placement.database),
+        ],
     )
-    .await
-    .map_err(|e| format!("sweep of `{}` as the observer: {e}", placement.database))?;
-    let seen = visibility::sweep(
-        &mut premium,
-        &db.tenancy,
-        &relations,
-        Some(role),
-        &tenant.tenant_id,
-    )
-    .await
-    .map_err(|e| format!("sweep of `{}` as `{role}`: {e}", placement.database))?;
+    .await?;
     let _ = sqlx::Connection::close(premium).await;
-    for finding in visibility::tenant_findings(&seen, &tenant.slug) {
-        let finding = finding.in_database(&placement.database);
-        if finding.rule == visibility::FOREIGN_ROWS_VISIBLE.id {
-            found.violations.push(finding);
-        } else if finding.rule == visibility::PROBE_FAILED.id {
-            found.problems.push(finding);
-        }
-    }
-    if !truth.iter().any(|o| o.own_visible) {
+    found.absorb_visibility(
+        visibility::tenant_findings(&views.seen, &tenant.slug)
+            .into_iter()
+            .map(|f| f.in_database(&placement.database)),
+    );
+    if !views.truth.iter().any(|o| o.own_visible) {
         found.problems.push(
             OWN_CANARIES_MISSING
                 .finding(
@@ -543,18 +603,16 @@ pub async fn db_premium(probe: &Probe, i: usize) -> Result<Found, String> {
                 ),
         );
     }
-    for (there, app) in truth.iter().zip(&seen) {
-        if there.error.is_none() && app.error.is_none() && there.own_visible && !app.own_visible {
-            let object = format!("{}:{}", placement.database, app.relation);
-            found.problems.push(visibility::OWN_ROWS_INVISIBLE.finding(
-                &object,
-                &tenant.slug,
-                format!(
-                    "Premium synthetic tenant `{}` has rows in `{object}` but `{role}` sees none of them with its context set.",
-                    tenant.slug
-                ),
-            ));
-        }
+    for app in views.own_rows_hidden() {
+        let object = format!("{}:{}", placement.database, app.relation);
+        found.problems.push(visibility::OWN_ROWS_INVISIBLE.finding(
+            &object,
+            &tenant.slug,
+            format!(
+                "Premium synthetic tenant `{}` has rows in `{object}` but `{role}` sees none of them with its context set.",
+                tenant.slug
+            ),
+        ));
     }
     Ok(found)
 }

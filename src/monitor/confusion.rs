@@ -9,6 +9,7 @@ use crate::actor::client::Credentials;
 use crate::actor::values_for;
 use crate::spec::{Carrier, Operation};
 
+use super::MonitorError;
 use super::checks::{Found, reachable};
 use super::probe::{Actor, Probe};
 use super::request::render;
@@ -26,7 +27,7 @@ struct Attempt {
 }
 
 /// As tenant `i`, every carrier naming each other synthetic tenant, on the first top-level list.
-pub async fn tenant_confusion(probe: &Probe, i: usize) -> Result<Found, String> {
+pub async fn tenant_confusion(probe: &Probe, i: usize) -> Result<Found, MonitorError> {
     let target = &probe.client.target;
     let resources = &target.resources;
     let tenant = &probe.tenants[i];
@@ -120,7 +121,7 @@ pub async fn tenant_confusion(probe: &Probe, i: usize) -> Result<Found, String> 
                     None,
                 )
                 .await
-                .map_err(|e| format!("as `{}`: {e}", tenant.slug))?;
+                .map_err(MonitorError::request(format!("as `{}`", tenant.slug)))?;
             // The tenant id or slug `i` put in the request comes back as an echo, not a leak.
             let supplied: HashSet<String> = attempt.query.iter().map(|(_, v)| v.clone()).collect();
             let leaked = ownership.foreign_in_text(&exchange.response, Some(i), &supplied);

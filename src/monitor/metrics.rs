@@ -42,22 +42,16 @@ impl Metrics {
     /// violation cannot be alerted on with `increase()`).
     pub fn new(synthetic_tenants: &[String]) -> Self {
         let registry = Registry::new();
-        let runs = IntCounterVec::new(
-            Opts::new(
-                "tenantprobe_runs_total",
-                "Probe cycles run, by result (success or failure).",
-            ),
+        let runs = counter_vec(
+            "tenantprobe_runs_total",
+            "Probe cycles run, by result (success or failure).",
             &["result"],
-        )
-        .unwrap_or_else(fixed);
-        let checks = IntCounterVec::new(
-            Opts::new(
-                "tenantprobe_checks_total",
-                "Checks run, by synthetic tenant, check and result (pass, fail, error).",
-            ),
+        );
+        let checks = counter_vec(
+            "tenantprobe_checks_total",
+            "Checks run, by synthetic tenant, check and result (pass, fail, error).",
             &["synthetic_tenant", "check", "result"],
-        )
-        .unwrap_or_else(fixed);
+        );
         let check_duration = HistogramVec::new(
             HistogramOpts::new(
                 "tenantprobe_check_duration_seconds",
@@ -69,70 +63,55 @@ impl Metrics {
             &["check"],
         )
         .unwrap_or_else(fixed);
-        let violations = IntCounterVec::new(
-            Opts::new(
-                "tenantprobe_isolation_violations_total",
-                "Cross-tenant isolation violations seen, by synthetic tenant and surface (api, db, redis). Any increase is an incident.",
-            ),
+        let violations = counter_vec(
+            "tenantprobe_isolation_violations_total",
+            "Cross-tenant isolation violations seen, by synthetic tenant and surface (api, db, redis). Any increase is an incident.",
             &["synthetic_tenant", "surface"],
-        )
-        .unwrap_or_else(fixed);
+        );
         // A one-shot run (CronJob) pushes a fresh counter every time, so a leak present in every
         // run pushes a constant and `increase()` sees nothing: this gauge keeps saying it.
-        let last_run_violations = IntGaugeVec::new(
-            Opts::new(
-                "tenantprobe_last_run_isolation_violations",
-                "Cross-tenant isolation violations seen in the last cycle, by synthetic tenant and surface. Above 0 while a leak persists.",
-            ),
+        let last_run_violations = gauge_vec(
+            "tenantprobe_last_run_isolation_violations",
+            "Cross-tenant isolation violations seen in the last cycle, by synthetic tenant and surface. Above 0 while a leak persists.",
             &["synthetic_tenant", "surface"],
-        )
-        .unwrap_or_else(fixed);
-        let last_failure = Gauge::new(
+        );
+        let last_failure = gauge(
             LAST_FAILURE,
             "Unix time of the end of the last cycle in which a check failed or could not run.",
-        )
-        .unwrap_or_else(fixed);
-        let last_success = Gauge::new(
+        );
+        let last_success = gauge(
             LAST_SUCCESS,
             "Unix time of the end of the last cycle in which every check passed.",
-        )
-        .unwrap_or_else(fixed);
+        );
         let success = IntGauge::new(
             "tenantprobe_success",
             "1 if the last cycle passed every check, else 0.",
         )
         .unwrap_or_else(fixed);
-        let skipped = IntCounterVec::new(
-            Opts::new("tenantprobe_skipped_runs_total", "Scheduled cycles not run, by reason (overlap: the previous one was still running)."),
+        let skipped = counter_vec(
+            "tenantprobe_skipped_runs_total",
+            "Scheduled cycles not run, by reason (overlap: the previous one was still running).",
             &["reason"],
-        )
-        .unwrap_or_else(fixed);
-        let surface_up = IntGaugeVec::new(
-            Opts::new("tenantprobe_surface_up", "1 if every check of the surface (api, db, redis) could run in the last cycle, else 0."),
+        );
+        let surface_up = gauge_vec(
+            "tenantprobe_surface_up",
+            "1 if every check of the surface (api, db, redis) could run in the last cycle, else 0.",
             &["surface"],
-        )
-        .unwrap_or_else(fixed);
-        let run_duration = Gauge::new(
+        );
+        let run_duration = gauge(
             "tenantprobe_last_run_duration_seconds",
             "How long the last cycle took.",
-        )
-        .unwrap_or_else(fixed);
-        let restored = IntCounterVec::new(
-            Opts::new(
-                "tenantprobe_canaries_restored_total",
-                "Canaries of a synthetic tenant that a foreign or anonymous write destroyed or changed, put back in the same cycle, by owner and reason (destroyed, changed).",
-            ),
+        );
+        let restored = counter_vec(
+            "tenantprobe_canaries_restored_total",
+            "Canaries of a synthetic tenant that a foreign or anonymous write destroyed or changed, put back in the same cycle, by owner and reason (destroyed, changed).",
             &["synthetic_tenant", "reason"],
-        )
-        .unwrap_or_else(fixed);
-        let build_info = IntGaugeVec::new(
-            Opts::new(
-                "tenantprobe_build_info",
-                "Always 1; the version is in the label.",
-            ),
+        );
+        let build_info = gauge_vec(
+            "tenantprobe_build_info",
+            "Always 1; the version is in the label.",
             &["version"],
-        )
-        .unwrap_or_else(fixed);
+        );
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
@@ -291,6 +270,21 @@ fn now_seconds() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// A counter by `labels`.
+fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    IntCounterVec::new(Opts::new(name, help), labels).unwrap_or_else(fixed)
+}
+
+/// A gauge by `labels`.
+fn gauge_vec(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    IntGaugeVec::new(Opts::new(name, help), labels).unwrap_or_else(fixed)
+}
+
+/// A gauge without labels.
+fn gauge(name: &str, help: &str) -> Gauge {
+    Gauge::new(name, help).unwrap_or_else(fixed)
 }
 
 /// Metric names, labels and buckets are constants: defining or registering them cannot fail.

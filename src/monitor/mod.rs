@@ -136,7 +136,7 @@ pub struct CheckResult {
     pub synthetic_tenant: String,
     pub check: Check,
     pub found: Found,
-    pub error: Option<String>,
+    pub error: Option<MonitorError>,
     pub duration: Duration,
 }
 
@@ -204,7 +204,7 @@ async fn run_check<T: Default>(
     timeout: Duration,
     tenant: &str,
     check: Check,
-    work: impl Future<Output = Result<(Found, T), String>>,
+    work: impl Future<Output = Result<(Found, T), MonitorError>>,
 ) -> (CheckResult, T) {
     let span = tracing::info_span!("check", synthetic_tenant = %tenant, check = check.as_str());
     let begun = Instant::now();
@@ -217,10 +217,7 @@ async fn run_check<T: Default>(
         Err(_) => (
             Found::default(),
             T::default(),
-            Some(format!(
-                "timed out after {}",
-                humantime::format_duration(timeout)
-            )),
+            Some(MonitorError::Timeout(timeout)),
         ),
     };
     let result = CheckResult {
@@ -233,8 +230,9 @@ async fn run_check<T: Default>(
     span.in_scope(|| match result.status() {
         CheckStatus::Pass => tracing::debug!(ms = result.duration.as_millis() as u64, "pass"),
         CheckStatus::Error => {
+            let error = result.error.as_ref().map(ToString::to_string);
             tracing::warn!(
-                error = result.error.as_deref().unwrap_or(""),
+                error = error.as_deref().unwrap_or(""),
                 "check could not run"
             )
         }

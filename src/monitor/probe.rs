@@ -15,7 +15,7 @@ use crate::actor::{Client, Credentials, Exchange};
 use crate::actor::{Identity, values_for, world};
 use crate::checks::keys::{Classifier, Owners};
 use crate::oracle::Ownership;
-use crate::spec::{Carrier, MonitorSpec, Operation, Spec, TenancySpec};
+use crate::spec::{Carrier, Endpoint, MonitorSpec, Operation, Spec, TenancySpec};
 pub use crate::target::Provisioning;
 use crate::target::{AppRole, Env, Flags, Pooler, Target, Tenant};
 use crate::tenancy::Tenancy;
@@ -326,15 +326,24 @@ impl Probe {
         let Ok(request) = render(endpoint, &values) else {
             return Ok(None);
         };
-        self.send(
-            Actor::Tenant(i),
-            &self.identities[i].creds,
-            &endpoint.method_for(Operation::List),
-            &request,
-            None,
-        )
-        .await
-        .map(Some)
+        self.send_own(i, endpoint, Operation::List, &request, None)
+            .await
+            .map(Some)
+    }
+
+    /// Sends `endpoint`'s `op` as synthetic tenant `i`, with its own credentials.
+    pub async fn send_own(
+        &self,
+        i: usize,
+        endpoint: &Endpoint,
+        op: Operation,
+        request: &Rendered,
+        body: Option<&Value>,
+    ) -> Result<Exchange, reqwest::Error> {
+        let creds = &self.identities[i].creds;
+        let method = endpoint.method_for(op);
+        self.send(Actor::Tenant(i), creds, &method, request, body)
+            .await
     }
 
     /// The items of a list response, by the resource's `items` pointer.
@@ -489,15 +498,10 @@ impl Probe {
                     &tenant.marker,
                 )
                 .await
-                .map_err(|e| {
-                    let context = format!("creating the {} canary of `{slug}`", resources[ri].name);
-                    match e {
-                        world::ExecError::Http(cause) => MonitorError::Request { context, cause },
-                        world::ExecError::Shape(mismatch) => {
-                            MonitorError::Refused(format!("{context}: {mismatch}"))
-                        }
-                    }
-                })?;
+                .map_err(MonitorError::exec(format!(
+                    "creating the {} canary of `{slug}`",
+                    resources[ri].name
+                )))?;
                 let id = id.ok_or_else(|| {
                     MonitorError::Refused(format!(
                         "creating the {} canary of `{}` failed: {} {}",

@@ -9,7 +9,7 @@ use crate::actor::values_for;
 use crate::spec::{Operation, render_json};
 
 use super::MonitorError;
-use super::probe::{Actor, Canary, Probe};
+use super::probe::{Canary, Probe};
 use super::request::render;
 
 /// What a write did to a canary.
@@ -83,13 +83,7 @@ async fn damage(probe: &Probe, j: usize, canary: &Canary) -> Result<Option<Damag
         let values = values_for(tenant, "", Some(&canary.id), canary.parent.as_deref());
         if let Ok(path) = render(endpoint, &values) {
             let exchange = probe
-                .send(
-                    Actor::Tenant(j),
-                    &probe.identities[j].creds,
-                    &endpoint.method_for(Operation::Get),
-                    &path,
-                    None,
-                )
+                .send_own(j, endpoint, Operation::Get, &path, None)
                 .await
                 .map_err(failed)?;
             if exchange.status >= 500 {
@@ -178,13 +172,7 @@ async fn check_and_put_back(
                     .and_then(|b| render_json(&b.0, &values).ok());
                 if let Ok(path) = render(endpoint, &values) {
                     let exchange = probe
-                        .send(
-                            Actor::Tenant(j),
-                            &probe.identities[j].creds,
-                            &endpoint.method_for(Operation::Update),
-                            &path,
-                            body.as_ref(),
-                        )
+                        .send_own(j, endpoint, Operation::Update, &path, body.as_ref())
                         .await
                         .map_err(MonitorError::request(format!(
                             "restoring `{}`'s canary",
@@ -197,13 +185,7 @@ async fn check_and_put_back(
                 let values = values_for(tenant, "", Some(&canary.id), canary.parent.as_deref());
                 if let Ok(path) = render(endpoint, &values) {
                     probe
-                        .send(
-                            Actor::Tenant(j),
-                            &probe.identities[j].creds,
-                            &endpoint.method_for(Operation::Delete),
-                            &path,
-                            None,
-                        )
+                        .send_own(j, endpoint, Operation::Delete, &path, None)
                         .await
                         .map_err(MonitorError::request(format!(
                             "removing `{}`'s changed canary",

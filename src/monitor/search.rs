@@ -4,13 +4,15 @@
 
 use std::collections::HashSet;
 
+use crate::actor::client::Exchange;
 use crate::actor::values_for;
 use crate::finding::Finding;
-use crate::spec::Endpoint;
+use crate::spec::{Endpoint, Values};
 
+use super::MonitorError;
 use super::checks::Found;
 use super::probe::{Actor, Canary, Probe};
-use super::request::{Rendered, render};
+use super::request::render;
 use super::rules::{FOREIGN_EXPORT_DATA, FOREIGN_SEARCH_RESULT, OWN_CANARIES_MISSING};
 
 /// Searches and exports of every resource that declares them, as synthetic tenant `i`.
@@ -18,7 +20,7 @@ pub async fn search_and_export(
     probe: &Probe,
     i: usize,
     canaries: &[Vec<Canary>],
-) -> Result<Found, String> {
+) -> Result<Found, MonitorError> {
     let mut found = Found::default();
     for (ri, resource) in probe.client.target.resources.iter().enumerate() {
         // Only a resource whose canary `i` has can show whether the endpoint finds anything.
@@ -35,29 +37,41 @@ pub async fn search_and_export(
     Ok(found)
 }
 
-/// One GET as tenant `i`; a server error means the check could not look.
+/// One GET of `endpoint` filled with `values`, as tenant `i`; a server error means the check could
+/// not look.
 async fn get(
     probe: &Probe,
     i: usize,
-    request: &Rendered,
-) -> Result<crate::actor::client::Exchange, String> {
+    endpoint: &Endpoint,
+    values: &Values,
+) -> Result<Exchange, MonitorError> {
+    let request = render(endpoint, values).map_err(|reason| MonitorError::Render {
+        object: format!("GET {}", endpoint.path.1),
+        reason,
+    })?;
     let exchange = probe
         .send(
             Actor::Tenant(i),
             &probe.identities[i].creds,
             "GET",
-            request,
+            &request,
             None,
         )
         .await
-        .map_err(|e| format!("as `{}`: {e}", probe.tenants[i].slug))?;
+        .map_err(MonitorError::request(format!(
+            "as `{}`",
+            probe.tenants[i].slug
+        )))?;
     if exchange.status >= 500 {
-        return Err(format!("GET {request} answered {}", exchange.status));
+        return Err(MonitorError::Refused(format!(
+            "GET {request} answered {}",
+            exchange.status
+        )));
     }
     Ok(exchange)
 }
 
-fn evidence(probe: &Probe, exchange: &crate::actor::client::Exchange) -> String {
+fn evidence(probe: &Probe, exchange: &Exchange) -> String {
     exchange.curl(probe.client.target.base_url.as_str())
 }
 
@@ -71,15 +85,14 @@ async fn search(
     endpoint: &Endpoint,
     has_canary: bool,
     found: &mut Found,
-) -> Result<(), String> {
+) -> Result<(), MonitorError> {
     let tenant = &probe.tenants[i];
     let object = format!("GET {}", endpoint.path.1);
     let mut ownership = probe.ownership.clone();
     for (j, owner) in probe.tenants.iter().enumerate() {
         // Top-level only: a search path with `{parent_id}` cannot be filled and says so.
-        let request = render(endpoint, &values_for(tenant, &owner.marker, None, None))
-            .map_err(|e| format!("{object}: {e}"))?;
-        let exchange = get(probe, i, &request).await?;
+        let values = values_for(tenant, &owner.marker, None, None);
+        let exchange = get(probe, i, endpoint, &values).await?;
         let json = exchange.json();
         let items = probe.items(ri, &json);
         if j == i {
@@ -133,12 +146,11 @@ async fn export(
     resource: &str,
     has_canary: bool,
     found: &mut Found,
-) -> Result<(), String> {
+) -> Result<(), MonitorError> {
     let tenant = &probe.tenants[i];
     let object = format!("GET {}", endpoint.path.1);
-    let request = render(endpoint, &values_for(tenant, &tenant.marker, None, None))
-        .map_err(|e| format!("{object}: {e}"))?;
-    let exchange = get(probe, i, &request).await?;
+    let values = values_for(tenant, &tenant.marker, None, None);
+    let exchange = get(probe, i, endpoint, &values).await?;
     let mut ownership = probe.ownership.clone();
     if let Some(s) = ownership
         .foreign_in_text(&exchange.response, Some(i), &HashSet::new())

@@ -11,6 +11,7 @@ use crate::actor::{Credentials, Exchange, values_for, world};
 use crate::finding::Finding;
 use crate::spec::{Operation, render_json};
 
+use super::MonitorError;
 use super::checks::{Found, attempt_parents};
 use super::probe::{Actor, Canary, Probe};
 use super::request::render;
@@ -54,12 +55,12 @@ pub async fn foreign_writes(
     probe: &Probe,
     i: usize,
     canaries: &[Vec<Canary>],
-) -> Result<(Found, Replaced), String> {
+) -> Result<(Found, Replaced), MonitorError> {
     let resources = &probe.client.target.resources;
     let tenant = &probe.tenants[i];
     let identity = &probe.identities[i];
     let actor = Actor::Tenant(i);
-    let transport = |e: reqwest::Error| format!("as `{}`: {e}", tenant.slug);
+    let context = || format!("as `{}`", tenant.slug);
     let mut found = Found::default();
     let mut replaced = Replaced::new();
     for (j, theirs) in canaries.iter().enumerate().filter(|(j, _)| *j != i) {
@@ -88,7 +89,7 @@ pub async fn foreign_writes(
                     &tenant.marker,
                 )
                 .await
-                .map_err(|e| format!("as `{}`: {e}", tenant.slug))?;
+                .map_err(MonitorError::exec(context()))?;
                 if exchange.is_success() {
                     if let Some(id) = id {
                         plant_removed(probe, ri, &id, &canary.id, &[i, j]).await;
@@ -126,15 +127,9 @@ pub async fn foreign_writes(
                         .as_ref()
                         .and_then(|b| render_json(&b.0, &values).ok());
                     let exchange = probe
-                        .send(
-                            actor,
-                            &identity.creds,
-                            &endpoint.method_for(op),
-                            &path,
-                            body.as_ref(),
-                        )
+                        .send_own(i, endpoint, op, &path, body.as_ref())
                         .await
-                        .map_err(transport)?;
+                        .map_err(MonitorError::request(context()))?;
                     if exchange.is_success() {
                         accepted.push(Accepted {
                             target: Some(canary.id.clone()),
@@ -151,7 +146,6 @@ pub async fn foreign_writes(
             }
         }
         let outcome = restore::restore(probe, j, theirs).await;
-        found.problems.extend(not_restored(probe, j, &outcome));
         let who = format!("`{}` on `{}`'s canaries", tenant.slug, owner.slug);
         for a in &accepted {
             let damage = a.target.as_deref().and_then(|id| outcome.damage_of(id));
@@ -190,12 +184,25 @@ pub async fn foreign_writes(
                 ),
             ));
         }
-        found.restored.extend(outcome.restored);
-        if !outcome.damaged.is_empty() {
-            replaced.push((j, outcome.canaries));
-        }
+        settle(probe, j, outcome, &mut found, &mut replaced);
     }
     Ok((found, replaced))
+}
+
+/// Takes in what `restore` did for tenant `j`: the canaries put back, `j`'s canaries now when any
+/// was damaged, and a problem when they could not be checked or put back.
+fn settle(
+    probe: &Probe,
+    j: usize,
+    outcome: restore::Outcome,
+    found: &mut Found,
+    replaced: &mut Replaced,
+) {
+    found.problems.extend(not_restored(probe, j, &outcome));
+    found.restored.extend(outcome.restored);
+    if !outcome.damaged.is_empty() {
+        replaced.push((j, outcome.canaries));
+    }
 }
 
 /// A problem when tenant `j`'s canaries could not be checked or put back (for example because
@@ -231,13 +238,7 @@ async fn plant_removed(probe: &Probe, resource: usize, id: &str, parent: &str, t
             continue;
         };
         let sent = probe
-            .send(
-                Actor::Tenant(t),
-                &probe.identities[t].creds,
-                &endpoint.method_for(Operation::Delete),
-                &path,
-                None,
-            )
+            .send_own(t, endpoint, Operation::Delete, &path, None)
             .await;
         if sent.is_ok_and(|e| e.is_success()) {
             return;
@@ -293,14 +294,17 @@ fn callers(probe: &Probe, j: usize) -> Vec<(&'static str, Credentials, &'static 
 pub async fn anonymous(
     probe: &Probe,
     canaries: &[Vec<Canary>],
-) -> Result<(Found, Replaced), String> {
+) -> Result<(Found, Replaced), MonitorError> {
     let target = &probe.client.target;
     let resources = &target.resources;
     let mut found = Found::default();
     let mut replaced = Replaced::new();
     let mut ownership = probe.ownership.clone();
     let mut sent: HashSet<(&str, String, String, Option<String>)> = HashSet::new();
-    let transport = |e: reqwest::Error| format!("without valid credentials: {e}");
+    let transport = |cause| MonitorError::Request {
+        context: "without valid credentials".into(),
+        cause,
+    };
     for (j, tenant) in probe.tenants.iter().enumerate() {
         let theirs = canaries.get(j).map_or(&[][..], Vec::as_slice);
         // (operation, endpoint, values)
@@ -409,7 +413,6 @@ pub async fn anonymous(
         }
         if wrote && !theirs.is_empty() {
             let outcome = restore::restore(probe, j, theirs).await;
-            found.problems.extend(not_restored(probe, j, &outcome));
             for (canary, d) in &outcome.damaged {
                 let resource = &resources[canary.resource].name;
                 found
@@ -425,10 +428,7 @@ pub async fn anonymous(
                     ),
                 ));
             }
-            found.restored.extend(outcome.restored);
-            if !outcome.damaged.is_empty() {
-                replaced.push((j, outcome.canaries));
-            }
+            settle(probe, j, outcome, &mut found, &mut replaced);
         }
     }
     Ok((found, replaced))
