@@ -19,21 +19,7 @@ use tracing_subscriber::EnvFilter;
 const GRACE: Duration = Duration::from_secs(25);
 
 fn main() -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitStatus::Usage.into();
-        }
-    };
-    let code = runtime.block_on(run());
-    // Workers on blocking threads (attack db, attack http) may still be running when a signal
-    // dropped their command: exit now instead of waiting for them, as dropping the runtime would.
-    runtime.shutdown_background();
-    code
+    tenantprobe::exit::block_on(run()).unwrap_or_else(ExitCode::from)
 }
 
 async fn run() -> ExitCode {

@@ -105,6 +105,27 @@ async fn audit_and_attack_db_refuse_a_configuration_that_examines_nothing() {
 }
 
 #[tokio::test]
+async fn attack_db_takes_a_shrink_budget_and_refuses_one_that_is_not_a_duration() {
+    let db = support::reference_db().await;
+    let url = db.admin_url();
+    let with_budget = |budget: &str| {
+        let extra = ["--cases", "2", "--shrink-budget", budget];
+        tenantprobe(&support::db_command(&["attack", "db"], &url, &extra), &[])
+    };
+    let (code, stdout, stderr) = with_budget("1s");
+    assert!(
+        code == 0 || code == 1,
+        "--shrink-budget 1s: {code}\n{stdout}\n{stderr}"
+    );
+    let (code, _, stderr) = with_budget("soon");
+    assert_eq!(code, 2, "--shrink-budget soon: {stderr}");
+    assert!(
+        stderr.contains("invalid value 'soon' for '--shrink-budget"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
 async fn an_empty_database_is_a_usage_error_not_a_clean_run() {
     let db = support::empty_db().await;
     let url = db.admin_url();

@@ -52,18 +52,10 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .with_writer(ScrubbedStderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitStatus::Usage.into();
-        }
+    let result = match tenantprobe::exit::block_on(args.exec()) {
+        Ok(result) => result,
+        Err(status) => return status.into(),
     };
-    let result = runtime.block_on(args.exec());
-    runtime.shutdown_background();
     match result {
         Ok(status) => status.into(),
         Err(error) => {

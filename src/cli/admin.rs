@@ -8,17 +8,13 @@ use tenantprobe::attack::admin::{self, AdminTarget};
 use tenantprobe::exit::ExitStatus;
 use tenantprobe::report::Report;
 use tenantprobe::rules::RuleInfo;
-use tenantprobe::target::{Flags, Provisioning};
 
-use super::common::{OutputArgs, RunFacts, TargetArgs};
+use super::common::{ApiTargetArgs, OutputArgs, RunFacts, create_two_tenants};
 
 #[derive(Debug, Args)]
 pub struct AttackAdminArgs {
     #[command(flatten)]
-    pub target: TargetArgs,
-    /// Override the API's base URL (instead of the variable the spec names).
-    #[arg(long, value_name = "URL")]
-    pub base_url: Option<String>,
+    pub target: ApiTargetArgs,
     /// Slugs of the impersonated tenant and of the other one (the spec's [tenants] decides how
     /// they are obtained).
     #[arg(long = "tenant", value_name = "SLUG", num_args = 1, default_values_t = ["tenantprobe-admin-a".to_owned(), "tenantprobe-admin-b".to_owned()])]
@@ -30,10 +26,7 @@ pub struct AttackAdminArgs {
 impl AttackAdminArgs {
     pub async fn exec(self) -> Result<ExitStatus, Error> {
         let begun = Instant::now();
-        let resolved = self.target.load(Flags {
-            base_url: self.base_url.clone(),
-            ..Flags::default()
-        })?;
+        let resolved = self.target.load()?;
         let spec = resolved.require_spec("attack admin")?;
         let [a, b] = self.tenants.as_slice() else {
             return Err(Error::usage(
@@ -45,21 +38,8 @@ impl AttackAdminArgs {
         }
         let api = resolved.api()?;
         let target = AdminTarget::resolve(spec, &|name| resolved.var(name))?;
-        let tenants = resolved
-            .tenants(
-                &self.tenants,
-                &reqwest::Client::new(),
-                Some(&api),
-                Provisioning::Create,
-            )
-            .await?;
-        let [a, b] = tenants.as_slice() else {
-            return Err(Error::failed(anyhow::anyhow!(
-                "expected two tenants, got {}",
-                tenants.len()
-            )));
-        };
-        let outcome = admin::check(&target, &api, a, b).await?;
+        let [a, b] = create_two_tenants(&resolved, &self.tenants, &api).await?;
+        let outcome = admin::check(&target, &api, &a, &b).await?;
         let mut notes = vec![format!(
             "{}: impersonating `{}`, `{}` as the other tenant; {} requests",
             tenantprobe::redact::redact(&target.base_url),

@@ -11,9 +11,12 @@ use tenantprobe::attack::db::{self, AttackConfig};
 use tenantprobe::exit::ExitStatus;
 use tenantprobe::report::Report;
 use tenantprobe::rules::RuleInfo;
-use tenantprobe::target::{AppRole, Flags, Pooler, Provisioning};
+use tenantprobe::target::{AppRole, Flags, Pooler};
 
-use super::common::{DatabaseArgs, OutputArgs, RunFacts, TargetArgs};
+use super::common::{
+    ApiTargetArgs, DatabaseArgs, OutputArgs, RunFacts, TargetArgs, create_tenants,
+};
+use super::premium;
 
 #[derive(Debug, Args)]
 pub struct AttackArgs {
@@ -63,10 +66,7 @@ pub enum AttackKind {
 #[derive(Debug, Args)]
 pub struct AttackHttpArgs {
     #[command(flatten)]
-    pub target: TargetArgs,
-    /// Override the API's base URL (instead of the variable the spec names).
-    #[arg(long, value_name = "URL")]
-    pub base_url: Option<String>,
+    pub target: ApiTargetArgs,
     /// Test cases (each a world and a sequence of steps); at least one.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     pub cases: u32,
@@ -120,6 +120,10 @@ pub struct AttackDbArgs {
     /// Stop starting new cases after this long (e.g. `90s`, `5m`).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub time_budget: Option<Duration>,
+    /// Time spent shrinking one failing case to its minimal SQL reproducer, at most (e.g. `5s`):
+    /// the finding is reported with the smallest case found by then.
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    pub shrink_budget: Duration,
     /// No write attempts and no seeding at all (for production replicas): attacks a sample of
     /// existing rows with reads only.
     #[arg(long)]
@@ -148,6 +152,23 @@ impl AttackArgs {
 }
 
 impl AttackDbArgs {
+    /// The attack as the flags describe it; `exec` adds what the target and the terminal give.
+    fn config(&self, seed: u64) -> AttackConfig {
+        AttackConfig {
+            cases: self.cases,
+            seed,
+            max_tenants: usize::try_from(self.max_tenants).unwrap_or(3),
+            max_steps: self.max_steps,
+            jobs: usize::try_from(self.jobs).unwrap_or(1),
+            time_budget: self.time_budget,
+            read_only: self.read_only,
+            own_server: false,
+            regressions: self.regressions.clone(),
+            shrink_budget: self.shrink_budget,
+            ..AttackConfig::default()
+        }
+    }
+
     pub async fn exec(self) -> Result<ExitStatus, Error> {
         let begun = Instant::now();
         let target = self.target.load(Flags {
@@ -159,21 +180,11 @@ impl AttackDbArgs {
         let seed = self.seed.unwrap_or_else(rand_seed);
         let progress = super::ui::case_bar("attack db", u64::from(self.cases));
         let mut config = AttackConfig {
-            cases: self.cases,
-            seed,
-            max_tenants: usize::try_from(self.max_tenants).unwrap_or(3),
-            max_steps: self.max_steps,
-            jobs: usize::try_from(self.jobs).unwrap_or(1),
-            time_budget: self.time_budget,
-            read_only: self.read_only,
-            own_server: false,
             skip_functions: db.skip_functions.clone(),
-            regressions: self.regressions.clone(),
             explain: Some(tenantprobe::audit::findings),
             on_case: super::ui::case_hook(&progress),
             on_shrink: super::ui::shrink_hook(&progress),
-            stop: None,
-            ..AttackConfig::default()
+            ..self.config(seed)
         };
         let stop = Arc::new(AtomicBool::new(false));
         config.stop = Some(Arc::clone(&stop));
@@ -262,16 +273,11 @@ impl AttackDbArgs {
             )),
             Pooler::NotAsked => {}
         }
-        if let Some(premium) = super::premium::premium_databases(&db).await? {
-            // Several databases: the same attack on each premium one, findings naming their database.
-            let shared = options.get_database().unwrap_or("postgres").to_owned();
-            findings = findings
-                .into_iter()
-                .map(|f| f.in_database(&shared))
-                .collect();
+        if let Some(premium) = premium::premium_databases(&db).await? {
+            // Several databases: the same attack on each premium one.
+            findings = premium::in_shared_database(findings, &options);
             for p in &premium {
-                let tenancy = super::premium::tenancy_for(&db.tenancy, p);
-                let on = options.clone().database(&p.database);
+                let (on, tenancy) = premium::on_premium(&options, &db.tenancy, p);
                 let mut each = config.clone();
                 // The progress bar is gone, and seeds of failing cases are the shared run's file.
                 each.on_case = None;
@@ -282,10 +288,8 @@ impl AttackDbArgs {
                     .await
                     .map_err(Error::failed)?;
                 notes.push(format!(
-                    "premium database `{}` (tenant {}, app role `{}`): {} cases, {} attempts, {} finding(s)",
-                    p.database,
-                    p.tenant_id,
-                    tenancy.app_role,
+                    "{}: {} cases, {} attempts, {} finding(s)",
+                    premium::describe(p, &tenancy),
                     premium_outcome.cases,
                     premium_outcome.attempts,
                     premium_outcome.findings.len()
@@ -296,12 +300,7 @@ impl AttackDbArgs {
                         p.database
                     )));
                 }
-                findings.extend(
-                    premium_outcome
-                        .findings
-                        .into_iter()
-                        .map(|f| f.in_database(&p.database)),
-                );
+                findings.extend(premium::in_database(premium_outcome.findings, &p.database));
             }
         }
         let matrix = tenantprobe::report::matrix::from_attack_db(&outcome.coverage);
@@ -332,20 +331,10 @@ impl AttackHttpArgs {
     pub async fn exec(self) -> Result<ExitStatus, Error> {
         use tenantprobe::attack::http::{self, HttpAttackConfig};
         let begun = Instant::now();
-        let resolved = self.target.load(Flags {
-            base_url: self.base_url.clone(),
-            ..Flags::default()
-        })?;
+        let resolved = self.target.load()?;
         let spec = resolved.require_spec("attack http")?;
         let target = resolved.api()?;
-        let tenants = resolved
-            .tenants(
-                &self.tenants,
-                &reqwest::Client::new(),
-                Some(&target),
-                Provisioning::Create,
-            )
-            .await?;
+        let tenants = create_tenants(&resolved, &self.tenants, &target).await?;
         let seed = self.seed.unwrap_or_else(rand_seed);
         let progress = super::ui::case_bar("attack http", u64::from(self.cases));
         let config = HttpAttackConfig {
@@ -496,5 +485,36 @@ impl AttackHttpArgs {
             coverage: Some(&matrix),
         };
         self.output.emit(Some(spec), facts, report, &mut findings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn attack_db(args: &[&str]) -> AttackDbArgs {
+        let line = ["tenantprobe", "attack", "db"].iter().chain(args);
+        match Cli::try_parse_from(line).map(|cli| cli.command) {
+            Ok(Command::Attack(AttackArgs {
+                kind: AttackKind::Db(args),
+            })) => args,
+            other => panic!("{args:?} did not parse as attack db: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn shrink_budget_reaches_the_attack_config_and_defaults_to_the_engines() {
+        let given = attack_db(&["--shrink-budget", "5s"]).config(1);
+        assert_eq!(given.shrink_budget, Duration::from_secs(5));
+        let default = attack_db(&[]).config(1);
+        assert_eq!(
+            default.shrink_budget,
+            AttackConfig::default().shrink_budget,
+            "without the flag the budget stays the engine's 20 s"
+        );
+        assert_eq!(default.shrink_budget, Duration::from_secs(20));
     }
 }

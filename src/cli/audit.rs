@@ -10,6 +10,7 @@ use tenantprobe::rules::RuleInfo;
 use tenantprobe::target::{AppRole, Flags};
 
 use super::common::{DatabaseArgs, OutputArgs, RunFacts, TargetArgs};
+use super::premium;
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
@@ -63,33 +64,20 @@ impl AuditArgs {
         ];
         let name = target.name(&db.url);
         let mut findings = outcome.findings;
-        if let Some(premium) = super::premium::premium_databases(&db).await? {
-            // Several databases: every finding names the one it was found on.
-            let shared = options.get_database().unwrap_or("postgres").to_owned();
-            findings = findings
-                .into_iter()
-                .map(|f| f.in_database(&shared))
-                .collect();
+        if let Some(premium) = premium::premium_databases(&db).await? {
+            findings = premium::in_shared_database(findings, &options);
             for p in &premium {
-                let tenancy = super::premium::tenancy_for(&db.tenancy, p);
-                let on = options.clone().database(&p.database);
+                let (on, tenancy) = premium::on_premium(&options, &db.tenancy, p);
                 let outcome = tenantprobe::audit::audit_parallel(&on, &tenancy)
                     .await
                     .map_err(Error::failed)?;
                 notes.push(format!(
-                    "premium database `{}` (tenant {}, app role `{}`): {} relations, {} finding(s)",
-                    p.database,
-                    p.tenant_id,
-                    tenancy.app_role,
+                    "{}: {} relations, {} finding(s)",
+                    premium::describe(p, &tenancy),
                     outcome.relations,
                     outcome.findings.len()
                 ));
-                findings.extend(
-                    outcome
-                        .findings
-                        .into_iter()
-                        .map(|f| f.in_database(&p.database)),
-                );
+                findings.extend(premium::in_database(outcome.findings, &p.database));
             }
             let located = tenantprobe::checks::placement::check(&options, &db.tenancy, &premium)
                 .await

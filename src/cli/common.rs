@@ -13,7 +13,7 @@ use tenantprobe::finding::{Finding, Severity};
 use tenantprobe::redact::scrub;
 use tenantprobe::report::{self, Format, Report};
 use tenantprobe::spec::Spec;
-use tenantprobe::target::{DatabaseFlags, Flags, Target};
+use tenantprobe::target::{DatabaseFlags, Flags, HttpTarget, Provisioning, Target, Tenant};
 use tenantprobe::tenancy::Tenancy;
 
 #[derive(Debug, Clone, Args)]
@@ -29,6 +29,58 @@ impl TargetArgs {
     pub fn load(&self, flags: Flags) -> Result<Target<'static>, Error> {
         Target::load(self.target.as_deref(), flags)
     }
+}
+
+/// The target of the commands that go through the spec's API (`attack http`, `attack noisy`,
+/// `attack admin`): the spec, and the one flag that overrides where its API is.
+#[derive(Debug, Clone, Args)]
+pub struct ApiTargetArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Override the API's base URL (instead of the variable the spec names).
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+}
+
+impl ApiTargetArgs {
+    /// The target: the spec (if given) with `--base-url` over it, read against the environment.
+    pub fn load(&self) -> Result<Target<'static>, Error> {
+        self.target.load(Flags {
+            base_url: self.base_url.clone(),
+            ..Flags::default()
+        })
+    }
+}
+
+/// A test tenant for each of `slugs`, created through `api` as the spec's `[tenants]` says.
+pub async fn create_tenants(
+    target: &Target<'_>,
+    slugs: &[String],
+    api: &HttpTarget,
+) -> Result<Vec<Tenant>, Error> {
+    target
+        .tenants(
+            slugs,
+            &reqwest::Client::new(),
+            Some(api),
+            Provisioning::Create,
+        )
+        .await
+}
+
+/// The two test tenants of a command that pits one tenant against another.
+pub async fn create_two_tenants(
+    target: &Target<'_>,
+    slugs: &[String],
+    api: &HttpTarget,
+) -> Result<[Tenant; 2], Error> {
+    let tenants = create_tenants(target, slugs, api).await?;
+    <[Tenant; 2]>::try_from(tenants).map_err(|tenants| {
+        Error::failed(anyhow::anyhow!(
+            "expected two tenants, got {}",
+            tenants.len()
+        ))
+    })
 }
 
 #[derive(Debug, Clone, Args)]

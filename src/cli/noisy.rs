@@ -8,17 +8,14 @@ use tenantprobe::attack::noisy::{self, NoisySpec, ms};
 use tenantprobe::exit::ExitStatus;
 use tenantprobe::report::Report;
 use tenantprobe::rules::RuleInfo;
-use tenantprobe::target::{Flags, HttpTarget, Provisioning, process_env};
+use tenantprobe::target::{HttpTarget, process_env};
 
-use super::common::{OutputArgs, RunFacts, TargetArgs};
+use super::common::{ApiTargetArgs, OutputArgs, RunFacts, create_two_tenants};
 
 #[derive(Debug, Args)]
 pub struct AttackNoisyArgs {
     #[command(flatten)]
-    pub target: TargetArgs,
-    /// Override the API's base URL (instead of the variable the spec names).
-    #[arg(long, value_name = "URL")]
-    pub base_url: Option<String>,
+    pub target: ApiTargetArgs,
     /// Most requests the noisy tenant sends [default: the spec's `noisy.requests`, else 2000].
     #[arg(long)]
     pub requests: Option<u32>,
@@ -43,10 +40,7 @@ pub struct AttackNoisyArgs {
 impl AttackNoisyArgs {
     pub async fn exec(self) -> Result<ExitStatus, Error> {
         let begun = Instant::now();
-        let resolved = self.target.load(Flags {
-            base_url: self.base_url.clone(),
-            ..Flags::default()
-        })?;
+        let resolved = self.target.load()?;
         let spec = resolved.require_spec("attack noisy")?;
         if self.tenants.len() != 2 {
             return Err(Error::usage(
@@ -67,7 +61,7 @@ impl AttackNoisyArgs {
         let target = resolved.api()?;
         // The load goes to loopback or to the spec's own URL, never to one typed on the command
         // line: --allow-remote opens the spec's target, not any host.
-        if self.base_url.is_some()
+        if self.target.base_url.is_some()
             && !self.is_specs_url(spec, &target)
             && noisy::check_host(&target, false).is_err()
         {
@@ -78,21 +72,8 @@ impl AttackNoisyArgs {
             )));
         }
         noisy::check_host(&target, self.allow_remote).map_err(Error::failed)?;
-        let tenants = resolved
-            .tenants(
-                &self.tenants,
-                &reqwest::Client::new(),
-                Some(&target),
-                Provisioning::Create,
-            )
-            .await?;
-        let [noisy_tenant, victim] = tenants.as_slice() else {
-            return Err(Error::failed(anyhow::anyhow!(
-                "expected two tenants, got {}",
-                tenants.len()
-            )));
-        };
-        let outcome = noisy::noisy(&target, noisy_tenant, victim, &settings)
+        let [noisy_tenant, victim] = create_two_tenants(&resolved, &self.tenants, &target).await?;
+        let outcome = noisy::noisy(&target, &noisy_tenant, &victim, &settings)
             .await
             .map_err(Error::failed)?;
         let notes = vec![

@@ -1,9 +1,12 @@
 //! The premium databases a spec's `placements_query` lists, for the commands that run on each
-//! database (`premium_databases`).
+//! database (`premium_databases`), and how findings then name the database they were found on.
 
+use sqlx::postgres::PgConnectOptions;
 use tenantprobe::Error;
 use tenantprobe::checks::placement::{self, PremiumDatabase};
+use tenantprobe::finding::Finding;
 use tenantprobe::target::DatabaseTarget;
+use tenantprobe::tenancy::Tenancy;
 
 /// The premium databases, or `None` when the spec declares no `placements_query`.
 pub async fn premium_databases(db: &DatabaseTarget) -> Result<Option<Vec<PremiumDatabase>>, Error> {
@@ -16,14 +19,38 @@ pub async fn premium_databases(db: &DatabaseTarget) -> Result<Option<Vec<Premium
     Ok(Some(listed.map_err(Error::failed)?))
 }
 
-/// The tenancy on one premium database: its own app role when the catalog names one.
-pub fn tenancy_for(
-    tenancy: &tenantprobe::tenancy::Tenancy,
+/// Where and as whom to examine one premium database: its connection options, and the tenancy
+/// with its own app role when the catalog names one.
+pub fn on_premium(
+    options: &PgConnectOptions,
+    tenancy: &Tenancy,
     premium: &PremiumDatabase,
-) -> tenantprobe::tenancy::Tenancy {
+) -> (PgConnectOptions, Tenancy) {
     let mut tenancy = tenancy.clone();
     if let Some(role) = &premium.app_role {
         tenancy.app_role.clone_from(role);
     }
-    tenancy
+    (options.clone().database(&premium.database), tenancy)
+}
+
+/// How notes name one premium database, and as whom it was examined.
+pub fn describe(premium: &PremiumDatabase, tenancy: &Tenancy) -> String {
+    format!(
+        "premium database `{}` (tenant {}, app role `{}`)",
+        premium.database, premium.tenant_id, tenancy.app_role
+    )
+}
+
+/// The shared database's findings, each naming it: with several databases examined, a finding
+/// must say which one it was found on.
+pub fn in_shared_database(findings: Vec<Finding>, options: &PgConnectOptions) -> Vec<Finding> {
+    in_database(findings, options.get_database().unwrap_or("postgres"))
+}
+
+/// The findings of one of several databases, each naming `database`.
+pub fn in_database(findings: Vec<Finding>, database: &str) -> Vec<Finding> {
+    findings
+        .into_iter()
+        .map(|f| f.in_database(database))
+        .collect()
 }
