@@ -134,6 +134,21 @@ impl Op {
             Self::Export { .. } => "export",
         }
     }
+    /// The resource the step names (modulo the spec's resources).
+    pub fn resource(&self) -> Pick {
+        match self {
+            Self::List { resource, .. }
+            | Self::Get { resource, .. }
+            | Self::Update { resource, .. }
+            | Self::Delete { resource, .. }
+            | Self::Create { resource, .. }
+            | Self::Own { resource, .. }
+            | Self::DeleteThenGet { resource }
+            | Self::Search { resource, .. }
+            | Self::Export { resource } => *resource,
+        }
+    }
+
     /// The endpoints a step of this operation sends to, named as findings name them
     /// (`METHOD path`): the rows of the report's isolation matrix.
     pub fn endpoints(&self, resources: &[crate::spec::ResourceSpec]) -> Vec<String> {
@@ -141,26 +156,22 @@ impl Op {
         if resources.is_empty() {
             return Vec::new();
         }
-        let reads =
-            |resource: Pick,
-             pick: fn(&crate::spec::ResourceSpec) -> Option<&crate::spec::Endpoint>| {
-                let spec = &resources[usize::from(resource) % resources.len()];
-                pick(spec)
-                    .map(|e| format!("{} {}", e.method_for(O::Get), e.path.1))
-                    .into_iter()
-                    .collect()
-            };
-        let (resource, ops): (Pick, &[O]) = match self {
-            Self::Search { resource, .. } => return reads(*resource, |r| r.search.as_ref()),
-            Self::Export { resource } => return reads(*resource, |r| r.export.as_ref()),
-            Self::List { resource, .. } => (*resource, &[O::List]),
-            Self::Get { resource, .. } | Self::Own { resource, .. } => (*resource, &[O::Get]),
-            Self::Update { resource, .. } => (*resource, &[O::Update]),
-            Self::Delete { resource, .. } => (*resource, &[O::Delete]),
-            Self::Create { resource, .. } => (*resource, &[O::Create]),
-            Self::DeleteThenGet { resource } => (*resource, &[O::Create, O::Delete, O::Get]),
+        let spec = &resources[usize::from(self.resource()) % resources.len()];
+        let reads = |e: Option<&crate::spec::Endpoint>| {
+            e.map(|e| format!("{} {}", e.method_for(O::Get), e.path.1))
+                .into_iter()
+                .collect()
         };
-        let spec = &resources[usize::from(resource) % resources.len()];
+        let ops: &[O] = match self {
+            Self::Search { .. } => return reads(spec.search.as_ref()),
+            Self::Export { .. } => return reads(spec.export.as_ref()),
+            Self::List { .. } => &[O::List],
+            Self::Get { .. } | Self::Own { .. } => &[O::Get],
+            Self::Update { .. } => &[O::Update],
+            Self::Delete { .. } => &[O::Delete],
+            Self::Create { .. } => &[O::Create],
+            Self::DeleteThenGet { .. } => &[O::Create, O::Delete, O::Get],
+        };
         spec.endpoints()
             .filter(|(op, _)| ops.contains(op))
             .map(|(op, e)| format!("{} {}", e.method_for(op), e.path.1))

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use stats::share;
 pub use stats::{Sample, Stats, ms};
 
 pub use crate::spec::noisy::NoisySpec;
@@ -107,11 +108,7 @@ pub struct Load {
 
 impl Load {
     pub fn throttled_share(&self) -> f64 {
-        if self.sent == 0 {
-            0.0
-        } else {
-            self.throttled as f64 / self.sent as f64
-        }
+        share(self.throttled as f64, self.sent as f64)
     }
 
     pub fn rate(&self) -> f64 {
@@ -483,54 +480,27 @@ mod tests {
         findings.iter().map(|f| f.rule.as_str()).collect()
     }
 
+    /// The findings of one run judged with the default spec.
+    fn judged(baseline: Stats, loaded: Stats, load: Load) -> Vec<Finding> {
+        judge("GET /x", &baseline, &loaded, &load, &NoisySpec::default())
+    }
+
     #[test]
     fn a_slower_p99_beyond_both_margins_is_a_finding_and_within_them_is_not() {
-        let spec = NoisySpec::default();
         // Baseline 10 ms: allowed max(20 ms, 35 ms) = 35 ms.
-        let found = judge(
-            "GET /x",
-            &stats(10, 0),
-            &stats(36, 0),
-            &load(100, 50),
-            &spec,
-        );
+        let found = judged(stats(10, 0), stats(36, 0), load(100, 50));
         assert_eq!(rules(&found), ["noisy-neighbour-degradation"]);
-        let found = judge(
-            "GET /x",
-            &stats(10, 0),
-            &stats(34, 0),
-            &load(100, 50),
-            &spec,
-        );
+        let found = judged(stats(10, 0), stats(34, 0), load(100, 50));
         assert!(found.is_empty(), "{found:#?}");
     }
 
     #[test]
     fn more_victim_errors_or_an_unthrottled_noisy_tenant_are_findings() {
-        let spec = NoisySpec::default();
-        let found = judge(
-            "GET /x",
-            &stats(10, 0),
-            &stats(10, 5),
-            &load(100, 50),
-            &spec,
-        );
+        let found = judged(stats(10, 0), stats(10, 5), load(100, 50));
         assert_eq!(rules(&found), ["noisy-neighbour-degradation"]);
-        let found = judge(
-            "GET /x",
-            &stats(10, 0),
-            &stats(10, 0),
-            &load(1000, 4),
-            &spec,
-        );
+        let found = judged(stats(10, 0), stats(10, 0), load(1000, 4));
         assert_eq!(rules(&found), ["noisy-tenant-not-throttled"]);
-        let found = judge(
-            "GET /x",
-            &stats(10, 0),
-            &stats(10, 0),
-            &load(1000, 50),
-            &spec,
-        );
+        let found = judged(stats(10, 0), stats(10, 0), load(1000, 50));
         assert!(found.is_empty(), "{found:#?}");
     }
 }

@@ -40,11 +40,7 @@ impl Stats {
     }
 
     pub fn error_rate(&self) -> f64 {
-        if self.requests == 0 {
-            0.0
-        } else {
-            self.errors as f64 / self.requests as f64
-        }
+        share(self.errors as f64, self.requests as f64)
     }
 
     /// `p50 1.2 ms, p99 4.0 ms, 0 errors in 60`.
@@ -66,6 +62,11 @@ fn nearest_rank(sorted: &[Duration], q: f64) -> Duration {
     }
     let rank = (q * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// `part` as a share of `whole`; 0 of nothing (no requests yet) is 0, not NaN.
+pub(super) fn share(part: f64, whole: f64) -> f64 {
+    if whole > 0.0 { part / whole } else { 0.0 }
 }
 
 /// Milliseconds with one decimal.

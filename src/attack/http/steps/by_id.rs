@@ -6,7 +6,7 @@ use super::super::ops::{Actor, Op, ParentMix};
 use super::super::rules;
 use super::super::world::{Item, next_marker, parent_index};
 use super::judge::{read_rule, write_rule};
-use super::{Acting, Ctx, ExecError, Judge, Outgoing, missing_id, object, pick, tag};
+use super::{Acting, Ctx, ExecError, Judge, Outgoing, missing_id, object, pick, seen_by, tag};
 use crate::actor::Exchange;
 use crate::actor::values_for;
 use crate::oracle::TenantIdx;
@@ -18,27 +18,14 @@ pub(super) async fn run(
     acting: Acting,
     op: &Op,
 ) -> Result<(), ExecError> {
-    let Acting { a, b, mut p } = acting;
+    let Acting { a, b, r, mut p } = acting;
     let resources = &ctx.client.target.resources;
-    let (resource, item, parent, operation) = match op {
-        Op::Get {
-            resource,
-            item,
-            parent,
-        } => (resource, item, parent, Operation::Get),
-        Op::Update {
-            resource,
-            item,
-            parent,
-        } => (resource, item, parent, Operation::Update),
-        Op::Delete {
-            resource,
-            item,
-            parent,
-        } => (resource, item, parent, Operation::Delete),
+    let (item, parent, operation) = match op {
+        Op::Get { item, parent, .. } => (item, parent, Operation::Get),
+        Op::Update { item, parent, .. } => (item, parent, Operation::Update),
+        Op::Delete { item, parent, .. } => (item, parent, Operation::Delete),
         _ => return Ok(()),
     };
-    let r = usize::from(*resource) % resources.len();
     let endpoint = match operation {
         Operation::Get => &resources[r].get,
         Operation::Update => &resources[r].update,
@@ -195,23 +182,11 @@ async fn verify_victim_item(
     let Some(get) = &ctx.client.target.resources[r].get else {
         return Ok(());
     };
-    let own_b = &ctx.identities[b];
-    let values = values_for(&ctx.tenants[b], "", Some(&item.id), item.parent.as_deref());
-    let Some(request) = super::super::world::render(get, &values, &[]) else {
+    let id = Some(item.id.as_str());
+    let Some(seen) = seen_by(ctx, b, get, Operation::Get, id, item.parent.as_deref()).await? else {
         return Ok(());
     };
-    let seen = ctx
-        .client
-        .send_with(
-            &own_b.label,
-            &own_b.creds,
-            &get.method_for(Operation::Get),
-            &request.path,
-            &request.headers,
-            None,
-        )
-        .await?;
-    if judge.desynced(&seen, &own_b.label) {
+    if judge.desynced(&seen, &ctx.identities[b].label) {
         return Ok(());
     }
     let changed = match operation {

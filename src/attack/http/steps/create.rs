@@ -2,9 +2,9 @@
 //! not find the new item among its own.
 
 use super::super::ops::Actor;
-use super::super::world::{Item, id_of, next_marker, parent_index, render};
+use super::super::world::{Item, id_of, next_marker, parent_index};
 use super::judge::write_rule;
-use super::{Acting, Ctx, ExecError, Judge, Outgoing, object, pick, tag};
+use super::{Acting, Ctx, ExecError, Judge, attempt, delete_later, pick, seen_by, tag};
 use crate::actor::values_for;
 use crate::spec::Operation;
 
@@ -12,12 +12,10 @@ pub(super) async fn run(
     ctx: &Ctx<'_>,
     judge: &mut Judge<'_>,
     acting: Acting,
-    resource: u8,
     parent: u8,
 ) -> Result<(), ExecError> {
-    let Acting { b, mut p, .. } = acting;
+    let Acting { b, r, mut p, .. } = acting;
     let resources = &ctx.client.target.resources;
-    let r = usize::from(resource) % resources.len();
     let Some(endpoint) = &resources[r].create else {
         return Ok(());
     };
@@ -32,64 +30,36 @@ pub(super) async fn run(
     if parent_item.is_none() && judge.actor == Actor::Tenant {
         return Ok(());
     }
+    let parent_id = parent_item.as_ref().map(|i| i.id.as_str());
     let marker = next_marker(ctx.markers);
-    let values = values_for(
-        &p.path_tenant,
-        &marker,
-        None,
-        parent_item.as_ref().map(|i| i.id.as_str()),
-    );
-    let method = endpoint.method_for(Operation::Create);
-    let Some(request) = Outgoing::new(endpoint, method.clone(), values, &p) else {
-        return Ok(());
-    };
-    let object = object(&method, endpoint);
+    let values = values_for(&p.path_tenant, &marker, None, parent_id);
     if let Some(item) = &parent_item {
         p.supplied.insert(item.id.clone());
     }
-    let e = request.send(ctx, &p).await?;
-    judge.record(&e);
-    judge.inspect(&e, &object, &p);
+    let Some((e, object)) = attempt(judge, endpoint, Operation::Create, values, &p).await? else {
+        return Ok(());
+    };
     // Whatever was created is deleted at the end, as whichever tenant can.
     if let Ok(Some(id)) = id_of(&resources[r], Operation::Create, &e) {
-        ctx.world
-            .extra
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(Item {
+        delete_later(
+            ctx,
+            Item {
                 resource: r,
                 owner: usize::MAX,
                 id,
-                parent: parent_item.as_ref().map(|i| i.id.clone()),
+                parent: parent_id.map(str::to_owned),
                 marker: marker.clone(),
-            });
+            },
+        );
     }
     // Does B now see A's new item among its own?
     let Some(list) = &resources[r].list else {
         return Ok(());
     };
-    let own_b = &ctx.identities[b];
-    let values = values_for(
-        &ctx.tenants[b],
-        "",
-        None,
-        parent_item.as_ref().map(|i| i.id.as_str()),
-    );
-    let Some(request) = render(list, &values, &[]) else {
+    let Some(seen) = seen_by(ctx, b, list, Operation::List, None, parent_id).await? else {
         return Ok(());
     };
-    let seen = ctx
-        .client
-        .send_with(
-            &own_b.label,
-            &own_b.creds,
-            &list.method_for(Operation::List),
-            &request.path,
-            &request.headers,
-            None,
-        )
-        .await?;
-    if !judge.desynced(&seen, &own_b.label) && seen.response.contains(&marker) {
+    if !judge.desynced(&seen, &ctx.identities[b].label) && seen.response.contains(&marker) {
         judge.record(&seen);
         judge.leak(
             write_rule(judge.actor),

@@ -4,7 +4,7 @@
 use super::super::ops::Actor;
 use super::super::rules;
 use super::super::world::{Item, create, next_marker, parent_index};
-use super::{Acting, Ctx, ExecError, Judge, Outgoing, object, tag};
+use super::{Acting, Ctx, ExecError, Judge, Outgoing, delete_later, object, tag};
 use crate::actor::values_for;
 use crate::spec::Operation;
 
@@ -12,14 +12,12 @@ pub(super) async fn run(
     ctx: &Ctx<'_>,
     judge: &mut Judge<'_>,
     acting: Acting,
-    resource: u8,
 ) -> Result<(), ExecError> {
-    let Acting { a, p, .. } = acting;
+    let Acting { a, r, p, .. } = acting;
     if judge.actor != Actor::Tenant {
         return Ok(());
     }
     let resources = &ctx.client.target.resources;
-    let r = usize::from(resource) % resources.len();
     let (Some(get), Some(delete)) = (&resources[r].get, &resources[r].delete) else {
         return Ok(());
     };
@@ -44,17 +42,16 @@ pub(super) async fn run(
         return Ok(());
     };
     judge.record(&created);
-    ctx.world
-        .extra
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .push(Item {
+    delete_later(
+        ctx,
+        Item {
             resource: r,
             owner: a,
             id: id.clone(),
             parent: parent.clone(),
             marker: marker.clone(),
-        });
+        },
+    );
     let values = values_for(&ctx.tenants[a], &marker, Some(&id), parent.as_deref());
     let (Some(fetch), Some(remove)) = (
         Outgoing::new(get, get.method_for(Operation::Get), values.clone(), &p),

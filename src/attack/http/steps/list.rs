@@ -4,7 +4,7 @@
 use super::super::ops::Actor;
 use super::super::rules;
 use super::super::world::{Item, check_items, parent_index};
-use super::{Acting, Ctx, ExecError, Judge, Outgoing, object, pick, tag};
+use super::{Acting, Ctx, ExecError, Judge, attempt, pick, tag};
 use crate::actor::values_for;
 use crate::spec::Operation;
 
@@ -12,13 +12,11 @@ pub(super) async fn run(
     ctx: &Ctx<'_>,
     judge: &mut Judge<'_>,
     acting: Acting,
-    resource: u8,
     parent: u8,
     foreign_parent: bool,
 ) -> Result<(), ExecError> {
-    let Acting { a, b, mut p } = acting;
+    let Acting { a, b, r, mut p } = acting;
     let resources = &ctx.client.target.resources;
-    let r = usize::from(resource) % resources.len();
     let Some(endpoint) = &resources[r].list else {
         return Ok(());
     };
@@ -36,17 +34,12 @@ pub(super) async fn run(
         None,
         parent_item.as_ref().map(|i| i.id.as_str()),
     );
-    let method = endpoint.method_for(Operation::List);
-    let Some(request) = Outgoing::new(endpoint, method.clone(), values, &p) else {
-        return Ok(());
-    };
     if let (true, Some(item)) = (foreign_parent, &parent_item) {
         p.supplied.insert(item.id.clone());
     }
-    let e = request.send(ctx, &p).await?;
-    judge.record(&e);
-    let object = object(&method, endpoint);
-    judge.inspect(&e, &object, &p);
+    let Some((e, object)) = attempt(judge, endpoint, Operation::List, values, &p).await? else {
+        return Ok(());
+    };
     // Liveness: A, listing under its own parent, sees every item it owns there.
     if judge.actor == Actor::Tenant && !foreign_parent {
         check_items(&resources[r], &e)?;

@@ -19,11 +19,11 @@ use serde_json::Value;
 
 use super::ops::{Actor, Op, Step};
 use crate::actor::Identity;
-use crate::actor::world::World;
-use crate::actor::{Client, Exchange};
+use crate::actor::world::{Item, World};
+use crate::actor::{Client, Exchange, values_for};
 use crate::oracle::{Markers, TenantIdx};
 use crate::rules::RuleInfo;
-use crate::spec::Endpoint;
+use crate::spec::{Endpoint, Operation, Values};
 use crate::target::TestTenant;
 
 use self::judge::Judge;
@@ -59,10 +59,12 @@ pub struct Ctx<'a> {
     pub history: Mutex<Vec<Exchange>>,
 }
 
-/// The step's acting tenant A, its victim B, and how A presents itself.
+/// The step's acting tenant A, its victim B, the resource it names (an index into the target's
+/// resources), and how A presents itself.
 struct Acting {
     a: TenantIdx,
     b: TenantIdx,
+    r: usize,
     p: Presented,
 }
 
@@ -78,30 +80,23 @@ pub async fn run_step(ctx: &Ctx<'_>, step: &Step) -> Result<Option<Vec<Leak>>, E
     let Some(p) = present(ctx, step.actor, a, b) else {
         return Ok(None);
     };
-    let acting = Acting { a, b, p };
+    let r = usize::from(step.op.resource()) % ctx.client.target.resources.len();
+    let acting = Acting { a, b, r, p };
     let mut judge = Judge::new(ctx, step.actor);
     match &step.op {
         Op::List {
-            resource,
             parent,
             foreign_parent,
-        } => list::run(ctx, &mut judge, acting, *resource, *parent, *foreign_parent).await?,
+            ..
+        } => list::run(ctx, &mut judge, acting, *parent, *foreign_parent).await?,
         Op::Get { .. } | Op::Update { .. } | Op::Delete { .. } => {
             by_id::run(ctx, &mut judge, acting, &step.op).await?;
         }
-        Op::Create { resource, parent } => {
-            create::run(ctx, &mut judge, acting, *resource, *parent).await?;
-        }
-        Op::Own { resource, item } => own::run(ctx, &mut judge, acting, *resource, *item).await?,
-        Op::DeleteThenGet { resource } => {
-            delete_then_get::run(ctx, &mut judge, acting, *resource).await?;
-        }
-        Op::Search {
-            resource,
-            item,
-            own,
-        } => search::run(ctx, &mut judge, acting, *resource, *item, *own).await?,
-        Op::Export { resource } => export::run(ctx, &mut judge, acting, *resource).await?,
+        Op::Create { parent, .. } => create::run(ctx, &mut judge, acting, *parent).await?,
+        Op::Own { item, .. } => own::run(ctx, &mut judge, acting, *item).await?,
+        Op::DeleteThenGet { .. } => delete_then_get::run(ctx, &mut judge, acting).await?,
+        Op::Search { item, own, .. } => search::run(ctx, &mut judge, acting, *item, *own).await?,
+        Op::Export { .. } => export::run(ctx, &mut judge, acting).await?,
     }
     Ok(judge.into_leaks())
 }
@@ -130,12 +125,7 @@ struct Outgoing {
 }
 
 impl Outgoing {
-    fn new(
-        endpoint: &Endpoint,
-        method: String,
-        mut values: crate::spec::Values,
-        p: &Presented,
-    ) -> Option<Self> {
+    fn new(endpoint: &Endpoint, method: String, mut values: Values, p: &Presented) -> Option<Self> {
         if values.get("marker").is_none_or(String::is_empty) {
             values.insert("marker".into(), p.path_tenant.marker.clone());
         }
@@ -163,11 +153,72 @@ impl Outgoing {
     }
 }
 
+/// Sends `operation` to `endpoint` as the presented actor and judges the answer (recorded, and
+/// inspected for foreign values). `None`: the endpoint cannot be rendered from `values`, and
+/// nothing was sent. The exchange comes back with the endpoint as findings name it.
+async fn attempt(
+    judge: &mut Judge<'_>,
+    endpoint: &Endpoint,
+    operation: Operation,
+    values: Values,
+    p: &Presented,
+) -> Result<Option<(Exchange, String)>, ExecError> {
+    let method = endpoint.method_for(operation);
+    let Some(request) = Outgoing::new(endpoint, method.clone(), values, p) else {
+        return Ok(None);
+    };
+    let e = request.send(judge.ctx, p).await?;
+    judge.record(&e);
+    let object = object(&method, endpoint);
+    judge.inspect(&e, &object, p);
+    Ok(Some((e, object)))
+}
+
+/// What tenant `t` itself (its own credentials, no tricks) gets from `operation` on `endpoint`
+/// for the item `id` under `parent`: how a victim checks what an attack changed. `None`: the
+/// endpoint cannot be rendered for `t`, and nothing was sent.
+async fn seen_by(
+    ctx: &Ctx<'_>,
+    t: TenantIdx,
+    endpoint: &Endpoint,
+    operation: Operation,
+    id: Option<&str>,
+    parent: Option<&str>,
+) -> Result<Option<Exchange>, reqwest::Error> {
+    let values = values_for(&ctx.tenants[t], "", id, parent);
+    let Some(request) = super::world::render(endpoint, &values, &[]) else {
+        return Ok(None);
+    };
+    let own = &ctx.identities[t];
+    let method = endpoint.method_for(operation);
+    let e = ctx
+        .client
+        .send_with(
+            &own.label,
+            &own.creds,
+            &method,
+            &request.path,
+            &request.headers,
+            None,
+        )
+        .await?;
+    Ok(Some(e))
+}
+
+/// Keeps an item a step created, to be deleted at the end of the case.
+fn delete_later(ctx: &Ctx<'_>, item: Item) {
+    ctx.world
+        .extra
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(item);
+}
+
 /// The endpoint's JSON body, with the actor's tenant fields set in it (a body of their own when
 /// the endpoint has none).
 fn body_for(
     endpoint: &Endpoint,
-    values: &crate::spec::Values,
+    values: &Values,
     tenant_fields: &[(String, String)],
 ) -> Option<Value> {
     let mut body = endpoint

@@ -4,7 +4,7 @@
 use super::super::ops::Actor;
 use super::super::rules;
 use super::super::world::id_of;
-use super::{Acting, Ctx, ExecError, Judge, Outgoing, object, pick, tag};
+use super::{Acting, Ctx, ExecError, Judge, attempt, pick, tag};
 use crate::actor::values_for;
 use crate::spec::Operation;
 
@@ -12,31 +12,24 @@ pub(super) async fn run(
     ctx: &Ctx<'_>,
     judge: &mut Judge<'_>,
     acting: Acting,
-    resource: u8,
     item: u8,
 ) -> Result<(), ExecError> {
-    let Acting { a, p, .. } = acting;
+    let Acting { a, r, p, .. } = acting;
     if judge.actor != Actor::Tenant {
         return Ok(());
     }
-    let resources = &ctx.client.target.resources;
-    let r = usize::from(resource) % resources.len();
-    let Some(endpoint) = &resources[r].get else {
+    let resource = &ctx.client.target.resources[r];
+    let Some(endpoint) = &resource.get else {
         return Ok(());
     };
     let Some(own) = pick(&ctx.world.items_of(r, a), item).map(|i| (*i).clone()) else {
         return Ok(());
     };
     let values = values_for(&ctx.tenants[a], "", Some(&own.id), own.parent.as_deref());
-    let method = endpoint.method_for(Operation::Get);
-    let Some(request) = Outgoing::new(endpoint, method.clone(), values, &p) else {
+    let Some((e, object)) = attempt(judge, endpoint, Operation::Get, values, &p).await? else {
         return Ok(());
     };
-    let e = request.send(ctx, &p).await?;
-    judge.record(&e);
-    let object = object(&method, endpoint);
-    judge.inspect(&e, &object, &p);
-    id_of(&resources[r], Operation::Get, &e)?;
+    id_of(resource, Operation::Get, &e)?;
     if !e.is_success() || !e.response.contains(&own.marker) {
         judge.leak(
             &rules::TENANT_LOCKED_OUT,
@@ -44,7 +37,7 @@ pub(super) async fn run(
             format!(
                 "Tenant {} fetched its own `{}` {} and got {}.",
                 tag(a),
-                resources[r].name,
+                resource.name,
                 own.id,
                 e.status
             ),

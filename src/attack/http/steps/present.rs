@@ -26,6 +26,25 @@ pub(super) struct Presented {
     pub body_tenant: Vec<(String, String)>,
 }
 
+impl Presented {
+    /// A caller that is not A: it names B in paths and may see nobody's data.
+    fn stranger(self, label: String, creds: Credentials, tb: &TestTenant) -> Self {
+        Self {
+            label,
+            creds,
+            viewer: None,
+            path_tenant: tb.clone(),
+            ..self
+        }
+    }
+
+    /// The values of B's `fields` are the request's own input: echoing them is not a leak.
+    fn supply(&mut self, fields: &[(String, String)]) {
+        self.supplied
+            .extend(fields.iter().map(|(_, value)| value.clone()));
+    }
+}
+
 /// The value a tenant field carries: the tenant id, or the slug for names that say so (`slug`,
 /// `org_slug`). Ids are what handlers that take a tenant from a field parse most often.
 fn field_value(name: &str, tenant: &TestTenant) -> String {
@@ -34,6 +53,16 @@ fn field_value(name: &str, tenant: &TestTenant) -> String {
     } else {
         tenant.tenant_id.clone()
     }
+}
+
+/// The tenant fields `names`, each carrying B's value; `None` when the spec names none.
+fn naming(names: &[String], tb: &TestTenant) -> Option<Vec<(String, String)>> {
+    (!names.is_empty()).then(|| {
+        names
+            .iter()
+            .map(|f| (f.clone(), field_value(f, tb)))
+            .collect()
+    })
 }
 
 /// How `actor` presents itself when A acts on B; `None` when the API offers that actor no way
@@ -67,30 +96,18 @@ pub(super) fn present(
     match actor {
         Actor::Tenant => {}
         Actor::Anonymous => {
-            p = Presented {
-                label: "anonymous".into(),
-                creds: Credentials::default(),
-                viewer: None,
-                path_tenant: tb.clone(),
-                ..p
-            };
+            p = p.stranger("anonymous".into(), Credentials::default(), tb);
         }
         Actor::AnonymousOnVictimHost => {
             if !has(Carrier::Host) {
                 return None;
             }
-            let host = Some(target.host_for(&tb.slug, &tb.tenant_id)?);
-            p = Presented {
-                label: format!("anonymous on tenant {}'s host", tag(b)),
-                creds: Credentials {
-                    token: None,
-                    host,
-                    headers: target.tenant_headers(&tb.slug, &tb.tenant_id),
-                },
-                viewer: None,
-                path_tenant: tb.clone(),
-                ..p
+            let creds = Credentials {
+                token: None,
+                host: Some(target.host_for(&tb.slug, &tb.tenant_id)?),
+                headers: target.tenant_headers(&tb.slug, &tb.tenant_id),
             };
+            p = p.stranger(format!("anonymous on tenant {}'s host", tag(b)), creds, tb);
         }
         Actor::UnknownTenantHost => {
             if !has(Carrier::Host) && !has(Carrier::Path) {
@@ -117,25 +134,21 @@ pub(super) fn present(
                     format!("$UNSIGNED_TOKEN_{}", tag(b)),
                 ),
             };
-            p = Presented {
-                label: format!(
-                    "a {} token claiming tenant {}",
-                    if actor == Actor::Forged {
-                        "forged"
-                    } else {
-                        "unsigned"
-                    },
-                    tag(b)
-                ),
-                creds: Credentials {
-                    token: Some((token, shown)),
-                    host: target.host_for(&tb.slug, &tb.tenant_id),
-                    headers: target.tenant_headers(&tb.slug, &tb.tenant_id),
-                },
-                viewer: None,
-                path_tenant: tb.clone(),
-                ..p
+            let kind = if actor == Actor::Forged {
+                "forged"
+            } else {
+                "unsigned"
             };
+            let creds = Credentials {
+                token: Some((token, shown)),
+                host: target.host_for(&tb.slug, &tb.tenant_id),
+                headers: target.tenant_headers(&tb.slug, &tb.tenant_id),
+            };
+            p = p.stranger(
+                format!("a {kind} token claiming tenant {}", tag(b)),
+                creds,
+                tb,
+            );
         }
         Actor::VictimHost => {
             // A's token, B's tenant in the host and the path (those of the two the API has).
@@ -159,34 +172,21 @@ pub(super) fn present(
             if headers.is_empty() {
                 return None;
             }
-            p.supplied.extend(headers.iter().map(|(_, v)| v.clone()));
+            p.supply(&headers);
             p.creds.headers = headers;
             p.label = format!("tenant {} with tenant {}'s tenant header", tag(a), tag(b));
         }
         Actor::BodyTenant => {
-            let fields = &target.tenancy.body_fields;
-            if fields.is_empty() {
-                return None;
-            }
+            let fields = naming(&target.tenancy.body_fields, tb)?;
+            p.supply(&fields);
+            p.body_tenant = fields;
             p.label = format!("tenant {} naming tenant {} in the body", tag(a), tag(b));
-            p.body_tenant = fields
-                .iter()
-                .map(|f| (f.clone(), field_value(f, tb)))
-                .collect();
-            p.supplied
-                .extend(p.body_tenant.iter().map(|(_, v)| v.clone()));
         }
         Actor::QueryTenant => {
-            let params = &target.tenancy.query_params;
-            if params.is_empty() {
-                return None;
-            }
+            let fields = naming(&target.tenancy.query_params, tb)?;
+            p.supply(&fields);
+            p.query = fields;
             p.label = format!("tenant {} naming tenant {} in the query", tag(a), tag(b));
-            p.query = params
-                .iter()
-                .map(|f| (f.clone(), field_value(f, tb)))
-                .collect();
-            p.supplied.extend(p.query.iter().map(|(_, v)| v.clone()));
         }
     }
     Some(p)

@@ -7,7 +7,7 @@ use super::super::rules;
 use serde_json::Value;
 
 use super::judge::read_rule;
-use super::{Acting, Ctx, ExecError, Judge, Outgoing, object, pick, tag};
+use super::{Acting, Ctx, ExecError, Judge, attempt, pick, tag};
 use crate::actor::values_for;
 use crate::spec::Operation;
 
@@ -15,14 +15,12 @@ pub(super) async fn run(
     ctx: &Ctx<'_>,
     judge: &mut Judge<'_>,
     acting: Acting,
-    resource: u8,
     item: u8,
     own: bool,
 ) -> Result<(), ExecError> {
-    let Acting { a, b, mut p } = acting;
-    let resources = &ctx.client.target.resources;
-    let r = usize::from(resource) % resources.len();
-    let Some(endpoint) = &resources[r].search else {
+    let Acting { a, b, r, mut p } = acting;
+    let resource = &ctx.client.target.resources[r];
+    let Some(endpoint) = &resource.search else {
         return Ok(());
     };
     let own = own && judge.actor == Actor::Tenant;
@@ -32,22 +30,13 @@ pub(super) async fn run(
         return Ok(());
     };
     let values = values_for(&p.path_tenant, &sought.marker, None, None);
-    let method = endpoint.method_for(Operation::List);
-    let Some(request) = Outgoing::new(endpoint, method.clone(), values, &p) else {
+    p.supplied.insert(sought.marker.clone());
+    let Some((e, object)) = attempt(judge, endpoint, Operation::List, values, &p).await? else {
         return Ok(());
     };
-    p.supplied.insert(sought.marker.clone());
-    let e = request.send(ctx, &p).await?;
-    judge.record(&e);
-    let object = object(&method, endpoint);
-    judge.inspect(&e, &object, &p);
     // Found: an item of the answer (at the `items` pointer) carries the marker; without such an
     // array, the item's id anywhere in the answer (the marker alone may be the query echoed).
-    let found = match e
-        .json()
-        .pointer(&resources[r].items)
-        .and_then(Value::as_array)
-    {
+    let found = match e.json().pointer(&resource.items).and_then(Value::as_array) {
         Some(items) => items.iter().any(|i| i.to_string().contains(&sought.marker)),
         None => e.response.contains(&sought.id),
     };
@@ -58,7 +47,7 @@ pub(super) async fn run(
             format!(
                 "Tenant {} searched for its own `{}` {} and did not find it ({}).",
                 tag(a),
-                resources[r].name,
+                resource.name,
                 sought.id,
                 e.status
             ),
@@ -75,7 +64,7 @@ pub(super) async fn run(
                 "{} searched for the marker of tenant {}'s `{}` {} and found it ({}).",
                 p.label,
                 tag(b),
-                resources[r].name,
+                resource.name,
                 sought.id,
                 e.status
             ),
