@@ -6,53 +6,57 @@
 
 use crate::finding::Finding;
 
-/// Audit rules that explain an attack rule, most specific first, with a word the audit
-/// finding's detail must contain when the rule reports several things per object.
-fn explanations(attack_rule: &str) -> &'static [(&'static str, Option<&'static str>)] {
-    const READ: &[(&str, Option<&str>)] = &[
-        ("tenant-directory-readable", None),
-        ("rls-disabled", None),
-        ("tenant-data-without-rls", None),
-        ("partition-without-rls", None),
-        ("rls-not-forced", None),
-        ("policy-always-true", None),
-        ("policy-not-tenant-scoped", None),
-        ("permissive-policies-widen", None),
-        ("view-without-security-invoker", None),
-        ("materialized-view-readable", None),
-        ("foreign-table-readable", None),
-        ("security-definer-executable", None),
-    ];
-    const WRITE: &[(&str, Option<&str>)] = &[
-        ("with-check-not-pinned", None),
-        ("rls-disabled", None),
-        ("tenant-data-without-rls", None),
-        ("partition-without-rls", None),
-        ("rls-not-forced", None),
-        ("policy-always-true", None),
-        ("policy-not-tenant-scoped", None),
-        ("permissive-policies-widen", None),
-    ];
+/// An audit rule that can explain an attack finding, with a word the audit finding's detail
+/// must contain when the rule reports several things per object.
+type Explanation = (&'static str, Option<&'static str>);
+
+/// Row-level security missing, bypassed or too wide: explains reads and writes alike.
+const RLS: &[Explanation] = &[
+    ("rls-disabled", None),
+    ("tenant-data-without-rls", None),
+    ("partition-without-rls", None),
+    ("rls-not-forced", None),
+    ("policy-always-true", None),
+    ("policy-not-tenant-scoped", None),
+    ("permissive-policies-widen", None),
+];
+
+/// Ways to read rows that go around a table's policies.
+const AROUND_RLS: &[Explanation] = &[
+    ("view-without-security-invoker", None),
+    ("materialized-view-readable", None),
+    ("foreign-table-readable", None),
+    ("security-definer-executable", None),
+];
+
+/// Audit rules that explain an attack rule, most specific first.
+fn explanations(attack_rule: &str) -> Vec<Explanation> {
     match attack_rule {
-        "cross-tenant-read" | "no-tenant-read" => READ,
-        "cross-tenant-write" | "cross-tenant-insert" | "row-moved-to-other-tenant" => WRITE,
-        "truncate-allowed" => &[("app-role-dangerous-privilege", Some("TRUNCATE"))],
-        "foreign-key-existence-oracle" => &[("foreign-key-without-tenant", None)],
-        "unique-key-existence-oracle" => &[("unique-without-tenant", None)],
-        _ => &[],
+        "cross-tenant-read" | "no-tenant-read" => {
+            [&[("tenant-directory-readable", None)], RLS, AROUND_RLS].concat()
+        }
+        "cross-tenant-write" | "cross-tenant-insert" | "row-moved-to-other-tenant" => {
+            [&[("with-check-not-pinned", None)], RLS].concat()
+        }
+        "truncate-allowed" => vec![("app-role-dangerous-privilege", Some("TRUNCATE"))],
+        "foreign-key-existence-oracle" => vec![("foreign-key-without-tenant", None)],
+        "unique-key-existence-oracle" => vec![("unique-without-tenant", None)],
+        _ => Vec::new(),
     }
 }
 
 /// The audit finding in `reasons` that explains `finding`, if any: on the same object, of the
 /// first matching rule in `explanations`; among several of one rule, the most severe.
 pub fn reason_for<'r>(finding: &Finding, reasons: &'r [Finding]) -> Option<&'r Finding> {
-    explanations(&finding.rule).iter().find_map(|(rule, word)| {
-        reasons
-            .iter()
-            .filter(|r| r.rule == *rule && r.object == finding.object)
-            .filter(|r| word.is_none_or(|w| r.detail.contains(w)))
-            .max_by_key(|r| r.severity)
-    })
+    explanations(&finding.rule)
+        .into_iter()
+        .find_map(|(rule, word)| {
+            reasons
+                .iter()
+                .filter(|r| r.rule == rule && r.object == finding.object)
+                .filter(|r| word.is_none_or(|w| r.detail.contains(w)))
+                .max_by_key(|r| r.severity)
+        })
 }
 
 /// Ties each attack finding to its catalog reason, where there is one.

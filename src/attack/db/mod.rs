@@ -717,13 +717,21 @@ impl Worker {
         case: &Case,
         count: bool,
     ) -> Result<Vec<(Leak, World)>, sqlx::Error> {
-        let executed = self.handle.block_on(self.execute_case(
-            &mut shared.conn.borrow_mut(),
-            &mut shared.link.borrow_mut(),
-            shared,
-            case,
-            count,
-        ));
+        let conn: &mut PgConnection = &mut shared.conn.borrow_mut();
+        let link: &mut Link = &mut shared.link.borrow_mut();
+        let executed = self.handle.block_on(async {
+            // One case, one transaction.
+            let (leaks, spent) = rolled_back(conn, self.begin(), async |conn| {
+                self.run_case(conn, link, shared, case, count).await
+            })
+            .await?;
+            link.sent.round_trips += 2;
+            link.sent.statements += 2;
+            if count {
+                shared.result.borrow_mut().timings.begin_rollback += spent;
+            }
+            leaks
+        });
         match executed {
             Err(sqlx::Error::Database(e)) => {
                 shared.result.borrow_mut().coverage.note(
@@ -739,34 +747,6 @@ impl Worker {
             other => other,
         }
     }
-    /// Seeds the case's world, runs its steps, rolls the world back; returns the leaks.
-    async fn execute_case(
-        &self,
-        conn: &mut PgConnection,
-        link: &mut Link,
-        shared: &Shared,
-        case: &Case,
-        count: bool,
-    ) -> Result<Vec<(Leak, World)>, sqlx::Error> {
-        let t0 = Instant::now();
-        sqlx::raw_sql(self.begin()).execute(&mut *conn).await?;
-        let mut spent = t0.elapsed();
-        let result = self.run_case(conn, link, shared, case, count).await;
-        // One case, one transaction: always rolled back, also after an error, so nothing is
-        // kept and no lock outlives the case.
-        let t1 = Instant::now();
-        let rollback = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
-        spent += t1.elapsed();
-        link.sent.round_trips += 2;
-        link.sent.statements += 2;
-        if count {
-            shared.result.borrow_mut().timings.begin_rollback += spent;
-        }
-        let leaks = result?;
-        rollback?;
-        Ok(leaks)
-    }
-
     /// `BEGIN`, `READ ONLY` in read-only mode (the server then refuses every write, sequences
     /// included, whatever a function tries).
     fn begin(&self) -> &'static str {
@@ -777,6 +757,7 @@ impl Worker {
         }
     }
 
+    /// Seeds the case's world and runs its steps; returns the leaks.
     async fn run_case(
         &self,
         conn: &mut PgConnection,
@@ -911,11 +892,11 @@ impl Worker {
             // on this session, and `empty` covers the pooled-connection case.
             return Ok(());
         }
-        sqlx::raw_sql("BEGIN").execute(&mut *conn).await?;
-        let found = self.probe_unset_in_transaction(conn, link, shared).await;
-        let rollback = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+        let (found, _) = rolled_back(conn, "BEGIN", async |conn| {
+            self.probe_unset_in_transaction(conn, link, shared).await
+        })
+        .await?;
         let (found, world) = found?;
-        rollback?;
         for leak in found {
             if shared.known.borrow_mut().insert(leak.signature()) {
                 let finding = self.finding(&leak, &world);
@@ -955,10 +936,7 @@ impl Worker {
                 victim: None,
                 context: Context::Unset,
                 statement: ops::Statement {
-                    sql: format!(
-                        "SELECT row_to_json(tp_r)::text FROM (SELECT * FROM {} LIMIT 1000) tp_r",
-                        r.name.quoted()
-                    ),
+                    sql: ops::select_json(&r.name.quoted()),
                     binds: vec![],
                 },
                 returns_rows: true,
@@ -1000,4 +978,22 @@ impl Worker {
                 self.config.seed,
             ))
     }
+}
+
+/// Runs `body` in a transaction opened with `begin` and always rolled back, also after an error,
+/// so nothing is kept and no lock outlives it. `Err` when BEGIN fails (nothing ran); else
+/// `body`'s result (its error first, then ROLLBACK's) and the time BEGIN and ROLLBACK took.
+async fn rolled_back<T>(
+    conn: &mut PgConnection,
+    begin: &'static str,
+    body: impl AsyncFnOnce(&mut PgConnection) -> Result<T, sqlx::Error>,
+) -> Result<(Result<T, sqlx::Error>, Duration), sqlx::Error> {
+    let t0 = Instant::now();
+    sqlx::raw_sql(begin).execute(&mut *conn).await?;
+    let mut spent = t0.elapsed();
+    let result = body(&mut *conn).await;
+    let t1 = Instant::now();
+    let rollback = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+    spent += t1.elapsed();
+    Ok((result.and_then(|value| rollback.map(|_| value)), spent))
 }

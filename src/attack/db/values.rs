@@ -23,6 +23,11 @@ impl SqlValue {
         }
     }
 
+    /// `$n::type`: this value as the statement's `n`th parameter, cast in the SQL itself.
+    pub fn param(&self, n: usize) -> String {
+        format!("${n}::{}", self.sql_type)
+    }
+
     /// `'text'::type` or `NULL::type`, for reproducer scripts.
     pub fn literal(&self) -> String {
         match &self.text {

@@ -7,7 +7,7 @@
 //!
 //! Statement: `SELECT row_to_json(tp_r)::text FROM (SELECT * FROM f($1::T, …) AS tp_f) tp_r`.
 
-use super::{Attempt, Pair, Pick, Planner, Property, Statement, pick, supplied};
+use super::{Attempt, Pair, Pick, Planner, Property, Statement, pick};
 use crate::attack::db::schema::ValueKind;
 use crate::attack::db::values::SqlValue;
 use crate::oracle::TenantIdx;
@@ -20,58 +20,57 @@ enum Source {
     Column(usize, String),
 }
 
-pub(super) fn plan(
-    p: &mut Planner<'_>,
-    pair: Pair,
-    function: Pick,
-    picks: &[Pick],
-) -> Vec<Attempt> {
-    let Some(f) = pick(&p.schema.functions, &function).cloned() else {
-        return Vec::new();
-    };
-    let victim = pair.victim;
-    let sources: Vec<Vec<Source>> = f.args.iter().map(|(_, kind)| sources(p, kind)).collect();
-    let rounds = sources.iter().map(Vec::len).max().unwrap_or(0).clamp(1, 64);
-    let mut attempts = Vec::new();
-    for round in 0..rounds {
-        let mut binds = Vec::new();
-        for (i, (sql_type, kind)) in f.args.iter().enumerate() {
-            let offset = usize::from(picks.get(i).copied().unwrap_or(0));
-            let value = (!sources[i].is_empty())
-                .then(|| &sources[i][(offset + round) % sources[i].len()])
-                .and_then(|source| value_from(p, source, victim));
-            let value = match value {
-                Some(v) => v,
-                None => p
-                    .fresh
-                    .value(kind, victim, &[], &mut crate::oracle::Ownership::default())
-                    .unwrap_or_default(),
-            };
-            binds.push(SqlValue::new(value, sql_type));
+/// Which function to call, and per argument where its values start among the sources.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub function: Pick,
+    pub args: Vec<Pick>,
+}
+
+impl Call {
+    pub(super) fn plan(&self, p: &mut Planner<'_>, pair: Pair) -> Vec<Attempt> {
+        let Some(f) = pick(&p.schema.functions, &self.function).cloned() else {
+            return Vec::new();
+        };
+        let victim = pair.victim;
+        let sources: Vec<Vec<Source>> = f.args.iter().map(|(_, kind)| sources(p, kind)).collect();
+        let rounds = sources.iter().map(Vec::len).max().unwrap_or(0).clamp(1, 64);
+        let mut attempts = Vec::new();
+        for round in 0..rounds {
+            let mut binds = Vec::new();
+            for (i, (sql_type, kind)) in f.args.iter().enumerate() {
+                let offset = usize::from(self.args.get(i).copied().unwrap_or(0));
+                let value = (!sources[i].is_empty())
+                    .then(|| &sources[i][(offset + round) % sources[i].len()])
+                    .and_then(|source| value_from(p, source, victim));
+                let value = match value {
+                    Some(v) => v,
+                    None => p
+                        .fresh
+                        .value(kind, victim, &[], &mut crate::oracle::Ownership::default())
+                        .unwrap_or_default(),
+                };
+                binds.push(SqlValue::new(value, sql_type));
+            }
+            let params: Vec<String> = binds
+                .iter()
+                .enumerate()
+                .map(|(i, b)| b.param(i + 1))
+                .collect();
+            let sql = format!(
+                "SELECT row_to_json(tp_r)::text FROM (SELECT * FROM {}({}) AS tp_f) tp_r",
+                f.name.quoted(),
+                params.join(", ")
+            );
+            attempts.push(Attempt::by(
+                pair,
+                Property::Call,
+                f.signature.clone(),
+                Statement { sql, binds },
+            ));
         }
-        let params: Vec<String> = binds
-            .iter()
-            .enumerate()
-            .map(|(i, b)| format!("${}::{}", i + 1, b.sql_type))
-            .collect();
-        let sql = format!(
-            "SELECT row_to_json(tp_r)::text FROM (SELECT * FROM {}({}) AS tp_f) tp_r",
-            f.name.quoted(),
-            params.join(", ")
-        );
-        let mut a = Attempt::by(
-            pair,
-            Property::Call,
-            f.signature.clone(),
-            Statement {
-                sql,
-                binds: binds.clone(),
-            },
-        );
-        a.supplied = supplied(&binds);
-        attempts.push(a);
+        attempts
     }
-    attempts
 }
 
 /// Where arguments of `kind` can come from: the tenant id, or a column of a seeded table.

@@ -5,23 +5,30 @@
 //!
 //! Statement: `DELETE FROM t WHERE k = $1::K …`.
 
-use super::{Attempt, Pair, Pick, Planner, Property, Statement, pick, supplied, where_key};
+use super::{Attempt, Pair, Pick, Planner, Property, Statement, where_key};
 
-pub(super) fn plan(p: &Planner<'_>, pair: Pair, table: Pick, row: Pick) -> Option<Attempt> {
-    let (ti, t) = p.table_with(&table, pair.victim, |t| t.app.delete)?;
-    let target = pick(&p.rows(ti, pair.victim), &row)?.clone();
-    let (filter, binds) = where_key(t, &target, 1)?;
-    let mut a = Attempt::by(
-        pair,
-        Property::Delete,
-        t.name.to_string(),
-        Statement {
-            sql: format!("DELETE FROM {} WHERE {filter}", t.name.quoted()),
-            binds: binds.clone(),
-        },
-    );
-    a.returns_rows = false;
-    a.supplied = supplied(&binds);
-    a.watch = Some((ti, pair.victim));
-    Some(a)
+/// Which of the victim's rows to delete: a table, and a row there.
+#[derive(Debug, Clone)]
+pub struct Delete {
+    pub table: Pick,
+    pub row: Pick,
+}
+
+impl Delete {
+    pub(super) fn plan(&self, p: &Planner<'_>, pair: Pair) -> Option<Attempt> {
+        let (ti, t, target) = p.row_with(&self.table, &self.row, pair.victim, |t| t.app.delete)?;
+        let (filter, binds) = where_key(t, &target, 1)?;
+        let mut a = Attempt::by(
+            pair,
+            Property::Delete,
+            t.name.to_string(),
+            Statement {
+                sql: format!("DELETE FROM {} WHERE {filter}", t.name.quoted()),
+                binds,
+            },
+        );
+        a.returns_rows = false;
+        a.watch = Some((ti, pair.victim));
+        Some(a)
+    }
 }

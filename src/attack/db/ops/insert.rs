@@ -6,19 +6,26 @@
 //!
 //! Statement: `INSERT INTO t (cols) [OVERRIDING SYSTEM VALUE] VALUES ($1::T, …)`.
 
-use super::{Attempt, Pair, Pick, Planner, Property, insert_statement, supplied};
+use super::{Attempt, Pair, Pick, Planner, Property, insert_statement, keyed};
 
-pub(super) fn plan(p: &mut Planner<'_>, pair: Pair, table: Pick) -> Option<Attempt> {
-    let (ti, t) = p.keyed_table_with(&table, pair.victim, |app| app.insert)?;
-    let template = p.rows(ti, pair.victim).first()?.clone();
-    let values = p.fresh_copy(t, &template, &[]);
-    let mut a = Attempt::by(
-        pair,
-        Property::Insert,
-        t.name.to_string(),
-        insert_statement(t, &values),
-    );
-    a.returns_rows = false;
-    a.supplied = supplied(&values.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>());
-    Some(a)
+/// Which table to insert into.
+#[derive(Debug, Clone)]
+pub struct Insert {
+    pub table: Pick,
+}
+
+impl Insert {
+    pub(super) fn plan(&self, p: &mut Planner<'_>, pair: Pair) -> Option<Attempt> {
+        let (ti, t) = p.table_with(&self.table, pair.victim, keyed(|app| app.insert))?;
+        let template = p.rows(ti, pair.victim).first()?.clone();
+        let values = p.fresh_copy(t, &template, &[]);
+        let mut a = Attempt::by(
+            pair,
+            Property::Insert,
+            t.name.to_string(),
+            insert_statement(t, &values),
+        );
+        a.returns_rows = false;
+        Some(a)
+    }
 }

@@ -27,7 +27,7 @@ use serde_json::{Map, Value};
 
 use super::schema::{AttackSchema, SeedTable};
 use super::values::{SqlValue, ValueGen};
-use super::world::{World, WorldParams};
+use super::world::{World, WorldParams, insert_values};
 use crate::catalog::Privileges;
 use crate::oracle::TenantIdx;
 use crate::sql::json_text;
@@ -56,54 +56,21 @@ pub enum MoveShape {
 /// A choice among whatever the world offers (taken modulo the number of options).
 pub type Pick = u8;
 
-/// One generated attack operation; picks choose relations, rows and values in the world.
+/// One generated attack operation; picks choose relations, rows and values in the world. Each
+/// operation's picks are a type of its module, which plans it (`plan(&self, planner, pair)`).
 #[derive(Debug, Clone)]
 pub enum Op {
-    Read {
-        rel: Pick,
-    },
-    PointRead {
-        table: Pick,
-        row: Pick,
-    },
-    Update {
-        table: Pick,
-        row: Pick,
-        returning: bool,
-    },
-    Delete {
-        table: Pick,
-        row: Pick,
-    },
-    Insert {
-        table: Pick,
-    },
-    Move {
-        table: Pick,
-        row: Pick,
-        shape: MoveShape,
-    },
-    ForeignKey {
-        table: Pick,
-        key: Pick,
-        row: Pick,
-    },
-    Unique {
-        table: Pick,
-        key: Pick,
-        row: Pick,
-    },
-    Truncate {
-        table: Pick,
-    },
-    Call {
-        function: Pick,
-        args: Vec<Pick>,
-    },
-    NoTenant {
-        rel: Pick,
-        how: NoTenant,
-    },
+    Read(read::Read),
+    PointRead(point_read::PointRead),
+    Update(update::Update),
+    Delete(delete::Delete),
+    Insert(insert::Insert),
+    Move(move_row::Move),
+    ForeignKey(fk_probe::ForeignKey),
+    Unique(unique_probe::Unique),
+    Truncate(truncate::Truncate),
+    Call(call::Call),
+    NoTenant(no_tenant::NoTenantRead),
 }
 
 /// An operation by one tenant against another.
@@ -127,24 +94,24 @@ fn arb_no_tenant() -> impl Strategy<Value = NoTenant> {
 
 fn arb_op(read_only: bool) -> BoxedStrategy<Op> {
     let reads = prop_oneof![
-        3 => any::<u8>().prop_map(|rel| Op::Read { rel }),
-        2 => (any::<u8>(), any::<u8>()).prop_map(|(table, row)| Op::PointRead { table, row }),
-        1 => (any::<u8>(), proptest::collection::vec(any::<u8>(), 4)).prop_map(|(function, args)| Op::Call { function, args }),
-        2 => (any::<u8>(), arb_no_tenant()).prop_map(|(rel, how)| Op::NoTenant { rel, how }),
+        3 => any::<u8>().prop_map(|rel| Op::Read(read::Read { rel })),
+        2 => (any::<u8>(), any::<u8>()).prop_map(|(table, row)| Op::PointRead(point_read::PointRead { table, row })),
+        1 => (any::<u8>(), proptest::collection::vec(any::<u8>(), 4)).prop_map(|(function, args)| Op::Call(call::Call { function, args })),
+        2 => (any::<u8>(), arb_no_tenant()).prop_map(|(rel, how)| Op::NoTenant(no_tenant::NoTenantRead { rel, how })),
     ];
     if read_only {
         return reads.boxed();
     }
     prop_oneof![
         4 => reads,
-        1 => (any::<u8>(), any::<u8>(), any::<bool>()).prop_map(|(table, row, returning)| Op::Update { table, row, returning }),
-        1 => (any::<u8>(), any::<u8>()).prop_map(|(table, row)| Op::Delete { table, row }),
-        1 => any::<u8>().prop_map(|table| Op::Insert { table }),
+        1 => (any::<u8>(), any::<u8>(), any::<bool>()).prop_map(|(table, row, returning)| Op::Update(update::Update { table, row, returning })),
+        1 => (any::<u8>(), any::<u8>()).prop_map(|(table, row)| Op::Delete(delete::Delete { table, row })),
+        1 => any::<u8>().prop_map(|table| Op::Insert(insert::Insert { table })),
         1 => (any::<u8>(), any::<u8>(), prop_oneof![Just(MoveShape::Where), Just(MoveShape::Returning), Just(MoveShape::Bare)])
-            .prop_map(|(table, row, shape)| Op::Move { table, row, shape }),
-        1 => (any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(table, key, row)| Op::ForeignKey { table, key, row }),
-        1 => (any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(table, key, row)| Op::Unique { table, key, row }),
-        1 => any::<u8>().prop_map(|table| Op::Truncate { table }),
+            .prop_map(|(table, row, shape)| Op::Move(move_row::Move { table, row, shape })),
+        1 => (any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(table, key, row)| Op::ForeignKey(fk_probe::ForeignKey { table, key, row })),
+        1 => (any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(table, key, row)| Op::Unique(unique_probe::Unique { table, key, row })),
+        1 => any::<u8>().prop_map(|table| Op::Truncate(truncate::Truncate { table })),
     ]
     .boxed()
 }
@@ -256,8 +223,7 @@ impl Statement {
         let mut sql = self.sql.clone();
         // From the highest number down, so `$1` never eats the front of `$10`.
         for (i, v) in self.binds.iter().enumerate().rev() {
-            let param = format!("${}::{}", i + 1, v.sql_type);
-            sql = sql.replace(&param, &v.literal());
+            sql = sql.replace(&v.param(i + 1), &v.literal());
         }
         sql
     }
@@ -285,8 +251,8 @@ pub struct Attempt {
 }
 
 impl Attempt {
-    /// `actor`'s attempt on `victim`, in the actor's tenant context, returning rows; each
-    /// operation sets what differs.
+    /// `actor`'s attempt on `victim`, in the actor's tenant context, returning rows, with every
+    /// bound value supplied by the attacker; each operation sets what differs.
     fn by(pair: Pair, property: Property, object: String, statement: Statement) -> Self {
         Self {
             property,
@@ -294,13 +260,40 @@ impl Attempt {
             actor: pair.actor,
             victim: Some(pair.victim),
             context: Context::Tenant(pair.actor),
+            supplied: statement
+                .binds
+                .iter()
+                .filter_map(|b| b.text.clone())
+                .collect(),
             statement,
             returns_rows: true,
-            supplied: HashSet::new(),
             watch: None,
             control: None,
             liveness: None,
         }
+    }
+
+    /// An existence oracle on `t`: the actor inserts `attack`, a row of its own carrying the
+    /// victim's values `theirs`, next to `control`, the same row with values nobody has. Only
+    /// the victim's values count as supplied: the rest of the row is fresh.
+    fn oracle(
+        pair: Pair,
+        property: Property,
+        t: &SeedTable,
+        theirs: &[(String, Value)],
+        attack: &[(String, SqlValue)],
+        control: &[(String, SqlValue)],
+    ) -> Self {
+        let mut a = Self::by(
+            pair,
+            property,
+            t.name.to_string(),
+            insert_statement(t, attack),
+        );
+        a.returns_rows = false;
+        a.supplied = theirs.iter().filter_map(|(_, v)| json_text(v)).collect();
+        a.control = Some(insert_statement(t, control));
+        a
     }
 }
 
@@ -320,13 +313,20 @@ pub struct Planner<'a> {
     pub strong_locks: bool,
 }
 
+/// Tables the app role may write as `allowed` says, with a tenant key, other than the tenants
+/// table: those whose rows can be written into, or moved to, another tenant.
+fn keyed(allowed: impl Fn(&Privileges) -> bool) -> impl Fn(&SeedTable) -> bool {
+    move |t| allowed(&t.app) && t.key.is_some() && !t.is_tenants_table
+}
+
 fn pick<'v, T>(items: &'v [T], choice: &Pick) -> Option<&'v T> {
     (!items.is_empty()).then(|| &items[usize::from(*choice) % items.len()])
 }
 
 const READ_LIMIT: usize = 1000;
 
-fn select_json(from: &str) -> String {
+/// A read of at most `READ_LIMIT` rows of `from`, each as JSON text.
+pub fn select_json(from: &str) -> String {
     format!("SELECT row_to_json(tp_r)::text FROM (SELECT * FROM {from} LIMIT {READ_LIMIT}) tp_r")
 }
 
@@ -337,37 +337,21 @@ impl<'a> Planner<'a> {
         let Some(pair) = self.pair(step) else {
             return Vec::new();
         };
-        match &step.op {
-            Op::Read { rel } => read::plan(self, pair, *rel).into_iter().collect(),
-            Op::NoTenant { rel, how } => no_tenant::plan(self, pair, *rel, *how)
-                .into_iter()
-                .collect(),
-            Op::PointRead { table, row } => point_read::plan(self, pair, *table, *row)
-                .into_iter()
-                .collect(),
-            Op::Update {
-                table,
-                row,
-                returning,
-            } => update::plan(self, pair, *table, *row, *returning)
-                .into_iter()
-                .collect(),
-            Op::Delete { table, row } => {
-                delete::plan(self, pair, *table, *row).into_iter().collect()
-            }
-            Op::Insert { table } => insert::plan(self, pair, *table).into_iter().collect(),
-            Op::Move { table, row, shape } => move_row::plan(self, pair, *table, *row, *shape)
-                .into_iter()
-                .collect(),
-            Op::ForeignKey { table, key, row } => fk_probe::plan(self, pair, *table, *key, *row)
-                .into_iter()
-                .collect(),
-            Op::Unique { table, key, row } => unique_probe::plan(self, pair, *table, *key, *row)
-                .into_iter()
-                .collect(),
-            Op::Truncate { table } => truncate::plan(self, pair, *table).into_iter().collect(),
-            Op::Call { function, args } => call::plan(self, pair, *function, args),
-        }
+        // Every operation but a call plans one attempt at most.
+        let attempt = match &step.op {
+            Op::Read(op) => op.plan(self, pair),
+            Op::NoTenant(op) => op.plan(self, pair),
+            Op::PointRead(op) => op.plan(self, pair),
+            Op::Update(op) => op.plan(self, pair),
+            Op::Delete(op) => op.plan(self, pair),
+            Op::Insert(op) => op.plan(self, pair),
+            Op::Move(op) => op.plan(self, pair),
+            Op::ForeignKey(op) => op.plan(self, pair),
+            Op::Unique(op) => op.plan(self, pair),
+            Op::Truncate(op) => op.plan(self, pair),
+            Op::Call(op) => return op.plan(self, pair),
+        };
+        attempt.into_iter().collect()
     }
 
     /// The step's actor and victim among this world's tenants (two different ones), or `None`
@@ -397,17 +381,17 @@ impl<'a> Planner<'a> {
         Some((ti, &schema.tables[ti]))
     }
 
-    /// Like `table_with`, among tables with a tenant key other than the tenants table: those
-    /// whose rows can be written into, or moved to, another tenant.
-    fn keyed_table_with(
+    /// Like `table_with`, with one of `tenant`'s rows there, chosen by `row`.
+    fn row_with(
         &self,
-        index: &Pick,
+        table: &Pick,
+        row: &Pick,
         tenant: TenantIdx,
-        allowed: impl Fn(&Privileges) -> bool,
-    ) -> Option<(usize, &'a SeedTable)> {
-        self.table_with(index, tenant, |t| {
-            allowed(&t.app) && t.key.is_some() && !t.is_tenants_table
-        })
+        ok: impl Fn(&SeedTable) -> bool,
+    ) -> Option<(usize, &'a SeedTable, Map<String, Value>)> {
+        let (ti, t) = self.table_with(table, tenant, ok)?;
+        let values = pick(&self.rows(ti, tenant), row)?.clone();
+        Some((ti, t, values))
     }
 
     fn rows(&self, table: usize, tenant: TenantIdx) -> Vec<Map<String, Value>> {
@@ -437,37 +421,27 @@ impl<'a> Planner<'a> {
             .iter()
             .filter(|c| !c.not_writable || c.identity_always)
         {
-            if let Some((_, v)) = overrides.iter().find(|(name, _)| *name == c.name) {
-                values.push((
-                    c.name.clone(),
-                    SqlValue {
-                        text: json_text(v),
-                        sql_type: c.sql_type.clone(),
-                    },
-                ));
+            let text = if let Some((_, v)) = overrides.iter().find(|(name, _)| *name == c.name) {
+                json_text(v)
             } else if keys.contains(&c.name) && Some(&c.name) != t.key.as_ref() {
-                let fresh = self.fresh.value(
+                self.fresh.value(
                     &c.kind,
                     0,
                     &c.check_literals,
                     &mut crate::oracle::Ownership::default(),
-                );
-                values.push((
-                    c.name.clone(),
-                    SqlValue {
-                        text: fresh,
-                        sql_type: c.sql_type.clone(),
-                    },
-                ));
+                )
             } else if let Some(v) = template.get(&c.name) {
-                values.push((
-                    c.name.clone(),
-                    SqlValue {
-                        text: json_text(v),
-                        sql_type: c.sql_type.clone(),
-                    },
-                ));
-            }
+                json_text(v)
+            } else {
+                continue;
+            };
+            values.push((
+                c.name.clone(),
+                SqlValue {
+                    text,
+                    sql_type: c.sql_type.clone(),
+                },
+            ));
         }
         values
     }
@@ -496,26 +470,14 @@ fn where_key(
 }
 
 fn insert_statement(t: &SeedTable, values: &[(String, SqlValue)]) -> Statement {
-    let columns: Vec<String> = values.iter().map(|(c, _)| quote_ident(c)).collect();
-    let params: Vec<String> = values
-        .iter()
-        .enumerate()
-        .map(|(i, (_, v))| format!("${}::{}", i + 1, v.sql_type))
-        .collect();
     Statement {
         sql: format!(
-            "INSERT INTO {} ({}){} VALUES ({})",
+            "INSERT INTO {} {}",
             t.name.quoted(),
-            columns.join(", "),
-            super::world::overriding(t, values.iter().map(|(c, _)| c)),
-            params.join(", ")
+            insert_values(t, values, SqlValue::param)
         ),
         binds: values.iter().map(|(_, v)| v.clone()).collect(),
     }
-}
-
-fn supplied(binds: &[SqlValue]) -> HashSet<String> {
-    binds.iter().filter_map(|b| b.text.clone()).collect()
 }
 
 #[cfg(test)]

@@ -12,25 +12,34 @@ use super::{
 };
 use crate::attack::db::schema::ValueKind;
 
-pub(super) fn plan(p: &mut Planner<'_>, pair: Pair, rel: Pick, how: NoTenant) -> Option<Attempt> {
-    let r = pick(&p.schema.readable, &rel)?;
-    let (property, value) = match how {
-        NoTenant::Empty => (Property::Empty, String::new()),
-        NoTenant::Malformed => (Property::Malformed, malformed_tenant(p)),
-        NoTenant::Unknown => (Property::Unknown, unknown_tenant(p)),
-    };
-    let mut a = Attempt::by(
-        pair,
-        property,
-        r.name.to_string(),
-        Statement {
-            sql: select_json(&r.name.quoted()),
-            binds: vec![],
-        },
-    );
-    a.context = Context::Value(value);
-    a.victim = None;
-    Some(a)
+/// Which relation to read, and what the tenant setting holds instead of a tenant.
+#[derive(Debug, Clone)]
+pub struct NoTenantRead {
+    pub rel: Pick,
+    pub how: NoTenant,
+}
+
+impl NoTenantRead {
+    pub(super) fn plan(&self, p: &mut Planner<'_>, pair: Pair) -> Option<Attempt> {
+        let r = pick(&p.schema.readable, &self.rel)?;
+        let (property, value) = match self.how {
+            NoTenant::Empty => (Property::Empty, String::new()),
+            NoTenant::Malformed => (Property::Malformed, malformed_tenant(p)),
+            NoTenant::Unknown => (Property::Unknown, unknown_tenant(p)),
+        };
+        let mut a = Attempt::by(
+            pair,
+            property,
+            r.name.to_string(),
+            Statement {
+                sql: select_json(&r.name.quoted()),
+                binds: vec![],
+            },
+        );
+        a.context = Context::Value(value);
+        a.victim = None;
+        Some(a)
+    }
 }
 
 fn unknown_tenant(p: &mut Planner<'_>) -> String {

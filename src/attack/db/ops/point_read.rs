@@ -5,23 +5,27 @@
 //!
 //! Statement: `SELECT row_to_json(tp_r)::text FROM (SELECT * FROM t WHERE k = $1::T …) tp_r`.
 
-use super::{
-    Attempt, Pair, Pick, Planner, Property, Statement, pick, select_json, supplied, where_key,
-};
+use super::{Attempt, Pair, Pick, Planner, Property, Statement, select_json, where_key};
 
-pub(super) fn plan(p: &Planner<'_>, pair: Pair, table: Pick, row: Pick) -> Option<Attempt> {
-    let (ti, t) = p.table_with(&table, pair.victim, |t| t.app.select)?;
-    let target = pick(&p.rows(ti, pair.victim), &row)?.clone();
-    let (filter, binds) = where_key(t, &target, 1)?;
-    let mut a = Attempt::by(
-        pair,
-        Property::PointRead,
-        t.name.to_string(),
-        Statement {
-            sql: select_json(&format!("{} WHERE {filter}", t.name.quoted())),
-            binds: binds.clone(),
-        },
-    );
-    a.supplied = supplied(&binds);
-    Some(a)
+/// Which of the victim's rows to read: a table, and a row there.
+#[derive(Debug, Clone)]
+pub struct PointRead {
+    pub table: Pick,
+    pub row: Pick,
+}
+
+impl PointRead {
+    pub(super) fn plan(&self, p: &Planner<'_>, pair: Pair) -> Option<Attempt> {
+        let (_, t, target) = p.row_with(&self.table, &self.row, pair.victim, |t| t.app.select)?;
+        let (filter, binds) = where_key(t, &target, 1)?;
+        Some(Attempt::by(
+            pair,
+            Property::PointRead,
+            t.name.to_string(),
+            Statement {
+                sql: select_json(&format!("{} WHERE {filter}", t.name.quoted())),
+                binds,
+            },
+        ))
+    }
 }

@@ -8,19 +8,27 @@
 
 use super::{Attempt, Pair, Pick, Planner, Property, Statement, pick, select_json};
 
-pub(super) fn plan(p: &Planner<'_>, pair: Pair, rel: Pick) -> Option<Attempt> {
-    let r = pick(&p.schema.readable, &rel)?;
-    let mut a = Attempt::by(
-        pair,
-        Property::Read,
-        r.name.to_string(),
-        Statement {
-            sql: select_json(&r.name.quoted()),
-            binds: vec![],
-        },
-    );
-    a.liveness = r
-        .table
-        .filter(|t| matches!(r.kind, 'r' | 'p') && p.world.has_rows(*t, pair.actor));
-    Some(a)
+/// Which relation to read.
+#[derive(Debug, Clone)]
+pub struct Read {
+    pub rel: Pick,
+}
+
+impl Read {
+    pub(super) fn plan(&self, p: &Planner<'_>, pair: Pair) -> Option<Attempt> {
+        let r = pick(&p.schema.readable, &self.rel)?;
+        let mut a = Attempt::by(
+            pair,
+            Property::Read,
+            r.name.to_string(),
+            Statement {
+                sql: select_json(&r.name.quoted()),
+                binds: vec![],
+            },
+        );
+        a.liveness = r
+            .table
+            .filter(|t| matches!(r.kind, 'r' | 'p') && p.world.has_rows(*t, pair.actor));
+        Some(a)
+    }
 }

@@ -9,25 +9,33 @@
 
 use super::{Attempt, Pair, Pick, Planner, Property, Statement};
 
-pub(super) fn plan(p: &Planner<'_>, pair: Pair, table: Pick) -> Option<Attempt> {
-    if !p.strong_locks {
-        return None;
+/// Which table to truncate.
+#[derive(Debug, Clone)]
+pub struct Truncate {
+    pub table: Pick,
+}
+
+impl Truncate {
+    pub(super) fn plan(&self, p: &Planner<'_>, pair: Pair) -> Option<Attempt> {
+        if !p.strong_locks {
+            return None;
+        }
+        let (ti, t) = p.table_with(&self.table, pair.victim, |_| true)?;
+        let mut a = Attempt::by(
+            pair,
+            Property::Truncate,
+            t.name.to_string(),
+            Statement {
+                sql: format!(
+                    "SET LOCAL lock_timeout = '{}ms'; TRUNCATE {} CASCADE",
+                    crate::session::STRONG_LOCK_TIMEOUT.as_millis(),
+                    t.name.quoted()
+                ),
+                binds: vec![],
+            },
+        );
+        a.returns_rows = false;
+        a.watch = Some((ti, pair.victim));
+        Some(a)
     }
-    let (ti, t) = p.table_with(&table, pair.victim, |_| true)?;
-    let mut a = Attempt::by(
-        pair,
-        Property::Truncate,
-        t.name.to_string(),
-        Statement {
-            sql: format!(
-                "SET LOCAL lock_timeout = '{}ms'; TRUNCATE {} CASCADE",
-                crate::session::STRONG_LOCK_TIMEOUT.as_millis(),
-                t.name.quoted()
-            ),
-            binds: vec![],
-        },
-    );
-    a.returns_rows = false;
-    a.watch = Some((ti, pair.victim));
-    Some(a)
 }

@@ -10,41 +10,43 @@
 
 use serde_json::Value;
 
-use super::{Attempt, Pair, Pick, Planner, Property, insert_statement, pick};
-use crate::sql::json_text;
+use super::{Attempt, Pair, Pick, Planner, Property, keyed, pick};
 
-pub(super) fn plan(
-    p: &mut Planner<'_>,
-    pair: Pair,
-    table: Pick,
-    key: Pick,
-    row: Pick,
-) -> Option<Attempt> {
-    let (ti, t) = p.keyed_table_with(&table, pair.victim, |app| app.insert)?;
-    let tenant_key = t.key.clone()?;
-    let keys: Vec<Vec<String>> = std::iter::once(t.primary_key.clone())
-        .chain(t.unique_keys.iter().cloned())
-        .filter(|k| k.iter().any(|c| *c != tenant_key))
-        .filter(|k| !t.unguessable_keys.contains(k))
-        .collect();
-    let chosen = pick(&keys, &key)?;
-    let target = pick(&p.rows(ti, pair.victim), &row)?.clone();
-    let template = p.rows(ti, pair.actor).first()?.clone();
-    let theirs: Vec<(String, Value)> = chosen
-        .iter()
-        .filter(|c| **c != tenant_key)
-        .map(|c| Some((c.clone(), target.get(c)?.clone())))
-        .collect::<Option<_>>()?;
-    let attack = p.fresh_copy(t, &template, &theirs);
-    let control = p.fresh_copy(t, &template, &[]);
-    let mut a = Attempt::by(
-        pair,
-        Property::Unique,
-        t.name.to_string(),
-        insert_statement(t, &attack),
-    );
-    a.returns_rows = false;
-    a.supplied = theirs.iter().filter_map(|(_, v)| json_text(v)).collect();
-    a.control = Some(insert_statement(t, &control));
-    Some(a)
+/// Which of the victim's tables to insert into, which unique key to repeat, and which of the
+/// victim's rows to take its values from.
+#[derive(Debug, Clone)]
+pub struct Unique {
+    pub table: Pick,
+    pub key: Pick,
+    pub row: Pick,
+}
+
+impl Unique {
+    pub(super) fn plan(&self, p: &mut Planner<'_>, pair: Pair) -> Option<Attempt> {
+        let (ti, t, target) =
+            p.row_with(&self.table, &self.row, pair.victim, keyed(|app| app.insert))?;
+        let tenant_key = t.key.clone()?;
+        let keys: Vec<Vec<String>> = std::iter::once(t.primary_key.clone())
+            .chain(t.unique_keys.iter().cloned())
+            .filter(|k| k.iter().any(|c| *c != tenant_key))
+            .filter(|k| !t.unguessable_keys.contains(k))
+            .collect();
+        let chosen = pick(&keys, &self.key)?;
+        let template = p.rows(ti, pair.actor).first()?.clone();
+        let theirs: Vec<(String, Value)> = chosen
+            .iter()
+            .filter(|c| **c != tenant_key)
+            .map(|c| Some((c.clone(), target.get(c)?.clone())))
+            .collect::<Option<_>>()?;
+        let attack = p.fresh_copy(t, &template, &theirs);
+        let control = p.fresh_copy(t, &template, &[]);
+        Some(Attempt::oracle(
+            pair,
+            Property::Unique,
+            t,
+            &theirs,
+            &attack,
+            &control,
+        ))
+    }
 }

@@ -9,53 +9,52 @@
 
 use std::collections::HashSet;
 
-use super::{Attempt, Pair, Pick, Planner, Property, Statement, pick, supplied, where_key};
+use super::{Attempt, Pair, Pick, Planner, Property, Statement, where_key};
 use crate::attack::db::schema::{SeedTable, ValueKind};
 use crate::attack::db::values::SqlValue;
 use crate::sql::quote_ident;
 
-pub(super) fn plan(
-    p: &mut Planner<'_>,
-    pair: Pair,
-    table: Pick,
-    row: Pick,
-    returning: bool,
-) -> Option<Attempt> {
-    let (ti, t) = p.table_with(&table, pair.victim, |t| t.app.update)?;
-    let target = pick(&p.rows(ti, pair.victim), &row)?.clone();
-    let (column, value) = settable(p, t);
-    let (assignment, mut binds, first) = match value {
-        Some(v) => (
-            format!("{} = $1::{}", quote_ident(&column), v.sql_type),
-            vec![v],
-            2,
-        ),
-        None => (format!("{0} = {0}", quote_ident(&column)), vec![], 1),
-    };
-    let (filter, keys) = where_key(t, &target, first)?;
-    binds.extend(keys);
-    let returning = if returning {
-        " RETURNING row_to_json(tp_row.*)::text"
-    } else {
-        ""
-    };
-    let sql = format!(
-        "UPDATE {} AS tp_row SET {assignment} WHERE {filter}{returning}",
-        t.name.quoted()
-    );
-    let mut a = Attempt::by(
-        pair,
-        Property::Update,
-        t.name.to_string(),
-        Statement {
-            sql,
-            binds: binds.clone(),
-        },
-    );
-    a.returns_rows = !returning.is_empty();
-    a.supplied = supplied(&binds);
-    a.watch = Some((ti, pair.victim));
-    Some(a)
+/// Which of the victim's rows to overwrite (a table, a row there), and whether with `RETURNING`.
+#[derive(Debug, Clone)]
+pub struct Update {
+    pub table: Pick,
+    pub row: Pick,
+    pub returning: bool,
+}
+
+impl Update {
+    pub(super) fn plan(&self, p: &mut Planner<'_>, pair: Pair) -> Option<Attempt> {
+        let (ti, t, target) = p.row_with(&self.table, &self.row, pair.victim, |t| t.app.update)?;
+        let (column, value) = settable(p, t);
+        let (assignment, mut binds, first) = match value {
+            Some(v) => (
+                format!("{} = $1::{}", quote_ident(&column), v.sql_type),
+                vec![v],
+                2,
+            ),
+            None => (format!("{0} = {0}", quote_ident(&column)), vec![], 1),
+        };
+        let (filter, keys) = where_key(t, &target, first)?;
+        binds.extend(keys);
+        let returning = if self.returning {
+            " RETURNING row_to_json(tp_row.*)::text"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "UPDATE {} AS tp_row SET {assignment} WHERE {filter}{returning}",
+            t.name.quoted()
+        );
+        let mut a = Attempt::by(
+            pair,
+            Property::Update,
+            t.name.to_string(),
+            Statement { sql, binds },
+        );
+        a.returns_rows = !returning.is_empty();
+        a.watch = Some((ti, pair.victim));
+        Some(a)
+    }
 }
 
 /// A column the attacker overwrites (a writable, non-key text column) with a new value; else any
