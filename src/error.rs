@@ -57,6 +57,21 @@ impl Error {
         Self::Usage(message.into())
     }
 
+    /// A server that does not answer (exit 3): what it is, where, and what sets its URL.
+    pub fn unreachable(
+        what: &'static str,
+        url: String,
+        variable: impl Into<String>,
+        reason: impl std::fmt::Display,
+    ) -> Self {
+        Self::Unreachable {
+            what,
+            url,
+            variable: variable.into(),
+            reason: reason.to_string(),
+        }
+    }
+
     /// Any other error that stops the run (exit 2).
     pub fn failed(error: impl Into<anyhow::Error>) -> Self {
         Self::Failed(error.into())

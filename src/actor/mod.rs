@@ -9,5 +9,8 @@ pub mod values;
 pub mod world;
 
 pub use client::{Client, Credentials, Exchange};
+
+/// What sets an API's URL, for an "unreachable" error to name.
+pub const API_URL_SOURCE: &str = "the spec's base_url_env or --base-url";
 pub use identity::{Identity, NoToken, identities};
 pub use values::{json_text, values_for};

@@ -7,7 +7,9 @@ use std::sync::Mutex;
 
 use super::rules;
 use crate::actor::world;
-use crate::actor::{Client, Credentials, Exchange, Identity, NoToken, identities, values_for};
+use crate::actor::{
+    API_URL_SOURCE, Client, Credentials, Exchange, Identity, NoToken, identities, values_for,
+};
 use crate::finding::Finding;
 use crate::oracle::Markers;
 use crate::spec::Operation;
@@ -45,12 +47,9 @@ impl From<CrossCheckError> for crate::Error {
     /// An API that does not answer is unreachable (exit 3); the rest stops the run (exit 2).
     fn from(e: CrossCheckError) -> Self {
         match e {
-            CrossCheckError::Unreachable { url, cause } => Self::Unreachable {
-                what: "the API",
-                url,
-                variable: "the spec's base_url_env or --base-url".into(),
-                reason: cause.to_string(),
-            },
+            CrossCheckError::Unreachable { url, cause } => {
+                Self::unreachable("the API", url, API_URL_SOURCE, cause)
+            }
             e => Self::failed(e),
         }
     }

@@ -176,11 +176,8 @@ impl DatabaseTarget {
     /// Connects, bounded by `timeout`; a failure is "target unreachable" (exit 3).
     pub async fn connect_within(&self, timeout: Duration) -> Result<PgConnection, Error> {
         let options = self.options()?;
-        let unreachable = |reason: String| Error::Unreachable {
-            what: "PostgreSQL",
-            url: redact(&self.url),
-            variable: self.url_source.clone(),
-            reason,
+        let unreachable = |reason: String| {
+            Error::unreachable("PostgreSQL", redact(&self.url), &self.url_source, reason)
         };
         tracing::info!(url = %redact(&self.url), source = %self.url_source, "connecting to PostgreSQL");
         match tokio::time::timeout(

@@ -34,12 +34,12 @@ impl From<AdminError> for crate::Error {
     /// An admin panel that does not answer is unreachable (exit 3); the rest stops the run (2).
     fn from(e: AdminError) -> Self {
         match e {
-            AdminError::Unreachable { url, cause } => Self::Unreachable {
-                what: "the admin panel",
+            AdminError::Unreachable { url, cause } => Self::unreachable(
+                "the admin panel",
                 url,
-                variable: "the spec's [admin] base_url_env (or [api]'s) or --base-url".into(),
-                reason: cause,
-            },
+                "the spec's [admin] base_url_env (or [api]'s) or --base-url",
+                cause,
+            ),
             e => Self::failed(e),
         }
     }

@@ -25,7 +25,7 @@ pub use ops::Actor;
 use self::ops::{Case, Step};
 use self::steps::{Ctx, ExecError, Leak, is_confusion};
 use crate::actor::world;
-use crate::actor::{Client, Identity, NoToken, identities};
+use crate::actor::{API_URL_SOURCE, Client, Identity, NoToken, identities};
 use crate::attack::engine::{
     self, DriveError, Phase, ProgressHook, PropertyEngine, Settings, Signature,
 };
@@ -64,12 +64,9 @@ impl From<HttpAttackError> for crate::Error {
     /// An API that does not answer is unreachable (exit 3); the rest stops the run (exit 2).
     fn from(e: HttpAttackError) -> Self {
         match e {
-            HttpAttackError::Unreachable { url, cause } => Self::Unreachable {
-                what: "the API",
-                url,
-                variable: "the spec's base_url_env or --base-url".into(),
-                reason: cause.to_string(),
-            },
+            HttpAttackError::Unreachable { url, cause } => {
+                Self::unreachable("the API", url, API_URL_SOURCE, cause)
+            }
             e => Self::failed(e),
         }
     }

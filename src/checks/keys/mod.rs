@@ -56,12 +56,9 @@ impl From<CacheError> for crate::Error {
     /// A Redis that does not answer is unreachable (exit 3); the rest stops the run (exit 2).
     fn from(e: CacheError) -> Self {
         match e {
-            CacheError::Unreachable { url, cause } => Self::Unreachable {
-                what: "Redis",
-                url,
-                variable: "--redis-url or the spec's url_env".into(),
-                reason: cause.to_string(),
-            },
+            CacheError::Unreachable { url, cause } => {
+                Self::unreachable("Redis", url, "--redis-url or the spec's url_env", cause)
+            }
             e => Self::failed(e),
         }
     }
