@@ -125,19 +125,17 @@ pub async fn api_own(probe: &Probe, i: usize) -> Result<(Found, Vec<Canary>), Mo
                     object, exchange.status, tenant.slug
                 )));
             }
+            // The tenant's own canaries are missing from this list, for the reason given.
+            let missing = |why: String| {
+                OWN_CANARIES_MISSING
+                    .finding(&object, &tenant.slug, why)
+                    .with_evidence(curl.clone())
+            };
             if !exchange.is_success() {
-                found.problems.push(
-                    OWN_CANARIES_MISSING
-                        .finding(
-                            &object,
-                            &tenant.slug,
-                            format!(
-                                "Listing {} as synthetic tenant `{}` was refused with {}.",
-                                resource.name, tenant.slug, exchange.status
-                            ),
-                        )
-                        .with_evidence(curl),
-                );
+                found.problems.push(missing(format!(
+                    "Listing {} as synthetic tenant `{}` was refused with {}.",
+                    resource.name, tenant.slug, exchange.status
+                )));
                 continue;
             }
             let json = exchange.json();
@@ -208,18 +206,10 @@ pub async fn api_own(probe: &Probe, i: usize) -> Result<(Found, Vec<Canary>), Mo
             }
             let expects_own = resource.create.is_some() || tenant.user_id.is_some();
             if expects_own && !own_seen {
-                found.problems.push(
-                    OWN_CANARIES_MISSING
-                        .finding(
-                            &object,
-                            &tenant.slug,
-                            format!(
-                                "Synthetic tenant `{}` listed {} and its own canary was not there.",
-                                tenant.slug, resource.name
-                            ),
-                        )
-                        .with_evidence(curl),
-                );
+                found.problems.push(missing(format!(
+                    "Synthetic tenant `{}` listed {} and its own canary was not there.",
+                    tenant.slug, resource.name
+                )));
             }
         }
     }
