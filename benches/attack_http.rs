@@ -4,10 +4,11 @@
 //!
 //! `cargo bench --bench attack_http`
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use tenantprobe::attack::http::{self, HttpAttackConfig};
-use tenantprobe::target::{HttpTarget, obtain_tenants};
 use tenantprobe_testkit::provision::ReferenceDatabase;
 use tenantprobe_testkit::reference::{Options, ReferenceApp};
 use tenantprobe_testkit::servers::{Postgres, Redis};
@@ -54,15 +55,9 @@ async fn main() -> anyhow::Result<()> {
         ..Options::default()
     };
     let app = ReferenceApp::start(&db, options).await?;
-    let spec = tenantprobe::spec::Spec::parse(
-        tenantprobe_testkit::reference::SPEC,
-        tenantprobe_testkit::reference::SPEC_PATH,
-    )?;
-    let env = app.env(&db, Some(&redis.url()));
-    let target = HttpTarget::resolve(&spec, &env)?;
-    let slugs = vec!["tp-bench-a".to_owned(), "tp-bench-b".to_owned()];
-    let tenants =
-        obtain_tenants(&spec, &env, &slugs, &reqwest::Client::new(), Some(&target)).await?;
+    let slugs = ["tp-bench-a".to_owned(), "tp-bench-b".to_owned()];
+    let (target, tenants) =
+        support::reference_target(&app, &db, Some(&redis.url()), &slugs).await?;
     let token = target
         .token_for(&tenants[0])
         .ok_or_else(|| anyhow::anyhow!("no token"))?;

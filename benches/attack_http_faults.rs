@@ -4,11 +4,12 @@
 //!
 //! `cargo bench --bench attack_http_faults`
 
+mod support;
+
 use std::time::Instant;
 
 use reference_app::faults::{Fault, Faults};
 use tenantprobe::attack::http::{self, HttpAttackConfig};
-use tenantprobe::target::{HttpTarget, obtain_tenants};
 use tenantprobe_testkit::provision::ReferenceDatabase;
 use tenantprobe_testkit::reference::{Options, ReferenceApp};
 use tenantprobe_testkit::servers::{Postgres, Redis};
@@ -40,15 +41,9 @@ async fn main() -> anyhow::Result<()> {
             options.pool_size = 2;
         }
         let app = ReferenceApp::start(&db, options).await?;
-        let spec = tenantprobe::spec::Spec::parse(
-            tenantprobe_testkit::reference::SPEC,
-            tenantprobe_testkit::reference::SPEC_PATH,
-        )?;
-        let env = app.env(&db, Some(&redis.url()));
-        let target = HttpTarget::resolve(&spec, &env)?;
-        let slugs = vec![format!("tp-bench-{i}-a"), format!("tp-bench-{i}-b")];
-        let tenants =
-            obtain_tenants(&spec, &env, &slugs, &reqwest::Client::new(), Some(&target)).await?;
+        let slugs = [format!("tp-bench-{i}-a"), format!("tp-bench-{i}-b")];
+        let (target, tenants) =
+            support::reference_target(&app, &db, Some(&redis.url()), &slugs).await?;
         let begun = Instant::now();
         let config = HttpAttackConfig {
             seed: 7,

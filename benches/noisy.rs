@@ -10,12 +10,13 @@
 //!
 //! `cargo bench --bench noisy` (throwaway PostgreSQL and PgBouncer, or DATABASE_URL).
 
+mod support;
+
 use std::time::Duration;
 
 use reference_app::faults::{Fault, Faults};
 use reference_app::migrations::APP_ROLE;
 use tenantprobe::attack::noisy::{self, NoisySpec};
-use tenantprobe::target::{HttpTarget, obtain_tenants};
 use tenantprobe_testkit::provision::ReferenceDatabase;
 use tenantprobe_testkit::reference::{Options, PlanPools, ReferenceApp};
 use tenantprobe_testkit::servers::{PoolerConfig, Postgres, ThrowawayPgBouncer};
@@ -125,15 +126,8 @@ async fn measure(
     app: &ReferenceApp,
     settings: &NoisySpec,
 ) -> anyhow::Result<noisy::NoisyOutcome> {
-    let spec = tenantprobe::spec::Spec::parse(
-        tenantprobe_testkit::reference::SPEC,
-        tenantprobe_testkit::reference::SPEC_PATH,
-    )?;
-    let env = app.env(db, None);
-    let target = HttpTarget::resolve(&spec, &env)?;
-    let slugs = vec!["tp-noisy".to_owned(), "tp-victim".to_owned()];
-    let tenants =
-        obtain_tenants(&spec, &env, &slugs, &reqwest::Client::new(), Some(&target)).await?;
+    let slugs = ["tp-noisy".to_owned(), "tp-victim".to_owned()];
+    let (target, tenants) = support::reference_target(app, db, None, &slugs).await?;
     let mut owner = db.connect_as_owner().await?;
     for (tenant, plan) in [(&tenants[0], "free"), (&tenants[1], "enterprise")] {
         sqlx::query("UPDATE tenants SET plan = $2 WHERE id = $1::uuid")

@@ -77,18 +77,38 @@ impl DemoReport {
         self.environment.push(line);
     }
 
-    fn start(&self, step: &str) {
+    /// Runs one step: announces it, times it, then records its verdict and the findings it
+    /// leaves active. The hook hears of both ends, for live output.
+    async fn step(
+        &mut self,
+        name: &str,
+        work: impl Future<Output = Result<Outcome, DemoError>>,
+    ) -> Result<(), DemoError> {
         if let Some(hook) = &self.hook {
-            (hook.0)(DemoEvent::StepStarted(step));
+            (hook.0)(DemoEvent::StepStarted(name));
         }
-    }
-
-    fn finish(&mut self, step: Step) {
+        let begun = Instant::now();
+        let outcome = work.await?;
+        let step = Step {
+            name: name.into(),
+            summary: outcome.summary,
+            passed: outcome.passed,
+            duration: begun.elapsed(),
+        };
         if let Some(hook) = &self.hook {
             (hook.0)(DemoEvent::StepFinished(&step));
         }
         self.steps.push(step);
+        self.findings.extend(outcome.findings);
+        Ok(())
     }
+}
+
+/// What a step found: its summary line, its verdict and the findings it leaves active.
+struct Outcome {
+    summary: String,
+    passed: bool,
+    findings: Vec<Finding>,
 }
 
 /// What the demo is doing, as it happens (for live output).
@@ -228,9 +248,18 @@ async fn run_checks(
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    database_sweep(database, &tenants, report).await?;
-    catalog_audit(database, report).await?;
-    database_attack(database, report).await?;
+    report
+        .step(
+            "database isolation sweep",
+            database_sweep(database, &tenants),
+        )
+        .await?;
+    report
+        .step("catalog audit", catalog_audit(database))
+        .await?;
+    report
+        .step("database attack", database_attack(database))
+        .await?;
 
     let pooler_url = pooler.map(|p| p.url_for(APP_ROLE, &database.name));
     let app_options = tenantprobe_testkit::reference::Options {
@@ -259,15 +288,26 @@ async fn run_checks(
             ""
         }
     ));
-    let mut result = api_attack(database, &app, redis_url, report).await;
+    let mut result = report
+        .step("API attack", api_attack(database, &app, redis_url))
+        .await;
     if result.is_ok() {
-        result = cache_check(database, &app, &tenants, redis_url, report).await;
+        result = report
+            .step(
+                "cache check",
+                cache_check(database, &app, &tenants, redis_url),
+            )
+            .await;
     }
     if result.is_ok() {
-        result = monitor_cycle(database, &app, redis_url, report).await;
+        result = report
+            .step("monitor cycle", monitor_cycle(database, &app, redis_url))
+            .await;
     }
     if result.is_ok() {
-        result = admin_panel(database, &app, redis_url, report).await;
+        result = report
+            .step("admin panel", admin_panel(database, &app, redis_url))
+            .await;
     }
     if result.is_ok()
         && let Some(url) = &pooler_url
@@ -276,7 +316,9 @@ async fn run_checks(
     }
     app.stop().await;
     if result.is_ok() {
-        result = premium_tier(database, options, report).await;
+        result = report
+            .step("premium tier", premium_tier(database, options))
+            .await;
     }
     result
 }
@@ -287,11 +329,8 @@ async fn admin_panel(
     database: &ReferenceDatabase,
     app: &tenantprobe_testkit::reference::ReferenceApp,
     redis_url: &str,
-    report: &mut DemoReport,
-) -> Result<(), DemoError> {
+) -> Result<Outcome, DemoError> {
     use tenantprobe::attack::admin::{self, AdminTarget};
-    report.start("admin panel");
-    let begun = Instant::now();
     let (spec, api, tenants) = spec_tenants(database, app, redis_url, "admin").await?;
     let env = app.env(database, Some(redis_url));
     let target = AdminTarget::resolve(&spec, &env).map_err(|e| DemoError::App(e.to_string()))?;
@@ -303,13 +342,7 @@ async fn admin_panel(
     let outcome = admin::check(&target, &api, a, b)
         .await
         .map_err(|e| DemoError::App(e.to_string()))?;
-    let caught: Vec<String> = outcome
-        .findings
-        .iter()
-        .map(|f| format!("{} on {}", f.rule, f.object))
-        .collect();
-    report.finish(Step {
-        name: "admin panel".into(),
+    Ok(Outcome {
         summary: format!(
             "{} checks, {} requests (operator login, impersonation with a reason, audit read-back, another tenant, expiry, tenant token and anonymous on operator routes){}: {}",
             outcome.examined.len(),
@@ -319,17 +352,11 @@ async fn admin_panel(
             } else {
                 format!("; NOT checked: {}", outcome.skipped.join("; "))
             },
-            if caught.is_empty() {
-                "0 findings".to_owned()
-            } else {
-                format!("{} finding(s): {}", caught.len(), caught.join(", "))
-            }
+            caught(&outcome.findings)
         ),
-        passed: caught.is_empty() && outcome.skipped.is_empty(),
-        duration: begun.elapsed(),
-    });
-    report.findings.extend(outcome.findings);
-    Ok(())
+        passed: outcome.findings.is_empty() && outcome.skipped.is_empty(),
+        findings: outcome.findings,
+    })
 }
 
 /// The premium tier: one more tenant promoted into a database of its own (`promote`, with the
@@ -337,10 +364,7 @@ async fn admin_panel(
 async fn premium_tier(
     database: &ReferenceDatabase,
     options: &DemoOptions,
-    report: &mut DemoReport,
-) -> Result<(), DemoError> {
-    report.start("premium tier");
-    let begun = Instant::now();
+) -> Result<Outcome, DemoError> {
     let mut owner = database.connect_as_owner().await?;
     let tenant = synthetic::provision_reference(&mut owner, "initech")
         .await
@@ -367,8 +391,7 @@ async fn premium_tier(
         tenantprobe::checks::placement::check(&database.admin_options(), &tenancy, &premium)
             .await
             .map_err(|e| DemoError::App(e.to_string()))?;
-    report.finish(Step {
-        name: "premium tier".into(),
+    Ok(Outcome {
         summary: format!(
             "`{}` promoted into `{}` ({}; {} rows verified by count and checksum); data location over {} databases, {} table reads: {} finding(s)",
             tenant.slug,
@@ -380,10 +403,8 @@ async fn premium_tier(
             located.findings.len()
         ),
         passed: located.findings.is_empty() && located.databases == 2,
-        duration: begun.elapsed(),
-    });
-    report.findings.extend(located.findings);
-    Ok(())
+        findings: located.findings,
+    })
 }
 
 /// The app's Redis: through the API (A warms the caches, B calls the same routes); then, with the
@@ -394,11 +415,8 @@ async fn cache_check(
     app: &tenantprobe_testkit::reference::ReferenceApp,
     synthetic: &[SyntheticTenant],
     redis_url: &str,
-    report: &mut DemoReport,
-) -> Result<(), DemoError> {
+) -> Result<Outcome, DemoError> {
     use tenantprobe::cache::{self, CacheOptions, Classifier, Glob, KeyPattern, Owners};
-    report.start("cache check");
-    let begun = Instant::now();
     let (spec, target, tenants) = spec_tenants(database, app, redis_url, "cache").await?;
     let routes = target.resources.len();
     let mut findings = cache::cross_check(target, tenants)
@@ -436,10 +454,8 @@ async fn cache_check(
         .map_err(DemoError::Cache)?;
     let tenant_keys: u64 = outcome.per_pattern.values().map(|t| t.keys).sum();
     findings.extend(outcome.findings);
-    tenantprobe::report::apply_waivers(&mut findings, &spec.waivers);
-    let active: Vec<Finding> = findings.into_iter().filter(Finding::is_active).collect();
-    report.finish(Step {
-        name: "cache check".into(),
+    let (active, _waived) = waive(findings, &spec);
+    Ok(Outcome {
         summary: format!(
             "through the API, tenant A warmed the caches of {routes} resources and tenant B called the same routes: {dynamic} leak(s); then {} keys scanned ({tenant_keys} namespaced by a known tenant, {} not namespaced, {} orphaned, {} malformed) and the values of {} checked for other tenants' ids and markers: {} active finding(s)",
             outcome.keys,
@@ -450,10 +466,8 @@ async fn cache_check(
             active.len(),
         ),
         passed: active.is_empty(),
-        duration: begun.elapsed(),
-    });
-    report.findings.extend(active);
-    Ok(())
+        findings: active,
+    })
 }
 
 /// The production probe: `monitor init` (synthetic tenants with canaries), then one cycle of
@@ -462,11 +476,8 @@ async fn monitor_cycle(
     database: &ReferenceDatabase,
     app: &tenantprobe_testkit::reference::ReferenceApp,
     redis_url: &str,
-    report: &mut DemoReport,
-) -> Result<(), DemoError> {
+) -> Result<Outcome, DemoError> {
     use tenantprobe::monitor::{Probe, Provisioning, metrics::Metrics};
-    report.start("monitor cycle");
-    let begun = Instant::now();
     let spec = reference_spec();
     let env = app.env(database, Some(redis_url));
     let probe = Probe::setup(&spec, &env, Provisioning::Create, None)
@@ -480,9 +491,7 @@ async fn monitor_cycle(
     let metrics = Metrics::new(&slugs);
     let cycle = probe.cycle().await;
     metrics.record(&cycle);
-    let mut findings = cycle.findings();
-    tenantprobe::report::apply_waivers(&mut findings, &spec.waivers);
-    let active: Vec<Finding> = findings.into_iter().filter(Finding::is_active).collect();
+    let (active, _waived) = waive(cycle.findings(), &spec);
     let errors: Vec<String> = cycle
         .results
         .iter()
@@ -497,8 +506,7 @@ async fn monitor_cycle(
         .lines()
         .filter(|l| !l.starts_with('#'))
         .count();
-    report.finish(Step {
-        name: "monitor cycle".into(),
+    Ok(Outcome {
         summary: format!(
             "monitor init created {} canaries for {}; one cycle ran {} checks (API, database as the app role, Redis) in {} ms, {} ms of it in the database: {} violation(s), {} other finding(s){}; {series} Prometheus series exported",
             init.created.len(),
@@ -515,10 +523,8 @@ async fn monitor_cycle(
             },
         ),
         passed: cycle.passed() && active.is_empty(),
-        duration: begun.elapsed(),
-    });
-    report.findings.extend(active);
-    Ok(())
+        findings: active,
+    })
 }
 
 /// After the app's traffic, through PgBouncer as `app_user`: does any pooled server connection
@@ -541,9 +547,7 @@ async fn pooled_connections(
     )
     .await
     .map_err(|e| DemoError::App(format!("pooled connections: {e}")))?;
-    let mut findings = outcome.findings;
-    tenantprobe::report::apply_waivers(&mut findings, &spec.waivers);
-    let active: Vec<Finding> = findings.into_iter().filter(Finding::is_active).collect();
+    let (active, _waived) = waive(outcome.findings, &spec);
     report.steps.push(Step {
         name: "pooled connections".into(),
         summary: format!(
@@ -629,11 +633,8 @@ async fn api_attack(
     database: &ReferenceDatabase,
     app: &tenantprobe_testkit::reference::ReferenceApp,
     redis_url: &str,
-    report: &mut DemoReport,
-) -> Result<(), DemoError> {
+) -> Result<Outcome, DemoError> {
     use tenantprobe::attack::http::{self, HttpAttackConfig};
-    report.start("API attack");
-    let begun = Instant::now();
     let (spec, target, tenants) = spec_tenants(database, app, redis_url, "attack").await?;
     let config = HttpAttackConfig {
         cases: 32,
@@ -644,27 +645,18 @@ async fn api_attack(
         .await
         .map_err(|e| DemoError::App(e.to_string()))?;
     let rate = outcome.requests_per_second();
-    let mut findings = outcome.findings;
-    tenantprobe::report::apply_waivers(&mut findings, &spec.waivers);
-    let active: Vec<Finding> = findings.into_iter().filter(Finding::is_active).collect();
-    let caught: Vec<String> = active
-        .iter()
-        .map(|f| format!("{} on {}", f.rule, f.object))
-        .collect();
-    report.finish(Step {
-        name: "API attack".into(),
+    let (active, _waived) = waive(outcome.findings, &spec);
+    Ok(Outcome {
         summary: format!(
             "{} cases, {} requests ({:.0}/s) as 2 tenants, anonymous callers, unknown subdomains, forged and unsigned tokens, and tenant confusion via Host, body and query: {}",
             outcome.cases,
             outcome.requests,
             rate,
-            if caught.is_empty() { "0 findings".to_owned() } else { format!("{} finding(s): {}", caught.len(), caught.join(", ")) }
+            caught(&active)
         ),
         passed: active.is_empty(),
-        duration: begun.elapsed(),
-    });
-    report.findings.extend(active);
-    Ok(())
+        findings: active,
+    })
 }
 
 /// The findings the spec's waivers leave active, and what they waived (`rule on object`).
@@ -673,7 +665,7 @@ fn waive(mut findings: Vec<Finding>, spec: &Spec) -> (Vec<Finding>, Vec<String>)
     let waived = findings
         .iter()
         .filter(|f| f.waived.is_some())
-        .map(|f| format!("{} on {}", f.rule, f.object))
+        .map(rule_on_object)
         .collect();
     (
         findings.into_iter().filter(Finding::is_active).collect(),
@@ -681,13 +673,31 @@ fn waive(mut findings: Vec<Finding>, spec: &Spec) -> (Vec<Finding>, Vec<String>)
     )
 }
 
+/// How a summary names a finding.
+fn rule_on_object(finding: &Finding) -> String {
+    format!("{} on {}", finding.rule, finding.object)
+}
+
+/// A summary's verdict: no findings, or how many and which.
+fn caught(findings: &[Finding]) -> String {
+    if findings.is_empty() {
+        return "0 findings".to_owned();
+    }
+    let named: Vec<String> = findings.iter().map(rule_on_object).collect();
+    format!("{} finding(s): {}", findings.len(), named.join(", "))
+}
+
+/// What a summary says the spec waived.
+fn waived_list(waived: &[String]) -> String {
+    if waived.is_empty() {
+        "none".to_owned()
+    } else {
+        waived.join(", ")
+    }
+}
+
 /// Property-based attacks at the database, as app_user, with the reference spec's waivers.
-async fn database_attack(
-    database: &ReferenceDatabase,
-    report: &mut DemoReport,
-) -> Result<(), DemoError> {
-    report.start("database attack");
-    let begun = Instant::now();
+async fn database_attack(database: &ReferenceDatabase) -> Result<Outcome, DemoError> {
     let spec = reference_spec();
     let tenancy = spec.tenancy().unwrap_or_else(Tenancy::reference);
     let config = tenantprobe::attack::db::AttackConfig {
@@ -703,8 +713,7 @@ async fn database_attack(
         .map_err(DemoError::Attack)?;
     let rate = outcome.attempts_per_second();
     let (active, waived) = waive(outcome.findings, &spec);
-    report.finish(Step {
-        name: "database attack".into(),
+    Ok(Outcome {
         summary: format!(
             "{} property-based cases, {} cross-tenant attempts as app_user ({:.0}/s) over {} tables, {} relations, {} functions: {} active finding(s); waived: {}",
             outcome.cases,
@@ -714,43 +723,33 @@ async fn database_attack(
             outcome.relations,
             outcome.functions,
             active.len(),
-            if waived.is_empty() { "none".to_owned() } else { waived.join(", ") }
+            waived_list(&waived)
         ),
         passed: active.is_empty(),
-        duration: begun.elapsed(),
-    });
-    report.findings.extend(active);
-    Ok(())
+        findings: active,
+    })
 }
 
 /// The catalog audit of the reference schema, with the reference spec's waivers.
-async fn catalog_audit(
-    database: &ReferenceDatabase,
-    report: &mut DemoReport,
-) -> Result<(), DemoError> {
-    report.start("catalog audit");
-    let begun = Instant::now();
+async fn catalog_audit(database: &ReferenceDatabase) -> Result<Outcome, DemoError> {
     let spec = reference_spec();
     let tenancy = spec.tenancy().unwrap_or_else(Tenancy::reference);
     let outcome = tenantprobe::audit::audit_parallel(&database.admin_options(), &tenancy)
         .await
         .map_err(DemoError::Audit)?;
     let (active, waived) = waive(outcome.findings, &spec);
-    report.finish(Step {
-        name: "catalog audit".into(),
+    Ok(Outcome {
         summary: format!(
             "{} rules over {} relations and {} policies: {} active finding(s); waived with a reason in the spec: {}",
             tenantprobe::audit::rules::RULES.len(),
             outcome.relations,
             outcome.policies,
             active.len(),
-            if waived.is_empty() { "none".to_owned() } else { waived.join(", ") }
+            waived_list(&waived)
         ),
         passed: active.is_empty(),
-        duration: begun.elapsed(),
-    });
-    report.findings.extend(active);
-    Ok(())
+        findings: active,
+    })
 }
 
 /// As `app_user`, each tenant sees its own rows and none of the other's, in every tenant table,
@@ -758,10 +757,7 @@ async fn catalog_audit(
 async fn database_sweep(
     database: &ReferenceDatabase,
     tenants: &[SyntheticTenant],
-    report: &mut DemoReport,
-) -> Result<(), DemoError> {
-    report.start("database isolation sweep");
-    let begun = Instant::now();
+) -> Result<Outcome, DemoError> {
     let tenancy = Tenancy::reference();
     let app = database.options_as(APP_ROLE);
     let mut conn = PgConnection::connect_with(&app)
@@ -796,8 +792,7 @@ async fn database_sweep(
     let _ = conn.close().await;
 
     let readable = relations.iter().filter(|r| r.readable_by_app).count();
-    report.finish(Step {
-        name: "database isolation sweep".into(),
+    Ok(Outcome {
         summary: format!(
             "as {APP_ROLE}: {} tenants × {readable} readable tenant relations ({} in all, partitions included), plus no tenant set (fresh and pooled connection): {} problem(s)",
             tenants.len(),
@@ -805,8 +800,6 @@ async fn database_sweep(
             findings.len()
         ),
         passed: findings.is_empty(),
-        duration: begun.elapsed(),
-    });
-    report.findings.extend(findings);
-    Ok(())
+        findings,
+    })
 }

@@ -66,9 +66,9 @@ fn demo_runs_end_to_end_and_reports_every_check_passed() {
     assert!(!stdout.contains("FAIL"), "{stdout}");
 }
 
-/// `tenantprobe demo --fault FAULT`: its exit code and stdout, lines re-joined (long lines wrap
-/// at 100 columns off a terminal).
-fn demo_with_fault(fault: &str) -> (Option<i32>, String) {
+/// `tenantprobe demo --fault FAULT`: it must exit with 1 (findings) and print every one of
+/// `lines`. Returns its stdout, lines re-joined (long lines wrap at 100 columns off a terminal).
+fn demo_with_fault_fails_printing(fault: &str, lines: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_tenantprobe-demo"))
         .args(["--fault", fault])
         .output()
@@ -77,38 +77,40 @@ fn demo_with_fault(fault: &str) -> (Option<i32>, String) {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
-    (out.status.code(), stdout)
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    for line in lines {
+        assert!(stdout.contains(line), "{line} missing:\n{stdout}");
+    }
+    stdout
 }
 
 #[test]
 fn demo_with_promote_leftovers_fails_only_the_premium_tier() {
-    let (code, stdout) = demo_with_fault("promote-leftovers");
-    assert_eq!(code, Some(1), "{stdout}");
-    for line in [
-        "PASS API attack",
-        "PASS monitor cycle",
-        "PASS admin panel",
-        "FAIL premium tier",
-        "[tenant-data-misplaced]",
-    ] {
-        assert!(stdout.contains(line), "{line} missing:\n{stdout}");
-    }
+    demo_with_fault_fails_printing(
+        "promote-leftovers",
+        &[
+            "PASS API attack",
+            "PASS monitor cycle",
+            "PASS admin panel",
+            "FAIL premium tier",
+            "[tenant-data-misplaced]",
+        ],
+    );
 }
 
 #[test]
 fn demo_with_a_fault_fails_the_step_that_catches_it() {
-    let (code, stdout) = demo_with_fault("global-cache-key");
-    assert_eq!(code, Some(1), "{stdout}");
-    for line in [
-        "PASS catalog audit",
-        "FAIL cache check",
-        "FAIL monitor cycle",
-        "[cache-key-not-namespaced]",
-        "[cache-cross-tenant-response]",
-        "WITH DELIBERATE FAULTS: global-cache-key",
-    ] {
-        assert!(stdout.contains(line), "{line} missing:\n{stdout}");
-    }
+    let stdout = demo_with_fault_fails_printing(
+        "global-cache-key",
+        &[
+            "PASS catalog audit",
+            "FAIL cache check",
+            "FAIL monitor cycle",
+            "[cache-key-not-namespaced]",
+            "[cache-cross-tenant-response]",
+            "WITH DELIBERATE FAULTS: global-cache-key",
+        ],
+    );
     // Each finding once, with the fingerprint a waiver needs.
     let fingerprints: Vec<&str> = stdout
         .split("fingerprint ")
@@ -124,17 +126,16 @@ fn demo_with_a_fault_fails_the_step_that_catches_it() {
 
 #[test]
 fn demo_with_impersonation_unlogged_fails_only_the_admin_panel() {
-    let (code, stdout) = demo_with_fault("impersonation-unlogged");
-    assert_eq!(code, Some(1), "{stdout}");
-    for line in [
-        "PASS API attack",
-        "PASS monitor cycle",
-        "FAIL admin panel",
-        "PASS premium tier",
-        "[admin-impersonation-unlogged]",
-    ] {
-        assert!(stdout.contains(line), "{line} missing:\n{stdout}");
-    }
+    demo_with_fault_fails_printing(
+        "impersonation-unlogged",
+        &[
+            "PASS API attack",
+            "PASS monitor cycle",
+            "FAIL admin panel",
+            "PASS premium tier",
+            "[admin-impersonation-unlogged]",
+        ],
+    );
 }
 
 /// A missing server binary is a clear message and exit code 2, not a panic.

@@ -243,17 +243,27 @@ async fn exec(conn: &mut PgConnection, sql: String, context: &str) -> Result<(),
     Ok(())
 }
 
-/// Step 2: the role and the database, each created only if missing.
+/// Whether the system catalog `catalog` has a row whose `column` is `name`.
+async fn listed(
+    conn: &mut PgConnection,
+    catalog: &'static str,
+    column: &'static str,
+    name: &str,
+) -> Result<bool, PromoteError> {
+    let sql = format!("SELECT EXISTS (SELECT FROM {catalog} WHERE {column} = $1)");
+    sqlx::query_scalar(AssertSqlSafe(sql))
+        .bind(name)
+        .fetch_one(conn)
+        .await
+        .map_err(db_err(format!("cannot read `{catalog}`")))
+}
+
+/// Step 2: the role and the database, each created only if missing (neither statement has IF
+/// NOT EXISTS).
 async fn create(shared: &mut PgConnection, p: &Placement) -> Result<(), PromoteError> {
     let role = ident(&p.app_role);
     let database = ident(&p.database_name);
-    let role_exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1)")
-            .bind(&p.app_role)
-            .fetch_one(&mut *shared)
-            .await
-            .map_err(db_err("cannot read `pg_roles`"))?;
-    if !role_exists {
+    if !listed(shared, "pg_roles", "rolname", &p.app_role).await? {
         exec(
             shared,
             format!(
@@ -264,13 +274,7 @@ async fn create(shared: &mut PgConnection, p: &Placement) -> Result<(), PromoteE
         )
         .await?;
     }
-    let db_exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)")
-            .bind(&p.database_name)
-            .fetch_one(&mut *shared)
-            .await
-            .map_err(db_err("cannot read `pg_database`"))?;
-    if !db_exists {
+    if !listed(shared, "pg_database", "datname", &p.database_name).await? {
         exec(
             shared,
             format!("CREATE DATABASE {database} OWNER {}", ident(OWNER_ROLE)),

@@ -110,14 +110,7 @@ impl ReferenceDatabase {
 
     /// The administrator's URL on this database.
     pub fn admin_url(&self) -> String {
-        let host = self.server.get_host();
-        let port = self.server.get_port();
-        let user = self.server.get_username();
-        format!(
-            "postgres://{user}@{host}:{port}/{}{}",
-            self.name,
-            self.ssl_query()
-        )
+        self.url_as(self.server.get_username())
     }
 
     /// The administrator, switched to `tenant_owner` so that everything created belongs to it
@@ -144,23 +137,9 @@ impl ReferenceDatabase {
         let mut admin = PgConnection::connect_with(&self.server)
             .await
             .map_err(db_err("cannot connect as administrator"))?;
-        let drop = format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            quote_ident(&self.name)
-        );
-        sqlx::raw_sql(AssertSqlSafe(drop))
-            .execute(&mut admin)
-            .await
-            .map_err(db_err(format!("cannot drop `{}`", self.name)))?;
+        drop_database(&mut admin, &self.name).await?;
         for (database, role) in placed {
-            let drop = format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                quote_ident(&database)
-            );
-            sqlx::raw_sql(AssertSqlSafe(drop))
-                .execute(&mut admin)
-                .await
-                .map_err(db_err(format!("cannot drop `{database}`")))?;
+            drop_database(&mut admin, &database).await?;
             // Best effort: a role still granted something elsewhere stays (and harms nothing).
             let _ = sqlx::raw_sql(AssertSqlSafe(format!(
                 "DROP ROLE IF EXISTS {}",
@@ -188,6 +167,16 @@ impl ReferenceDatabase {
         let _ = conn.close().await;
         placed
     }
+}
+
+/// Drops `name` if it exists, disconnecting anyone still on it.
+async fn drop_database(admin: &mut PgConnection, name: &str) -> Result<(), ProvisionError> {
+    let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name));
+    sqlx::raw_sql(AssertSqlSafe(drop))
+        .execute(admin)
+        .await
+        .map_err(db_err(format!("cannot drop `{name}`")))?;
+    Ok(())
 }
 
 /// Creates the cluster-wide reference roles if missing. Roles are shared by every database on the

@@ -152,7 +152,15 @@ impl Operator {
             .filter(|i| state.faults.has(Fault::ImpersonationSticky) || i.expires_at > now())
     }
 
-    fn context(&self, state: &AppState, page: serde_json::Value) -> serde_json::Value {
+    /// Renders a panel page: `page`'s data plus what every page shows (the operator, the CSRF
+    /// token, the impersonation banner).
+    fn render(
+        &self,
+        state: &AppState,
+        panel: &Panel,
+        template: &str,
+        page: serde_json::Value,
+    ) -> Response {
         let mut context = json!({
             "operator": self.session.username,
             "csrf": self.session.csrf,
@@ -161,7 +169,42 @@ impl Operator {
         if let (Some(context), serde_json::Value::Object(page)) = (context.as_object_mut(), page) {
             context.extend(page);
         }
-        context
+        panel.templates.page(StatusCode::OK, template, context)
+    }
+
+    /// The checks every page of a tenant's data shares: the panel is on, the address names a
+    /// tenant, and this operator impersonates it now.
+    fn viewing<'a>(
+        &'a self,
+        state: &'a AppState,
+        path: Result<Path<Uuid>, PathRejection>,
+    ) -> Result<(&'a Panel, Uuid, &'a Impersonation), Refusal> {
+        let panel = panel(state)?;
+        let tenant = tenant_id(path)?;
+        Ok((panel, tenant, self.acting_as(state, tenant)?))
+    }
+
+    /// Once the form's CSRF token checks out, ends this operator's impersonation (if any),
+    /// logged like its start.
+    async fn stop_impersonating<'s>(
+        &self,
+        state: &'s AppState,
+        csrf: &str,
+    ) -> Result<&'s Panel, Refusal> {
+        self.check_csrf(csrf)?;
+        let panel = panel(state)?;
+        if let Some(impersonation) = &self.impersonation {
+            panel.sessions.end(&impersonation.id);
+            record_step(
+                state,
+                panel,
+                impersonation,
+                "admin.impersonation.end",
+                &impersonation.reason,
+            )
+            .await?;
+        }
+        Ok(panel)
     }
 }
 
@@ -335,11 +378,7 @@ pub async fn logout(
     operator: Operator,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, Refusal> {
-    operator.check_csrf(&form.csrf)?;
-    let panel = panel(&state)?;
-    if let Some(imp) = &operator.impersonation {
-        end(&state, panel, imp).await?;
-    }
+    let panel = operator.stop_impersonating(&state, &form.csrf).await?;
     panel.sessions.logout(&operator.session_id);
     let secure = panel.config.secure_cookies;
     Ok(redirect_with(
@@ -365,17 +404,16 @@ pub async fn tenants(
     let panel = panel(&state)?;
     let query = search.q.trim();
     let tenants = panel.directory.search(query).await?;
-    let context = operator.context(
+    Ok(operator.render(
         &state,
+        panel,
+        "tenants.html",
         json!({
             "tenants": tenants,
             "query": query,
             "ttl_minutes": panel.config.impersonation_ttl.as_secs().div_ceil(60),
         }),
-    );
-    Ok(panel
-        .templates
-        .page(StatusCode::OK, "tenants.html", context))
+    ))
 }
 
 #[derive(Deserialize)]
@@ -517,9 +555,7 @@ pub async fn tenant(
     operator: Operator,
     path: Result<Path<Uuid>, PathRejection>,
 ) -> Result<Response, Refusal> {
-    let panel = panel(&state)?;
-    let tenant = tenant_id(path)?;
-    let impersonation = operator.acting_as(&state, tenant)?;
+    let (panel, tenant, impersonation) = operator.viewing(&state, path)?;
     let (projects, tasks, users) = read_as(
         &state,
         impersonation,
@@ -552,8 +588,12 @@ pub async fn tenant(
             json!({ "id": p.id, "name": p.name, "status": p.status, "tasks": own })
         })
         .collect();
-    let context = operator.context(&state, json!({ "projects": projects, "users": users }));
-    Ok(panel.templates.page(StatusCode::OK, "tenant.html", context))
+    Ok(operator.render(
+        &state,
+        panel,
+        "tenant.html",
+        json!({ "projects": projects, "users": users }),
+    ))
 }
 
 pub async fn audit_page(
@@ -561,9 +601,7 @@ pub async fn audit_page(
     operator: Operator,
     path: Result<Path<Uuid>, PathRejection>,
 ) -> Result<Response, Refusal> {
-    let panel = panel(&state)?;
-    let tenant = tenant_id(path)?;
-    let impersonation = operator.acting_as(&state, tenant)?;
+    let (panel, tenant, impersonation) = operator.viewing(&state, path)?;
     let events: Vec<AuditRow> = read_as(
         &state,
         impersonation,
@@ -581,8 +619,7 @@ pub async fn audit_page(
         },
     )
     .await?;
-    let context = operator.context(&state, json!({ "events": events }));
-    Ok(panel.templates.page(StatusCode::OK, "audit.html", context))
+    Ok(operator.render(&state, panel, "audit.html", json!({ "events": events })))
 }
 
 pub async fn escalate(
@@ -649,32 +686,12 @@ pub async fn archive_project(
     Ok(Redirect::to(&format!("/panel/tenants/{tenant}")).into_response())
 }
 
-async fn end(
-    state: &AppState,
-    panel: &Panel,
-    impersonation: &Impersonation,
-) -> Result<(), Refusal> {
-    panel.sessions.end(&impersonation.id);
-    record_step(
-        state,
-        panel,
-        impersonation,
-        "admin.impersonation.end",
-        &impersonation.reason,
-    )
-    .await
-}
-
 pub async fn end_impersonation(
     State(state): State<AppState>,
     operator: Operator,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, Refusal> {
-    operator.check_csrf(&form.csrf)?;
-    let panel = panel(&state)?;
-    if let Some(imp) = &operator.impersonation {
-        end(&state, panel, imp).await?;
-    }
+    let panel = operator.stop_impersonating(&state, &form.csrf).await?;
     Ok(redirect_with(
         "/panel/tenants",
         [cookies::clear(
@@ -690,8 +707,10 @@ pub async fn admin_log(
 ) -> Result<Response, Refusal> {
     let panel = panel(&state)?;
     let entries = panel.directory.recent_log(100).await?;
-    let context = operator.context(&state, json!({ "entries": entries }));
-    Ok(panel
-        .templates
-        .page(StatusCode::OK, "admin_log.html", context))
+    Ok(operator.render(
+        &state,
+        panel,
+        "admin_log.html",
+        json!({ "entries": entries }),
+    ))
 }

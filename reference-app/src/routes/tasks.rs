@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{ApiJson, Id, Items, ParentAndId, not_found_on_rls, required_text};
@@ -56,13 +57,21 @@ impl TaskChanges {
     }
 }
 
+/// 404 unless `project` is the tenant's: RLS hides other tenants' projects.
+async fn require_project(tx: &mut PgConnection, project: Uuid) -> Result<(), ApiError> {
+    let exists: Option<Uuid> = sqlx::query_scalar("SELECT id FROM projects WHERE id = $1")
+        .bind(project)
+        .fetch_optional(tx)
+        .await?;
+    exists.map(|_| ()).ok_or(ApiError::NotFound("project"))
+}
+
 pub async fn list(tenant: Tenant, Id(project): Id) -> Result<Json<Items<Task>>, ApiError> {
     let items = tenant
         .db
         .run(move |tx| {
             Box::pin(async move {
-                let exists: Option<Uuid> = sqlx::query_scalar("SELECT id FROM projects WHERE id = $1").bind(project).fetch_optional(&mut *tx).await?;
-                exists.ok_or(ApiError::NotFound("project"))?;
+                require_project(&mut *tx, project).await?;
                 Ok(sqlx::query_as(
                     "SELECT id, project_id, assignee_id, title, done, due_on, created_at FROM tasks WHERE project_id = $1 ORDER BY created_at, id",
                 )
@@ -86,8 +95,7 @@ pub async fn create(
         .db
         .run(move |tx| {
             Box::pin(async move {
-                let exists: Option<Uuid> = sqlx::query_scalar("SELECT id FROM projects WHERE id = $1").bind(project).fetch_optional(&mut *tx).await?;
-                exists.ok_or(ApiError::NotFound("project"))?;
+                require_project(&mut *tx, project).await?;
                 sqlx::query_as(
                     "INSERT INTO tasks (tenant_id, project_id, assignee_id, title, due_on) VALUES ($1, $2, $3, $4, $5)
                      RETURNING id, project_id, assignee_id, title, done, due_on, created_at",
@@ -227,16 +235,7 @@ async fn nested(
         // the child".
         tenant
             .db
-            .run(move |tx| {
-                Box::pin(async move {
-                    let exists: Option<Uuid> =
-                        sqlx::query_scalar("SELECT id FROM projects WHERE id = $1")
-                            .bind(project)
-                            .fetch_optional(tx)
-                            .await?;
-                    exists.ok_or(ApiError::NotFound("project")).map(|_| ())
-                })
-            })
+            .run(move |tx| Box::pin(require_project(tx, project)))
             .await?;
         let pool = state.db.owner_pool_bypassing_rls()?;
         return op

@@ -19,7 +19,8 @@ use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 use super::ServerError;
-use super::process::free_port;
+use super::postgres::SERVER_SETTINGS;
+use super::process::start_on_free_port;
 
 /// The image `tests/containers.rs` makes with debootstrap (PostgreSQL 15 and Redis 7 from Debian).
 pub const DEFAULT_IMAGE: &str = "tenantprobe-testkit:bookworm";
@@ -31,25 +32,8 @@ const HOW_TO_BUILD: &str = "make it with `cargo test --features containers --tes
      root: debootstrap, then `docker import`; the root filesystem is cached in \
      /var/cache/tenantprobe), or name an image that has the server with";
 
-/// Settings for a disposable cluster, as the local backend uses them.
-const POSTGRES_SETTINGS: &[&str] = &[
-    "listen_addresses=127.0.0.1",
-    "fsync=off",
-    "synchronous_commit=off",
-    "full_page_writes=off",
-    "max_connections=300",
-    "shared_buffers=64MB",
-    "log_min_messages=warning",
-    "log_min_error_statement=panic",
-];
-
 /// A PostgreSQL server in a container. Superuser `postgres`, trust authentication on 127.0.0.1.
-pub struct ContainerPostgres {
-    port: u16,
-    startup: Duration,
-    image: String,
-    _container: Removed,
-}
+pub struct ContainerPostgres(Running);
 
 impl ContainerPostgres {
     /// From `TENANTPROBE_POSTGRES_IMAGE`, else the default image.
@@ -62,15 +46,9 @@ impl ContainerPostgres {
     /// (Debian's layout) comes first on PATH, so images with the programs on PATH work too.
     #[tracing::instrument(name = "container_postgres")]
     pub async fn start_image(image: &str) -> Result<Self, ServerError> {
-        let begun = Instant::now();
-        require_image(image, "TENANTPROBE_POSTGRES_IMAGE").await?;
-        let settings: String = POSTGRES_SETTINGS
-            .iter()
-            .map(|s| format!(" -c {s}"))
-            .collect();
-        let mut last_error = None;
-        for _attempt in 0..3 {
-            let port = free_port()?;
+        // The local backend's settings for a disposable cluster.
+        let settings: String = SERVER_SETTINGS.iter().map(|s| format!(" -c {s}")).collect();
+        let running = Running::start("PostgreSQL", image, "TENANTPROBE_POSTGRES_IMAGE", |port| {
             let script = format!(
                 "set -e
                  for dir in /usr/lib/postgresql/*/bin; do [ -x \"$dir/initdb\" ] && PATH=\"$dir:$PATH\"; done
@@ -78,54 +56,37 @@ impl ContainerPostgres {
                  postgres -D /tmp/tenantprobe-pg -p {port} -k /tmp{settings} &
                  {WATCH}"
             );
-            let request = request(image, script)
+            request(image, script)
                 .with_user("postgres")
                 .with_ready_conditions(vec![WaitFor::message_on_stderr(
                     "database system is ready to accept connections",
-                )]);
-            match request.start().await {
-                Ok(container) => {
-                    let startup = begun.elapsed();
-                    tracing::info!(port, ?startup, image, "container PostgreSQL ready");
-                    return Ok(Self {
-                        port,
-                        startup,
-                        image: image.to_owned(),
-                        _container: Removed(Some(container)),
-                    });
-                }
-                Err(e) => last_error = Some(e),
-            }
-        }
-        Err(start_failed("PostgreSQL", image, last_error))
+                )])
+        })
+        .await?;
+        Ok(Self(running))
     }
 
     /// Superuser connection URL (database `postgres`).
     pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.0.port)
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.0.port
     }
 
     /// From the image check to accepting connections.
     pub fn startup_time(&self) -> Duration {
-        self.startup
+        self.0.startup
     }
 
     pub fn image(&self) -> &str {
-        &self.image
+        &self.0.image
     }
 }
 
 /// A Redis server in a container, nothing persisted.
-pub struct ContainerRedis {
-    port: u16,
-    startup: Duration,
-    image: String,
-    _container: Removed,
-}
+pub struct ContainerRedis(Running);
 
 impl ContainerRedis {
     /// From `TENANTPROBE_REDIS_IMAGE`, else the default image.
@@ -135,47 +96,68 @@ impl ContainerRedis {
 
     #[tracing::instrument(name = "container_redis")]
     pub async fn start_image(image: &str) -> Result<Self, ServerError> {
-        let begun = Instant::now();
-        require_image(image, "TENANTPROBE_REDIS_IMAGE").await?;
-        let mut last_error = None;
-        for _attempt in 0..3 {
-            let port = free_port()?;
+        let running = Running::start("Redis", image, "TENANTPROBE_REDIS_IMAGE", |port| {
             let script = format!(
                 "redis-server --port {port} --bind 127.0.0.1 --save '' --appendonly no \
                    --protected-mode yes --daemonize no --dir /tmp &
                  {WATCH}"
             );
-            let request =
-                request(image, script).with_ready_conditions(vec![WaitFor::message_on_stdout(
-                    "Ready to accept connections",
-                )]);
-            match request.start().await {
-                Ok(container) => {
-                    let startup = begun.elapsed();
-                    tracing::info!(port, ?startup, image, "container Redis ready");
-                    return Ok(Self {
-                        port,
-                        startup,
-                        image: image.to_owned(),
-                        _container: Removed(Some(container)),
-                    });
-                }
-                Err(e) => last_error = Some(e),
-            }
-        }
-        Err(start_failed("Redis", image, last_error))
+            request(image, script).with_ready_conditions(vec![WaitFor::message_on_stdout(
+                "Ready to accept connections",
+            )])
+        })
+        .await?;
+        Ok(Self(running))
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("redis://127.0.0.1:{}", self.0.port)
     }
 
     pub fn startup_time(&self) -> Duration {
-        self.startup
+        self.0.startup
     }
 
     pub fn image(&self) -> &str {
-        &self.image
+        &self.0.image
+    }
+}
+
+/// What both container servers hold: where the server listens, how long it took to be ready, and
+/// its container.
+struct Running {
+    port: u16,
+    startup: Duration,
+    image: String,
+    _container: Removed,
+}
+
+impl Running {
+    /// Checks that `image` is here, then starts the container `request_for` describes for a free
+    /// port, on up to three ports, until the container reports its server ready.
+    async fn start(
+        server: &'static str,
+        image: &str,
+        variable: &'static str,
+        request_for: impl Fn(u16) -> testcontainers::ContainerRequest<GenericImage>,
+    ) -> Result<Self, ServerError> {
+        let begun = Instant::now();
+        require_image(image, variable).await?;
+        let (port, container) = start_on_free_port(3, server, async |port| {
+            request_for(port)
+                .start()
+                .await
+                .map_err(|e| start_failed(server, image, &e))
+        })
+        .await?;
+        let startup = begun.elapsed();
+        tracing::info!(port, ?startup, image, "container {server} ready");
+        Ok(Self {
+            port,
+            startup,
+            image: image.to_owned(),
+            _container: Removed(Some(container)),
+        })
     }
 }
 
@@ -260,13 +242,10 @@ async fn require_image(image: &str, variable: &'static str) -> Result<(), Server
 fn start_failed(
     server: &'static str,
     image: &str,
-    error: Option<testcontainers::TestcontainersError>,
+    error: &testcontainers::TestcontainersError,
 ) -> ServerError {
     ServerError::StartFailed {
         server,
-        log: format!(
-            "container from `{image}`: {}",
-            error.map_or_else(|| "no attempt".to_owned(), |e| e.to_string())
-        ),
+        log: format!("container from `{image}`: {error}"),
     }
 }

@@ -12,7 +12,7 @@ use nix::sys::signal::Signal;
 
 use super::ServerError;
 use super::binaries::find_program;
-use super::process::{RunAs, Supervised, command, free_port, log_tail, server_dir};
+use super::process::{Patience, RunAs, Supervised, command, server_dir, start_on_free_port};
 
 /// One `[databases]` entry: clients connect to `name`, PgBouncer connects to `dbname` upstream
 /// with its own pool limits. Several entries for one upstream database give tenants (or plans)
@@ -126,36 +126,28 @@ impl ThrowawayPgBouncer {
             user.chown(dir.path())?;
         }
         write(&dir.path().join("userlist.txt"), &config.userlist())?;
-        let mut last_error = None;
-        for _attempt in 0..5 {
-            let port = free_port()?;
+        let log = dir.path().join("pgbouncer.log");
+        let (port, (server, ini)) = start_on_free_port(5, "PgBouncer", async |port| {
             let ini = config.ini(port, dir.path());
             let ini_path = dir.path().join("pgbouncer.ini");
             write(&ini_path, &ini)?;
-            let log = dir.path().join("pgbouncer.log");
             let mut cmd = command(&binary, run_as.as_ref(), Some("SIGINT"))?;
             cmd.arg(&ini_path);
             // SIGINT is PgBouncer's "safe shutdown": it stops accepting and closes its servers.
             let server = Supervised::spawn(cmd, &log, Signal::SIGINT)?;
-            match wait_ready(port, &server, &log).await {
-                Ok(()) => {
-                    let startup = begun.elapsed();
-                    tracing::info!(port, ?startup, "throwaway PgBouncer ready");
-                    return Ok(Self {
-                        port,
-                        startup,
-                        ini,
-                        server: Some(server),
-                        dir,
-                    });
-                }
-                Err(e) => last_error = Some(e),
-            }
-        }
-        Err(last_error.unwrap_or(ServerError::StartFailed {
-            server: "PgBouncer",
-            log: String::new(),
-        }))
+            wait_ready(port, &server, &log).await?;
+            Ok((server, ini))
+        })
+        .await?;
+        let startup = begun.elapsed();
+        tracing::info!(port, ?startup, "throwaway PgBouncer ready");
+        Ok(Self {
+            port,
+            startup,
+            ini,
+            server: Some(server),
+            dir,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -218,28 +210,19 @@ fn write(path: &Path, text: &str) -> Result<(), ServerError> {
 
 /// PgBouncer accepts connections as soon as it listens; upstream logins happen per client later.
 async fn wait_ready(port: u16, server: &Supervised, log: &Path) -> Result<(), ServerError> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if server.exit_status().is_some() {
-            return Err(ServerError::StartFailed {
-                server: "PgBouncer",
-                log: log_tail(log),
-            });
-        }
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(ServerError::StartFailed {
-                server: "PgBouncer (not listening after 10 s)",
-                log: log_tail(log),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let patience = Patience {
+        server: "PgBouncer",
+        late: "PgBouncer (not listening after 10 s)",
+        limit: Duration::from_secs(10),
+        poll: Duration::from_millis(10),
+    };
+    server
+        .wait_ready(log, &patience, async || {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        })
+        .await
 }
 
 #[cfg(test)]

@@ -10,13 +10,13 @@ use sqlx::Connection;
 use super::ServerError;
 use super::binaries::find_postgres;
 use super::process::{
-    RunAs, Supervised, command, disown, free_port, log_tail, reap_stale_dirs, scratch_root,
-    server_dir,
+    Patience, RunAs, Supervised, command, disown, reap_stale_dirs, scratch_root, server_dir,
+    start_on_free_port,
 };
 
 /// Settings for a disposable cluster: durability off (nothing here must survive a crash), enough
-/// connections for parallel tests.
-const SERVER_SETTINGS: &[&str] = &[
+/// connections for parallel tests. The container backend runs its clusters with them too.
+pub(super) const SERVER_SETTINGS: &[&str] = &[
     "listen_addresses=127.0.0.1",
     "fsync=off",
     "synchronous_commit=off",
@@ -53,31 +53,23 @@ impl ThrowawayPostgres {
         let data = dir.path().join("data");
         let template = cached_template(&binaries, run_as.as_ref()).await?;
         copy_tree(&template, &data, run_as.clone()).await?;
-        let mut last_error = None;
-        for _attempt in 0..5 {
-            let port = free_port()?;
-            let log = dir.path().join("postgres.log");
+        let log = dir.path().join("postgres.log");
+        let (port, server) = start_on_free_port(5, "PostgreSQL", async |port| {
             let server = spawn(&binaries, run_as.as_ref(), dir.path(), port)?;
-            match wait_ready(port, &server, &log).await {
-                Ok(()) => {
-                    let startup = begun.elapsed();
-                    tracing::info!(port, ?startup, dir = %dir.path().display(), "throwaway PostgreSQL ready");
-                    return Ok(Self {
-                        port,
-                        startup,
-                        binaries,
-                        run_as,
-                        server: Some(server),
-                        dir,
-                    });
-                }
-                Err(e) => last_error = Some(e),
-            }
-        }
-        Err(last_error.unwrap_or(ServerError::StartFailed {
-            server: "PostgreSQL",
-            log: String::new(),
-        }))
+            wait_ready(port, &server, &log).await?;
+            Ok(server)
+        })
+        .await?;
+        let startup = begun.elapsed();
+        tracing::info!(port, ?startup, dir = %dir.path().display(), "throwaway PostgreSQL ready");
+        Ok(Self {
+            port,
+            startup,
+            binaries,
+            run_as,
+            server: Some(server),
+            dir,
+        })
     }
 
     /// Superuser connection URL (database `postgres`).
@@ -288,30 +280,30 @@ async fn run_to_completion(
     })
 }
 
+/// Ready once a superuser connection succeeds.
 async fn wait_ready(port: u16, server: &Supervised, log: &Path) -> Result<(), ServerError> {
     let options =
         crate::sql::connect_options(&format!("postgres://postgres@127.0.0.1:{port}/postgres"))
             .map_err(|e| {
                 ServerError::io("bad connection options".into(), std::io::Error::other(e))
             })?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if server.exit_status().is_some() {
-            return Err(ServerError::StartFailed {
-                server: "PostgreSQL",
-                log: log_tail(log),
-            });
-        }
-        if let Ok(conn) = sqlx::PgConnection::connect_with(&options).await {
-            let _ = conn.close().await;
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(ServerError::StartFailed {
-                server: "PostgreSQL (not ready after 30 s)",
-                log: log_tail(log),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let patience = Patience {
+        server: "PostgreSQL",
+        late: "PostgreSQL (not ready after 30 s)",
+        limit: Duration::from_secs(30),
+        poll: Duration::from_millis(20),
+    };
+    server
+        .wait_ready(
+            log,
+            &patience,
+            async || match sqlx::PgConnection::connect_with(&options).await {
+                Ok(conn) => {
+                    let _ = conn.close().await;
+                    true
+                }
+                Err(_) => false,
+            },
+        )
+        .await
 }

@@ -137,6 +137,46 @@ impl Supervised {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+
+    /// Asks `ready` every `patience.poll` until it says yes. Fails with the tail of `log` when the
+    /// server exits first (a bad setting, a port lost to another process) or stays silent too long.
+    pub async fn wait_ready(
+        &self,
+        log: &Path,
+        patience: &Patience,
+        mut ready: impl AsyncFnMut() -> bool,
+    ) -> Result<(), ServerError> {
+        let deadline = Instant::now() + patience.limit;
+        loop {
+            if self.exit_status().is_some() {
+                return Err(ServerError::StartFailed {
+                    server: patience.server,
+                    log: log_tail(log),
+                });
+            }
+            if ready().await {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(ServerError::StartFailed {
+                    server: patience.late,
+                    log: log_tail(log),
+                });
+            }
+            tokio::time::sleep(patience.poll).await;
+        }
+    }
+}
+
+/// How long a freshly spawned server may take to answer, and what errors call it.
+pub struct Patience {
+    /// The server's name (`PostgreSQL`).
+    pub server: &'static str,
+    /// Its name once `limit` has passed (`PostgreSQL (not ready after 30 s)`).
+    pub late: &'static str,
+    pub limit: Duration,
+    /// How long to wait between two questions.
+    pub poll: Duration,
 }
 
 fn keep(
@@ -318,4 +358,25 @@ pub fn free_port() -> Result<u16, ServerError> {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .map_err(|e| ServerError::io("cannot find a free TCP port".into(), e))
+}
+
+/// Runs `start` on a free port, up to `attempts` times (another process may take the port before
+/// the server binds it). Returns the port and what `start` made, or the last attempt's error.
+pub async fn start_on_free_port<T>(
+    attempts: usize,
+    server: &'static str,
+    mut start: impl AsyncFnMut(u16) -> Result<T, ServerError>,
+) -> Result<(u16, T), ServerError> {
+    let mut last_error = None;
+    for _attempt in 0..attempts {
+        let port = free_port()?;
+        match start(port).await {
+            Ok(started) => return Ok((port, started)),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.unwrap_or(ServerError::StartFailed {
+        server,
+        log: String::new(),
+    }))
 }

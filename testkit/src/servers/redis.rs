@@ -8,7 +8,7 @@ use nix::sys::signal::Signal;
 
 use super::ServerError;
 use super::binaries::find_redis;
-use super::process::{Supervised, command, free_port, log_tail, server_dir};
+use super::process::{Patience, Supervised, command, server_dir, start_on_free_port};
 
 pub struct ThrowawayRedis {
     port: u16,
@@ -24,30 +24,22 @@ impl ThrowawayRedis {
         let begun = Instant::now();
         let binary = find_redis()?;
         let dir = server_dir("redis")?;
-        let mut last_error = None;
-        for _attempt in 0..5 {
-            let port = free_port()?;
-            let log = dir.path().join("redis.log");
+        let log = dir.path().join("redis.log");
+        let (port, server) = start_on_free_port(5, "Redis", async |port| {
             let server = spawn(&binary, dir.path(), port)?;
-            match wait_ready(port, &server, &log).await {
-                Ok(()) => {
-                    let startup = begun.elapsed();
-                    tracing::info!(port, ?startup, "throwaway Redis ready");
-                    return Ok(Self {
-                        port,
-                        startup,
-                        binary,
-                        server: Some(server),
-                        dir,
-                    });
-                }
-                Err(e) => last_error = Some(e),
-            }
-        }
-        Err(last_error.unwrap_or(ServerError::StartFailed {
-            server: "Redis",
-            log: String::new(),
-        }))
+            wait_ready(port, &server, &log).await?;
+            Ok(server)
+        })
+        .await?;
+        let startup = begun.elapsed();
+        tracing::info!(port, ?startup, "throwaway Redis ready");
+        Ok(Self {
+            port,
+            startup,
+            binary,
+            server: Some(server),
+            dir,
+        })
     }
 
     pub fn url(&self) -> String {
@@ -99,25 +91,18 @@ fn spawn(binary: &Path, dir: &Path, port: u16) -> Result<Supervised, ServerError
     Supervised::spawn(cmd, &dir.join("redis.log"), Signal::SIGTERM)
 }
 
+/// Ready once it answers PING.
 async fn wait_ready(port: u16, server: &Supervised, log: &Path) -> Result<(), ServerError> {
-    let deadline = Instant::now() + Duration::from_secs(10);
     let url = format!("redis://127.0.0.1:{port}");
-    loop {
-        if server.exit_status().is_some() {
-            return Err(ServerError::StartFailed {
-                server: "Redis",
-                log: log_tail(log),
-            });
-        }
-        if super::ping_redis(&url).await.is_ok() {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(ServerError::StartFailed {
-                server: "Redis (not ready after 10 s)",
-                log: log_tail(log),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let patience = Patience {
+        server: "Redis",
+        late: "Redis (not ready after 10 s)",
+        limit: Duration::from_secs(10),
+        poll: Duration::from_millis(10),
+    };
+    server
+        .wait_ready(log, &patience, async || {
+            super::ping_redis(&url).await.is_ok()
+        })
+        .await
 }
