@@ -312,7 +312,9 @@ async fn run_checks(
     if result.is_ok()
         && let Some(url) = &pooler_url
     {
-        result = pooled_connections(database, url, report).await;
+        result = report
+            .step("pooled connections", pooled_connections(database, url))
+            .await;
     }
     app.stop().await;
     if result.is_ok() {
@@ -532,10 +534,8 @@ async fn monitor_cycle(
 async fn pooled_connections(
     database: &ReferenceDatabase,
     pooler_url: &str,
-    report: &mut DemoReport,
-) -> Result<(), DemoError> {
+) -> Result<Outcome, DemoError> {
     use tenantprobe::checks::pooled::{PooledConfig, check_pooled};
-    let begun = Instant::now();
     let spec = reference_spec();
     let tenancy = spec.tenancy().unwrap_or_else(Tenancy::reference);
     let pooled = tenantprobe::sql::connect_options(pooler_url).map_err(db("invalid pooler URL"))?;
@@ -548,8 +548,7 @@ async fn pooled_connections(
     .await
     .map_err(|e| DemoError::App(format!("pooled connections: {e}")))?;
     let (active, _waived) = waive(outcome.findings, &spec);
-    report.steps.push(Step {
-        name: "pooled connections".into(),
+    Ok(Outcome {
         summary: format!(
             "after the app's traffic, {} transactions through PgBouncer (transaction mode) as {APP_ROLE} on {} server connection(s), none setting a tenant{}: {} finding(s)",
             outcome.transactions,
@@ -562,10 +561,8 @@ async fn pooled_connections(
             active.len()
         ),
         passed: active.is_empty(),
-        duration: begun.elapsed(),
-    });
-    report.findings.extend(active);
-    Ok(())
+        findings: active,
+    })
 }
 
 /// Each synthetic tenant reads its project list and each of its projects, as users do.
