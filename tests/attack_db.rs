@@ -163,19 +163,25 @@ async fn catches_rls_disabled_with_a_reproducer_that_shows_the_leak() {
     sqlx::raw_sql("ROLLBACK").execute(&mut admin).await.unwrap();
 }
 
-#[tokio::test]
-async fn catches_rls_not_forced_while_the_app_role_owns_the_table() {
-    assert_caught(
-        "not_forced_app_owner",
-        "cross-tenant-read",
-        "public.projects",
-    )
-    .await;
+/// One test per fault (named tests that run in parallel), each caught as `rule` on `object`.
+macro_rules! each_fault_caught_as {
+    ($($test:ident: $fault:literal, $rule:literal, $object:literal;)*) => {$(
+        #[tokio::test]
+        async fn $test() {
+            assert_caught($fault, $rule, $object).await;
+        }
+    )*};
 }
 
-#[tokio::test]
-async fn catches_a_permissive_always_true_policy() {
-    assert_caught("permissive_true", "cross-tenant-read", "public.tasks").await;
+each_fault_caught_as! {
+    catches_rls_not_forced_while_the_app_role_owns_the_table: "not_forced_app_owner", "cross-tenant-read", "public.projects";
+    catches_a_permissive_always_true_policy: "permissive_true", "cross-tenant-read", "public.tasks";
+    catches_a_view_without_security_invoker: "view_definer", "cross-tenant-read", "public.task_titles";
+    catches_a_security_definer_function: "security_definer", "cross-tenant-read", "public.project_names(uuid)";
+    catches_truncate_granted: "truncate_granted", "truncate-allowed", "public.tasks";
+    catches_a_unique_key_without_the_tenant_column: "unique_without_tenant", "unique-key-existence-oracle", "public.projects";
+    catches_an_insert_policy_without_a_tenant_check: "insert_no_check", "cross-tenant-insert", "public.projects";
+    catches_an_update_policy_that_lets_rows_move: "update_moves", "row-moved-to-other-tenant", "public.projects";
 }
 
 #[tokio::test]
@@ -186,21 +192,6 @@ async fn catches_a_policy_that_fails_open_without_a_tenant() {
         "{}",
         found.detail
     );
-}
-
-#[tokio::test]
-async fn catches_a_view_without_security_invoker() {
-    assert_caught("view_definer", "cross-tenant-read", "public.task_titles").await;
-}
-
-#[tokio::test]
-async fn catches_a_security_definer_function() {
-    assert_caught(
-        "security_definer",
-        "cross-tenant-read",
-        "public.project_names(uuid)",
-    )
-    .await;
 }
 
 #[tokio::test]
@@ -222,11 +213,6 @@ async fn catches_a_partition_without_rls() {
 }
 
 #[tokio::test]
-async fn catches_truncate_granted() {
-    assert_caught("truncate_granted", "truncate-allowed", "public.tasks").await;
-}
-
-#[tokio::test]
 async fn catches_a_foreign_key_without_the_tenant_column() {
     let found = assert_caught(
         "fk_without_tenant",
@@ -235,16 +221,6 @@ async fn catches_a_foreign_key_without_the_tenant_column() {
     )
     .await;
     assert!(found.detail.contains("now references"), "{}", found.detail);
-}
-
-#[tokio::test]
-async fn catches_a_unique_key_without_the_tenant_column() {
-    assert_caught(
-        "unique_without_tenant",
-        "unique-key-existence-oracle",
-        "public.projects",
-    )
-    .await;
 }
 
 #[tokio::test]
@@ -261,21 +237,6 @@ async fn catches_bypassrls_on_the_app_role() {
         .execute(&mut admin)
         .await
         .unwrap();
-}
-
-#[tokio::test]
-async fn catches_an_insert_policy_without_a_tenant_check() {
-    assert_caught("insert_no_check", "cross-tenant-insert", "public.projects").await;
-}
-
-#[tokio::test]
-async fn catches_an_update_policy_that_lets_rows_move() {
-    assert_caught(
-        "update_moves",
-        "row-moved-to-other-tenant",
-        "public.projects",
-    )
-    .await;
 }
 
 #[tokio::test]

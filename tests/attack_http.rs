@@ -154,39 +154,23 @@ async fn catches_global_cache_key_with_the_request_that_filled_the_cache_in_the_
     assert!(lists.len() >= 2, "{evidence}");
 }
 
-#[tokio::test]
-async fn catches_subdomain_trust() {
-    assert_caught(Fault::SubdomainTrust, "http-tenant-confusion", None).await;
+/// One test per fault (named tests that run in parallel), each caught as `rule` on `object`.
+macro_rules! each_fault_caught_as {
+    ($($test:ident: $fault:ident, $rule:literal, $object:expr;)*) => {$(
+        #[tokio::test]
+        async fn $test() {
+            assert_caught(Fault::$fault, $rule, $object).await;
+        }
+    )*};
 }
 
-#[tokio::test]
-async fn catches_jwt_no_verify() {
-    assert_caught(Fault::JwtNoVerify, "http-forged-token-accepted", None).await;
-}
-
-#[tokio::test]
-async fn catches_session_context_leak() {
-    assert_caught(Fault::SessionContextLeak, "http-anonymous-read", None).await;
-}
-
-#[tokio::test]
-async fn catches_rls_bypass_handler() {
-    assert_caught(
-        Fault::RlsBypassHandler,
-        "http-cross-tenant-read",
-        Some("GET /api/users"),
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn catches_body_tenant_override() {
-    assert_caught(Fault::BodyTenantOverride, "http-tenant-confusion", None).await;
-}
-
-#[tokio::test]
-async fn catches_debug_tenant_param() {
-    assert_caught(Fault::DebugTenantParam, "http-tenant-confusion", None).await;
+each_fault_caught_as! {
+    catches_subdomain_trust: SubdomainTrust, "http-tenant-confusion", None;
+    catches_jwt_no_verify: JwtNoVerify, "http-forged-token-accepted", None;
+    catches_session_context_leak: SessionContextLeak, "http-anonymous-read", None;
+    catches_rls_bypass_handler: RlsBypassHandler, "http-cross-tenant-read", Some("GET /api/users");
+    catches_body_tenant_override: BodyTenantOverride, "http-tenant-confusion", None;
+    catches_debug_tenant_param: DebugTenantParam, "http-tenant-confusion", None;
 }
 
 #[tokio::test]
