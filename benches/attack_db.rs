@@ -131,14 +131,12 @@ async fn throughput(postgres: &Postgres, options: &Options) -> anyhow::Result<()
     };
     let tenancy = Tenancy::reference();
     let attack_run = |jobs: usize, pipeline: Pipeline| {
-        let config = AttackConfig {
-            cases: u32::MAX,
-            seed: 1,
+        let mut config = AttackConfig {
             jobs,
-            time_budget: Some(Duration::from_secs(options.seconds)),
             pipeline,
-            ..AttackConfig::default()
+            ..AttackConfig::new(u32::MAX, 1)
         };
+        config.run.time_budget = Some(Duration::from_secs(options.seconds));
         let (admin, tenancy) = (admin.clone(), tenancy.clone());
         async move { attack(&admin, &tenancy, &config).await }
     };
@@ -314,10 +312,8 @@ async fn detection_table(postgres: &Postgres) -> anyhow::Result<()> {
         let mut firsts = Vec::new();
         for seed in 1..=10u64 {
             let config = AttackConfig {
-                cases: 128,
-                seed,
                 own_server: true,
-                ..AttackConfig::default()
+                ..AttackConfig::new(128, seed)
             };
             let outcome = attack(&db.admin_options(), &Tenancy::reference(), &config).await?;
             let first = outcome

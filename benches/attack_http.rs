@@ -91,11 +91,9 @@ async fn main() -> anyhow::Result<()> {
     }
     for (i, at_once) in [1usize, 4].into_iter().enumerate() {
         let config = HttpAttackConfig {
-            cases: 150,
-            seed: 1,
             concurrency: at_once,
             record: true,
-            ..HttpAttackConfig::default()
+            ..HttpAttackConfig::new(150, 1)
         };
         let outcome = http::attack(target.clone(), tenants.clone(), config).await?;
         anyhow::ensure!(

@@ -45,10 +45,7 @@ async fn main() -> anyhow::Result<()> {
         let (target, tenants) =
             support::reference_target(&app, &db, Some(&redis.url()), &slugs).await?;
         let begun = Instant::now();
-        let config = HttpAttackConfig {
-            seed: 7,
-            ..HttpAttackConfig::default()
-        };
+        let config = HttpAttackConfig::new(64, 7);
         let outcome = http::attack(target, tenants, config).await?;
         let elapsed = begun.elapsed();
         let first = outcome

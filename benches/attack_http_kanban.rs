@@ -76,10 +76,7 @@ fn main() -> anyhow::Result<()> {
             let tenants =
                 obtain_tenants(&spec, &env, &[], &reqwest::Client::new(), Some(&target)).await?;
             let begun = Instant::now();
-            let config = HttpAttackConfig {
-                seed: 14,
-                ..HttpAttackConfig::default()
-            };
+            let config = HttpAttackConfig::new(64, 14);
             let outcome = http::attack(target, tenants, config).await?;
             let first = outcome
                 .first_seen

@@ -16,12 +16,10 @@ async fn attack(db: &support::TestDb, app_role: &str, cases: u32, seed: u64) -> 
         ..Tenancy::reference()
     };
     let config = AttackConfig {
-        cases,
-        seed,
         // Each test's database is its own: TRUNCATE may really be tried (capped at a 50 ms lock
         // wait). `tests/attack_db_safety.rs` covers the catalog judgement used elsewhere.
         own_server: true,
-        ..AttackConfig::default()
+        ..AttackConfig::new(cases, seed)
     };
     db::attack(&db.admin_options(), &tenancy, &config)
         .await
@@ -256,10 +254,8 @@ async fn read_only_mode_writes_nothing_and_still_finds_a_table_without_rls() {
     let before = count("SELECT (SELECT count(*) FROM projects) + (SELECT count(*) FROM tasks) + (SELECT count(*) FROM tenants)").await;
     let tenancy = Tenancy::reference();
     let config = AttackConfig {
-        cases: 64,
-        seed: 3,
         read_only: true,
-        ..AttackConfig::default()
+        ..AttackConfig::new(64, 3)
     };
     let outcome = db::attack(&db.admin_options(), &tenancy, &config)
         .await
@@ -306,16 +302,9 @@ async fn an_app_role_the_observer_cannot_become_is_a_clear_error() {
         .await
         .unwrap();
     let observer = db.options_as(&role);
-    let err = db::attack(
-        &observer,
-        &Tenancy::reference(),
-        &AttackConfig {
-            cases: 1,
-            ..AttackConfig::default()
-        },
-    )
-    .await
-    .unwrap_err();
+    let err = db::attack(&observer, &Tenancy::reference(), &AttackConfig::new(1, 0))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("cannot be assumed"), "{err}");
     sqlx::raw_sql(AssertSqlSafe(format!("DROP ROLE {role}")))
         .execute(&mut admin)

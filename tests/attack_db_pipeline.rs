@@ -21,11 +21,9 @@ async fn attack(
     pipeline: Pipeline,
 ) -> AttackOutcome {
     let config = AttackConfig {
-        cases: 40,
-        seed,
         own_server: true,
         pipeline,
-        ..AttackConfig::default()
+        ..AttackConfig::new(40, seed)
     };
     db::attack(options, tenancy, &config).await.unwrap()
 }

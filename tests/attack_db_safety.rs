@@ -34,11 +34,7 @@ fn limits(statement: Duration) -> SessionLimits {
 
 /// `cases` cases from `seed`, otherwise the defaults.
 fn config(cases: u32, seed: u64) -> AttackConfig {
-    AttackConfig {
-        cases,
-        seed,
-        ..AttackConfig::default()
-    }
+    AttackConfig::new(cases, seed)
 }
 
 async fn attack(options: &PgConnectOptions, config: AttackConfig) -> AttackOutcome {

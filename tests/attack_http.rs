@@ -23,11 +23,7 @@ async fn attack(w: &support::AppWorld, cases: u32, seed: u64) -> HttpOutcome {
 
 /// `cases` cases from `seed`, otherwise the defaults.
 fn config(cases: u32, seed: u64) -> HttpAttackConfig {
-    HttpAttackConfig {
-        cases,
-        seed,
-        ..HttpAttackConfig::default()
-    }
+    HttpAttackConfig::new(cases, seed)
 }
 
 #[tokio::test]
@@ -198,7 +194,7 @@ async fn attack_spec(
     addr: std::net::SocketAddr,
     tokens: &[(String, String)],
     config: HttpAttackConfig,
-) -> Result<HttpOutcome, http::HttpAttackError> {
+) -> Result<HttpOutcome, tenantprobe::actor::ActorError> {
     let vars = [
         (format!("{prefix}_URL"), format!("http://{addr}")),
         (format!("{prefix}_TOKEN_ALPHA"), tokens[0].1.clone()),
@@ -270,13 +266,9 @@ async fn an_api_that_refuses_before_reading_the_body_yields_no_finding_when_corr
 
 #[tokio::test]
 async fn a_run_that_reaches_its_time_budget_stops_starting_cases_and_is_marked_partial() {
-    let outcome = attack_early_api(HttpAttackConfig {
-        cases: 1_000_000,
-        seed: 4,
-        time_budget: Some(std::time::Duration::from_secs(1)),
-        ..HttpAttackConfig::default()
-    })
-    .await;
+    let mut config = HttpAttackConfig::new(1_000_000, 4);
+    config.run.time_budget = Some(std::time::Duration::from_secs(1));
+    let outcome = attack_early_api(config).await;
     assert_eq!(outcome.partial.as_deref(), Some("time budget reached"));
     assert!(outcome.cases > 0 && outcome.cases < 1_000_000);
 }
@@ -317,7 +309,10 @@ use support::tenancy_api::{Flaw, TenancyApi};
 async fn attack_tenancy_api(
     flaw: Option<Flaw>,
     edit: impl Fn(String) -> String,
-) -> (TenancyApi, Result<HttpOutcome, http::HttpAttackError>) {
+) -> (
+    TenancyApi,
+    Result<HttpOutcome, tenantprobe::actor::ActorError>,
+) {
     let api = support::tenancy_api::start(flaw).await;
     let text = std::fs::read_to_string(support::repo_path("tests/tenancy-api.toml")).unwrap();
     let spec = Spec::parse(&edit(text), "tenancy-api.toml").unwrap();
@@ -406,7 +401,7 @@ async fn an_id_pointer_that_matches_no_create_response_is_a_usage_error_showing_
         attack_tenancy_api(None, |t| t.replace("id = \"/data/id\"", "id = \"/id\"")).await;
     let error = outcome.unwrap_err();
     assert!(
-        matches!(error, http::HttpAttackError::Shape(_)),
+        matches!(error, tenantprobe::actor::ActorError::Shape(_)),
         "{error:?}"
     );
     let message = error.to_string();

@@ -19,16 +19,9 @@ async fn attack(fault: Option<&str>) -> HttpOutcome {
     let spec = kanban_api::spec();
     let env = api.env();
     let (target, tenants) = support::targets::http_target_and_tenants(&spec, &env, &[]).await;
-    http::attack(
-        target,
-        tenants,
-        HttpAttackConfig {
-            seed: 14,
-            ..HttpAttackConfig::default()
-        },
-    )
-    .await
-    .unwrap()
+    http::attack(target, tenants, HttpAttackConfig::new(64, 14))
+        .await
+        .unwrap()
 }
 
 /// (rule, object) of every finding at medium or above.

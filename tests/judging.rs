@@ -57,11 +57,9 @@ async fn audit(db: &support::TestDb, tenancy: &Tenancy) -> Vec<Finding> {
 /// As the CLI runs it: findings tied to the audit of the same snapshot.
 async fn attack(db: &support::TestDb, tenancy: &Tenancy, seed: u64) -> AttackOutcome {
     let config = AttackConfig {
-        cases: 128,
-        seed,
         own_server: true,
         explain: Some(tenantprobe::audit::findings),
-        ..AttackConfig::default()
+        ..AttackConfig::new(128, seed)
     };
     db::attack(&db.admin_options(), tenancy, &config)
         .await

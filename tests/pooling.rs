@@ -219,11 +219,7 @@ async fn attack_http_catches_the_session_context_leak_through_pgbouncer() {
     let outcome = tenantprobe::attack::http::attack(
         target,
         tenants,
-        tenantprobe::attack::http::HttpAttackConfig {
-            cases: 32,
-            seed: 7,
-            ..Default::default()
-        },
+        tenantprobe::attack::http::HttpAttackConfig::new(32, 7),
     )
     .await
     .unwrap();

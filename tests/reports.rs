@@ -585,17 +585,13 @@ async fn the_attack_reports_shrinking_so_progress_never_freezes() {
     async fn run(db: &support::TestDb, cases: u32) -> (u64, u64) {
         let (done, shrunk) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         let (d, s) = (Arc::clone(&done), Arc::clone(&shrunk));
-        let config = AttackConfig {
-            cases,
-            seed: 7,
-            on_case: Some(ProgressHook(Arc::new(move || {
-                d.fetch_add(1, Ordering::Relaxed);
-            }))),
-            on_shrink: Some(ProgressHook(Arc::new(move || {
-                s.fetch_add(1, Ordering::Relaxed);
-            }))),
-            ..AttackConfig::default()
-        };
+        let mut config = AttackConfig::new(cases, 7);
+        config.run.on_case = Some(ProgressHook(Arc::new(move || {
+            d.fetch_add(1, Ordering::Relaxed);
+        })));
+        config.run.on_shrink = Some(ProgressHook(Arc::new(move || {
+            s.fetch_add(1, Ordering::Relaxed);
+        })));
         let tenancy = tenantprobe::tenancy::Tenancy::reference();
         db::attack(&db.admin_options(), &tenancy, &config)
             .await

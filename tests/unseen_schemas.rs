@@ -79,11 +79,7 @@ impl Crm {
 
     /// As on a live target: privileges that need strong locks are judged from the catalog.
     async fn attack(&self, seed: u64) -> AttackOutcome {
-        let config = AttackConfig {
-            cases: 128,
-            seed,
-            ..AttackConfig::default()
-        };
+        let config = AttackConfig::new(128, seed);
         db::attack(&self.db.admin_options(), &self.tenancy(), &config)
             .await
             .unwrap()

@@ -633,11 +633,7 @@ async fn api_attack(
 ) -> Result<Outcome, DemoError> {
     use tenantprobe::attack::http::{self, HttpAttackConfig};
     let (spec, target, tenants) = spec_tenants(database, app, redis_url, "attack").await?;
-    let config = HttpAttackConfig {
-        cases: 32,
-        seed: 1,
-        ..HttpAttackConfig::default()
-    };
+    let config = HttpAttackConfig::new(32, 1);
     let outcome = http::attack(target, tenants, config)
         .await
         .map_err(|e| DemoError::App(e.to_string()))?;
@@ -698,12 +694,10 @@ async fn database_attack(database: &ReferenceDatabase) -> Result<Outcome, DemoEr
     let spec = reference_spec();
     let tenancy = spec.tenancy().unwrap_or_else(Tenancy::reference);
     let config = tenantprobe::attack::db::AttackConfig {
-        cases: 64,
-        seed: 1,
         // The demo's database is its own: a TRUNCATE (capped at a 50 ms lock wait) stalls no one.
         own_server: true,
         explain: Some(tenantprobe::audit::findings),
-        ..Default::default()
+        ..tenantprobe::attack::db::AttackConfig::new(64, 1)
     };
     let outcome = tenantprobe::attack::db::attack(&database.admin_options(), &tenancy, &config)
         .await

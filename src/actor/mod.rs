@@ -4,11 +4,13 @@
 //! noisy and the monitor all act through this layer.
 
 pub mod client;
+mod error;
 pub mod identity;
 pub mod values;
 pub mod world;
 
 pub use client::{Client, Credentials, Exchange};
+pub use error::ActorError;
 
 /// What sets an API's URL, for an "unreachable" error to name.
 pub const API_URL_SOURCE: &str = "the spec's base_url_env or --base-url";

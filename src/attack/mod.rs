@@ -9,3 +9,5 @@ pub mod db;
 pub mod engine;
 pub mod http;
 pub mod noisy;
+
+pub use engine::RunControls;

@@ -7,66 +7,24 @@ use std::sync::Mutex;
 
 use super::rules;
 use crate::actor::world;
-use crate::actor::{
-    API_URL_SOURCE, Client, Credentials, Exchange, Identity, NoToken, identities, values_for,
-};
+use crate::actor::{ActorError, Client, Credentials, Exchange, Identity, identities, values_for};
 use crate::finding::Finding;
 use crate::oracle::Markers;
 use crate::spec::Operation;
 use crate::target::{HttpTarget, TestTenant};
 
-/// Why the dynamic check could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum CrossCheckError {
-    #[error("at least two test tenants are needed, got {0}")]
-    TooFewTenants(usize),
-    #[error(transparent)]
-    NoToken(#[from] NoToken),
-    #[error("cannot build the HTTP client")]
-    Client(#[source] reqwest::Error),
-    #[error("cannot reach the API at `{url}`")]
-    Unreachable {
-        url: String,
-        #[source]
-        cause: reqwest::Error,
-    },
-    /// The API answered in a shape the spec does not describe (fix the spec's pointers).
-    /// Not a `#[source]`: the message already says it all, and a report of the cause chain would
-    /// repeat it.
-    #[error("{0}; fix the pointer in the spec's [[api.resources]]")]
-    Shape(Box<world::ShapeMismatch>),
-}
-
-impl From<Box<world::ShapeMismatch>> for CrossCheckError {
-    fn from(mismatch: Box<world::ShapeMismatch>) -> Self {
-        Self::Shape(mismatch)
-    }
-}
-
-impl From<CrossCheckError> for crate::Error {
-    /// An API that does not answer is unreachable (exit 3); the rest stops the run (exit 2).
-    fn from(e: CrossCheckError) -> Self {
-        match e {
-            CrossCheckError::Unreachable { url, cause } => {
-                Self::unreachable("the API", url, API_URL_SOURCE, cause)
-            }
-            e => Self::failed(e),
-        }
-    }
-}
-
 /// Runs the check with the first two tenants; returns findings (with curl evidence).
 pub async fn cross_check(
     target: HttpTarget,
     tenants: Vec<TestTenant>,
-) -> Result<Vec<Finding>, CrossCheckError> {
+) -> Result<Vec<Finding>, ActorError> {
     if tenants.len() < 2 {
-        return Err(CrossCheckError::TooFewTenants(tenants.len()));
+        return Err(ActorError::TooFewTenants(tenants.len()));
     }
-    let client = Client::new(target).map_err(CrossCheckError::Client)?;
+    let client = Client::new(target).map_err(ActorError::Client)?;
     let identities = identities(&client, &tenants)?;
     let markers = Mutex::new(Markers::new(0xCAC4E));
-    let unreachable = |cause: reqwest::Error| CrossCheckError::Unreachable {
+    let unreachable = |cause: reqwest::Error| ActorError::Unreachable {
         url: client.target.base_url.to_string(),
         cause,
     };

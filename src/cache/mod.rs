@@ -6,7 +6,7 @@ pub mod cross_check;
 pub mod learn;
 
 pub use crate::checks::keys::*;
-pub use cross_check::{CrossCheckError, cross_check};
+pub use cross_check::cross_check;
 pub use learn::{LearnOptions, Learned, learn};
 
 /// The tenants the database knows: the tenants table's key as text and, when the table has a

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 use tenantprobe::Error;
+use tenantprobe::attack::RunControls;
 use tenantprobe::attack::db::{self, AttackConfig};
 use tenantprobe::exit::ExitStatus;
 use tenantprobe::report::Report;
@@ -155,16 +156,16 @@ impl AttackDbArgs {
     /// The attack as the flags describe it; `exec` adds what the target and the terminal give.
     fn config(&self, seed: u64) -> AttackConfig {
         AttackConfig {
-            cases: self.cases,
-            seed,
+            run: RunControls {
+                time_budget: self.time_budget,
+                regressions: self.regressions.clone(),
+                ..RunControls::new(self.cases, seed, self.shrink_budget)
+            },
             max_tenants: usize::try_from(self.max_tenants).unwrap_or(3),
             max_steps: self.max_steps,
             jobs: usize::try_from(self.jobs).unwrap_or(1),
-            time_budget: self.time_budget,
             read_only: self.read_only,
             own_server: false,
-            regressions: self.regressions.clone(),
-            shrink_budget: self.shrink_budget,
             ..AttackConfig::default()
         }
     }
@@ -179,15 +180,14 @@ impl AttackDbArgs {
         let options = db.checked_options().await?;
         let seed = self.seed.unwrap_or_else(rand_seed);
         let progress = super::ui::case_bar("attack db", u64::from(self.cases));
-        let mut config = AttackConfig {
+        let stop = Arc::new(AtomicBool::new(false));
+        let config = self.config(seed);
+        let config = AttackConfig {
             skip_functions: db.skip_functions.clone(),
             explain: Some(tenantprobe::audit::findings),
-            on_case: super::ui::case_hook(&progress),
-            on_shrink: super::ui::shrink_hook(&progress),
-            ..self.config(seed)
+            run: watched(config.run.clone(), &progress, &stop),
+            ..config
         };
-        let stop = Arc::new(AtomicBool::new(false));
-        config.stop = Some(Arc::clone(&stop));
         let attack = db::attack(&options, &db.tenancy, &config);
         tokio::pin!(attack);
         let outcome = tokio::select! {
@@ -274,34 +274,36 @@ impl AttackDbArgs {
             Pooler::NotAsked => {}
         }
         if let Some(premium) = premium::premium_databases(&db).await? {
-            // Several databases: the same attack on each premium one.
+            // Several databases: the same attack on each premium one. The progress bar is gone,
+            // and seeds of failing cases are the shared run's file.
+            let each = AttackConfig {
+                run: RunControls {
+                    on_case: None,
+                    on_shrink: None,
+                    regressions: None,
+                    ..config.run.clone()
+                },
+                ..config.clone()
+            };
             findings = premium::in_shared_database(findings, &options);
-            for p in &premium {
-                let (on, tenancy) = premium::on_premium(&options, &db.tenancy, p);
-                let mut each = config.clone();
-                // The progress bar is gone, and seeds of failing cases are the shared run's file.
-                each.on_case = None;
-                each.on_shrink = None;
-                each.regressions = None;
-                each.stop = Some(Arc::clone(&stop));
-                let premium_outcome = db::attack(&on, &tenancy, &each)
-                    .await
-                    .map_err(Error::failed)?;
-                notes.push(format!(
-                    "{}: {} cases, {} attempts, {} finding(s)",
-                    premium::describe(p, &tenancy),
-                    premium_outcome.cases,
-                    premium_outcome.attempts,
-                    premium_outcome.findings.len()
-                ));
-                if premium_outcome.attempts == 0 {
+            let found = premium::examine_each(&premium, &options, &db.tenancy, &mut notes, async |on, tenancy, p| {
+                let outcome = db::attack(on, tenancy, &each).await.map_err(Error::failed)?;
+                if outcome.attempts == 0 {
                     return Err(Error::NothingExamined(format!(
                         "attack db made no attempt on premium database `{}`: nothing there was examined",
                         p.database
                     )));
                 }
-                findings.extend(premium::in_database(premium_outcome.findings, &p.database));
-            }
+                let summary = format!(
+                    "{} cases, {} attempts, {} finding(s)",
+                    outcome.cases,
+                    outcome.attempts,
+                    outcome.findings.len()
+                );
+                Ok((outcome.findings, summary))
+            })
+            .await?;
+            findings.extend(found);
         }
         let matrix = tenantprobe::report::matrix::from_attack_db(&outcome.coverage);
         let report = Report::new("attack db", &name, &rules, begun.elapsed(), &notes);
@@ -313,6 +315,20 @@ impl AttackDbArgs {
         };
         self.output
             .emit(target.spec(), facts, report, &mut findings)
+    }
+}
+
+/// `run`, advancing `progress` and stopped by `stop` (which SIGINT and SIGTERM set).
+fn watched(
+    run: RunControls,
+    progress: &Option<indicatif::ProgressBar>,
+    stop: &Arc<AtomicBool>,
+) -> RunControls {
+    RunControls {
+        on_case: super::ui::case_hook(progress),
+        on_shrink: super::ui::shrink_hook(progress),
+        stop: Some(Arc::clone(stop)),
+        ..run
     }
 }
 
@@ -337,23 +353,17 @@ impl AttackHttpArgs {
         let tenants = create_tenants(&resolved, &self.tenants, &target).await?;
         let seed = self.seed.unwrap_or_else(rand_seed);
         let progress = super::ui::case_bar("attack http", u64::from(self.cases));
-        let config = HttpAttackConfig {
-            cases: self.cases,
-            seed,
-            max_steps: self.max_steps,
-            concurrency: usize::try_from(self.concurrency).unwrap_or(4),
+        let stop = Arc::new(AtomicBool::new(false));
+        let run = RunControls {
             time_budget: self.time_budget,
             regressions: self.regressions.clone(),
-            on_case: super::ui::case_hook(&progress),
-            on_shrink: super::ui::shrink_hook(&progress),
-            record: false,
-            shrink_budget: self.shrink_budget,
-            stop: None,
+            ..RunControls::new(self.cases, seed, self.shrink_budget)
         };
-        let stop = Arc::new(AtomicBool::new(false));
         let config = HttpAttackConfig {
-            stop: Some(Arc::clone(&stop)),
-            ..config
+            run: watched(run, &progress, &stop),
+            max_steps: self.max_steps,
+            concurrency: usize::try_from(self.concurrency).unwrap_or(4),
+            record: false,
         };
         let base = tenantprobe::redact::redact(target.base_url.as_str());
         let attack = http::attack(target, tenants, config);
@@ -508,13 +518,13 @@ mod tests {
     #[test]
     fn shrink_budget_reaches_the_attack_config_and_defaults_to_the_engines() {
         let given = attack_db(&["--shrink-budget", "5s"]).config(1);
-        assert_eq!(given.shrink_budget, Duration::from_secs(5));
+        assert_eq!(given.run.shrink_budget, Duration::from_secs(5));
         let default = attack_db(&[]).config(1);
         assert_eq!(
-            default.shrink_budget,
-            AttackConfig::default().shrink_budget,
+            default.run.shrink_budget,
+            AttackConfig::default().run.shrink_budget,
             "without the flag the budget stays the engine's 20 s"
         );
-        assert_eq!(default.shrink_budget, Duration::from_secs(20));
+        assert_eq!(default.run.shrink_budget, Duration::from_secs(20));
     }
 }

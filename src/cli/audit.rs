@@ -66,19 +66,25 @@ impl AuditArgs {
         let mut findings = outcome.findings;
         if let Some(premium) = premium::premium_databases(&db).await? {
             findings = premium::in_shared_database(findings, &options);
-            for p in &premium {
-                let (on, tenancy) = premium::on_premium(&options, &db.tenancy, p);
-                let outcome = tenantprobe::audit::audit_parallel(&on, &tenancy)
-                    .await
-                    .map_err(Error::failed)?;
-                notes.push(format!(
-                    "{}: {} relations, {} finding(s)",
-                    premium::describe(p, &tenancy),
-                    outcome.relations,
-                    outcome.findings.len()
-                ));
-                findings.extend(premium::in_database(outcome.findings, &p.database));
-            }
+            let found = premium::examine_each(
+                &premium,
+                &options,
+                &db.tenancy,
+                &mut notes,
+                async |on, tenancy, _| {
+                    let outcome = tenantprobe::audit::audit_parallel(on, tenancy)
+                        .await
+                        .map_err(Error::failed)?;
+                    let summary = format!(
+                        "{} relations, {} finding(s)",
+                        outcome.relations,
+                        outcome.findings.len()
+                    );
+                    Ok((outcome.findings, summary))
+                },
+            )
+            .await?;
+            findings.extend(found);
             let located = tenantprobe::checks::placement::check(&options, &db.tenancy, &premium)
                 .await
                 .map_err(Error::failed)?;

@@ -19,9 +19,32 @@ pub async fn premium_databases(db: &DatabaseTarget) -> Result<Option<Vec<Premium
     Ok(Some(listed.map_err(Error::failed)?))
 }
 
+/// Runs `check` on every premium database, as that database's app role; the findings of all,
+/// each naming its database. `notes` gets a line on each: which database, and `check`'s summary.
+pub async fn examine_each(
+    premium: &[PremiumDatabase],
+    options: &PgConnectOptions,
+    tenancy: &Tenancy,
+    notes: &mut Vec<String>,
+    check: impl AsyncFn(
+        &PgConnectOptions,
+        &Tenancy,
+        &PremiumDatabase,
+    ) -> Result<(Vec<Finding>, String), Error>,
+) -> Result<Vec<Finding>, Error> {
+    let mut findings = Vec::new();
+    for p in premium {
+        let (on, tenancy) = on_premium(options, tenancy, p);
+        let (found, summary) = check(&on, &tenancy, p).await?;
+        notes.push(format!("{}: {summary}", describe(p, &tenancy)));
+        findings.extend(in_database(found, &p.database));
+    }
+    Ok(findings)
+}
+
 /// Where and as whom to examine one premium database: its connection options, and the tenancy
 /// with its own app role when the catalog names one.
-pub fn on_premium(
+fn on_premium(
     options: &PgConnectOptions,
     tenancy: &Tenancy,
     premium: &PremiumDatabase,
@@ -34,7 +57,7 @@ pub fn on_premium(
 }
 
 /// How notes name one premium database, and as whom it was examined.
-pub fn describe(premium: &PremiumDatabase, tenancy: &Tenancy) -> String {
+fn describe(premium: &PremiumDatabase, tenancy: &Tenancy) -> String {
     format!(
         "premium database `{}` (tenant {}, app role `{}`)",
         premium.database, premium.tenant_id, tenancy.app_role
@@ -48,7 +71,7 @@ pub fn in_shared_database(findings: Vec<Finding>, options: &PgConnectOptions) ->
 }
 
 /// The findings of one of several databases, each naming `database`.
-pub fn in_database(findings: Vec<Finding>, database: &str) -> Vec<Finding> {
+fn in_database(findings: Vec<Finding>, database: &str) -> Vec<Finding> {
     findings
         .into_iter()
         .map(|f| f.in_database(database))

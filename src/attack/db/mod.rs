@@ -20,9 +20,7 @@ mod world;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use proptest::strategy::{BoxedStrategy, Strategy};
@@ -40,7 +38,9 @@ use self::ops::{Attempt, Case, Context, Planner};
 use self::timings::add_since;
 use self::values::ValueGen;
 use self::world::{World, WorldParams};
-use crate::attack::engine::{self, DriveError, Phase, PropertyEngine, Settings, Signature};
+use crate::attack::engine::{
+    self, DriveError, Phase, PropertyEngine, RunControls, Settings, Signature,
+};
 use crate::catalog::{Catalog, CatalogError};
 
 use crate::finding::Finding;
@@ -64,13 +64,11 @@ pub enum AttackError {
 /// How hard to attack.
 #[derive(Debug, Clone)]
 pub struct AttackConfig {
-    /// Test cases in all (split between workers).
-    pub cases: u32,
-    pub seed: u64,
+    /// Cases (split between workers), seed, budgets, progress and stop.
+    pub run: RunControls,
     pub max_tenants: usize,
     pub max_steps: usize,
     pub jobs: usize,
-    pub time_budget: Option<Duration>,
     /// No writes at all (for production replicas): a sampled world of existing rows, reads only,
     /// in READ ONLY transactions, calling only STABLE and IMMUTABLE functions.
     pub read_only: bool,
@@ -81,21 +79,9 @@ pub struct AttackConfig {
     /// Functions never called, beyond the built-in list of functions with effects outside the
     /// transaction (`schema.name` or `name`, `*` wildcards).
     pub skip_functions: Vec<String>,
-    /// Where proptest keeps the seeds of failing cases, replayed first on later runs.
-    pub regressions: Option<PathBuf>,
     /// Ties findings to their catalog reasons (`causes`): the audit of the same snapshot, passed
     /// in by the caller (`tenantprobe::audit::findings`), since one engine never imports another.
     pub explain: Option<Explain>,
-    /// Called after every case (progress bars).
-    pub on_case: Option<ProgressHook>,
-    /// Set to stop the run (on SIGINT or SIGTERM): workers finish the attempt under way, roll
-    /// back and return what they found so far.
-    pub stop: Option<Arc<AtomicBool>>,
-    /// Called before every shrinking step, so progress shows the run is not stuck.
-    pub on_shrink: Option<ProgressHook>,
-    /// Time spent shrinking one failing case, at most: a finding is reported with the smallest
-    /// case found by then.
-    pub shrink_budget: Duration,
     /// How attempts travel to the server (the default: batched and prepared).
     pub pipeline: Pipeline,
 }
@@ -131,26 +117,26 @@ impl Default for Pipeline {
 /// What a catalog snapshot's audit finds, under a tenancy: the reasons behind attack findings.
 pub type Explain = fn(&Catalog, &Tenancy) -> Vec<Finding>;
 
-impl Default for AttackConfig {
-    fn default() -> Self {
+impl AttackConfig {
+    /// `cases` cases from `seed`; everything else the default.
+    pub fn new(cases: u32, seed: u64) -> Self {
         Self {
-            cases: 128,
-            seed: 0,
+            run: RunControls::new(cases, seed, Duration::from_secs(20)),
             max_tenants: 3,
             max_steps: 64,
             jobs: 1,
-            time_budget: None,
             read_only: false,
             own_server: false,
             skip_functions: Vec::new(),
-            regressions: None,
             explain: None,
-            on_case: None,
-            stop: None,
-            on_shrink: None,
-            shrink_budget: Duration::from_secs(20),
             pipeline: Pipeline::default(),
         }
+    }
+}
+
+impl Default for AttackConfig {
+    fn default() -> Self {
+        Self::new(128, 0)
     }
 }
 
@@ -398,12 +384,12 @@ pub async fn attack(
     }
     let schema = Arc::new(schema);
 
-    let deadline = config.time_budget.map(|b| begun + b);
+    let deadline = config.run.time_budget.map(|b| begun + b);
     let jobs = config.jobs.max(1);
     let mut handles = Vec::new();
     for worker in 0..jobs {
-        let cases =
-            config.cases / jobs as u32 + u32::from((worker as u32) < config.cases % jobs as u32);
+        let all = config.run.cases;
+        let cases = all / jobs as u32 + u32::from((worker as u32) < all % jobs as u32);
         let (schema, options, config) = (Arc::clone(&schema), options.clone(), config.clone());
         handles.push(tokio::task::spawn_blocking(move || {
             Worker::new(schema, config, worker, cases, deadline)?.run(&options)
@@ -558,9 +544,8 @@ struct Worker {
     handle: tokio::runtime::Runtime,
     schema: Arc<AttackSchema>,
     config: AttackConfig,
-    seed: u64,
-    cases: u32,
-    deadline: Option<Instant>,
+    /// How the shared driver runs this worker's share of the cases, from its own seed.
+    settings: Settings,
 }
 
 /// State the engine's `&self` methods mutate while proptest runs.
@@ -629,15 +614,25 @@ impl Worker {
             .build()
             .map_err(|e| AttackError::Worker(e.to_string()))?;
         let seed = config
+            .run
             .seed
             .wrapping_add((index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let settings = Settings {
+            run: RunControls {
+                cases,
+                seed,
+                ..config.run.clone()
+            },
+            stream: 0,
+            max_shrink_iters: 256,
+            replays: 1,
+            deadline,
+        };
         Ok(Self {
             handle,
             schema,
             config,
-            seed,
-            cases,
-            deadline,
+            settings,
         })
     }
 
@@ -665,7 +660,7 @@ impl Worker {
             shared: &shared,
         };
         let run =
-            engine::drive(&engine, &self.settings(), shared.known.take()).map_err(|e| match e {
+            engine::drive(&engine, &self.settings, shared.known.take()).map_err(|e| match e {
                 DriveError::Engine(e) => AttackError::from(e),
                 DriveError::Runner(reason) => AttackError::Worker(reason),
             })?;
@@ -682,30 +677,6 @@ impl Worker {
         result.timings.merge(&shared.link.into_inner().sent);
         result.timings.workers = started.elapsed();
         Ok(result)
-    }
-
-    /// How the shared driver runs this worker's cases.
-    fn settings(&self) -> Settings {
-        Settings {
-            cases: u64::from(self.cases),
-            seed: self.seed,
-            stream: 0,
-            max_shrink_iters: 256,
-            shrink_budget: self.config.shrink_budget,
-            replays: 1,
-            regressions: self.config.regressions.clone(),
-            deadline: self.deadline,
-            stop: self.config.stop.clone(),
-            on_case: self.config.on_case.clone(),
-            on_shrink: self.config.on_shrink.clone(),
-        }
-    }
-
-    fn stopped(&self) -> bool {
-        self.config
-            .stop
-            .as_ref()
-            .is_some_and(|s| s.load(Ordering::Relaxed))
     }
 
     /// One case in its own transaction; `count`: its attempts and coverage count in the results.
@@ -798,7 +769,7 @@ impl Worker {
         link.start_case();
         let mut leaks = Vec::new();
         let mut next = 0;
-        while next < attempts.len() && !self.stopped() {
+        while next < attempts.len() && !self.settings.stopped() {
             let t0 = Instant::now();
             // The next attempts whose object has not timed out, up to a batch's worth.
             let window: Vec<&Attempt> = {
@@ -919,7 +890,7 @@ impl Worker {
         let params = WorldParams {
             tenants: 2,
             rows: 1,
-            salt: self.seed,
+            salt: self.settings.run.seed,
             sparse: 0,
         };
         let mut world = world::seed(conn, &self.schema, &params, false).await?;
@@ -975,7 +946,7 @@ impl Worker {
                 &self.schema,
                 world,
                 leak,
-                self.config.seed,
+                self.config.run.seed,
             ))
     }
 }

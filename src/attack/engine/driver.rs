@@ -39,7 +39,7 @@ struct State<E: PropertyEngine> {
     coverable: RefCell<Vec<(usize, Vec<Signature>)>>,
 }
 
-/// Runs `settings.cases` cases of `engine` (fewer when stopped or out of time); `known` leaks
+/// Runs `settings.run.cases` cases of `engine` (fewer when stopped or out of time); `known` leaks
 /// are not reported again.
 pub fn drive<E: PropertyEngine>(
     engine: &E,
@@ -57,11 +57,12 @@ pub fn drive<E: PropertyEngine>(
     };
     // Proptest wants the file's path for the whole program's life: leaked once per run.
     let regressions: Option<&'static str> = settings
+        .run
         .regressions
         .as_ref()
         .map(|p| &*Box::leak(p.display().to_string().into_boxed_str()));
     let strategy = engine.strategy();
-    let mut remaining = settings.cases;
+    let mut remaining = u64::from(settings.run.cases);
     let mut round: u64 = 0;
     while remaining > 0 && !settings.out_of_time() {
         state.cases_this_round.set(0);
@@ -89,7 +90,7 @@ pub fn drive<E: PropertyEngine>(
     let mut run = state.run.into_inner();
     if settings.stopped() {
         run.partial = Some("interrupted".into());
-    } else if run.cases < settings.cases && settings.out_of_time() {
+    } else if run.cases < u64::from(settings.run.cases) && settings.out_of_time() {
         run.partial = Some("time budget reached".into());
     }
     Ok(run)
@@ -105,7 +106,7 @@ fn runner(
     let config = Config {
         cases: u32::try_from(cases).unwrap_or(u32::MAX),
         max_shrink_iters: settings.max_shrink_iters,
-        max_shrink_time: u32::try_from(settings.shrink_budget.as_millis())
+        max_shrink_time: u32::try_from(settings.run.shrink_budget.as_millis())
             .unwrap_or(u32::MAX)
             .max(1),
         failure_persistence: regressions.map(|path| {
@@ -114,7 +115,7 @@ fn runner(
         ..Config::default()
     };
     let mut seed = [0u8; 32];
-    seed[..8].copy_from_slice(&settings.seed.to_le_bytes());
+    seed[..8].copy_from_slice(&settings.run.seed.to_le_bytes());
     seed[8..16].copy_from_slice(&round.to_le_bytes());
     seed[16] = settings.stream;
     TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed))
@@ -136,13 +137,13 @@ fn property<E: PropertyEngine>(
         return Ok(());
     }
     if shrinking {
-        if let Some(hook) = &settings.on_shrink {
+        if let Some(hook) = &settings.run.on_shrink {
             (hook.0)();
         }
     } else {
         state.cases_this_round.set(state.cases_this_round.get() + 1);
         state.run.borrow_mut().cases += 1;
-        if let Some(hook) = &settings.on_case {
+        if let Some(hook) = &settings.run.on_case {
             (hook.0)();
         }
     }
@@ -259,6 +260,7 @@ mod tests {
     use proptest::strategy::BoxedStrategy;
 
     use super::*;
+    use crate::attack::engine::RunControls;
     use crate::finding::{Category, Finding, Severity};
 
     /// A target whose one endpoint leaks as `leaks[n]` after `n` replays (the last one from then
@@ -316,17 +318,11 @@ mod tests {
     /// A run of 50 cases, each minimal case replayed once.
     fn run(leaks: [&'static str; 2]) -> Run {
         let settings = Settings {
-            cases: 50,
-            seed: 1,
+            run: RunControls::new(50, 1, Duration::from_secs(1)),
             stream: 0,
             max_shrink_iters: 4,
-            shrink_budget: Duration::from_secs(1),
             replays: 1,
-            regressions: None,
             deadline: None,
-            stop: None,
-            on_case: None,
-            on_shrink: None,
         };
         let engine = Drifting {
             replays: Cell::new(0),

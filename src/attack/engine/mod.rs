@@ -74,36 +74,70 @@ pub fn per_second(n: u64, elapsed: Duration) -> f64 {
     n as f64 / elapsed.as_secs_f64().max(1e-9)
 }
 
-/// How the driver runs an engine.
+/// What every property run is given, whichever engine runs it: how many cases from which seed,
+/// how long it may take, where failing seeds are kept, and how it reports progress and is stopped.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub struct RunControls {
     /// Test cases in all.
-    pub cases: u64,
+    pub cases: u32,
+    /// Seed of the case generator: the same seed replays the same cases.
     pub seed: u64,
-    /// Byte 16 of the generator's seed: keeps the engines' case streams apart for one seed.
-    pub stream: u8,
-    /// Shrinking steps per failing case, at most.
-    pub max_shrink_iters: u32,
+    /// No case starts after this long; the run is then partial.
+    pub time_budget: Option<Duration>,
     /// Time spent shrinking one failing case, at most: the finding is reported with the smallest
     /// case found by then.
     pub shrink_budget: Duration,
-    /// Times a minimal case is replayed alone; a leak seen in none of them is not reported.
-    pub replays: u32,
     /// Where proptest keeps the seeds of failing cases, replayed first on later runs.
     pub regressions: Option<PathBuf>,
-    /// No case starts after this.
-    pub deadline: Option<Instant>,
-    /// Set from outside (SIGINT): the case under way ends, the run is then partial.
+    /// Set from outside (SIGINT, SIGTERM): the case under way ends, the run is then partial.
     pub stop: Option<Arc<AtomicBool>>,
+    /// Called after every case (progress bars).
     pub on_case: Option<ProgressHook>,
+    /// Called before every shrinking step, so progress shows the run is not stuck.
     pub on_shrink: Option<ProgressHook>,
 }
 
-impl Settings {
+impl RunControls {
+    /// `cases` cases from `seed`, with no time budget, no regressions file, no hooks, and
+    /// `shrink_budget` per failing case.
+    pub fn new(cases: u32, seed: u64, shrink_budget: Duration) -> Self {
+        Self {
+            cases,
+            seed,
+            time_budget: None,
+            shrink_budget,
+            regressions: None,
+            stop: None,
+            on_case: None,
+            on_shrink: None,
+        }
+    }
+
     pub fn stopped(&self) -> bool {
         self.stop
             .as_ref()
             .is_some_and(|s| s.load(Ordering::Relaxed))
+    }
+}
+
+/// How the driver runs an engine: the run's controls (`cases` and `seed` this driver's share)
+/// and what the engine decides.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub run: RunControls,
+    /// Byte 16 of the generator's seed: keeps the engines' case streams apart for one seed.
+    pub stream: u8,
+    /// Shrinking steps per failing case, at most.
+    pub max_shrink_iters: u32,
+    /// Times a minimal case is replayed alone; a leak seen in none of them is not reported.
+    pub replays: u32,
+    /// No case starts after this (the run's time budget, from when the whole run began).
+    pub deadline: Option<Instant>,
+}
+
+impl Settings {
+    pub fn stopped(&self) -> bool {
+        self.run.stopped()
     }
 
     pub fn out_of_time(&self) -> bool {

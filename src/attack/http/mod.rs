@@ -12,9 +12,8 @@ mod steps;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use proptest::strategy::{BoxedStrategy, Strategy};
@@ -25,89 +24,40 @@ pub use ops::Actor;
 use self::ops::{Case, Step};
 use self::steps::{Ctx, ExecError, Leak, is_confusion};
 use crate::actor::world;
-use crate::actor::{API_URL_SOURCE, Client, Identity, NoToken, identities};
+use crate::actor::{ActorError, Client, Identity, identities};
 use crate::attack::engine::{
-    self, DriveError, Phase, ProgressHook, PropertyEngine, Settings, Signature,
+    self, DriveError, Phase, PropertyEngine, RunControls, Settings, Signature,
 };
 use crate::finding::Finding;
 use crate::oracle::Markers;
 use crate::target::{HttpTarget, TestTenant};
 
-#[derive(Debug, thiserror::Error)]
-pub enum HttpAttackError {
-    #[error("cannot reach the API at `{url}`")]
-    Unreachable {
-        url: String,
-        #[source]
-        cause: reqwest::Error,
-    },
-    #[error(transparent)]
-    NoToken(#[from] NoToken),
-    #[error("at least two test tenants are needed, got {0}")]
-    TooFewTenants(usize),
-    #[error("attack worker failed: {0}")]
-    Worker(String),
-    /// The API answered in a shape the spec does not describe (a usage error: fix the spec).
-    /// Not a `#[source]`: the message already says it all, and a report of the cause chain would
-    /// repeat it.
-    #[error("{0}; fix the pointer in the spec's [[api.resources]]")]
-    Shape(Box<world::ShapeMismatch>),
-}
-
-impl From<Box<world::ShapeMismatch>> for HttpAttackError {
-    fn from(mismatch: Box<world::ShapeMismatch>) -> Self {
-        Self::Shape(mismatch)
-    }
-}
-
-impl From<HttpAttackError> for crate::Error {
-    /// An API that does not answer is unreachable (exit 3); the rest stops the run (exit 2).
-    fn from(e: HttpAttackError) -> Self {
-        match e {
-            HttpAttackError::Unreachable { url, cause } => {
-                Self::unreachable("the API", url, API_URL_SOURCE, cause)
-            }
-            e => Self::failed(e),
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct HttpAttackConfig {
-    pub cases: u32,
-    pub seed: u64,
+    /// Cases, seed, budgets, progress and stop (a stopped run ends at its next step, `partial`).
+    pub run: RunControls,
     pub max_steps: usize,
     /// Steps run at once (parallel clients), so leaks through pools and caches surface.
     pub concurrency: usize,
-    pub time_budget: Option<Duration>,
-    pub regressions: Option<PathBuf>,
-    pub on_case: Option<ProgressHook>,
-    /// Called before every shrinking step, so progress shows the run is not stuck.
-    pub on_shrink: Option<ProgressHook>,
     /// Keep every request sent (`HttpOutcome::sent`), for benchmarks that replay the same mix.
     pub record: bool,
-    /// Time spent shrinking one failing case, at most: a finding is reported with the smallest
-    /// sequence found by then.
-    pub shrink_budget: Duration,
-    /// Set from outside (SIGINT) to stop at the next step: the outcome is then `partial`.
-    pub stop: Option<Arc<AtomicBool>>,
+}
+
+impl HttpAttackConfig {
+    /// `cases` cases from `seed`; everything else the default.
+    pub fn new(cases: u32, seed: u64) -> Self {
+        Self {
+            run: RunControls::new(cases, seed, Duration::from_secs(2)),
+            max_steps: 32,
+            concurrency: 4,
+            record: false,
+        }
+    }
 }
 
 impl Default for HttpAttackConfig {
     fn default() -> Self {
-        Self {
-            cases: 64,
-            seed: 0,
-            max_steps: 32,
-            concurrency: 4,
-            time_budget: None,
-            regressions: None,
-            on_case: None,
-            on_shrink: None,
-            record: false,
-            shrink_budget: Duration::from_secs(2),
-            stop: None,
-        }
+        Self::new(64, 0)
     }
 }
 
@@ -151,13 +101,13 @@ pub async fn attack(
     target: HttpTarget,
     tenants: Vec<TestTenant>,
     config: HttpAttackConfig,
-) -> Result<HttpOutcome, HttpAttackError> {
+) -> Result<HttpOutcome, ActorError> {
     if tenants.len() < 2 {
-        return Err(HttpAttackError::TooFewTenants(tenants.len()));
+        return Err(ActorError::TooFewTenants(tenants.len()));
     }
     tokio::task::spawn_blocking(move || Engine::new(target, tenants, config)?.run())
         .await
-        .map_err(|e| HttpAttackError::Worker(e.to_string()))?
+        .map_err(|e| ActorError::Worker(e.to_string()))?
 }
 
 /// Times a failing case is replayed alone before its findings are reported.
@@ -169,8 +119,9 @@ struct Engine {
     tenants: Vec<TestTenant>,
     identities: Vec<Identity>,
     config: HttpAttackConfig,
+    /// How the shared driver runs the cases.
+    settings: Settings,
     markers: Mutex<Markers>,
-    deadline: Option<Instant>,
     begun: Instant,
     /// Coverage and items created, tallied by the cases that search (not shrinking, not replays).
     tally: RefCell<HttpOutcome>,
@@ -183,36 +134,43 @@ impl Engine {
         target: HttpTarget,
         tenants: Vec<TestTenant>,
         config: HttpAttackConfig,
-    ) -> Result<Self, HttpAttackError> {
+    ) -> Result<Self, ActorError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| HttpAttackError::Worker(e.to_string()))?;
+            .map_err(|e| ActorError::Worker(e.to_string()))?;
         let mut client = runtime
             .block_on(async { Client::new(target) })
-            .map_err(|e| HttpAttackError::Worker(e.to_string()))?;
+            .map_err(|e| ActorError::Worker(e.to_string()))?;
         if config.record {
             client.recorded = Some(Mutex::new(Vec::new()));
         }
         let identities = identities(&client, &tenants)?;
         let begun = Instant::now();
-        let deadline = config.time_budget.map(|b| begun + b);
-        let markers = Mutex::new(Markers::new(config.seed ^ 0xA77AC));
+        let settings = Settings {
+            run: config.run.clone(),
+            stream: 0x48,
+            // Every shrink step replays a case over HTTP; a few dozen find the minimal sequence.
+            max_shrink_iters: 96,
+            replays: REPLAYS,
+            deadline: config.run.time_budget.map(|b| begun + b),
+        };
+        let markers = Mutex::new(Markers::new(config.run.seed ^ 0xA77AC));
         Ok(Self {
             runtime,
             client,
             tenants,
             identities,
             config,
+            settings,
             markers,
-            deadline,
             begun,
             tally: RefCell::new(HttpOutcome::default()),
             cleaned: Mutex::new(world::Cleanup::default()),
         })
     }
 
-    fn run(self) -> Result<HttpOutcome, HttpAttackError> {
+    fn run(self) -> Result<HttpOutcome, ActorError> {
         // Fail early, and clearly, when the API is not there.
         let probe = self
             .runtime
@@ -220,18 +178,18 @@ impl Engine {
         if let Err(cause) = probe
             && (cause.is_connect() || cause.is_timeout())
         {
-            return Err(HttpAttackError::Unreachable {
+            return Err(ActorError::Unreachable {
                 url: self.client.target.base_url.to_string(),
                 cause,
             });
         }
-        let run = engine::drive(&self, &self.settings(), HashSet::new()).map_err(|e| match e {
-            DriveError::Engine(ExecError::Http(cause)) => HttpAttackError::Unreachable {
+        let run = engine::drive(&self, &self.settings, HashSet::new()).map_err(|e| match e {
+            DriveError::Engine(ExecError::Http(cause)) => ActorError::Unreachable {
                 url: self.client.target.base_url.to_string(),
                 cause,
             },
             DriveError::Engine(ExecError::Shape(mismatch)) => mismatch.into(),
-            DriveError::Runner(reason) => HttpAttackError::Worker(reason),
+            DriveError::Runner(reason) => ActorError::Worker(reason),
         })?;
         let mut outcome = self.tally.take();
         outcome.findings = run.findings;
@@ -264,24 +222,6 @@ impl Engine {
                 .then_with(|| a.rule.cmp(&b.rule))
         });
         Ok(outcome)
-    }
-
-    /// How the shared driver runs the cases.
-    fn settings(&self) -> Settings {
-        Settings {
-            cases: u64::from(self.config.cases),
-            seed: self.config.seed,
-            stream: 0x48,
-            // Every shrink step replays a case over HTTP; a few dozen find the minimal sequence.
-            max_shrink_iters: 96,
-            shrink_budget: self.config.shrink_budget,
-            replays: REPLAYS,
-            regressions: self.config.regressions.clone(),
-            deadline: self.deadline,
-            stop: self.config.stop.clone(),
-            on_case: self.config.on_case.clone(),
-            on_shrink: self.config.on_shrink.clone(),
-        }
     }
 
     /// Builds the case's world, runs its steps in concurrent waves (one step at a time when
@@ -413,7 +353,7 @@ impl Engine {
             })
             .collect();
         let mut lines = vec![
-            format!("# tenantprobe attack http: {} on {} (seed {})", leak.rule.id, leak.object, self.config.seed),
+            format!("# tenantprobe attack http: {} on {} (seed {})", leak.rule.id, leak.object, self.config.run.seed),
             format!("# tenants: {}", tenants.join(", ")),
             "# $TOKEN_X: a valid token of tenant X (minted from the spec's secret, or its own token)".to_owned(),
         ];
