@@ -229,14 +229,7 @@ async fn catches_bypassrls_on_the_app_role() {
     let found = assert_caught_as("bypassrls", &role, "cross-tenant-read", "public.projects").await;
     assert!(found.evidence.unwrap().contains(&role));
     // Roles are cluster-wide: leave none behind on a shared server.
-    let servers = support::servers().await;
-    let mut admin = PgConnection::connect(&servers.postgres.url())
-        .await
-        .unwrap();
-    sqlx::raw_sql(AssertSqlSafe(format!("DROP ROLE IF EXISTS {role}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    support::run_sql_on_server(&format!("DROP ROLE IF EXISTS {role}")).await;
 }
 
 #[tokio::test]
@@ -296,15 +289,8 @@ async fn read_only_mode_writes_nothing_and_still_finds_a_table_without_rls() {
 #[tokio::test]
 async fn an_app_role_the_observer_cannot_become_is_a_clear_error() {
     let db = support::reference_db().await;
-    let servers = support::servers().await;
     let role = support::unique_name("tp_observer");
-    let mut admin = PgConnection::connect(&servers.postgres.url())
-        .await
-        .unwrap();
-    sqlx::raw_sql(AssertSqlSafe(format!("CREATE ROLE {role} LOGIN")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    support::run_sql_on_server(&format!("CREATE ROLE {role} LOGIN")).await;
     let observer = db.options_as(&role);
     let err = db::attack(
         &observer,
@@ -317,10 +303,7 @@ async fn an_app_role_the_observer_cannot_become_is_a_clear_error() {
     .await
     .unwrap_err();
     assert!(err.to_string().contains("cannot be assumed"), "{err}");
-    sqlx::raw_sql(AssertSqlSafe(format!("DROP ROLE {role}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    support::run_sql_on_server(&format!("DROP ROLE {role}")).await;
 }
 
 #[tokio::test]

@@ -298,13 +298,11 @@ async fn a_function_that_writes_through_dblink_is_never_called_in_either_mode() 
     support::run_sql(&db.admin_options(), &dblink_functions(&db)).await;
 
     // The danger is real: a rolled-back transaction does not undo the remote write.
-    let mut app = PgConnection::connect_with(&db.admin_options())
-        .await
-        .unwrap();
-    sqlx::raw_sql("BEGIN; SET LOCAL ROLE app_user; SELECT public.remember_stable('x'); ROLLBACK")
-        .execute(&mut app)
-        .await
-        .unwrap();
+    support::run_sql(
+        &db.admin_options(),
+        "BEGIN; SET LOCAL ROLE app_user; SELECT public.remember_stable('x'); ROLLBACK",
+    )
+    .await;
     assert_eq!(
         side_effects(&db).await,
         1,

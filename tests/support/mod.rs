@@ -128,6 +128,13 @@ pub async fn run_sql(options: &PgConnectOptions, sql: &str) {
         .unwrap_or_else(|e| panic!("{e}\n{sql}"));
 }
 
+/// Runs `sql` as the administrator on the server's own default database: for cluster-wide objects
+/// such as roles, which outlive every test database.
+pub async fn run_sql_on_server(sql: &str) {
+    let options: PgConnectOptions = servers().await.postgres.url().parse().unwrap();
+    run_sql(&options, sql).await;
+}
+
 /// A unique name for roles and other cluster-wide objects a test creates (roles are shared by every
 /// database on the server, so tests must not reuse or alter the reference roles).
 pub fn unique_name(prefix: &str) -> String {
