@@ -99,20 +99,7 @@ async fn assert_caught(name: &str, rule: &str, object: &str) -> Finding {
 async fn assert_caught_as(name: &str, app_role: &str, rule: &str, object: &str) -> Finding {
     let db = faulty_db(name, app_role).await;
     let outcome = attack(&db, app_role, 128, 7).await;
-    let found = outcome
-        .findings
-        .iter()
-        .find(|f| f.rule == rule && f.object == object);
-    let Some(found) = found else {
-        panic!(
-            "{name}: no `{rule}` on `{object}` in {:#?}",
-            outcome
-                .findings
-                .iter()
-                .map(|f| (&f.rule, &f.object))
-                .collect::<Vec<_>>()
-        );
-    };
+    let found = support::expect_finding(&outcome.findings, rule, object, name);
     let evidence = found.evidence.as_deref().unwrap();
     assert!(
         evidence.contains("BEGIN;")

@@ -460,15 +460,7 @@ async fn full_mode_keeps_nothing_and_reports_every_sequence_it_moved() {
     let outcome = attack_in_default_limits(&db, config(64, 5)).await;
     assert!(outcome.attempts > 500, "{}", outcome.attempts);
     // The seeded tenant table was attacked.
-    assert!(
-        outcome
-            .coverage
-            .cells
-            .keys()
-            .any(|(o, p)| o == "public.invoices" && *p == db::Property::Insert),
-        "{:?}",
-        outcome.coverage.table()
-    );
+    support::assert_attacked(&outcome.coverage, "public.invoices", db::Property::Insert);
     let after = snapshot(&db).await;
     assert_eq!(
         after.0, before.0,

@@ -283,6 +283,46 @@ pub fn assert_found(findings: &[tenantprobe::finding::Finding], rule: &str, obje
     );
 }
 
+/// Each finding as (rule, object), in order: what tests compare, and what a failure lists.
+pub fn rules_and_objects(findings: &[tenantprobe::finding::Finding]) -> Vec<(&str, &str)> {
+    findings
+        .iter()
+        .map(|f| (f.rule.as_str(), f.object.as_str()))
+        .collect()
+}
+
+/// The first of `findings` that is `rule` on `object`; if none, panics naming `case` and listing
+/// every finding as (rule, object).
+pub fn expect_finding<'f>(
+    findings: &'f [tenantprobe::finding::Finding],
+    rule: &str,
+    object: &str,
+    case: &str,
+) -> &'f tenantprobe::finding::Finding {
+    findings
+        .iter()
+        .find(|f| f.rule == rule && f.object == object)
+        .unwrap_or_else(|| {
+            panic!(
+                "{case}: no `{rule}` on `{object}` in {:#?}",
+                rules_and_objects(findings)
+            )
+        })
+}
+
+/// Asserts that `attack db` tried `property` on `object`; shows the coverage table if not.
+pub fn assert_attacked(
+    coverage: &tenantprobe::attack::db::Coverage,
+    object: &str,
+    property: tenantprobe::attack::db::Property,
+) {
+    assert!(
+        coverage.cells.contains_key(&(object.to_owned(), property)),
+        "{:?}",
+        coverage.table()
+    );
+}
+
 /// Serves `app` on a free loopback port for the rest of the test; returns its address.
 pub async fn serve(app: axum::Router) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
