@@ -97,20 +97,7 @@ async fn assert_caught(name: &str, rule: &str, object: &str) -> Finding {
 async fn assert_caught_as(name: &str, app_role: &str, rule: &str, object: &str) -> Finding {
     let db = faulty_db(name, app_role).await;
     let outcome = attack(&db, app_role, 128, 7).await;
-    let found = outcome
-        .findings
-        .iter()
-        .find(|f| f.rule == rule && f.object == object);
-    let Some(found) = found else {
-        panic!(
-            "{name}: no `{rule}` on `{object}` in {:#?}",
-            outcome
-                .findings
-                .iter()
-                .map(|f| (&f.rule, &f.object))
-                .collect::<Vec<_>>()
-        );
-    };
+    let found = support::expect_finding(&outcome.findings, rule, object, name);
     let evidence = found.evidence.as_deref().unwrap();
     assert!(
         evidence.contains("BEGIN;")
@@ -227,14 +214,7 @@ async fn catches_bypassrls_on_the_app_role() {
     let found = assert_caught_as("bypassrls", &role, "cross-tenant-read", "public.projects").await;
     assert!(found.evidence.unwrap().contains(&role));
     // Roles are cluster-wide: leave none behind on a shared server.
-    let servers = support::servers().await;
-    let mut admin = PgConnection::connect(&servers.postgres.url())
-        .await
-        .unwrap();
-    sqlx::raw_sql(AssertSqlSafe(format!("DROP ROLE IF EXISTS {role}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    support::run_sql_on_server(&format!("DROP ROLE IF EXISTS {role}")).await;
 }
 
 #[tokio::test]
@@ -292,24 +272,14 @@ async fn read_only_mode_writes_nothing_and_still_finds_a_table_without_rls() {
 #[tokio::test]
 async fn an_app_role_the_observer_cannot_become_is_a_clear_error() {
     let db = support::reference_db().await;
-    let servers = support::servers().await;
     let role = support::unique_name("tp_observer");
-    let mut admin = PgConnection::connect(&servers.postgres.url())
-        .await
-        .unwrap();
-    sqlx::raw_sql(AssertSqlSafe(format!("CREATE ROLE {role} LOGIN")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    support::run_sql_on_server(&format!("CREATE ROLE {role} LOGIN")).await;
     let observer = db.options_as(&role);
     let err = db::attack(&observer, &Tenancy::reference(), &AttackConfig::new(1, 0))
         .await
         .unwrap_err();
     assert!(err.to_string().contains("cannot be assumed"), "{err}");
-    sqlx::raw_sql(AssertSqlSafe(format!("DROP ROLE {role}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    support::run_sql_on_server(&format!("DROP ROLE {role}")).await;
 }
 
 #[tokio::test]

@@ -200,14 +200,10 @@ async fn a_function_that_deallocates_every_statement_only_sends_the_attack_back_
         "{:?}",
         outcome.findings
     );
-    assert!(
-        outcome
-            .coverage
-            .cells
-            .keys()
-            .any(|(o, p)| o == "public.forget_statements()" && *p == db::Property::Call),
-        "{:?}",
-        outcome.coverage.table()
+    support::assert_attacked(
+        &outcome.coverage,
+        "public.forget_statements()",
+        db::Property::Call,
     );
     // Statements were prepared, then deallocated by the function; the rest went as literal SQL.
     assert!(

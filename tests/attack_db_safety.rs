@@ -294,13 +294,11 @@ async fn a_function_that_writes_through_dblink_is_never_called_in_either_mode() 
     support::run_sql(&db.admin_options(), &dblink_functions(&db)).await;
 
     // The danger is real: a rolled-back transaction does not undo the remote write.
-    let mut app = PgConnection::connect_with(&db.admin_options())
-        .await
-        .unwrap();
-    sqlx::raw_sql("BEGIN; SET LOCAL ROLE app_user; SELECT public.remember_stable('x'); ROLLBACK")
-        .execute(&mut app)
-        .await
-        .unwrap();
+    support::run_sql(
+        &db.admin_options(),
+        "BEGIN; SET LOCAL ROLE app_user; SELECT public.remember_stable('x'); ROLLBACK",
+    )
+    .await;
     assert_eq!(
         side_effects(&db).await,
         1,
@@ -458,15 +456,7 @@ async fn full_mode_keeps_nothing_and_reports_every_sequence_it_moved() {
     let outcome = attack_in_default_limits(&db, config(64, 5)).await;
     assert!(outcome.attempts > 500, "{}", outcome.attempts);
     // The seeded tenant table was attacked.
-    assert!(
-        outcome
-            .coverage
-            .cells
-            .keys()
-            .any(|(o, p)| o == "public.invoices" && *p == db::Property::Insert),
-        "{:?}",
-        outcome.coverage.table()
-    );
+    support::assert_attacked(&outcome.coverage, "public.invoices", db::Property::Insert);
     let after = snapshot(&db).await;
     assert_eq!(
         after.0, before.0,

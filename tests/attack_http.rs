@@ -230,11 +230,7 @@ async fn a_path_tenant_api_with_static_tokens_is_attacked_from_its_spec_alone() 
     let clean = attack_path_api(false).await;
     assert!(clean.findings.is_empty(), "{:#?}", clean.findings);
     let idor = attack_path_api(true).await;
-    let rules: Vec<(&str, &str)> = idor
-        .findings
-        .iter()
-        .map(|f| (f.rule.as_str(), f.object.as_str()))
-        .collect();
+    let rules = support::rules_and_objects(&idor.findings);
     assert!(
         rules.contains(&("http-cross-tenant-read", "GET /t/{slug}/notes/{id}")),
         "{rules:?}"
@@ -282,11 +278,7 @@ async fn attack_desync_api(desync: bool) -> HttpOutcome {
 #[tokio::test]
 async fn a_server_that_leaves_unread_bodies_on_kept_connections_is_one_request_desync_finding() {
     let outcome = attack_desync_api(true).await;
-    let rules: Vec<(&str, &str)> = outcome
-        .findings
-        .iter()
-        .map(|f| (f.rule.as_str(), f.object.as_str()))
-        .collect();
+    let rules = support::rules_and_objects(&outcome.findings);
     assert_eq!(
         rules,
         [("http-request-desync", "connection reuse")],

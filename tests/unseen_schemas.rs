@@ -266,20 +266,7 @@ async fn a_partition_that_cannot_be_seeded_fails_the_run_at_high_until_waived_wi
 async fn assert_attack_finds(fault: &str, rule: &str, object: &str) {
     let crm = crm(&[fault]).await;
     let outcome = crm.attack(7).await;
-    let found = outcome
-        .findings
-        .iter()
-        .find(|f| f.rule == rule && f.object == object)
-        .unwrap_or_else(|| {
-            panic!(
-                "{fault}: no `{rule}` on `{object}` in {:#?}",
-                outcome
-                    .findings
-                    .iter()
-                    .map(|f| (&f.rule, &f.object))
-                    .collect::<Vec<_>>()
-            )
-        });
+    let found = support::expect_finding(&outcome.findings, rule, object, fault);
     assert!(found.severity >= Severity::High, "{found:#?}");
     let evidence = found.evidence.as_deref().unwrap();
     if rule == "truncate-allowed" {

@@ -128,6 +128,13 @@ pub async fn run_sql(options: &PgConnectOptions, sql: &str) {
         .unwrap_or_else(|e| panic!("{e}\n{sql}"));
 }
 
+/// Runs `sql` as the administrator on the server's own default database: for cluster-wide objects
+/// such as roles, which outlive every test database.
+pub async fn run_sql_on_server(sql: &str) {
+    let options: PgConnectOptions = servers().await.postgres.url().parse().unwrap();
+    run_sql(&options, sql).await;
+}
+
 /// A unique name for roles and other cluster-wide objects a test creates (roles are shared by every
 /// database on the server, so tests must not reuse or alter the reference roles).
 pub fn unique_name(prefix: &str) -> String {
@@ -273,6 +280,46 @@ pub fn assert_found(findings: &[tenantprobe::finding::Finding], rule: &str, obje
             .iter()
             .any(|f| f.rule == rule && object.is_none_or(|o| f.object == o)),
         "no `{rule}` on {object:?} in {findings:#?}"
+    );
+}
+
+/// Each finding as (rule, object), in order: what tests compare, and what a failure lists.
+pub fn rules_and_objects(findings: &[tenantprobe::finding::Finding]) -> Vec<(&str, &str)> {
+    findings
+        .iter()
+        .map(|f| (f.rule.as_str(), f.object.as_str()))
+        .collect()
+}
+
+/// The first of `findings` that is `rule` on `object`; if none, panics naming `case` and listing
+/// every finding as (rule, object).
+pub fn expect_finding<'f>(
+    findings: &'f [tenantprobe::finding::Finding],
+    rule: &str,
+    object: &str,
+    case: &str,
+) -> &'f tenantprobe::finding::Finding {
+    findings
+        .iter()
+        .find(|f| f.rule == rule && f.object == object)
+        .unwrap_or_else(|| {
+            panic!(
+                "{case}: no `{rule}` on `{object}` in {:#?}",
+                rules_and_objects(findings)
+            )
+        })
+}
+
+/// Asserts that `attack db` tried `property` on `object`; shows the coverage table if not.
+pub fn assert_attacked(
+    coverage: &tenantprobe::attack::db::Coverage,
+    object: &str,
+    property: tenantprobe::attack::db::Property,
+) {
+    assert!(
+        coverage.cells.contains_key(&(object.to_owned(), property)),
+        "{:?}",
+        coverage.table()
     );
 }
 
