@@ -110,6 +110,19 @@ async fn with_tenant_setting<'c>(
     tx
 }
 
+/// How many rows of `table` `conn` sees; only those of `tenant`, when given.
+async fn count_rows(conn: &mut PgConnection, table: &str, tenant: Option<uuid::Uuid>) -> i64 {
+    let sql = match tenant {
+        Some(_) => format!("SELECT count(*) FROM {table} WHERE tenant_id = $1"),
+        None => format!("SELECT count(*) FROM {table}"),
+    };
+    let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+    if let Some(tenant) = tenant {
+        query = query.bind(tenant);
+    }
+    query.fetch_one(conn).await.unwrap()
+}
+
 /// Runs `sql` with `binds` as `tenant` in a transaction of its own (rolled back), and returns the
 /// error it must end in.
 async fn refused(
@@ -194,13 +207,7 @@ async fn tenant_a_sees_its_own_rows_and_none_of_tenant_b_in_every_tenant_relatio
         "audit_events",
         "project_summaries",
     ] {
-        let sql = format!("SELECT count(*) FROM {table} WHERE tenant_id = $1");
-        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .bind(w.b.id)
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap();
-        assert_eq!(n, 0, "{table}");
+        assert_eq!(count_rows(&mut tx, table, Some(w.b.id)).await, 0, "{table}");
     }
 }
 
@@ -230,11 +237,7 @@ async fn with_no_tenant_set_nothing_is_visible_on_a_fresh_or_a_pooled_connection
     tx.rollback().await.unwrap();
     let unknown = uuid::Uuid::new_v4().to_string();
     let mut tx = with_tenant_setting(&mut sweeper.app, &unknown).await;
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM projects")
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
-    assert_eq!(n, 0);
+    assert_eq!(count_rows(&mut tx, "projects", None).await, 0);
 }
 
 /// Cross-tenant writes by A, each refused with one of its SQLSTATEs: row-level security refuses
@@ -332,12 +335,7 @@ async fn tenant_a_cannot_update_or_delete_tenant_b_rows() {
         name.contains(&w.b.marker),
         "B's project was changed: {name}"
     );
-    let b_projects: i64 = sqlx::query_scalar("SELECT count(*) FROM projects WHERE tenant_id = $1")
-        .bind(w.b.id)
-        .fetch_one(&mut owner)
-        .await
-        .unwrap();
-    assert_eq!(b_projects, 2);
+    assert_eq!(count_rows(&mut owner, "projects", Some(w.b.id)).await, 2);
 }
 
 #[tokio::test]
