@@ -6,6 +6,7 @@
 
 mod support;
 
+use redis::AsyncCommands;
 use reference_app::faults::Fault;
 use reqwest::Method;
 use sqlx::{Connection, PgConnection};
@@ -127,12 +128,7 @@ async fn orphaned_malformed_and_cross_tenant_entries_are_found() {
         ),
     ];
     for (k, v) in &planted {
-        let () = redis::cmd("SET")
-            .arg(k)
-            .arg(v)
-            .query_async(&mut redis)
-            .await
-            .unwrap();
+        let () = redis.set(k, v).await.unwrap();
     }
     let outcome = scan(&w).await;
     let found = rules(&outcome);
@@ -227,12 +223,7 @@ async fn the_cli_scans_read_only_and_reports_with_exit_codes() {
         "users:list".to_owned(),
         "flags:beta".to_owned(),
     ] {
-        let () = redis::cmd("SET")
-            .arg(&k)
-            .arg("x")
-            .query_async(&mut conn)
-            .await
-            .unwrap();
+        let () = conn.set(&k, "x").await.unwrap();
     }
     // The server's URL and `--db`: the same logical database as `r.url`.
     let server = r.url.trim_end_matches(&format!("/{}", r.index)).to_owned();

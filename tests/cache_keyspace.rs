@@ -12,6 +12,7 @@ mod support;
 
 use std::time::Duration;
 
+use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
 use sqlx::Connection;
 use tenantprobe::cache::{
@@ -654,12 +655,7 @@ impl Cluster {
             _ => 2,
         };
         let mut c = wait_for(self.nodes[node].1).await;
-        let () = redis::cmd("SET")
-            .arg(key)
-            .arg(value)
-            .query_async(&mut c)
-            .await
-            .unwrap();
+        let () = c.set(key, value).await.unwrap();
     }
 }
 

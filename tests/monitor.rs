@@ -408,6 +408,41 @@ fn runs(text: &str) -> f64 {
         .sum()
 }
 
+/// Cycles recorded as a success.
+fn successes(text: &str) -> f64 {
+    value(text, "tenantprobe_runs_total", &[("result", "success")])
+}
+
+/// 1 when the last cycle reached `surface`, 0 when it did not.
+fn up(text: &str, surface: &str) -> f64 {
+    value(text, "tenantprobe_surface_up", &[("surface", surface)])
+}
+
+/// How long a daemon on the wall clock may take to notice an outage, or to recover from it.
+const OUTAGE_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Polls `/metrics` until a cycle has reported `surface` down; returns that scrape.
+async fn wait_for_outage(http: &reqwest::Client, url: &str, surface: &str) -> String {
+    let what = format!("{surface} reported down");
+    wait_for(http, url, &what, OUTAGE_PATIENCE, |t| up(t, surface) == 0.0).await
+}
+
+/// Polls `/metrics` until a cycle has succeeded since `during` (a scrape taken while the outage
+/// lasted) with `surface` up again; returns that scrape.
+async fn wait_for_recovery(
+    http: &reqwest::Client,
+    url: &str,
+    during: &str,
+    surface: &str,
+) -> String {
+    let what = format!("{surface} to recover");
+    let before = successes(during);
+    wait_for(http, url, &what, OUTAGE_PATIENCE, |t| {
+        successes(t) > before && up(t, surface) == 1.0
+    })
+    .await
+}
+
 #[tokio::test]
 async fn the_daemon_survives_a_postgres_restart_and_a_redis_outage() {
     // Private servers: this test stops and starts them.
@@ -443,10 +478,7 @@ async fn the_daemon_survives_a_postgres_restart_and_a_redis_outage() {
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
-    let successes = |t: &str| value(t, "tenantprobe_runs_total", &[("result", "success")]);
-    let up = |t: &str, s: &str| value(t, "tenantprobe_surface_up", &[("surface", s)]);
-    let patience = Duration::from_secs(30);
-    wait_for(&http, &url, "a passing cycle", patience, |t| {
+    wait_for(&http, &url, "a passing cycle", OUTAGE_PATIENCE, |t| {
         successes(t) >= 1.0
     })
     .await;
@@ -461,10 +493,7 @@ async fn the_daemon_survives_a_postgres_restart_and_a_redis_outage() {
         .unwrap();
     drop(admin);
     postgres.stop();
-    let text = wait_for(&http, &url, "the database reported down", patience, |t| {
-        up(t, "db") == 0.0
-    })
-    .await;
+    let text = wait_for_outage(&http, &url, "db").await;
     assert!(
         value(
             &text,
@@ -473,34 +502,15 @@ async fn the_daemon_survives_a_postgres_restart_and_a_redis_outage() {
         ) >= 1.0
     );
     assert_eq!(value(&text, "tenantprobe_success", &[]), 0.0);
-    let before = successes(&text);
     postgres.start_again().await.unwrap();
-    wait_for(
-        &http,
-        &url,
-        "recovery after the PostgreSQL restart",
-        patience,
-        |t| successes(t) > before && up(t, "db") == 1.0,
-    )
-    .await;
+    wait_for_recovery(&http, &url, &text, "db").await;
 
     redis.stop();
-    let text = wait_for(&http, &url, "Redis reported down", patience, |t| {
-        up(t, "redis") == 0.0
-    })
-    .await;
+    let text = wait_for_outage(&http, &url, "redis").await;
     // The app serves from PostgreSQL while its cache is away: the API stays up.
     assert_eq!(up(&text, "api"), 1.0, "{text}");
-    let before = successes(&text);
     redis.start_again().await.unwrap();
-    let text = wait_for(
-        &http,
-        &url,
-        "recovery after the Redis outage",
-        patience,
-        |t| successes(t) > before && up(t, "redis") == 1.0,
-    )
-    .await;
+    let text = wait_for_recovery(&http, &url, &text, "redis").await;
     for surface in ["api", "db", "redis"] {
         assert_eq!(
             violations(&metrics, surface),

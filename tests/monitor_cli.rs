@@ -27,24 +27,9 @@ fn env(w: &support::AppWorld) -> Vec<(String, String)> {
 
 const SPEC: &str = "probes/reference-app.toml";
 
-/// `monitor canary` on `spec` for `duration`, a cycle every `interval`, then `rest`.
-fn canary<'a>(
-    spec: &'a str,
-    duration: &'a str,
-    interval: &'a str,
-    rest: &[&'a str],
-) -> Vec<&'a str> {
-    let args = [
-        "monitor",
-        "canary",
-        "-t",
-        spec,
-        "--duration",
-        duration,
-        "--interval",
-        interval,
-    ];
-    [&args, rest].concat()
+/// `monitor canary` on `spec` with `options` (`--duration`, `--interval`, thresholds).
+fn canary<'a>(spec: &'a str, options: &[&'a str]) -> Vec<&'a str> {
+    [&["monitor", "canary", "-t", spec], options].concat()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,13 +71,23 @@ async fn init_run_and_canary_from_the_command_line() {
     assert_eq!(report["command"], "monitor run");
 
     // A short canary on the correct app passes; with a fault it fails at once.
-    let short = canary(&spec, "2s", "500ms", &["--p99-threshold", "5s"]);
+    let short = canary(
+        &spec,
+        &[
+            "--duration",
+            "2s",
+            "--interval",
+            "500ms",
+            "--p99-threshold",
+            "5s",
+        ],
+    );
     let (code, stdout, stderr) = tenantprobe(&short, env.clone()).await;
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("canary passed"), "{stdout}");
     w.app.faults.switch(Fault::SubdomainTrust, true);
     let begun = std::time::Instant::now();
-    let long = canary(&spec, "10m", "1s", &[]);
+    let long = canary(&spec, &["--duration", "10m", "--interval", "1s"]);
     let (code, stdout, stderr) = tenantprobe(&long, env.clone()).await;
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(

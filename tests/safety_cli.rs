@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use redis::AsyncCommands;
 use support::{repo_path, tenantprobe};
 
 /// `tenantprobe` off the runtime's threads (an app under test may be served by this runtime).
@@ -25,14 +26,35 @@ fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|a| (*a).to_owned()).collect()
 }
 
+/// Asserts that `outcome` (exit code, stdout, stderr) is a usage error (2) whose stderr says each
+/// of `expected`; `what` names the run in a failure.
+fn assert_usage_error(what: &str, outcome: &(i32, String, String), expected: &[&str]) {
+    let (code, stdout, stderr) = outcome;
+    assert_eq!(*code, 2, "{what}: {stdout}\n{stderr}");
+    for text in expected {
+        assert!(stderr.contains(text), "{what}: {stderr}");
+    }
+}
+
+/// The correct reference app (serving while the world is kept), the environment its spec names,
+/// and that spec's path.
+async fn reference_world() -> (support::AppWorld, Vec<(String, String)>, String) {
+    let w = support::app_world(tenantprobe_testkit::reference::Options::default()).await;
+    let env = w.spec_env();
+    (w, env, repo_path("probes/reference-app.toml"))
+}
+
 // --- Runs that would examine nothing --------------------------------------------------------
+
+/// The commands that examine a database, each on its smallest run.
+const DB_COMMANDS: [&[&str]; 2] = [&["audit"], &["attack", "db", "--cases", "2"]];
 
 #[tokio::test]
 async fn audit_and_attack_db_refuse_a_configuration_that_examines_nothing() {
     let db = support::reference_db().await;
     let url = db.admin_url();
-    let commands: [&[&str]; 2] = [&["audit"], &["attack", "db", "--cases", "2"]];
-    for command in commands {
+    for command in DB_COMMANDS {
+        let what = format!("{command:?}");
         let with = |extra: &[&str]| tenantprobe(&support::db_command(command, &url, extra), &[]);
         // The correct configuration examines the reference schema: a verdict, not a usage error.
         let (code, stdout, stderr) = with(&[]);
@@ -45,27 +67,23 @@ async fn audit_and_attack_db_refuse_a_configuration_that_examines_nothing() {
             "{stdout}"
         );
 
-        let (code, _, stderr) = with(&["--tenant-column", "tenant_idd"]);
-        assert_eq!(code, 2, "{command:?}: {stderr}");
-        assert!(
-            stderr.contains(
-                "no table in schema `public` has the tenant column `tenant_idd`; did you mean `tenant_id` ("
-            ),
-            "{stderr}"
+        assert_usage_error(
+            &what,
+            &with(&["--tenant-column", "tenant_idd"]),
+            &[
+                "no table in schema `public` has the tenant column `tenant_idd`; did you mean `tenant_id` (",
+            ],
         );
-
-        let (code, _, stderr) = with(&["--schema", "pubilc"]);
-        assert_eq!(code, 2, "{command:?}: {stderr}");
-        assert!(
-            stderr.contains("schema `pubilc` does not exist; did you mean `public`"),
-            "{stderr}"
+        assert_usage_error(
+            &what,
+            &with(&["--schema", "pubilc"]),
+            &["schema `pubilc` does not exist; did you mean `public`"],
         );
         // One misspelt schema among correct ones would silently narrow the run.
-        let (code, _, stderr) = with(&["--schema", "public", "--schema", "audit_log"]);
-        assert_eq!(code, 2, "{command:?}: {stderr}");
-        assert!(
-            stderr.contains("schema `audit_log` does not exist"),
-            "{stderr}"
+        assert_usage_error(
+            &what,
+            &with(&["--schema", "public", "--schema", "audit_log"]),
+            &["schema `audit_log` does not exist"],
         );
     }
 
@@ -79,28 +97,24 @@ async fn audit_and_attack_db_refuse_a_configuration_that_examines_nothing() {
     .execute(&mut admin)
     .await
     .unwrap();
-    for command in commands {
+    for command in DB_COMMANDS {
         let args = support::db_command(command, &url, &["--schema", "billing"]);
-        let (code, _, stderr) = tenantprobe(&args, &[]);
-        assert_eq!(code, 2, "{command:?}: {stderr}");
-        assert!(
-            stderr.contains(
+        assert_usage_error(
+            &format!("{command:?}"),
+            &tenantprobe(&args, &[]),
+            &[
                 "no table in schema `billing` has the tenant column `tenant_id` (tables in schemas \
-                 `admin`, `public` have it); did you mean `org_id` (2 tables), `customer_ref` (1 table)?"
-            ),
-            "{stderr}"
+                 `admin`, `public` have it); did you mean `org_id` (2 tables), `customer_ref` (1 table)?",
+            ],
         );
     }
 
     // No case at all proves nothing either.
-    let (code, _, stderr) = tenantprobe(
-        &support::db_command(&["attack", "db"], &url, &["--cases", "0"]),
-        &[],
-    );
-    assert_eq!(code, 2, "{stderr}");
-    assert!(
-        stderr.contains("invalid value '0' for '--cases"),
-        "{stderr}"
+    let args = support::db_command(&["attack", "db"], &url, &["--cases", "0"]);
+    assert_usage_error(
+        "--cases 0",
+        &tenantprobe(&args, &[]),
+        &["invalid value '0' for '--cases"],
     );
 }
 
@@ -117,11 +131,10 @@ async fn attack_db_takes_a_shrink_budget_and_refuses_one_that_is_not_a_duration(
         code == 0 || code == 1,
         "--shrink-budget 1s: {code}\n{stdout}\n{stderr}"
     );
-    let (code, _, stderr) = with_budget("soon");
-    assert_eq!(code, 2, "--shrink-budget soon: {stderr}");
-    assert!(
-        stderr.contains("invalid value 'soon' for '--shrink-budget"),
-        "{stderr}"
+    assert_usage_error(
+        "--shrink-budget soon",
+        &with_budget("soon"),
+        &["invalid value 'soon' for '--shrink-budget"],
     );
 }
 
@@ -129,15 +142,14 @@ async fn attack_db_takes_a_shrink_budget_and_refuses_one_that_is_not_a_duration(
 async fn an_empty_database_is_a_usage_error_not_a_clean_run() {
     let db = support::empty_db().await;
     let url = db.admin_url();
-    let commands: [&[&str]; 2] = [&["audit"], &["attack", "db", "--cases", "2"]];
-    for command in commands {
-        let args = support::db_command(command, &url, &[]);
-        let (code, stdout, stderr) = tenantprobe(&args, &[]);
-        assert_eq!(code, 2, "{command:?}: {stdout}\n{stderr}");
-        assert!(
-            stderr.contains("schema `public` holds no tables: nothing to examine"),
-            "{stderr}"
+    for command in DB_COMMANDS {
+        let outcome = tenantprobe(&support::db_command(command, &url, &[]), &[]);
+        assert_usage_error(
+            &format!("{command:?}"),
+            &outcome,
+            &["schema `public` holds no tables: nothing to examine"],
         );
+        let (_, stdout, _) = outcome;
         assert!(
             stdout.is_empty(),
             "no report for a run that did not happen: {stdout}"
@@ -159,28 +171,24 @@ async fn cache_refuses_an_empty_keyspace_and_tells_a_malformed_url_from_an_unrea
         args.extend_from_slice(extra);
         tenantprobe(&args, &[])
     };
-    let (code, stdout, stderr) = cache(&r.url, &[]);
-    assert_eq!(code, 2, "{stdout}\n{stderr}");
-    assert!(stderr.contains("no key was scanned"), "{stderr}");
+    assert_usage_error(
+        "an empty keyspace",
+        &cache(&r.url, &[]),
+        &["no key was scanned"],
+    );
 
     let mut conn = r.connection().await.unwrap();
     let key = format!("tenant:{}:projects", uuid::Uuid::new_v4());
-    let () = redis::cmd("SET")
-        .arg(&key)
-        .arg("[]")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let () = conn.set(&key, "[]").await.unwrap();
     let (code, stdout, stderr) = cache(&r.url, &[]);
     assert_eq!(
         code, 0,
         "one well-namespaced key is examined and clean: {stdout}\n{stderr}"
     );
-    let (code, _, stderr) = cache(&r.url, &["--match", "session:*"]);
-    assert_eq!(code, 2, "{stderr}");
-    assert!(
-        stderr.contains("no key was scanned") && stderr.contains("matching `session:*`"),
-        "{stderr}"
+    assert_usage_error(
+        "--match session:*",
+        &cache(&r.url, &["--match", "session:*"]),
+        &["no key was scanned", "matching `session:*`"],
     );
 
     for malformed in [
@@ -188,12 +196,7 @@ async fn cache_refuses_an_empty_keyspace_and_tells_a_malformed_url_from_an_unrea
         "redis://127.0.0.1:99999",
         "redis:/",
     ] {
-        let (code, _, stderr) = cache(malformed, &[]);
-        assert_eq!(code, 2, "{malformed}: {stderr}");
-        assert!(
-            stderr.contains("invalid Redis URL"),
-            "{malformed}: {stderr}"
-        );
+        assert_usage_error(malformed, &cache(malformed, &[]), &["invalid Redis URL"]);
     }
     let (code, _, stderr) = cache("redis://127.0.0.1:9/0", &[]);
     assert_eq!(code, 3, "{stderr}");
@@ -201,9 +204,7 @@ async fn cache_refuses_an_empty_keyspace_and_tells_a_malformed_url_from_an_unrea
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attack_http_refuses_a_world_it_could_not_build() {
-    let w = support::app_world(tenantprobe_testkit::reference::Options::default()).await;
-    let env = w.spec_env();
-    let spec = repo_path("probes/reference-app.toml");
+    let (_world, env, spec) = reference_world().await;
     let (code, stdout, stderr) = run(
         strings(&["attack", "http", "-t", &spec, "--cases", "2", "--seed", "7"]),
         env.clone(),
@@ -227,7 +228,7 @@ async fn attack_http_refuses_a_world_it_could_not_build() {
     let dir = tempfile::tempdir().unwrap();
     let wrong_spec = dir.path().join("wrong-id.toml");
     std::fs::write(&wrong_spec, wrong).unwrap();
-    let (code, stdout, stderr) = run(
+    let outcome = run(
         strings(&[
             "attack",
             "http",
@@ -241,13 +242,16 @@ async fn attack_http_refuses_a_world_it_could_not_build() {
         env,
     )
     .await;
-    assert_eq!(code, 2, "{stdout}\n{stderr}");
-    assert!(
-        stderr.contains("has no id at the JSON pointer `/uuid` (the spec's `id`)")
-            && stderr.contains("fix the pointer")
-            && stderr.matches("has no id").count() == 1,
-        "{stderr}"
+    assert_usage_error(
+        "a wrong `id` pointer",
+        &outcome,
+        &[
+            "has no id at the JSON pointer `/uuid` (the spec's `id`)",
+            "fix the pointer",
+        ],
     );
+    let (_, _, stderr) = outcome;
+    assert_eq!(stderr.matches("has no id").count(), 1, "{stderr}");
 }
 
 // --- Secrets ----------------------------------------------------------------------------------
@@ -360,12 +364,7 @@ async fn passwords_in_any_url_form_reach_no_report_error_or_log_line() {
     // cache: Redis URL with secrets in the query (Redis ignores them), and the database for orphans.
     let r = support::redis_db().await;
     let mut conn = r.connection().await.unwrap();
-    let () = redis::cmd("SET")
-        .arg("flags:beta")
-        .arg("1")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let () = conn.set("flags:beta", "1").await.unwrap();
     let mut redis_url = reqwest::Url::parse(&r.url).unwrap();
     redis_url
         .query_pairs_mut()
@@ -479,13 +478,13 @@ fn a_spec_env_field_holding_a_url_is_rejected_without_printing_it() {
     for command in [&["audit"][..], &["attack", "db"], &["cache"]] {
         let mut args = command.to_vec();
         args.extend(["--target", spec.to_str().unwrap()]);
-        let (code, stdout, stderr) = tenantprobe(&args, &[]);
-        assert_eq!(code, 2, "{stderr}");
-        assert!(
-            stderr
-                .contains("leaky.toml:4:11: `database.url_env` must name an environment variable"),
-            "{stderr}"
+        let outcome = tenantprobe(&args, &[]);
+        assert_usage_error(
+            &format!("{command:?}"),
+            &outcome,
+            &["leaky.toml:4:11: `database.url_env` must name an environment variable"],
         );
+        let (_, stdout, stderr) = outcome;
         assert_no_secret(&format!("{command:?}"), &format!("{stdout}{stderr}"));
         assert!(!stderr.contains("db.internal"), "{stderr}");
     }
@@ -599,9 +598,7 @@ async fn sigint_and_sigterm_stop_a_running_attack_with_130_and_143() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_stops_the_monitor_daemon_after_its_cycle_with_130() {
-    let w = support::app_world(tenantprobe_testkit::reference::Options::default()).await;
-    let env = w.spec_env();
-    let spec = repo_path("probes/reference-app.toml");
+    let (_world, env, spec) = reference_world().await;
     let (code, _, stderr) = run(strings(&["monitor", "init", "-t", &spec]), env.clone()).await;
     assert_eq!(code, 0, "{stderr}");
     let (code, stderr) = tokio::task::spawn_blocking(move || {
@@ -646,9 +643,7 @@ async fn sigint_stops_the_monitor_daemon_after_its_cycle_with_130() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_attack_http_run_interrupted_midway_writes_a_partial_report() {
-    let w = support::app_world(tenantprobe_testkit::reference::Options::default()).await;
-    let env = w.spec_env();
-    let spec = repo_path("probes/reference-app.toml");
+    let (_world, env, spec) = reference_world().await;
     let child = spawn(
         &[
             "attack", "http", "-t", &spec, "--cases", "100000", "--seed", "3", "--format", "json",

@@ -34,12 +34,17 @@ impl World {
     }
 
     /// An app connection and the tenant relations it reaches, as a sweep starts.
-    async fn app_and_relations(&self) -> (PgConnection, Vec<TenantRelation>) {
+    async fn sweeper(&self) -> Sweeper {
         let mut app = self.app().await;
-        let relations = visibility::tenant_relations(&mut app, &Tenancy::reference())
+        let tenancy = Tenancy::reference();
+        let relations = visibility::tenant_relations(&mut app, &tenancy)
             .await
             .unwrap();
-        (app, relations)
+        Sweeper {
+            app,
+            tenancy,
+            relations,
+        }
     }
 
     /// Runs `sql` as the owner: how a test breaks the correct schema.
@@ -49,6 +54,30 @@ impl World {
             .execute(&mut owner)
             .await
             .unwrap();
+    }
+}
+
+/// The visibility sweep of demo and monitor, as `app_user` over the reference tenancy.
+struct Sweeper {
+    app: PgConnection,
+    tenancy: Tenancy,
+    relations: Vec<TenantRelation>,
+}
+
+impl Sweeper {
+    /// What `tenant` sees, in every tenant relation, of its own rows and of the others'.
+    async fn sweep_as(&mut self, tenant: &SyntheticTenant) -> Vec<Observation> {
+        let tenant = tenant.id.to_string();
+        visibility::sweep(&mut self.app, &self.tenancy, &self.relations, None, &tenant)
+            .await
+            .unwrap()
+    }
+
+    /// What every tenant relation shows with no tenant set, in the way `how` says.
+    async fn sweep_without_tenant(&mut self, how: NoTenant) -> Vec<Observation> {
+        visibility::sweep_without_tenant(&mut self.app, &self.tenancy, &self.relations, None, how)
+            .await
+            .unwrap()
     }
 }
 
@@ -64,13 +93,34 @@ async fn as_tenant<'c>(
     conn: &'c mut PgConnection,
     tenant: &SyntheticTenant,
 ) -> Transaction<'c, Postgres> {
+    with_tenant_setting(conn, &tenant.id.to_string()).await
+}
+
+/// A transaction on `conn` with the tenant setting `app.current_tenant` set to `value`.
+async fn with_tenant_setting<'c>(
+    conn: &'c mut PgConnection,
+    value: &str,
+) -> Transaction<'c, Postgres> {
     let mut tx = conn.begin().await.unwrap();
     sqlx::query("SELECT set_config('app.current_tenant', $1, true)")
-        .bind(tenant.id.to_string())
+        .bind(value)
         .execute(&mut *tx)
         .await
         .unwrap();
     tx
+}
+
+/// How many rows of `table` `conn` sees; only those of `tenant`, when given.
+async fn count_rows(conn: &mut PgConnection, table: &str, tenant: Option<uuid::Uuid>) -> i64 {
+    let sql = match tenant {
+        Some(_) => format!("SELECT count(*) FROM {table} WHERE tenant_id = $1"),
+        None => format!("SELECT count(*) FROM {table}"),
+    };
+    let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+    if let Some(tenant) = tenant {
+        query = query.bind(tenant);
+    }
+    query.fetch_one(conn).await.unwrap()
 }
 
 /// Runs `sql` with `binds` as `tenant` in a transaction of its own (rolled back), and returns the
@@ -92,6 +142,11 @@ async fn refused(
         .expect_err("the statement must be refused")
 }
 
+/// `insufficient_privilege`: what row-level security answers a row it does not let through.
+const RLS_REFUSED: &[&str] = &["42501"];
+/// `foreign_key_violation`: what a composite (tenant, id) foreign key answers another tenant's row.
+const FOREIGN_KEY_REFUSED: &[&str] = &["23503"];
+
 fn sqlstate(err: &sqlx::Error) -> String {
     err.as_database_error()
         .and_then(|e| e.try_downcast_ref::<PgDatabaseError>())
@@ -102,9 +157,12 @@ fn sqlstate(err: &sqlx::Error) -> String {
 #[tokio::test]
 async fn tenant_a_sees_its_own_rows_and_none_of_tenant_b_in_every_tenant_relation() {
     let w = world().await;
-    let tenancy = Tenancy::reference();
-    let (mut app, relations) = w.app_and_relations().await;
-    let names: Vec<String> = relations.iter().map(|r| r.name.to_string()).collect();
+    let mut sweeper = w.sweeper().await;
+    let names: Vec<String> = sweeper
+        .relations
+        .iter()
+        .map(|r| r.name.to_string())
+        .collect();
     for expected in [
         "public.tenants",
         "public.users",
@@ -120,9 +178,7 @@ async fn tenant_a_sees_its_own_rows_and_none_of_tenant_b_in_every_tenant_relatio
         );
     }
     for tenant in [&w.a, &w.b] {
-        let seen = visibility::sweep(&mut app, &tenancy, &relations, None, &tenant.id.to_string())
-            .await
-            .unwrap();
+        let seen = sweeper.sweep_as(tenant).await;
         assert_eq!(
             seen.len(),
             6,
@@ -143,7 +199,7 @@ async fn tenant_a_sees_its_own_rows_and_none_of_tenant_b_in_every_tenant_relatio
         }
     }
     // And by direct count, with B's id in the predicate.
-    let mut tx = as_tenant(&mut app, &w.a).await;
+    let mut tx = as_tenant(&mut sweeper.app, &w.a).await;
     for table in [
         "users",
         "projects",
@@ -151,31 +207,18 @@ async fn tenant_a_sees_its_own_rows_and_none_of_tenant_b_in_every_tenant_relatio
         "audit_events",
         "project_summaries",
     ] {
-        let sql = format!("SELECT count(*) FROM {table} WHERE tenant_id = $1");
-        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .bind(w.b.id)
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap();
-        assert_eq!(n, 0, "{table}");
+        assert_eq!(count_rows(&mut tx, table, Some(w.b.id)).await, 0, "{table}");
     }
 }
 
 #[tokio::test]
 async fn with_no_tenant_set_nothing_is_visible_on_a_fresh_or_a_pooled_connection() {
     let w = world().await;
-    let tenancy = Tenancy::reference();
-    let (mut fresh, relations) = w.app_and_relations().await;
-    let unset =
-        visibility::sweep_without_tenant(&mut fresh, &tenancy, &relations, None, NoTenant::Unset)
-            .await
-            .unwrap();
+    let mut sweeper = w.sweeper().await;
+    let unset = sweeper.sweep_without_tenant(NoTenant::Unset).await;
     // Reuse the connection the way a pool does: a transaction set the tenant, then it ended.
-    drop(as_tenant(&mut fresh, &w.a).await);
-    let empty =
-        visibility::sweep_without_tenant(&mut fresh, &tenancy, &relations, None, NoTenant::Empty)
-            .await
-            .unwrap();
+    drop(as_tenant(&mut sweeper.app, &w.a).await);
+    let empty = sweeper.sweep_without_tenant(NoTenant::Empty).await;
     for o in unset.iter().chain(&empty) {
         assert!(
             !o.foreign_visible,
@@ -185,40 +228,72 @@ async fn with_no_tenant_set_nothing_is_visible_on_a_fresh_or_a_pooled_connection
         assert_eq!(o.error, None, "{}", o.relation);
     }
     // A malformed tenant fails closed with an error; an unknown one sees nothing.
-    let mut tx = fresh.begin().await.unwrap();
-    sqlx::query("SELECT set_config('app.current_tenant', 'not-a-uuid', true)")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    let mut tx = with_tenant_setting(&mut sweeper.app, "not-a-uuid").await;
     let err = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM projects")
         .fetch_one(&mut *tx)
         .await
         .unwrap_err();
     assert_eq!(sqlstate(&err), "22P02");
     tx.rollback().await.unwrap();
-    let mut tx = fresh.begin().await.unwrap();
-    sqlx::query("SELECT set_config('app.current_tenant', $1, true)")
-        .bind(uuid::Uuid::new_v4().to_string())
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM projects")
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
-    assert_eq!(n, 0);
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let mut tx = with_tenant_setting(&mut sweeper.app, &unknown).await;
+    assert_eq!(count_rows(&mut tx, "projects", None).await, 0);
 }
 
+/// Cross-tenant writes by A, each refused with one of its SQLSTATEs: row-level security refuses
+/// a row that is not A's, the composite foreign keys a reference to another tenant's row.
 #[tokio::test]
-async fn tenant_a_cannot_insert_rows_that_belong_to_tenant_b() {
+async fn tenant_a_cannot_insert_move_or_point_rows_at_tenant_b() {
     let w = world().await;
     let mut app = w.app().await;
-    for sql in [
-        "INSERT INTO projects (tenant_id, name) VALUES ($1, 'planted')",
-        "INSERT INTO audit_events (tenant_id, actor, action) VALUES ($1, 'x', 'planted')",
-    ] {
-        let err = refused(&mut app, &w.a, sql, &[w.b.id]).await;
-        assert_eq!(sqlstate(&err), "42501", "{sql}: {err}");
+    let cases: [(&str, &[uuid::Uuid], &[&str]); 7] = [
+        // Rows that belong to B.
+        (
+            "INSERT INTO projects (tenant_id, name) VALUES ($1, 'planted')",
+            &[w.b.id],
+            RLS_REFUSED,
+        ),
+        (
+            "INSERT INTO audit_events (tenant_id, actor, action) VALUES ($1, 'x', 'planted')",
+            &[w.b.id],
+            RLS_REFUSED,
+        ),
+        // A's rows moved to B, with or without RETURNING.
+        (
+            "UPDATE projects SET tenant_id = $1 WHERE id = $2",
+            &[w.b.id, w.a.project_ids[0]],
+            RLS_REFUSED,
+        ),
+        (
+            "UPDATE projects SET tenant_id = $1 WHERE id = $2 RETURNING id",
+            &[w.b.id, w.a.project_ids[0]],
+            RLS_REFUSED,
+        ),
+        // Bare UPDATE of a task (no RETURNING, no WHERE on columns) is checked too.
+        (
+            "UPDATE tasks SET tenant_id = $1",
+            &[w.b.id],
+            &["42501", "23503"],
+        ),
+        // A's rows pointing at B's: the composite foreign key refuses another tenant's project.
+        (
+            "INSERT INTO tasks (tenant_id, project_id, title) VALUES ($1, $2, 'cross')",
+            &[w.a.id, w.b.project_ids[0]],
+            FOREIGN_KEY_REFUSED,
+        ),
+        (
+            "UPDATE tasks SET assignee_id = $1",
+            &[w.b.user_id],
+            FOREIGN_KEY_REFUSED,
+        ),
+    ];
+    for (sql, binds, codes) in cases {
+        let err = refused(&mut app, &w.a, sql, binds).await;
+        let code = sqlstate(&err);
+        assert!(
+            codes.contains(&code.as_str()),
+            "{sql}: {code}, not {codes:?}: {err}"
+        );
     }
 }
 
@@ -260,57 +335,7 @@ async fn tenant_a_cannot_update_or_delete_tenant_b_rows() {
         name.contains(&w.b.marker),
         "B's project was changed: {name}"
     );
-    let b_projects: i64 = sqlx::query_scalar("SELECT count(*) FROM projects WHERE tenant_id = $1")
-        .bind(w.b.id)
-        .fetch_one(&mut owner)
-        .await
-        .unwrap();
-    assert_eq!(b_projects, 2);
-}
-
-#[tokio::test]
-async fn tenant_a_cannot_move_its_rows_to_tenant_b_with_or_without_returning() {
-    let w = world().await;
-    let mut app = w.app().await;
-    for sql in [
-        "UPDATE projects SET tenant_id = $1 WHERE id = $2",
-        "UPDATE projects SET tenant_id = $1 WHERE id = $2 RETURNING id",
-    ] {
-        let err = refused(&mut app, &w.a, sql, &[w.b.id, w.a.project_ids[0]]).await;
-        assert_eq!(sqlstate(&err), "42501", "{sql}: {err}");
-    }
-    // Bare UPDATE of a task (no RETURNING, no WHERE on columns) is checked too.
-    let err = refused(&mut app, &w.a, "UPDATE tasks SET tenant_id = $1", &[w.b.id]).await;
-    assert!(
-        ["42501", "23503"].contains(&sqlstate(&err).as_str()),
-        "{err}"
-    );
-}
-
-#[tokio::test]
-async fn tenant_a_cannot_point_its_rows_at_tenant_b_rows() {
-    let w = world().await;
-    let mut app = w.app().await;
-    let err = refused(
-        &mut app,
-        &w.a,
-        "INSERT INTO tasks (tenant_id, project_id, title) VALUES ($1, $2, 'cross')",
-        &[w.a.id, w.b.project_ids[0]],
-    )
-    .await;
-    assert_eq!(
-        sqlstate(&err),
-        "23503",
-        "the composite foreign key refuses another tenant's project: {err}"
-    );
-    let err = refused(
-        &mut app,
-        &w.a,
-        "UPDATE tasks SET assignee_id = $1",
-        &[w.b.user_id],
-    )
-    .await;
-    assert_eq!(sqlstate(&err), "23503", "{err}");
+    assert_eq!(count_rows(&mut owner, "projects", Some(w.b.id)).await, 2);
 }
 
 #[tokio::test]
@@ -413,15 +438,9 @@ async fn the_sweep_reports_a_table_without_rls_and_a_policy_that_fails_open() {
              OR tenant_id = NULLIF(current_setting('app.current_tenant', true), '')::uuid);",
     )
     .await;
-    let tenancy = Tenancy::reference();
-    let (mut app, relations) = w.app_and_relations().await;
-    let unset =
-        visibility::sweep_without_tenant(&mut app, &tenancy, &relations, None, NoTenant::Unset)
-            .await
-            .unwrap();
-    let seen = visibility::sweep(&mut app, &tenancy, &relations, None, &w.a.id.to_string())
-        .await
-        .unwrap();
+    let mut sweeper = w.sweeper().await;
+    let unset = sweeper.sweep_without_tenant(NoTenant::Unset).await;
+    let seen = sweeper.sweep_as(&w.a).await;
     let leaking = relations_where(&seen, |o| o.foreign_visible);
     assert_eq!(leaking, ["public.project_summaries", "public.projects"]);
     let open = relations_where(&unset, |o| o.foreign_visible);
@@ -451,21 +470,15 @@ async fn a_relation_whose_probe_fails_is_reported_and_hides_none_of_the_others()
          ALTER TABLE projects DISABLE ROW LEVEL SECURITY;",
     )
     .await;
-    let tenancy = Tenancy::reference();
-    let (mut app, relations) = w.app_and_relations().await;
-    let empty =
-        visibility::sweep_without_tenant(&mut app, &tenancy, &relations, None, NoTenant::Empty)
-            .await
-            .unwrap();
+    let mut sweeper = w.sweeper().await;
+    let empty = sweeper.sweep_without_tenant(NoTenant::Empty).await;
     let failed = relations_where(&empty, |o| o.error.is_some());
     // The reporting view reads `tasks` too.
     assert_eq!(failed, ["public.project_summaries", "public.tasks"]);
     let open = relations_where(&empty, |o| o.foreign_visible);
     assert!(open.contains(&"public.projects".to_owned()), "{open:?}");
     // With a tenant set the same relation probes fine, in one statement.
-    let seen = visibility::sweep(&mut app, &tenancy, &relations, None, &w.a.id.to_string())
-        .await
-        .unwrap();
+    let seen = sweeper.sweep_as(&w.a).await;
     assert!(seen.iter().all(|o| o.error.is_none()), "{seen:#?}");
     assert!(seen.iter().any(|o| o.own_visible));
 }

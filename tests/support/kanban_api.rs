@@ -421,22 +421,34 @@ async fn nested_scope(s: &AppState, org: i32, board: i32) -> Result<bool, ApiErr
 
 const CARD_SCOPE: &str = "id = $1 AND ($4 OR (board_id = $2 AND org_id = $3))";
 
+/// Runs `statement` on card `card` of a nested route on `board`, as far as the caller's scope
+/// reaches (see `nested_scope`): its condition is `CARD_SCOPE`, `title` (if any) is bound as `$5`,
+/// and it returns the card's `board_id, title`; 404 when it reaches no card.
+async fn in_card_scope(
+    s: &AppState,
+    (org, board, card): (i32, i32, i32),
+    statement: &str,
+    title: Option<&str>,
+) -> Result<(i32, String), ApiError> {
+    let by_id_alone = nested_scope(s, org, board).await?;
+    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(statement.to_owned()))
+        .bind(card)
+        .bind(board)
+        .bind(org)
+        .bind(by_id_alone);
+    if let Some(title) = title {
+        query = query.bind(title);
+    }
+    query.fetch_optional(&s.0.pool).await?.ok_or(NOT_FOUND)
+}
+
 async fn get_card(
     State(s): State<AppState>,
     Org(org): Org,
     Path((board, card)): Path<(i32, i32)>,
 ) -> Answer {
-    let by_id_alone = nested_scope(&s, org, board).await?;
-    let row: Option<(i32, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT board_id, title FROM cards WHERE {CARD_SCOPE}"
-    )))
-    .bind(card)
-    .bind(board)
-    .bind(org)
-    .bind(by_id_alone)
-    .fetch_optional(&s.0.pool)
-    .await?;
-    let (board_id, title) = row.ok_or(NOT_FOUND)?;
+    let select = format!("SELECT board_id, title FROM cards WHERE {CARD_SCOPE}");
+    let (board_id, title) = in_card_scope(&s, (org, board, card), &select, None).await?;
     Ok(data(StatusCode::OK, card_json(card, board_id, &title)))
 }
 
@@ -447,18 +459,9 @@ async fn update_card(
     Json(body): Json<Value>,
 ) -> Answer {
     let title = text_field(&body, "title")?;
-    let by_id_alone = nested_scope(&s, org, board).await?;
-    let row: Option<i32> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "UPDATE cards SET title = $5 WHERE {CARD_SCOPE} RETURNING board_id"
-    )))
-    .bind(card)
-    .bind(board)
-    .bind(org)
-    .bind(by_id_alone)
-    .bind(&title)
-    .fetch_optional(&s.0.pool)
-    .await?;
-    let board_id = row.ok_or(NOT_FOUND)?;
+    let update =
+        format!("UPDATE cards SET title = $5 WHERE {CARD_SCOPE} RETURNING board_id, title");
+    let (board_id, title) = in_card_scope(&s, (org, board, card), &update, Some(&title)).await?;
     Ok(data(StatusCode::OK, card_json(card, board_id, &title)))
 }
 
@@ -467,17 +470,8 @@ async fn delete_card(
     Org(org): Org,
     Path((board, card)): Path<(i32, i32)>,
 ) -> Answer {
-    let by_id_alone = nested_scope(&s, org, board).await?;
-    let deleted = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DELETE FROM cards WHERE {CARD_SCOPE}"
-    )))
-    .bind(card)
-    .bind(board)
-    .bind(org)
-    .bind(by_id_alone)
-    .execute(&s.0.pool)
-    .await?;
-    found(deleted)?;
+    let delete = format!("DELETE FROM cards WHERE {CARD_SCOPE} RETURNING board_id, title");
+    in_card_scope(&s, (org, board, card), &delete, None).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
