@@ -1,14 +1,33 @@
 //! The one shape every check reports in: `Finding`, with its `Severity`, `Category` and a stable
 //! fingerprint for waivers and baselines.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// How bad a finding is; ordered, so `--fail-on high` means "high or critical".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// How bad a finding is; ordered, so `--fail-on high` means "high or critical". Its name (serde
+/// and strum spell it alike) is in every report format: never rename a variant.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(
+    serialize_all = "lowercase",
+    ascii_case_insensitive,
+    parse_err_ty = String,
+    parse_err_fn = unknown_severity
+)]
 pub enum Severity {
     Info,
     Low,
@@ -27,38 +46,33 @@ impl Severity {
     ];
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Info => "info",
-            Self::Low => "low",
-            Self::Medium => "medium",
-            Self::High => "high",
-            Self::Critical => "critical",
-        }
+        self.into()
     }
 }
 
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// The `--fail-on` error for a name that is no severity.
+fn unknown_severity(s: &str) -> String {
+    format!("unknown severity `{s}` (expected critical, high, medium, low or info)")
 }
 
-impl std::str::FromStr for Severity {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|sev| sev.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| {
-                format!("unknown severity `{s}` (expected critical, high, medium, low or info)")
-            })
-    }
-}
-
-/// Which part of tenantprobe found it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// Which part of tenantprobe found it. Its name (serde and strum spell it alike) is in every
+/// report format and part of every fingerprint: never rename a variant.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum Category {
     Audit,
     AttackDb,
@@ -69,19 +83,7 @@ pub enum Category {
 
 impl Category {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Audit => "audit",
-            Self::AttackDb => "attack-db",
-            Self::AttackHttp => "attack-http",
-            Self::Cache => "cache",
-            Self::Monitor => "monitor",
-        }
-    }
-}
-
-impl fmt::Display for Category {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
@@ -256,9 +258,41 @@ mod tests {
     }
 
     #[test]
+    fn names_are_the_same_in_every_form() {
+        let severities = [
+            (Severity::Info, "info"),
+            (Severity::Low, "low"),
+            (Severity::Medium, "medium"),
+            (Severity::High, "high"),
+            (Severity::Critical, "critical"),
+        ];
+        for (severity, name) in severities {
+            assert_eq!(severity.as_str(), name);
+            assert_eq!(severity.to_string(), name);
+            assert_eq!(serde_json::json!(severity), name);
+            assert_eq!(name.parse::<Severity>(), Ok(severity));
+        }
+        let categories = [
+            (Category::Audit, "audit"),
+            (Category::AttackDb, "attack-db"),
+            (Category::AttackHttp, "attack-http"),
+            (Category::Cache, "cache"),
+            (Category::Monitor, "monitor"),
+        ];
+        for (category, name) in categories {
+            assert_eq!(category.as_str(), name);
+            assert_eq!(category.to_string(), name);
+            assert_eq!(serde_json::json!(category), name);
+        }
+    }
+
+    #[test]
     fn severities_order_and_parse() {
         assert!(Severity::Critical > Severity::High && Severity::Low > Severity::Info);
         assert_eq!("HIGH".parse::<Severity>(), Ok(Severity::High));
-        assert!("urgent".parse::<Severity>().is_err());
+        assert_eq!(
+            "urgent".parse::<Severity>(),
+            Err("unknown severity `urgent` (expected critical, high, medium, low or info)".into())
+        );
     }
 }
