@@ -6,6 +6,7 @@
 //! Values are checked while they are read, so every error names the file, line, column and field.
 
 pub mod admin;
+pub(crate) mod braces;
 pub mod noisy;
 pub mod schedule;
 mod template;
