@@ -6,22 +6,9 @@ use sha2::{Digest, Sha256};
 
 /// How bad a finding is; ordered, so `--fail-on high` means "high or critical". Its name (serde
 /// and strum spell it alike) is in every report format: never rename a variant.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    strum::Display,
-    strum::IntoStaticStr,
-    strum::EnumString,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[derive(strum::Display, strum::IntoStaticStr, strum::EnumString)]
 #[strum(
     serialize_all = "lowercase",
     ascii_case_insensitive,
@@ -57,21 +44,9 @@ fn unknown_severity(s: &str) -> String {
 
 /// Which part of tenantprobe found it. Its name (serde and strum spell it alike) is in every
 /// report format and part of every fingerprint: never rename a variant.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    strum::Display,
-    strum::IntoStaticStr,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[derive(strum::Display, strum::IntoStaticStr)]
 #[strum(serialize_all = "kebab-case")]
 pub enum Category {
     Audit,
@@ -257,32 +232,34 @@ mod tests {
         );
     }
 
+    /// The names are in every report format and in fingerprints; serde and strum must agree.
     #[test]
     fn names_are_the_same_in_every_form() {
-        let severities = [
-            (Severity::Info, "info"),
-            (Severity::Low, "low"),
-            (Severity::Medium, "medium"),
-            (Severity::High, "high"),
-            (Severity::Critical, "critical"),
-        ];
-        for (severity, name) in severities {
-            assert_eq!(severity.as_str(), name);
+        let severities = Severity::ALL;
+        assert_eq!(
+            severities.map(Severity::as_str),
+            ["critical", "high", "medium", "low", "info"]
+        );
+        for severity in severities {
+            let name = severity.as_str();
             assert_eq!(severity.to_string(), name);
             assert_eq!(serde_json::json!(severity), name);
             assert_eq!(name.parse::<Severity>(), Ok(severity));
         }
         let categories = [
-            (Category::Audit, "audit"),
-            (Category::AttackDb, "attack-db"),
-            (Category::AttackHttp, "attack-http"),
-            (Category::Cache, "cache"),
-            (Category::Monitor, "monitor"),
+            Category::Audit,
+            Category::AttackDb,
+            Category::AttackHttp,
+            Category::Cache,
+            Category::Monitor,
         ];
-        for (category, name) in categories {
-            assert_eq!(category.as_str(), name);
-            assert_eq!(category.to_string(), name);
-            assert_eq!(serde_json::json!(category), name);
+        assert_eq!(
+            categories.map(Category::as_str),
+            ["audit", "attack-db", "attack-http", "cache", "monitor"]
+        );
+        for category in categories {
+            assert_eq!(category.to_string(), category.as_str());
+            assert_eq!(serde_json::json!(category), category.as_str());
         }
     }
 
