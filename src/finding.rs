@@ -1,14 +1,20 @@
 //! The one shape every check reports in: `Finding`, with its `Severity`, `Category` and a stable
 //! fingerprint for waivers and baselines.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// How bad a finding is; ordered, so `--fail-on high` means "high or critical".
+/// How bad a finding is; ordered, so `--fail-on high` means "high or critical". Its name (serde
+/// and strum spell it alike) is in every report format: never rename a variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[derive(strum::Display, strum::IntoStaticStr, strum::EnumString)]
+#[strum(
+    serialize_all = "lowercase",
+    ascii_case_insensitive,
+    parse_err_ty = String,
+    parse_err_fn = unknown_severity
+)]
 pub enum Severity {
     Info,
     Low,
@@ -27,38 +33,21 @@ impl Severity {
     ];
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Info => "info",
-            Self::Low => "low",
-            Self::Medium => "medium",
-            Self::High => "high",
-            Self::Critical => "critical",
-        }
+        self.into()
     }
 }
 
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// The `--fail-on` error for a name that is no severity.
+fn unknown_severity(s: &str) -> String {
+    format!("unknown severity `{s}` (expected critical, high, medium, low or info)")
 }
 
-impl std::str::FromStr for Severity {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|sev| sev.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| {
-                format!("unknown severity `{s}` (expected critical, high, medium, low or info)")
-            })
-    }
-}
-
-/// Which part of tenantprobe found it.
+/// Which part of tenantprobe found it. Its name (serde and strum spell it alike) is in every
+/// report format and part of every fingerprint: never rename a variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[derive(strum::Display, strum::IntoStaticStr)]
+#[strum(serialize_all = "kebab-case")]
 pub enum Category {
     Audit,
     AttackDb,
@@ -69,19 +58,7 @@ pub enum Category {
 
 impl Category {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Audit => "audit",
-            Self::AttackDb => "attack-db",
-            Self::AttackHttp => "attack-http",
-            Self::Cache => "cache",
-            Self::Monitor => "monitor",
-        }
-    }
-}
-
-impl fmt::Display for Category {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
@@ -255,10 +232,44 @@ mod tests {
         );
     }
 
+    /// The names are in every report format and in fingerprints; serde and strum must agree.
+    #[test]
+    fn names_are_the_same_in_every_form() {
+        let severities = Severity::ALL;
+        assert_eq!(
+            severities.map(Severity::as_str),
+            ["critical", "high", "medium", "low", "info"]
+        );
+        for severity in severities {
+            let name = severity.as_str();
+            assert_eq!(severity.to_string(), name);
+            assert_eq!(serde_json::json!(severity), name);
+            assert_eq!(name.parse::<Severity>(), Ok(severity));
+        }
+        let categories = [
+            Category::Audit,
+            Category::AttackDb,
+            Category::AttackHttp,
+            Category::Cache,
+            Category::Monitor,
+        ];
+        assert_eq!(
+            categories.map(Category::as_str),
+            ["audit", "attack-db", "attack-http", "cache", "monitor"]
+        );
+        for category in categories {
+            assert_eq!(category.to_string(), category.as_str());
+            assert_eq!(serde_json::json!(category), category.as_str());
+        }
+    }
+
     #[test]
     fn severities_order_and_parse() {
         assert!(Severity::Critical > Severity::High && Severity::Low > Severity::Info);
         assert_eq!("HIGH".parse::<Severity>(), Ok(Severity::High));
-        assert!("urgent".parse::<Severity>().is_err());
+        assert_eq!(
+            "urgent".parse::<Severity>(),
+            Err("unknown severity `urgent` (expected critical, high, medium, low or info)".into())
+        );
     }
 }

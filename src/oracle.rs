@@ -246,15 +246,30 @@ fn collect_numbers(json: &serde_json::Value, out: &mut Vec<String>) {
 mod tests {
     use super::*;
 
+    /// An ownership table of `values` and `numbers`, each with the tenant that owns it.
+    fn owning(values: &[(&str, TenantIdx)], numbers: &[(&str, TenantIdx)]) -> Ownership {
+        let mut o = Ownership::default();
+        for &(value, owner) in values {
+            o.register(value, owner);
+        }
+        for &(number, owner) in numbers {
+            o.register_number(number, owner);
+        }
+        o
+    }
+
     #[test]
     fn foreign_values_are_found_and_own_echoed_and_shared_ones_are_not() {
-        let mut o = Ownership::default();
-        o.register("tpaaaaaaaaaaaaaa", 0);
-        o.register("tpbbbbbbbbbbbbbb", 1);
-        o.register("sharedvalue12345", 0);
-        o.register("sharedvalue12345", 1);
-        o.register("short", 1);
-        o.register_number("7340021", 1);
+        let mut o = owning(
+            &[
+                ("tpaaaaaaaaaaaaaa", 0),
+                ("tpbbbbbbbbbbbbbb", 1),
+                ("sharedvalue12345", 0),
+                ("sharedvalue12345", 1),
+                ("short", 1),
+            ],
+            &[("7340021", 1)],
+        );
         let none = HashSet::new();
         let text = r#"{"a":"tpaaaaaaaaaaaaaa","b":"x tpbbbbbbbbbbbbbb y","c":"sharedvalue12345","d":"short"}"#;
         assert_eq!(
@@ -278,10 +293,10 @@ mod tests {
 
     #[test]
     fn a_dressed_or_embedded_argument_coming_back_is_an_echo_and_a_value_not_passed_is_not() {
-        let mut o = Ownership::default();
-        o.register("tpbbbbbbbbbbbbbb", 1);
-        o.register("tpcccccccccccccc", 1);
-        o.register_number("7340021", 1);
+        let mut o = owning(
+            &[("tpbbbbbbbbbbbbbb", 1), ("tpcccccccccccccc", 1)],
+            &[("7340021", 1)],
+        );
         // The actor passed tenant 1's dressed value, a JSON document and a bytea holding markers.
         let supplied: HashSet<String> = [
             "shared tpbbbbbbbbbbbbbb".to_owned(),
@@ -323,9 +338,7 @@ mod tests {
 
     #[test]
     fn a_value_that_extends_another_tenants_value_belongs_to_its_own_owner() {
-        let mut o = Ownership::default();
-        o.register("tenant-acme", 0);
-        o.register("tenant-acme-2", 1);
+        let mut o = owning(&[("tenant-acme", 0), ("tenant-acme-2", 1)], &[]);
         let none = HashSet::new();
         assert!(
             o.foreign_in_text("row of tenant-acme", Some(0), &none)

@@ -142,19 +142,6 @@ fn scrub_in_place(text: &mut String) {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FormatArg {
-    Human,
-    Json,
-    Junit,
-    Sarif,
-    Github,
-    /// One self-contained HTML page: the isolation matrix, then every finding.
-    Html,
-    /// Markdown for $GITHUB_STEP_SUMMARY and pull-request comments.
-    Markdown,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorArg {
     Auto,
     Always,
@@ -164,8 +151,8 @@ pub enum ColorArg {
 #[derive(Debug, Clone, Args)]
 pub struct OutputArgs {
     /// Report format. `human` also prints GitHub annotations when GITHUB_ACTIONS=true.
-    #[arg(long, value_enum, default_value_t = FormatArg::Human)]
-    pub format: FormatArg,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
     /// Write the report to FILE instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -243,12 +230,10 @@ impl OutputArgs {
         let notes: Vec<String> = report.notes.iter().map(|n| scrub(n).into_owned()).collect();
         let target = scrub(report.target).into_owned();
         let locator = match self.format {
-            FormatArg::Sarif | FormatArg::Github | FormatArg::Human => {
-                self.locator(facts.spec_file)?
-            }
+            Format::Sarif | Format::Github | Format::Human => self.locator(facts.spec_file)?,
             _ => None,
         };
-        if locator.is_none() && matches!(self.format, FormatArg::Sarif | FormatArg::Github) {
+        if locator.is_none() && matches!(self.format, Format::Sarif | Format::Github) {
             // Code scanning hides results without a file; say how to give them one.
             tracing::warn!(
                 "findings have no file location: pass --migrations DIR (or run where migrations/ is) or --target SPEC"
@@ -256,6 +241,12 @@ impl OutputArgs {
         }
         let findings: &[Finding] = findings;
         let coverage = facts.coverage.map(|m| m.marked(findings));
+        let to_terminal = self.output.is_none() && std::io::stdout().is_terminal();
+        let color = match self.color {
+            ColorArg::Always => true,
+            ColorArg::Never => false,
+            ColorArg::Auto => to_terminal && std::env::var_os("NO_COLOR").is_none(),
+        };
         let report = Report {
             findings,
             notes: &notes,
@@ -266,25 +257,11 @@ impl OutputArgs {
             tenancy: facts.tenancy,
             coverage: coverage.as_ref(),
             locator: locator.as_ref(),
-            ..report
-        };
-        let to_terminal = self.output.is_none() && std::io::stdout().is_terminal();
-        let color = match self.color {
-            ColorArg::Always => true,
-            ColorArg::Never => false,
-            ColorArg::Auto => to_terminal && std::env::var_os("NO_COLOR").is_none(),
-        };
-        let format = match self.format {
-            FormatArg::Human => Format::Human {
+            style: report::HumanStyle {
                 color,
                 width: report::wrap::width(to_terminal),
             },
-            FormatArg::Json => Format::Json,
-            FormatArg::Junit => Format::Junit,
-            FormatArg::Sarif => Format::Sarif,
-            FormatArg::Github => Format::Github,
-            FormatArg::Html => Format::Html,
-            FormatArg::Markdown => Format::Markdown,
+            ..report
         };
         let mut out: Box<dyn Write> = match &self.output {
             Some(path) => Box::new(
@@ -293,7 +270,7 @@ impl OutputArgs {
             ),
             None => Box::new(std::io::stdout().lock()),
         };
-        report::write(format, &report, &mut out).map_err(Error::failed)?;
+        report::write(self.format, &report, &mut out).map_err(Error::failed)?;
         out.flush()?;
         tracing::info!(
             findings = findings.len(),
@@ -301,7 +278,7 @@ impl OutputArgs {
             "report written"
         );
         drop(out);
-        if self.format == FormatArg::Human
+        if self.format == Format::Human
             && std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
         {
             report::write(Format::Github, &report, &mut std::io::stdout().lock())

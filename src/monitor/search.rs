@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use crate::actor::client::Exchange;
 use crate::actor::values_for;
 use crate::finding::Finding;
+use crate::rules::RuleInfo;
 use crate::spec::{Endpoint, Values};
 
 use super::MonitorError;
@@ -71,10 +72,6 @@ async fn get(
     Ok(exchange)
 }
 
-fn evidence(probe: &Probe, exchange: &Exchange) -> String {
-    exchange.curl(probe.client.target.base_url.as_str())
-}
-
 /// Searching for each tenant's marker as `i`: its own finds its canary, another's finds no item
 /// holding that tenant's values. The query `i` sent (the other marker) may come back outside the
 /// items; only the items are judged.
@@ -100,18 +97,17 @@ async fn search(
                 .iter()
                 .any(|item| item.to_string().contains(owner.marker.as_str()));
             if has_canary && !own {
-                found.problems.push(
-                    OWN_CANARIES_MISSING
-                        .finding(
-                            &object,
-                            &format!("{}:search", tenant.slug),
-                            format!(
-                                "Synthetic tenant `{}` searched {} for its own marker and did not find its canary ({}): the search cannot show a leak.",
-                                tenant.slug, probe.client.target.resources[ri].name, exchange.status
-                            ),
-                        )
-                        .with_evidence(evidence(probe, &exchange)),
-                );
+                found.problems.push(finding(
+                    probe,
+                    &OWN_CANARIES_MISSING,
+                    &object,
+                    &format!("{}:search", tenant.slug),
+                    format!(
+                        "Synthetic tenant `{}` searched {} for its own marker and did not find its canary ({}): the search cannot show a leak.",
+                        tenant.slug, probe.client.target.resources[ri].name, exchange.status
+                    ),
+                    &exchange,
+                ));
             }
             continue;
         }
@@ -120,7 +116,8 @@ async fn search(
             .flat_map(|item| ownership.foreign_in_json(item, Some(i), &HashSet::new()))
             .next();
         if let Some(s) = leaked {
-            found.violations.push(leak(
+            found.violations.push(finding(
+                probe,
                 &FOREIGN_SEARCH_RESULT,
                 &object,
                 &tenant.slug,
@@ -131,7 +128,7 @@ async fn search(
                     probe.tenants[s.owner].slug,
                     s.value
                 ),
-                evidence(probe, &exchange),
+                &exchange,
             ));
         }
     }
@@ -156,7 +153,8 @@ async fn export(
         .foreign_in_text(&exchange.response, Some(i), &HashSet::new())
         .first()
     {
-        found.violations.push(leak(
+        found.violations.push(finding(
+            probe,
             &FOREIGN_EXPORT_DATA,
             &object,
             &tenant.slug,
@@ -164,33 +162,36 @@ async fn export(
                 "Synthetic tenant `{}` exported {resource} and got data of `{}` (value `{}`).",
                 tenant.slug, probe.tenants[s.owner].slug, s.value
             ),
-            evidence(probe, &exchange),
+            &exchange,
         ));
     }
     let own = exchange.is_success() && exchange.response.contains(tenant.marker.as_str());
     if has_canary && !own {
-        found.problems.push(
-            OWN_CANARIES_MISSING
-                .finding(
-                    &object,
-                    &format!("{}:export", tenant.slug),
-                    format!(
-                        "Synthetic tenant `{}` exported {resource} and its canary was not in it ({}): the export cannot show a leak.",
-                        tenant.slug, exchange.status
-                    ),
-                )
-                .with_evidence(evidence(probe, &exchange)),
-        );
+        found.problems.push(finding(
+            probe,
+            &OWN_CANARIES_MISSING,
+            &object,
+            &format!("{}:export", tenant.slug),
+            format!(
+                "Synthetic tenant `{}` exported {resource} and its canary was not in it ({}): the export cannot show a leak.",
+                tenant.slug, exchange.status
+            ),
+            &exchange,
+        ));
     }
     Ok(())
 }
 
-fn leak(
-    rule: &'static crate::rules::RuleInfo,
+/// `rule`'s finding on `object` (`key` tells several apart), with `exchange` as its reproducer: the
+/// curl command that asked.
+fn finding(
+    probe: &Probe,
+    rule: &'static RuleInfo,
     object: &str,
     key: &str,
     detail: String,
-    evidence: String,
+    exchange: &Exchange,
 ) -> Finding {
-    rule.finding(object, key, detail).with_evidence(evidence)
+    let curl = exchange.curl(probe.client.target.base_url.as_str());
+    rule.finding(object, key, detail).with_evidence(curl)
 }

@@ -7,8 +7,8 @@ use std::io::Write;
 
 use anstyle::{AnsiColor, Style};
 
-use super::Report;
 use super::wrap::indented;
+use super::{HumanStyle, Report};
 use crate::finding::{Finding, Severity};
 
 fn severity_style(s: Severity, color: bool) -> Style {
@@ -38,13 +38,9 @@ pub fn waiver_snippet(f: &Finding) -> String {
     )
 }
 
-/// `color`: emit ANSI styles; `width`: wrap prose at this many columns.
-pub fn write(
-    report: &Report<'_>,
-    out: &mut dyn Write,
-    color: bool,
-    width: usize,
-) -> std::io::Result<()> {
+/// Styled and wrapped as `report.style` says.
+pub fn write(report: &Report<'_>, out: &mut dyn Write) -> std::io::Result<()> {
+    let HumanStyle { color, width } = report.style;
     let paint = |style: Style| if color { style } else { Style::new() };
     let bold = paint(Style::new().bold());
     let dim = paint(Style::new().dimmed());
@@ -206,8 +202,9 @@ mod tests {
         let notes = vec!["a note ".repeat(30)];
         let mut report = Report::new("audit", "ref", &rules, Duration::ZERO, &notes);
         report.findings = &findings;
+        report.style = HumanStyle { color, width };
         let mut out = Vec::new();
-        write(&report, &mut out, color, width).unwrap();
+        write(&report, &mut out).unwrap();
         String::from_utf8(out).unwrap()
     }
 

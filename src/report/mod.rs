@@ -23,23 +23,39 @@ use crate::tenancy::Tenancy;
 pub use locate::{Location, Locator};
 pub use matrix::Matrix;
 
-/// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Output formats, as `--format` names them: `human` (grouped by object, with remediation),
+/// `json` (the versioned document, `schemas/report.schema.json`), `junit` (one test case per rule
+/// checked), `sarif` (SARIF 2.1.0, for code-scanning dashboards) and `github` (workflow
+/// annotations). A variant's own doc comment is its line in `--help`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// Grouped by object, with remediation; `color` for ANSI styles.
-    Human { color: bool, width: usize },
-    /// The versioned JSON document (`schemas/report.schema.json`).
+    Human,
     Json,
-    /// JUnit XML: one test case per rule checked.
     Junit,
-    /// SARIF 2.1.0, for code-scanning dashboards.
     Sarif,
-    /// GitHub Actions workflow annotations.
     Github,
     /// One self-contained HTML page: the isolation matrix, then every finding.
     Html,
-    /// GitHub-flavoured Markdown, for `$GITHUB_STEP_SUMMARY` and pull-request comments.
+    /// Markdown for $GITHUB_STEP_SUMMARY and pull-request comments.
     Markdown,
+}
+
+/// How the human format looks; the other formats ignore it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanStyle {
+    /// ANSI styles (a terminal, no `NO_COLOR`).
+    pub color: bool,
+    /// Prose wraps at this many columns.
+    pub width: usize,
+}
+
+impl Default for HumanStyle {
+    fn default() -> Self {
+        Self {
+            color: false,
+            width: wrap::DEFAULT_WIDTH,
+        }
+    }
 }
 
 /// Everything a reporter needs.
@@ -71,6 +87,8 @@ pub struct Report<'a> {
     pub fail_on: Severity,
     /// Counts and rates for machines (the JSON report's `stats`), where a command has them.
     pub stats: Option<serde_json::Value>,
+    /// Colour and width of the human format.
+    pub style: HumanStyle,
 }
 
 impl<'a> Report<'a> {
@@ -97,6 +115,7 @@ impl<'a> Report<'a> {
             locator: None,
             fail_on: Severity::High,
             stats: None,
+            style: HumanStyle::default(),
         }
     }
 
@@ -177,7 +196,7 @@ impl CheckStatus {
 /// Writes `report` in `format`.
 pub fn write(format: Format, report: &Report<'_>, out: &mut dyn Write) -> std::io::Result<()> {
     match format {
-        Format::Human { color, width } => human::write(report, out, color, width),
+        Format::Human => human::write(report, out),
         Format::Json => json::write(report, out),
         Format::Junit => junit::write(report, out),
         Format::Sarif => sarif::write(report, out),

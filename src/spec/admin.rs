@@ -13,7 +13,6 @@ use crate::spec::{PathTemplate, Template};
 #[serde(deny_unknown_fields)]
 pub struct AdminSpec {
     /// The panel's base URL; default: the `[api]` one.
-    #[serde(default)]
     pub base_url_env: Option<String>,
     /// Variables holding the operator's username and password.
     pub username_env: String,

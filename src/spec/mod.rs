@@ -4,8 +4,11 @@
 //! monitor's schedule, and waivers. Documented field by field in `probes/README.md`.
 //!
 //! Values are checked while they are read, so every error names the file, line, column and field.
+//! A field that may be left out is an `Option` (serde reads a missing one as `None`, no
+//! `#[serde(default)]` needed) or has a `#[serde(default…)]`.
 
 pub mod admin;
+pub(crate) mod braces;
 pub mod noisy;
 pub mod schedule;
 mod template;
@@ -139,9 +142,7 @@ pub enum TenantsSpec {
     Api {
         request: Endpoint,
         tenant_id: String,
-        #[serde(default)]
         user_id: Option<String>,
-        #[serde(default)]
         token: Option<String>,
     },
     /// Tenants that already exist, with their credentials in environment variables.
@@ -152,12 +153,9 @@ pub enum TenantsSpec {
 #[serde(deny_unknown_fields)]
 pub struct ExistingTenant {
     pub slug: String,
-    #[serde(default)]
     pub tenant_id: Option<String>,
-    #[serde(default)]
     pub user_id: Option<String>,
     /// Variable holding this tenant's static bearer token.
-    #[serde(default)]
     pub token_env: Option<String>,
 }
 
@@ -167,7 +165,6 @@ pub struct ExistingTenant {
 pub struct ApiSpec {
     pub base_url_env: String,
     /// Host header that selects a tenant by subdomain, e.g. `{slug}.app.example.com`.
-    #[serde(default)]
     pub host: Option<HostTemplate>,
     /// Statuses another tenant's id may answer; it must also answer exactly like a missing id.
     #[serde(default = "default_foreign_status")]
@@ -188,10 +185,8 @@ pub struct TenancySpec {
     /// Which carriers select the tenant; `None` infers them from the spec (`host` when `[api].host`
     /// is set, `path` when a path uses `{slug}` or `{tenant_id}`, `claim` when a token claim does,
     /// `header` when `header` is set).
-    #[serde(default)]
     pub carriers: Option<Vec<Carrier>>,
     /// A header that names the tenant, e.g. `{ name = "X-Tenant", value = "{slug}" }`.
-    #[serde(default)]
     pub header: Option<TenantHeader>,
     /// JSON body fields that might switch the tenant when they name another one.
     #[serde(default = "default_tenant_fields")]
@@ -300,7 +295,6 @@ fn default_ttl() -> u64 {
 pub struct ResourceSpec {
     pub name: String,
     /// Another resource this one lives under (`{parent_id}` in its paths).
-    #[serde(default)]
     pub parent: Option<toml::Spanned<String>>,
     /// JSON pointer to the id in a created or fetched object.
     #[serde(default = "default_id_pointer")]
@@ -315,11 +309,9 @@ pub struct ResourceSpec {
     pub delete: Option<Endpoint>,
     /// A list filtered by a query (GET): its `query` (or path) should use `{marker}`; searching
     /// for another tenant's marker must find nothing.
-    #[serde(default)]
     pub search: Option<Endpoint>,
     /// An export of the tenant's data (GET, any format): its whole body is scanned for other
     /// tenants' values.
-    #[serde(default)]
     pub export: Option<Endpoint>,
 }
 
@@ -379,10 +371,8 @@ impl Operation {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Endpoint {
-    #[serde(default)]
     pub method: Option<String>,
     pub path: PathTemplate,
-    #[serde(default)]
     pub body: Option<BodyTemplate>,
     /// Query parameters, e.g. `{ q = "{marker}" }`; values use the body placeholders.
     #[serde(default)]
@@ -462,17 +452,15 @@ pub(crate) mod humantime_serde_compat {
     }
 }
 
-/// Optional durations as humantime strings.
+/// Optional durations as humantime strings (`with` needs `default` beside it: a missing field is
+/// `None`).
 pub(crate) mod humantime_serde_option {
-    use serde::{Deserialize, Deserializer};
+    use serde::Deserializer;
 
     pub fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<Option<std::time::Duration>, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(&text)
-            .map(Some)
-            .map_err(|e| serde::de::Error::custom(format!("`{text}` is not a duration: {e}")))
+        super::humantime_serde_compat::deserialize(d).map(Some)
     }
 }
 
@@ -480,11 +468,8 @@ pub(crate) mod humantime_serde_option {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Waiver {
-    #[serde(default)]
     pub fingerprint: Option<String>,
-    #[serde(default)]
     pub rule: Option<String>,
-    #[serde(default)]
     pub object: Option<String>,
     /// Mandatory: why this is acceptable.
     pub reason: Reason,

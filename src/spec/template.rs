@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use super::braces::{BraceError, Token, tokens};
+
 /// A string with `{name}` placeholders; `{{` and `}}` are literal braces.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
@@ -17,33 +19,24 @@ enum Part {
 
 impl Template {
     pub fn parse(text: &str) -> Result<Self, String> {
+        let is_name = |name: &str| {
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
         let mut parts = Vec::new();
         let mut text_buf = String::new();
-        let mut chars = text.chars().peekable();
-        while let Some(c) = chars.next() {
-            match c {
-                '{' if chars.peek() == Some(&'{') => {
-                    chars.next();
-                    text_buf.push('{');
-                }
-                '}' if chars.peek() == Some(&'}') => {
-                    chars.next();
-                    text_buf.push('}');
-                }
-                '{' => {
-                    let name: String = chars.by_ref().take_while(|c| *c != '}').collect();
-                    if name.is_empty()
-                        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                    {
-                        return Err(format!("bad placeholder `{{{name}` in `{text}`"));
-                    }
+        for token in tokens(text) {
+            match token {
+                Ok(Token::Char(c)) => text_buf.push(c),
+                Ok(Token::Placeholder(name)) if is_name(name) => {
                     if !text_buf.is_empty() {
                         parts.push(Part::Text(std::mem::take(&mut text_buf)));
                     }
-                    parts.push(Part::Var(name));
+                    parts.push(Part::Var(name.to_owned()));
                 }
-                '}' => return Err(format!("unmatched `}}` in `{text}`")),
-                c => text_buf.push(c),
+                Ok(Token::Placeholder(name)) | Err(BraceError::Unclosed(name)) => {
+                    return Err(format!("bad placeholder `{{{name}` in `{text}`"));
+                }
+                Err(BraceError::Unmatched) => return Err(format!("unmatched `}}` in `{text}`")),
             }
         }
         if !text_buf.is_empty() {
@@ -194,5 +187,9 @@ mod tests {
             "{literal}"
         );
         assert!(Template::parse("{bad name}").is_err() && Template::parse("x}").is_err());
+        assert_eq!(
+            Template::parse("/t/{slug").unwrap_err(),
+            "bad placeholder `{slug` in `/t/{slug`"
+        );
     }
 }

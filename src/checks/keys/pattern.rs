@@ -14,6 +14,8 @@
 
 use std::collections::HashSet;
 
+use crate::spec::braces::{BraceError, Token, tokens};
+
 /// What the tenant segment must look like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SegmentKind {
@@ -61,41 +63,18 @@ impl KeyPattern {
     pub fn parse(source: &str) -> Result<Self, String> {
         let mut parts = Vec::new();
         let mut literal = String::new();
-        let mut chars = source.chars().peekable();
         let mut tenants = 0;
-        while let Some(c) = chars.next() {
-            match c {
-                // `{{` and `}}` are literal braces, so cluster hash tags can be written:
-                // `{{org:{tenant_id:int}}}:*` matches `{org:42}:invoices`.
-                '{' if chars.peek() == Some(&'{') => {
-                    chars.next();
-                    literal.push('{');
-                }
-                '}' if chars.peek() == Some(&'}') => {
-                    chars.next();
-                    literal.push('}');
-                }
-                '}' => {
-                    return Err(format!(
-                        "`{source}`: unmatched `}}` (write `}}}}` for a literal brace)"
-                    ));
-                }
-                '{' => {
-                    let mut inner = String::new();
-                    let mut closed = false;
-                    for c in chars.by_ref() {
-                        if c == '}' {
-                            closed = true;
-                            break;
-                        }
-                        inner.push(c);
+        for token in tokens(source) {
+            match token {
+                Ok(Token::Char('*')) => {
+                    if !literal.is_empty() {
+                        parts.push(Part::Literal(std::mem::take(&mut literal)));
                     }
-                    if !closed {
-                        return Err(format!(
-                            "`{source}`: unclosed `{{` (write `{{{{` for a literal brace)"
-                        ));
-                    }
-                    let (name, kind) = inner.split_once(':').unwrap_or((inner.as_str(), "any"));
+                    parts.push(Part::Star);
+                }
+                Ok(Token::Char(c)) => literal.push(c),
+                Ok(Token::Placeholder(inner)) => {
+                    let (name, kind) = inner.split_once(':').unwrap_or((inner, "any"));
                     if name != "tenant_id" {
                         return Err(format!(
                             "`{source}`: unknown placeholder `{{{inner}}}` (use {{tenant_id:uuid|slug|int|any}}; write `{{{{` and `}}}}` for literal braces, as in a cluster hash tag)"
@@ -118,13 +97,16 @@ impl KeyPattern {
                     parts.push(Part::Tenant(kind));
                     tenants += 1;
                 }
-                '*' => {
-                    if !literal.is_empty() {
-                        parts.push(Part::Literal(std::mem::take(&mut literal)));
-                    }
-                    parts.push(Part::Star);
+                Err(BraceError::Unmatched) => {
+                    return Err(format!(
+                        "`{source}`: unmatched `}}` (write `}}}}` for a literal brace)"
+                    ));
                 }
-                c => literal.push(c),
+                Err(BraceError::Unclosed(_)) => {
+                    return Err(format!(
+                        "`{source}`: unclosed `{{` (write `{{{{` for a literal brace)"
+                    ));
+                }
             }
         }
         if !literal.is_empty() {
