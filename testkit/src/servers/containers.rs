@@ -1,7 +1,8 @@
 //! The test kit's second backend: throwaway PostgreSQL and Redis in Docker containers, started
-//! with testcontainers (`ContainerPostgres`, `ContainerRedis`), for machines with Docker and no
-//! local server binaries. Selected by `TENANTPROBE_TESTKIT_BACKEND=containers` (cargo feature
-//! `containers`).
+//! with testcontainers (`InContainer`: `ContainerPostgres`, `ContainerRedis`), for machines with
+//! Docker and no local server binaries. Selected by `TENANTPROBE_TESTKIT_BACKEND=containers` (cargo
+//! feature `containers`). What runs in each container is its kind's (`ServerKind::container`, next
+//! to the local server in postgres.rs and redis.rs); this module holds what they share.
 //!
 //! - Images come from `TENANTPROBE_POSTGRES_IMAGE` / `TENANTPROBE_REDIS_IMAGE` (default
 //!   `tenantprobe-testkit:bookworm`, one Debian image holding both servers) and are never pulled:
@@ -12,15 +13,14 @@
 //!   container (which shares the host's process namespace) stops the server once our pid is
 //!   gone, and the daemon removes the exited container (`AutoRemove`).
 
+use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
-use testcontainers::core::WaitFor;
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
-use super::ServerError;
-use super::postgres::SERVER_SETTINGS;
 use super::process::start_on_free_port;
+use super::{PostgresKind, Ready, RedisKind, ServerError, ServerKind};
 
 /// The image `tests/containers.rs` makes with debootstrap (PostgreSQL 15 and Redis 7 from Debian).
 pub const DEFAULT_IMAGE: &str = "tenantprobe-testkit:bookworm";
@@ -32,132 +32,59 @@ const HOW_TO_BUILD: &str = "make it with `cargo test --features containers --tes
      root: debootstrap, then `docker import`; the root filesystem is cached in \
      /var/cache/tenantprobe), or name an image that has the server with";
 
-/// A PostgreSQL server in a container. Superuser `postgres`, trust authentication on 127.0.0.1.
-pub struct ContainerPostgres(Running);
-
-impl ContainerPostgres {
-    /// From `TENANTPROBE_POSTGRES_IMAGE`, else the default image.
-    pub async fn start() -> Result<Self, ServerError> {
-        Self::start_image(&image_from_env("TENANTPROBE_POSTGRES_IMAGE")).await
-    }
-
-    /// `initdb` into the container's own file system, then `postgres` on a free port, as the
-    /// image's `postgres` user (PostgreSQL refuses root). The newest `/usr/lib/postgresql/*/bin`
-    /// (Debian's layout) comes first on PATH, so images with the programs on PATH work too.
-    #[tracing::instrument(name = "container_postgres")]
-    pub async fn start_image(image: &str) -> Result<Self, ServerError> {
-        // The local backend's settings for a disposable cluster.
-        let settings: String = SERVER_SETTINGS.iter().map(|s| format!(" -c {s}")).collect();
-        let running = Running::start("PostgreSQL", image, "TENANTPROBE_POSTGRES_IMAGE", |port| {
-            let script = format!(
-                "set -e
-                 for dir in /usr/lib/postgresql/*/bin; do [ -x \"$dir/initdb\" ] && PATH=\"$dir:$PATH\"; done
-                 initdb -D /tmp/tenantprobe-pg -U postgres -A trust -E UTF8 --locale=C --no-sync --no-instructions >/dev/null
-                 postgres -D /tmp/tenantprobe-pg -p {port} -k /tmp{settings} &
-                 {WATCH}"
-            );
-            request(image, script)
-                .with_user("postgres")
-                .with_ready_conditions(vec![WaitFor::message_on_stderr(
-                    "database system is ready to accept connections",
-                )])
-        })
-        .await?;
-        Ok(Self(running))
-    }
-
-    /// Superuser connection URL (database `postgres`).
-    pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.0.port)
-    }
-
-    pub fn port(&self) -> u16 {
-        self.0.port
-    }
-
-    /// From the image check to accepting connections.
-    pub fn startup_time(&self) -> Duration {
-        self.0.startup
-    }
-
-    pub fn image(&self) -> &str {
-        &self.0.image
-    }
-}
-
-/// A Redis server in a container, nothing persisted.
-pub struct ContainerRedis(Running);
-
-impl ContainerRedis {
-    /// From `TENANTPROBE_REDIS_IMAGE`, else the default image.
-    pub async fn start() -> Result<Self, ServerError> {
-        Self::start_image(&image_from_env("TENANTPROBE_REDIS_IMAGE")).await
-    }
-
-    #[tracing::instrument(name = "container_redis")]
-    pub async fn start_image(image: &str) -> Result<Self, ServerError> {
-        let running = Running::start("Redis", image, "TENANTPROBE_REDIS_IMAGE", |port| {
-            let script = format!(
-                "redis-server --port {port} --bind 127.0.0.1 --save '' --appendonly no \
-                   --protected-mode yes --daemonize no --dir /tmp &
-                 {WATCH}"
-            );
-            request(image, script).with_ready_conditions(vec![WaitFor::message_on_stdout(
-                "Ready to accept connections",
-            )])
-        })
-        .await?;
-        Ok(Self(running))
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.0.port)
-    }
-
-    pub fn startup_time(&self) -> Duration {
-        self.0.startup
-    }
-
-    pub fn image(&self) -> &str {
-        &self.0.image
-    }
-}
-
-/// What both container servers hold: where the server listens, how long it took to be ready, and
-/// its container.
-struct Running {
-    port: u16,
-    startup: Duration,
+/// A throwaway server of kind `K` in a container: listening on 127.0.0.1, removed on drop.
+pub struct InContainer<K> {
+    ready: Ready,
     image: String,
     _container: Removed,
+    kind: PhantomData<K>,
 }
 
-impl Running {
-    /// Checks that `image` is here, then starts the container `request_for` describes for a free
-    /// port, on up to three ports, until the container reports its server ready.
-    async fn start(
-        server: &'static str,
-        image: &str,
-        variable: &'static str,
-        request_for: impl Fn(u16) -> testcontainers::ContainerRequest<GenericImage>,
-    ) -> Result<Self, ServerError> {
+/// A PostgreSQL server in a container. Superuser `postgres`, trust authentication on 127.0.0.1.
+pub type ContainerPostgres = InContainer<PostgresKind>;
+/// A Redis server in a container, nothing persisted.
+pub type ContainerRedis = InContainer<RedisKind>;
+
+impl<K: ServerKind> InContainer<K> {
+    /// From the image `K::IMAGE_VARIABLE` names, else the default image.
+    pub async fn start() -> Result<Self, ServerError> {
+        Self::start_image(&image_from_env(K::IMAGE_VARIABLE)).await
+    }
+
+    /// Checks that `image` is here, then starts the container `K::container` describes for a
+    /// free port, on up to three ports, until the container reports its server ready.
+    #[tracing::instrument(name = "container", fields(server = K::NAME))]
+    pub async fn start_image(image: &str) -> Result<Self, ServerError> {
         let begun = Instant::now();
-        require_image(image, variable).await?;
-        let (port, container) = start_on_free_port(3, server, async |port| {
-            request_for(port)
+        require_image(image, K::IMAGE_VARIABLE).await?;
+        let (port, container) = start_on_free_port(3, K::NAME, async |port| {
+            K::container(image, port)
                 .start()
                 .await
-                .map_err(|e| start_failed(server, image, &e))
+                .map_err(|e| start_failed(K::NAME, image, &e))
         })
         .await?;
         let startup = begun.elapsed();
-        tracing::info!(port, ?startup, image, "container {server} ready");
+        tracing::info!(port, ?startup, image, "container {} ready", K::NAME);
         Ok(Self {
-            port,
-            startup,
+            ready: Ready { port, startup },
             image: image.to_owned(),
             _container: Removed(Some(container)),
+            kind: PhantomData,
         })
+    }
+
+    pub fn url(&self) -> String {
+        K::local_url(self.ready.port)
+    }
+
+    /// Its port, and the time from the image check to accepting connections.
+    pub fn ready(&self) -> Ready {
+        self.ready
+    }
+
+    pub fn image(&self) -> &str {
+        &self.image
     }
 }
 
@@ -187,7 +114,7 @@ impl Drop for Removed {
 
 /// The tail of every container script: the server runs in the background (`$!`) while this waits
 /// for it, or stops it once the tenantprobe process that started the container has died.
-const WATCH: &str = "server=$!
+pub(super) const WATCH: &str = "server=$!
      while kill -0 \"$server\" 2>/dev/null; do
        [ -d \"/proc/$TENANTPROBE_OWNER\" ] || { kill \"$server\"; break; }
        sleep 1
@@ -196,7 +123,10 @@ const WATCH: &str = "server=$!
 
 /// A container on the host's network and process namespace, labelled with its owner, running
 /// `script` with `sh`.
-fn request(image: &str, script: String) -> testcontainers::ContainerRequest<GenericImage> {
+pub(super) fn request(
+    image: &str,
+    script: String,
+) -> testcontainers::ContainerRequest<GenericImage> {
     let (name, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
     let owner = std::process::id().to_string();
     GenericImage::new(name, tag)

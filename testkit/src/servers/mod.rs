@@ -1,7 +1,8 @@
-//! The PostgreSQL and Redis that demo and tests run against (`Services`): existing servers named
-//! by `DATABASE_URL` / `REDIS_URL`, or private throwaway ones started from local binaries (or, with
-//! `TENANTPROBE_TESTKIT_BACKEND=containers`, in Docker containers); and a throwaway PgBouncer in
-//! front of either PostgreSQL.
+//! The PostgreSQL and Redis that demo and tests run against (`Server`: `Postgres`, `Redis`):
+//! existing servers named by `DATABASE_URL` / `REDIS_URL`, or private throwaway ones started from
+//! local binaries (or, with `TENANTPROBE_TESTKIT_BACKEND=containers`, in Docker containers); and a
+//! throwaway PgBouncer in front of either PostgreSQL. What differs between the two is their
+//! `ServerKind` (postgres.rs, redis.rs).
 
 mod backend;
 mod binaries;
@@ -15,13 +16,16 @@ mod scratch;
 
 use std::time::Duration;
 
+#[cfg(feature = "containers")]
+use testcontainers::{ContainerRequest, GenericImage};
+
 pub use backend::{BACKEND_VARIABLE, Backend};
 pub use binaries::{find_postgres, find_program, find_redis};
 #[cfg(feature = "containers")]
-pub use containers::{ContainerPostgres, ContainerRedis, DEFAULT_IMAGE, OWNER_LABEL};
+pub use containers::{ContainerPostgres, ContainerRedis, DEFAULT_IMAGE, InContainer, OWNER_LABEL};
 pub use pgbouncer::{PoolEntry, PoolerConfig, ThrowawayPgBouncer, find_pgbouncer};
-pub use postgres::ThrowawayPostgres;
-pub use redis::ThrowawayRedis;
+pub use postgres::{PostgresKind, ThrowawayPostgres};
+pub use redis::{RedisKind, ThrowawayRedis};
 pub use scratch::ScratchDb;
 
 /// Everything that can go wrong finding, starting or reaching a server. Messages say what to
@@ -81,107 +85,72 @@ impl ServerError {
     }
 }
 
-/// A PostgreSQL server: one we were pointed at, or one we started.
-pub enum Postgres {
+/// A server of kind `K`: one we were pointed at (by `K::URL_VARIABLE`), or one we started.
+pub enum Server<K: ServerKind> {
     External {
         url: String,
     },
-    Throwaway(ThrowawayPostgres),
+    Throwaway(K::Throwaway),
     #[cfg(feature = "containers")]
-    Container(Box<ContainerPostgres>),
+    Container(Box<InContainer<K>>),
 }
 
-impl Postgres {
-    /// `DATABASE_URL` (an administrative connection: superuser, or CREATEDB and CREATEROLE) when
-    /// set, else a throwaway cluster from the backend `TENANTPROBE_TESTKIT_BACKEND` names.
-    pub async fn from_env_or_start() -> Result<Self, ServerError> {
-        match std::env::var("DATABASE_URL") {
-            Ok(url) if !url.is_empty() => Self::external(url).await,
-            _ => Self::start(Backend::from_env()?).await,
-        }
-    }
+/// A PostgreSQL server: `DATABASE_URL`, or a throwaway cluster.
+pub type Postgres = Server<PostgresKind>;
+/// A Redis server: `REDIS_URL`, or a throwaway server.
+pub type Redis = Server<RedisKind>;
 
-    /// A throwaway cluster from `backend`.
-    pub async fn start(backend: Backend) -> Result<Self, ServerError> {
-        match backend {
-            Backend::Local => Ok(Self::Throwaway(ThrowawayPostgres::start().await?)),
-            #[cfg(feature = "containers")]
-            Backend::Containers => Ok(Self::Container(Box::new(ContainerPostgres::start().await?))),
-            #[cfg(not(feature = "containers"))]
-            Backend::Containers => Err(ServerError::ContainersNotBuilt),
-        }
-    }
+/// What `Server` needs to know about one kind of server (`PostgresKind`, `RedisKind`), so that
+/// finding, starting and describing one is written once.
+pub trait ServerKind {
+    /// How messages name it: `PostgreSQL`.
+    const NAME: &'static str;
+    /// The variable naming a server that already runs: `DATABASE_URL`.
+    const URL_VARIABLE: &'static str;
+    /// The throwaway server from local binaries.
+    type Throwaway: Started;
 
-    /// Checks that the server at `url` answers before anything else is attempted.
-    pub async fn external(url: String) -> Result<Self, ServerError> {
-        let unreachable = |reason: String| ServerError::Unreachable {
-            what: "PostgreSQL",
-            url: redact(&url),
-            variable: "DATABASE_URL",
-            reason,
-        };
-        let options: sqlx::postgres::PgConnectOptions = url
-            .parse()
-            .map_err(|e: sqlx::Error| unreachable(e.to_string()))?;
-        let connect = <sqlx::PgConnection as sqlx::Connection>::connect_with(&options);
-        match tokio::time::timeout(Duration::from_secs(10), connect).await {
-            Ok(Ok(conn)) => {
-                let _ = sqlx::Connection::close(conn).await;
-                Ok(Self::External { url })
-            }
-            Ok(Err(e)) => Err(unreachable(e.to_string())),
-            Err(_) => Err(unreachable("no answer within 10 s".into())),
-        }
-    }
+    /// `Ok` when the server at `url` answers, else why not (for `ServerError::Unreachable`).
+    fn check(url: &str) -> impl Future<Output = Result<(), String>> + Send;
 
-    /// The administrative connection URL.
-    pub fn url(&self) -> String {
-        match self {
-            Self::External { url } => url.clone(),
-            Self::Throwaway(pg) => pg.url(),
-            #[cfg(feature = "containers")]
-            Self::Container(pg) => pg.url(),
-        }
-    }
+    /// The URL of a server of this kind started here, on `port` of 127.0.0.1.
+    fn local_url(port: u16) -> String;
 
-    pub fn describe(&self) -> String {
-        match self {
-            Self::External { url } => {
-                format!("existing PostgreSQL at {} (DATABASE_URL)", redact(url))
-            }
-            Self::Throwaway(pg) => {
-                format!(
-                    "throwaway PostgreSQL on port {} (ready in {} ms)",
-                    pg.port(),
-                    pg.startup_time().as_millis()
-                )
-            }
-            #[cfg(feature = "containers")]
-            Self::Container(pg) => format!(
-                "throwaway PostgreSQL in a container of `{}` on port {} (ready in {} ms)",
-                pg.image(),
-                pg.port(),
-                pg.startup_time().as_millis()
-            ),
-        }
-    }
-}
+    /// Where `describe` says a server started here listens: `on port 5432`.
+    fn location(port: u16) -> String;
 
-/// A Redis server: one we were pointed at, or one we started.
-pub enum Redis {
-    External {
-        url: String,
-    },
-    Throwaway(ThrowawayRedis),
+    /// The variable naming the image its containers come from.
     #[cfg(feature = "containers")]
-    Container(Box<ContainerRedis>),
+    const IMAGE_VARIABLE: &'static str;
+
+    /// The container that runs it from `image` on `port`, and says when it is ready.
+    #[cfg(feature = "containers")]
+    fn container(image: &str, port: u16) -> ContainerRequest<GenericImage>;
 }
 
-impl Redis {
-    /// `REDIS_URL` when set, else a throwaway server from the backend
+/// A throwaway server from local binaries, as `Server` starts and describes it.
+pub trait Started: Sized {
+    /// The type's own `start`.
+    fn start() -> impl Future<Output = Result<Self, ServerError>>;
+
+    fn ready(&self) -> Ready;
+}
+
+/// Where a server started here listens, and how long it took to accept connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ready {
+    /// On 127.0.0.1.
+    pub port: u16,
+    /// From the first step of starting it (finding its binary, checking its image).
+    pub startup: Duration,
+}
+
+impl<K: ServerKind> Server<K> {
+    /// `K::URL_VARIABLE` when set (for PostgreSQL an administrative connection: superuser, or
+    /// CREATEDB and CREATEROLE), else a throwaway server from the backend
     /// `TENANTPROBE_TESTKIT_BACKEND` names.
     pub async fn from_env_or_start() -> Result<Self, ServerError> {
-        match std::env::var("REDIS_URL") {
+        match std::env::var(K::URL_VARIABLE) {
             Ok(url) if !url.is_empty() => Self::external(url).await,
             _ => Self::start(Backend::from_env()?).await,
         }
@@ -190,51 +159,73 @@ impl Redis {
     /// A throwaway server from `backend`.
     pub async fn start(backend: Backend) -> Result<Self, ServerError> {
         match backend {
-            Backend::Local => Ok(Self::Throwaway(ThrowawayRedis::start().await?)),
+            Backend::Local => Ok(Self::Throwaway(K::Throwaway::start().await?)),
             #[cfg(feature = "containers")]
-            Backend::Containers => Ok(Self::Container(Box::new(ContainerRedis::start().await?))),
+            Backend::Containers => Ok(Self::Container(Box::new(InContainer::start().await?))),
             #[cfg(not(feature = "containers"))]
             Backend::Containers => Err(ServerError::ContainersNotBuilt),
         }
     }
 
+    /// Checks that the server at `url` answers before anything else is attempted.
     pub async fn external(url: String) -> Result<Self, ServerError> {
-        match ping_redis(&url).await {
+        match K::check(&url).await {
             Ok(()) => Ok(Self::External { url }),
             Err(reason) => Err(ServerError::Unreachable {
-                what: "Redis",
+                what: K::NAME,
                 url: redact(&url),
-                variable: "REDIS_URL",
+                variable: K::URL_VARIABLE,
                 reason,
             }),
         }
     }
 
+    /// The connection URL (for PostgreSQL the administrative one).
     pub fn url(&self) -> String {
         match self {
             Self::External { url } => url.clone(),
-            Self::Throwaway(redis) => redis.url(),
+            Self::Throwaway(server) => K::local_url(server.ready().port),
             #[cfg(feature = "containers")]
-            Self::Container(redis) => redis.url(),
+            Self::Container(server) => server.url(),
         }
     }
 
+    /// One line for reports: which server, and where it came from.
     pub fn describe(&self) -> String {
-        match self {
-            Self::External { url } => format!("existing Redis at {} (REDIS_URL)", redact(url)),
-            Self::Throwaway(r) => format!(
-                "throwaway Redis at {} (ready in {} ms)",
-                r.url(),
-                r.startup_time().as_millis()
-            ),
+        let (how, ready) = match self {
+            Self::External { url } => {
+                return format!(
+                    "existing {} at {} ({})",
+                    K::NAME,
+                    redact(url),
+                    K::URL_VARIABLE
+                );
+            }
+            Self::Throwaway(server) => (String::new(), server.ready()),
             #[cfg(feature = "containers")]
-            Self::Container(r) => format!(
-                "throwaway Redis in a container of `{}` at {} (ready in {} ms)",
-                r.image(),
-                r.url(),
-                r.startup_time().as_millis()
+            Self::Container(server) => (
+                format!(" in a container of `{}`", server.image()),
+                server.ready(),
             ),
-        }
+        };
+        format!(
+            "throwaway {}{how} {} (ready in {} ms)",
+            K::NAME,
+            K::location(ready.port),
+            ready.startup.as_millis()
+        )
+    }
+}
+
+/// `Ok` when `attempt` succeeds within `limit`, else a readable reason.
+async fn within<T, E: std::fmt::Display>(
+    limit: Duration,
+    attempt: impl Future<Output = Result<T, E>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(limit, attempt).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {} s", limit.as_secs())),
     }
 }
 
@@ -249,19 +240,5 @@ pub fn redact(url: &str) -> String {
             parsed.to_string()
         }
         Err(_) => "<unparseable URL>".into(),
-    }
-}
-
-/// Sends PING, with a short timeout; the error is a readable reason.
-pub(crate) async fn ping_redis(url: &str) -> Result<(), String> {
-    let client = ::redis::Client::open(url).map_err(|e| e.to_string())?;
-    let ping = async {
-        let mut conn = client.get_multiplexed_async_connection().await?;
-        ::redis::cmd("PING").query_async::<String>(&mut conn).await
-    };
-    match tokio::time::timeout(Duration::from_secs(5), ping).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("no answer within 5 s".into()),
     }
 }

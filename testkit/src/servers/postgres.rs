@@ -1,4 +1,5 @@
-//! A private PostgreSQL cluster from local binaries: `ThrowawayPostgres`, initialised in a temporary
+//! PostgreSQL for the kit: `PostgresKind` (how `Postgres` finds, checks and containerises it), and
+//! `ThrowawayPostgres`, a private cluster from local binaries, initialised in a temporary
 //! directory, listening on a free port, stopped and removed on drop.
 
 use std::path::{Path, PathBuf};
@@ -6,17 +7,74 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use sqlx::Connection;
+#[cfg(feature = "containers")]
+use testcontainers::{ContainerRequest, GenericImage};
 
-use super::ServerError;
 use super::binaries::find_postgres;
 use super::process::{
     Patience, RunAs, Supervised, command, disown, reap_stale_dirs, scratch_root, server_dir,
     start_on_free_port,
 };
+use super::{Ready, ServerError, ServerKind, Started};
+
+/// PostgreSQL, for `Server` (`Postgres`).
+pub struct PostgresKind;
+
+impl ServerKind for PostgresKind {
+    const NAME: &'static str = "PostgreSQL";
+    const URL_VARIABLE: &'static str = "DATABASE_URL";
+    type Throwaway = ThrowawayPostgres;
+
+    /// Connects (and disconnects again) within 10 s.
+    async fn check(url: &str) -> Result<(), String> {
+        let options: sqlx::postgres::PgConnectOptions =
+            url.parse().map_err(|e: sqlx::Error| e.to_string())?;
+        let connect = sqlx::PgConnection::connect_with(&options);
+        let conn = super::within(Duration::from_secs(10), connect).await?;
+        let _ = conn.close().await;
+        Ok(())
+    }
+
+    /// Superuser connection URL (database `postgres`).
+    fn local_url(port: u16) -> String {
+        format!("postgres://postgres@127.0.0.1:{port}/postgres")
+    }
+
+    fn location(port: u16) -> String {
+        format!("on port {port}")
+    }
+
+    #[cfg(feature = "containers")]
+    const IMAGE_VARIABLE: &'static str = "TENANTPROBE_POSTGRES_IMAGE";
+
+    /// `initdb` into the container's own file system, then `postgres` with the local clusters'
+    /// settings, as the image's `postgres` user (PostgreSQL refuses root). The newest
+    /// `/usr/lib/postgresql/*/bin` (Debian's layout) comes first on PATH, so images with the
+    /// programs on PATH work too.
+    #[cfg(feature = "containers")]
+    fn container(image: &str, port: u16) -> ContainerRequest<GenericImage> {
+        use super::containers::{WATCH, request};
+        use testcontainers::ImageExt;
+        use testcontainers::core::WaitFor;
+        let settings: String = SERVER_SETTINGS.iter().map(|s| format!(" -c {s}")).collect();
+        let script = format!(
+            "set -e
+             for dir in /usr/lib/postgresql/*/bin; do [ -x \"$dir/initdb\" ] && PATH=\"$dir:$PATH\"; done
+             initdb -D /tmp/tenantprobe-pg -U postgres -A trust -E UTF8 --locale=C --no-sync --no-instructions >/dev/null
+             postgres -D /tmp/tenantprobe-pg -p {port} -k /tmp{settings} &
+             {WATCH}"
+        );
+        request(image, script)
+            .with_user("postgres")
+            .with_ready_conditions(vec![WaitFor::message_on_stderr(
+                "database system is ready to accept connections",
+            )])
+    }
+}
 
 /// Settings for a disposable cluster: durability off (nothing here must survive a crash), enough
 /// connections for parallel tests. The container backend runs its clusters with them too.
-pub(super) const SERVER_SETTINGS: &[&str] = &[
+const SERVER_SETTINGS: &[&str] = &[
     "listen_addresses=127.0.0.1",
     "fsync=off",
     "synchronous_commit=off",
@@ -29,8 +87,7 @@ pub(super) const SERVER_SETTINGS: &[&str] = &[
 
 /// A running throwaway cluster. Superuser `postgres`, trust authentication on 127.0.0.1.
 pub struct ThrowawayPostgres {
-    port: u16,
-    startup: Duration,
+    ready: Ready,
     binaries: super::binaries::PostgresBinaries,
     run_as: Option<RunAs>,
     // Field order matters: the server stops before its directory is removed.
@@ -63,8 +120,7 @@ impl ThrowawayPostgres {
         let startup = begun.elapsed();
         tracing::info!(port, ?startup, dir = %dir.path().display(), "throwaway PostgreSQL ready");
         Ok(Self {
-            port,
-            startup,
+            ready: Ready { port, startup },
             binaries,
             run_as,
             server: Some(server),
@@ -74,16 +130,16 @@ impl ThrowawayPostgres {
 
     /// Superuser connection URL (database `postgres`).
     pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        PostgresKind::local_url(self.ready.port)
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.ready.port
     }
 
     /// From `initdb` to accepting connections.
     pub fn startup_time(&self) -> Duration {
-        self.startup
+        self.ready.startup
     }
 
     pub fn dir(&self) -> &Path {
@@ -104,11 +160,26 @@ impl ThrowawayPostgres {
             &self.binaries,
             self.run_as.as_ref(),
             self.dir.path(),
-            self.port,
+            self.ready.port,
         )?;
-        wait_ready(self.port, &server, &self.dir.path().join("postgres.log")).await?;
+        wait_ready(
+            self.ready.port,
+            &server,
+            &self.dir.path().join("postgres.log"),
+        )
+        .await?;
         self.server = Some(server);
         Ok(())
+    }
+}
+
+impl Started for ThrowawayPostgres {
+    fn start() -> impl Future<Output = Result<Self, ServerError>> {
+        ThrowawayPostgres::start()
+    }
+
+    fn ready(&self) -> Ready {
+        self.ready
     }
 }
 
@@ -282,11 +353,8 @@ async fn run_to_completion(
 
 /// Ready once a superuser connection succeeds.
 async fn wait_ready(port: u16, server: &Supervised, log: &Path) -> Result<(), ServerError> {
-    let options =
-        crate::sql::connect_options(&format!("postgres://postgres@127.0.0.1:{port}/postgres"))
-            .map_err(|e| {
-                ServerError::io("bad connection options".into(), std::io::Error::other(e))
-            })?;
+    let options = crate::sql::connect_options(&PostgresKind::local_url(port))
+        .map_err(|e| ServerError::io("bad connection options".into(), std::io::Error::other(e)))?;
     let patience = Patience {
         server: "PostgreSQL",
         late: "PostgreSQL (not ready after 30 s)",
