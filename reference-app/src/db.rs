@@ -182,6 +182,29 @@ impl TenantDb {
             .await
     }
 
+    /// The row `sql` selects with `$1 = id`, in one tenant transaction; `NotFound(what)` when
+    /// there is none (absent, or another tenant's and hidden by RLS).
+    pub async fn fetch_by_id<T>(
+        &self,
+        sql: &'static str,
+        id: Uuid,
+        what: &'static str,
+    ) -> Result<T, ApiError>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin + 'static,
+    {
+        self.run(move |tx| {
+            Box::pin(async move {
+                sqlx::query_as(sql)
+                    .bind(id)
+                    .fetch_optional(tx)
+                    .await?
+                    .ok_or(ApiError::NotFound(what))
+            })
+        })
+        .await
+    }
+
     /// Runs `sql` with `$1 = id` (a DELETE by id) in one tenant transaction; `NotFound(what)`
     /// when it touched no row (absent, or another tenant's and hidden by RLS).
     pub async fn delete_by_id(

@@ -72,15 +72,11 @@ pub async fn get(tenant: Tenant, Id(id): Id) -> Result<Json<Project>, ApiError> 
     }
     let project: Project = tenant
         .db
-        .run(move |tx| {
-            Box::pin(async move {
-                sqlx::query_as("SELECT id, name, status, created_at FROM projects WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(tx)
-                    .await?
-                    .ok_or(ApiError::NotFound("project"))
-            })
-        })
+        .fetch_by_id(
+            "SELECT id, name, status, created_at FROM projects WHERE id = $1",
+            id,
+            "project",
+        )
         .await?;
     tenant.cache.put(key.as_ref(), &project).await;
     Ok(Json(project))

@@ -117,15 +117,11 @@ pub async fn create(
 pub async fn get(tenant: Tenant, Id(id): Id) -> Result<Json<Task>, ApiError> {
     let task = tenant
         .db
-        .run(move |tx| {
-            Box::pin(async move {
-                sqlx::query_as("SELECT id, project_id, assignee_id, title, done, due_on, created_at FROM tasks WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(tx)
-                    .await?
-                    .ok_or(ApiError::NotFound("task"))
-            })
-        })
+        .fetch_by_id(
+            "SELECT id, project_id, assignee_id, title, done, due_on, created_at FROM tasks WHERE id = $1",
+            id,
+            "task",
+        )
         .await?;
     Ok(Json(task))
 }
