@@ -181,13 +181,12 @@ impl AttackDbArgs {
         let seed = self.seed.unwrap_or_else(rand_seed);
         let progress = super::ui::case_bar("attack db", u64::from(self.cases));
         let stop = Arc::new(AtomicBool::new(false));
-        let config = self.config(seed);
-        let config = AttackConfig {
+        let mut config = AttackConfig {
             skip_functions: db.skip_functions.clone(),
             explain: Some(tenantprobe::audit::findings),
-            run: watched(config.run.clone(), &progress, &stop),
-            ..config
+            ..self.config(seed)
         };
+        config.run = watched(config.run, &progress, &stop);
         let attack = db::attack(&options, &db.tenancy, &config);
         tokio::pin!(attack);
         let outcome = tokio::select! {
@@ -286,22 +285,27 @@ impl AttackDbArgs {
                 ..config.clone()
             };
             findings = premium::in_shared_database(findings, &options);
-            let found = premium::examine_each(&premium, &options, &db.tenancy, &mut notes, async |on, tenancy, p| {
-                let outcome = db::attack(on, tenancy, &each).await.map_err(Error::failed)?;
-                if outcome.attempts == 0 {
-                    return Err(Error::NothingExamined(format!(
-                        "attack db made no attempt on premium database `{}`: nothing there was examined",
-                        p.database
-                    )));
-                }
-                let summary = format!(
-                    "{} cases, {} attempts, {} finding(s)",
-                    outcome.cases,
-                    outcome.attempts,
-                    outcome.findings.len()
-                );
-                Ok((outcome.findings, summary))
-            })
+            let found = premium::examine_each(
+                &premium,
+                &options,
+                &db.tenancy,
+                &mut notes,
+                async |on, tenancy, p| {
+                    let outcome = db::attack(on, tenancy, &each)
+                        .await
+                        .map_err(Error::failed)?;
+                    if outcome.attempts == 0 {
+                        return Err(nothing_attempted_on(&p.database));
+                    }
+                    let summary = format!(
+                        "{} cases, {} attempts, {} finding(s)",
+                        outcome.cases,
+                        outcome.attempts,
+                        outcome.findings.len()
+                    );
+                    Ok((outcome.findings, summary))
+                },
+            )
             .await?;
             findings.extend(found);
         }
@@ -316,6 +320,14 @@ impl AttackDbArgs {
         self.output
             .emit(target.spec(), facts, report, &mut findings)
     }
+}
+
+/// A premium database `attack db` made no attempt on: nothing there was examined, so the run
+/// must not pass.
+fn nothing_attempted_on(database: &str) -> Error {
+    Error::NothingExamined(format!(
+        "attack db made no attempt on premium database `{database}`: nothing there was examined"
+    ))
 }
 
 /// `run`, advancing `progress` and stopped by `stop` (which SIGINT and SIGTERM set).
