@@ -619,6 +619,43 @@ async fn audit_and_attack_db_run_on_the_shared_and_both_premium_databases() {
     );
 }
 
+/// A premium database that holds no table gets no attempt: `attack db` must not pass on it
+/// (exit 2, the database named). The same run passes while the tables are there.
+#[tokio::test]
+async fn attack_db_fails_on_a_premium_database_it_could_not_attack() {
+    let w = world().await;
+    w.promote(&w.acme, None).await.unwrap();
+    let spec = premium_spec();
+    let attack = [
+        "attack",
+        "db",
+        "--cases",
+        "4",
+        "--seed",
+        "3",
+        "--max-steps",
+        "8",
+    ];
+    let (code, text, stderr) = run_as(&w, &spec, &attack, "human");
+    assert_eq!(code, 0, "{text}\n{stderr}");
+    assert!(!text.contains(" 0 attempts"), "{text}");
+
+    let mut premium = w.admin_on(&premium_db(&w.acme)).await;
+    sqlx::raw_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        .execute(&mut premium)
+        .await
+        .unwrap();
+    let (code, text, stderr) = run_as(&w, &spec, &attack, "human");
+    assert_eq!(code, 2, "{text}\n{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "attack db made no attempt on premium database `{}`",
+            premium_db(&w.acme)
+        )),
+        "{stderr}"
+    );
+}
+
 // ---- the monitor's premium synthetic tenant -------------------------------------------------------
 
 /// The reference spec for two existing synthetic tenants, `acme` premium: the catalog query under
